@@ -1,0 +1,267 @@
+"""ProxmoxClient: the async Proxmox VE API client on httpx with the aiohttp transport."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from proxmox_mpc.api.errors import error_from_exception, error_from_response
+from proxmox_mpc.errors import PmpcError
+
+API_ROOT = "/api2/json"
+# Proxmox's proxy answers 595 when it cannot reach the node behind it; 502/503 are gateways restarting.
+RETRY_STATUSES = frozenset({502, 503, 595})
+IDEMPOTENT = frozenset({"GET", "HEAD"})
+Tracer = Callable[[str], None]
+
+
+def make_transport(
+    *, verify: bool | str = True, fingerprint: str | None = None, max_connections: int = 32
+) -> httpx.AsyncBaseTransport:
+    """Build the aiohttp-backed transport, pinning a certificate fingerprint when one is given."""
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    if fingerprint:
+        import aiohttp
+
+        digest = bytes.fromhex(fingerprint.replace(":", ""))
+
+        def pinned_session() -> aiohttp.ClientSession:
+            # Pinning replaces CA verification, as Proxmox's own cluster join does.
+            connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(digest), limit=max_connections)
+            return aiohttp.ClientSession(connector=connector)
+
+        return AiohttpTransport(limits=limits, client=pinned_session, trust_env=False)
+    if isinstance(verify, str):
+        import ssl
+
+        verify = ssl.create_default_context(cafile=verify)
+    return AiohttpTransport(verify=verify, limits=limits, trust_env=False)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return headers fit for a debug trace: credentials replaced."""
+    hidden = {"authorization", "cookie", "csrfpreventiontoken", "set-cookie"}
+    return {k: ("<redacted>" if k.lower() in hidden else v) for k, v in headers.items()}
+
+
+class ProxmoxClient:
+    """Typed access to the Proxmox VE API: one method per endpoint, the data envelope unwrapped."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None,
+        verify: bool | str = True,
+        fingerprint: str | None = None,
+        timeout: float = 30.0,
+        concurrency: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retries: int = 3,
+        backoff: float = 0.25,
+        tracer: Tracer | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._tracer = tracer
+        self._limit = asyncio.Semaphore(max(1, concurrency))
+        self.requests_sent = 0
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + API_ROOT,
+            auth=auth,
+            transport=transport
+            or make_transport(verify=verify, fingerprint=fingerprint, max_connections=max(concurrency, 4)),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"Accept": "application/json", "User-Agent": "pmpc"},
+        )
+
+    async def __aenter__(self) -> ProxmoxClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ core
+
+    def _trace(self, line: str) -> None:
+        if self._tracer is not None:
+            self._tracer(line)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one API request and return its `data`; GETs are retried on transient failures.
+
+        Raises:
+            ApiError: Proxmox answered with an error (subclasses by status and message).
+            ConnectionFailed: the server could not be reached or its certificate was refused.
+        """
+        method = method.upper()
+        what = f"{method} {path}"
+        attempts = self.retries + 1 if method in IDEMPOTENT else 1
+        form = _encode(data) if data is not None else None
+        query = _encode(params) if params is not None else None
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self._limit:
+                    self.requests_sent += 1
+                    self._trace(f"> {method} {self.base_url}{API_ROOT}{path} {_trace_params(query, form)}")
+                    response = await self._http.request(method, path, params=query, data=form)
+                    self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
+            except httpx.HTTPError as exc:
+                self._trace(f"< {type(exc).__name__}: {exc} ({what})")
+                if attempt < attempts and not _is_tls_failure(exc):
+                    await self._sleep(attempt)
+                    continue
+                raise error_from_exception(exc, self.base_url) from exc
+            if response.status_code in RETRY_STATUSES and attempt < attempts:
+                await self._sleep(attempt)
+                continue
+            if response.is_success:
+                try:
+                    body = response.json()
+                except ValueError as exc:
+                    raise error_from_response(response, what) from exc
+                return body.get("data") if isinstance(body, dict) else body
+            raise error_from_response(response, what)
+        raise PmpcError(f"{what} failed after {attempts} attempts.")  # pragma: no cover
+
+    async def _sleep(self, attempt: int) -> None:
+        await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.request("GET", path, params=params or None)
+
+    async def post(self, path: str, **data: Any) -> Any:
+        return await self.request("POST", path, data=data)
+
+    async def put(self, path: str, **data: Any) -> Any:
+        return await self.request("PUT", path, data=data)
+
+    async def delete(self, path: str, **params: Any) -> Any:
+        return await self.request("DELETE", path, params=params or None)
+
+    # ------------------------------------------------------------- endpoints
+
+    async def version(self) -> dict[str, Any]:
+        """GET /version."""
+        return dict(await self.get("/version") or {})
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """GET /nodes: every node with its status and usage."""
+        return list(await self.get("/nodes") or [])
+
+    async def node_status(self, node: str) -> dict[str, Any]:
+        """GET /nodes/{node}/status."""
+        return dict(await self.get(f"/nodes/{_seg(node)}/status") or {})
+
+    async def node_version(self, node: str) -> dict[str, Any]:
+        """GET /nodes/{node}/version."""
+        return dict(await self.get(f"/nodes/{_seg(node)}/version") or {})
+
+    async def cluster_resources(self, type: str | None = None) -> list[dict[str, Any]]:
+        """GET /cluster/resources (type: vm, node, storage, sdn, pool)."""
+        if type:
+            return list(await self.get("/cluster/resources", type=type) or [])
+        return list(await self.get("/cluster/resources") or [])
+
+    async def cluster_status(self) -> list[dict[str, Any]]:
+        """GET /cluster/status: the cluster entry (quorate) and one entry per node."""
+        return list(await self.get("/cluster/status") or [])
+
+    async def next_vmid(self, vmid: int | None = None) -> int:
+        """GET /cluster/nextid: a free VMID (or check that `vmid` is free)."""
+        result = await (self.get("/cluster/nextid", vmid=vmid) if vmid else self.get("/cluster/nextid"))
+        return int(result)
+
+    async def storages(self, node: str) -> list[dict[str, Any]]:
+        """GET /nodes/{node}/storage: the storages a node sees, with usage."""
+        return list(await self.get(f"/nodes/{_seg(node)}/storage") or [])
+
+    async def storage_content(self, node: str, storage: str, content: str | None = None) -> list[dict[str, Any]]:
+        """GET /nodes/{node}/storage/{storage}/content."""
+        path = f"/nodes/{_seg(node)}/storage/{_seg(storage)}/content"
+        return list(await (self.get(path, content=content) if content else self.get(path)) or [])
+
+    async def guest_config(self, node: str, kind: str, vmid: int) -> dict[str, Any]:
+        """GET /nodes/{node}/{qemu|lxc}/{vmid}/config (includes `digest`)."""
+        return dict(await self.get(f"/nodes/{_seg(node)}/{kind}/{int(vmid)}/config") or {})
+
+    async def guest_status(self, node: str, kind: str, vmid: int) -> dict[str, Any]:
+        """GET /nodes/{node}/{qemu|lxc}/{vmid}/status/current."""
+        return dict(await self.get(f"/nodes/{_seg(node)}/{kind}/{int(vmid)}/status/current") or {})
+
+    async def task_status(self, node: str, upid: str) -> dict[str, Any]:
+        """GET /nodes/{node}/tasks/{upid}/status."""
+        return dict(await self.get(f"/nodes/{_seg(node)}/tasks/{_seg(upid)}/status") or {})
+
+    async def task_log(self, node: str, upid: str, start: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """GET /nodes/{node}/tasks/{upid}/log: lines as {n, t}."""
+        return list(
+            await self.get(f"/nodes/{_seg(node)}/tasks/{_seg(upid)}/log", start=start, limit=limit) or []
+        )
+
+    async def tasks(self, node: str, **filters: Any) -> list[dict[str, Any]]:
+        """GET /nodes/{node}/tasks with PVE's filters (limit, vmid, typefilter, errors, since)."""
+        return list(await self.get(f"/nodes/{_seg(node)}/tasks", **filters) or [])
+
+
+def _seg(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop None, send booleans as 0/1 (PVE's form encoding); lists repeat the key."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = int(value)
+        elif isinstance(value, list | tuple):
+            out[key] = [int(v) if isinstance(v, bool) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+SECRET_KEYS = ("password", "cipassword", "token", "secret", "sshkeys", "ssh-public-keys")
+
+
+def _trace_params(query: Mapping[str, Any] | None, form: Mapping[str, Any] | None) -> str:
+    def clean(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: ("<redacted>" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in values.items()}
+
+    parts = []
+    if query:
+        parts.append(f"params={clean(query)}")
+    if form:
+        parts.append(f"data={clean(form)}")
+    return " ".join(parts)
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    while current is not None:
+        name = type(current).__name__
+        if name in ("ServerFingerprintMismatch", "ClientConnectorCertificateError", "SSLCertVerificationError"):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

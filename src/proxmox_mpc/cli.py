@@ -1,0 +1,202 @@
+"""Root Typer app: global options, one add_typer() per group, and main(), the error edge."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from proxmox_mpc import __version__
+from proxmox_mpc.errors import ExitCode, PmpcError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success (plan: no changes) · 1 error · 2 changes present (--detailed-exitcode) · "
+    "3 partial batch failure · 4 aborted or confirmation required without a TTY · 5 authentication or "
+    "permission denied · 6 not found · 7 conflict (locked, digest changed, stale plan, lock held) · "
+    "8 timeout · 64 usage error."
+)
+
+# (command name, "module:attribute") of every group; modules import only typer at load time.
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("node", "proxmox_mpc.commands.node:app"),
+    ("vm", "proxmox_mpc.commands.guest:vm_app"),
+    ("ct", "proxmox_mpc.commands.guest:ct_app"),
+    ("storage", "proxmox_mpc.commands.storage:app"),
+    ("task", "proxmox_mpc.commands.task:app"),
+    ("generate", "proxmox_mpc.commands.generate:app"),
+    ("state", "proxmox_mpc.commands.state:app"),
+    ("config", "proxmox_mpc.commands.config:app"),
+    ("demo", "proxmox_mpc.commands.demo:app"),
+)
+# Modules whose register(app) adds top-level commands (init, status, sync, plan, ...).
+ROOT_MODULES: tuple[str, ...] = (
+    "proxmox_mpc.commands.workspace",
+    "proxmox_mpc.commands.sync",
+    "proxmox_mpc.commands.plan",
+    "proxmox_mpc.commands.ops",
+    "proxmox_mpc.commands.console",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from proxmox_mpc.version import describe_version
+
+        sys.stdout.write(f"pmpc {describe_version()}\n")
+        raise typer.Exit()
+
+
+def root(
+    ctx: typer.Context,
+    context: Annotated[str | None, typer.Option("--context", help="Use this context of the contexts file.")] = None,
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", help="Workspace directory (default: nearest pmpc.yaml upwards).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tracebacks and an HTTP trace on stderr.")] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Skip TLS verification (not recommended).")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour or animation on stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """pmpc: an Infrastructure-as-Code console for Proxmox VE.
+
+    Example: pmpc vm list   |   pmpc plan --dry-run   |   pmpc console
+    """
+    from proxmox_mpc.config import env_flag, find_workspace, load_settings, no_color_requested
+    from proxmox_mpc.context import AppContext
+
+    if isinstance(ctx.obj, AppContext):
+        # Inside the console: keep its context, apply only what this line asked for.
+        app_ctx = ctx.obj
+        app_ctx.debug = app_ctx.debug or debug
+        app_ctx.insecure = app_ctx.insecure or insecure
+    else:
+        ws = find_workspace(explicit=str(workspace) if workspace else None)
+        flags: dict[str, Any] = {"context": context}
+        app_ctx = AppContext(
+            loader=lambda: load_settings(flags, ws),
+            workspace=ws,
+            debug=debug or env_flag("PMPC_DEBUG"),
+            insecure=insecure,
+            no_color=no_color or no_color_requested(),
+            flags=flags,
+        )
+        ctx.obj = app_ctx
+    if ctx.invoked_subcommand is None:
+        if app_ctx.interactive and not app_ctx.in_console:
+            from proxmox_mpc.console.repl import run as run_console
+
+            run_console(app_ctx, build_app())
+        else:
+            typer.echo(ctx.get_help())
+
+
+def build_app() -> typer.Typer:
+    """Assemble the command tree."""
+    app = typer.Typer(
+        name="pmpc",
+        help="pmpc: an Infrastructure-as-Code console for Proxmox VE.",
+        epilog=EXIT_CODES_HELP,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        no_args_is_help=False,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    )
+    app.callback(invoke_without_command=True, epilog=EXIT_CODES_HELP)(root)
+    for module_name in ROOT_MODULES:
+        importlib.import_module(module_name).register(app)
+    for name, target in GROUPS:
+        module_name, _, attribute = target.partition(":")
+        app.add_typer(getattr(importlib.import_module(module_name), attribute), name=name)
+    return app
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+        if arg in ("-ojson", "--output=json"):
+            return True
+    return False
+
+
+def report_error(exc: PmpcError, *, err: Any, json_errors: bool) -> None:
+    """Write one error sentence (and, for -o json, the JSON error object) on stderr."""
+    import json
+
+    if isinstance(exc, PmpcError) and exc.exit_code == ExitCode.CHANGES_PRESENT:
+        return
+    err.write(f"pmpc: error: {exc.message}\n")
+    if json_errors:
+        err.write(json.dumps(exc.to_dict()) + "\n")
+    err.flush()
+
+
+def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
+    """Run one command line and return its exit code; never raises (but SystemExit from inside)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_errors = _wants_json(args)
+    debug = "--debug" in args or _env_debug()
+    err = getattr(obj, "err", None) or sys.stderr
+    try:
+        command = typer.main.get_command(build_app())
+        result = command.main(args=args, prog_name="pmpc", standalone_mode=False, obj=obj)
+        return int(result) if isinstance(result, int) else 0
+    except PmpcError as exc:
+        if debug:
+            _traceback(err)
+        report_error(exc, err=err, json_errors=json_errors)
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err.write("pmpc: aborted.\n")
+        return int(ExitCode.ABORTED)
+    except KeyboardInterrupt:
+        err.write("\npmpc: interrupted.\n")
+        return int(ExitCode.ABORTED)
+    except typer.TyperException as exc:
+        # Click's usage errors: bad flags, missing arguments, bad values.
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        code = ExitCode.USAGE if getattr(exc, "exit_code", 2) == 2 else ExitCode.ERROR
+        usage = PmpcError(message.rstrip(".") + ". See `pmpc ... --help`.")
+        usage.kind = "usage"
+        report_error(usage, err=err, json_errors=json_errors)
+        return int(code)
+    except BrokenPipeError:
+        return int(ExitCode.OK)
+    except Exception as exc:
+        if debug:
+            _traceback(err)
+        bug = PmpcError(f"internal error: {type(exc).__name__}: {exc}. Re-run with --debug for the traceback.")
+        bug.kind = "internal"
+        report_error(bug, err=err, json_errors=json_errors)
+        return int(ExitCode.ERROR)
+
+
+def _env_debug() -> bool:
+    from proxmox_mpc.config import env_flag
+
+    return env_flag("PMPC_DEBUG")
+
+
+def _traceback(err: Any) -> None:
+    import traceback
+
+    err.write(traceback.format_exc())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    code = run_cli()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.exit(code)

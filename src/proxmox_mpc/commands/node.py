@@ -1,0 +1,91 @@
+"""`pmpc node list | get | describe | status`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SortByOpt, StatusFilterOpt
+from proxmox_mpc.commands._run import run
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.output.columns import NODE_COLUMNS, STORAGE_COLUMNS
+from proxmox_mpc.output.printers import check_format, print_details, print_list, print_one, to_data
+
+app = typer.Typer(help="Inspect cluster nodes.", no_args_is_help=True)
+NodeArg = Annotated[str, typer.Argument(help="Node name (never guessed).", metavar="NODE")]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: StatusFilterOpt = None,
+    output: OutputOpt = "table",
+    sort_by: SortByOpt = None,
+    no_headers: NoHeadersOpt = False,
+) -> None:
+    """List the nodes of the cluster.
+
+    Example: pmpc node list -o wide   |   pmpc node list -o json | jq '.[].name'
+    """
+    app_ctx: AppContext = ctx.obj
+    check_format(output)
+    from proxmox_mpc.services import nodes
+
+    found = run(nodes.list_nodes(app_ctx))
+    if status:
+        found = [n for n in found if n.status == status]
+    print_list(app_ctx.out, app_ctx.err, found, fmt=output, columns=NODE_COLUMNS, plural="nodes",
+               sort_by=sort_by, headers=not no_headers)
+
+
+@app.command()
+def get(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table", no_headers: NoHeadersOpt = False) -> None:
+    """Show one node.
+
+    Example: pmpc node get pve1 -o yaml
+    """
+    app_ctx: AppContext = ctx.obj
+    check_format(output)
+    from proxmox_mpc.services import nodes
+
+    print_one(app_ctx.out, run(nodes.get_node(app_ctx, node)), fmt=output, columns=NODE_COLUMNS,
+              headers=not no_headers)
+
+
+@app.command()
+def describe(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> None:
+    """Describe a node: versions, CPU, memory and disk use, storages and guest counts.
+
+    Example: pmpc node describe pve1
+    """
+    app_ctx: AppContext = ctx.obj
+    check_format(output)
+    from proxmox_mpc.services import nodes
+
+    described = run(nodes.describe_node(app_ctx, node))
+    if output in ("table", "wide"):
+        data = to_data(described)
+        storages = data.pop("storages")
+        print_details(app_ctx.out, data)
+        app_ctx.out.write("Storages:\n")
+        print_list(app_ctx.out, app_ctx.err, storages, fmt=output, columns=STORAGE_COLUMNS, plural="storages")
+    else:
+        print_one(app_ctx.out, described, fmt=output, columns=NODE_COLUMNS)
+
+
+@app.command()
+def status(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> None:
+    """Show a node's own status report (as GET /nodes/NODE/status returns it).
+
+    Example: pmpc node status pve1 -o json
+    """
+    app_ctx: AppContext = ctx.obj
+    check_format(output)
+    from proxmox_mpc.services import nodes
+
+    report = run(nodes.node_status(app_ctx, node))
+    if output in ("table", "wide"):
+        print_details(app_ctx.out, report)
+    else:
+        print_one(app_ctx.out, report, fmt=output, columns=())

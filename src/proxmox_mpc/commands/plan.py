@@ -1,0 +1,7 @@
+"""Top-level commands (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

@@ -1,0 +1,5 @@
+"""`pmpc task` (being written)."""
+
+import typer
+
+app = typer.Typer(help="task commands.", no_args_is_help=True)

@@ -1,0 +1,389 @@
+"""Settings (one pydantic-settings model), the contexts file, PMPC_* names and their precedence.
+
+Precedence, highest first: command-line flags > environment (PMPC_*) > `.env` in the workspace >
+the workspace's `pmpc.yaml` > the selected context of the user's contexts file > defaults.
+This is the only module that reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from proxmox_mpc.errors import ConfigError, NotFound
+
+ENV_PREFIX = "PMPC_"
+PMPC_CONTEXT = "PMPC_CONTEXT"
+PMPC_HOST = "PMPC_HOST"
+PMPC_PORT = "PMPC_PORT"
+PMPC_TOKEN_ID = "PMPC_TOKEN_ID"
+PMPC_TOKEN_SECRET = "PMPC_TOKEN_SECRET"
+PMPC_USER = "PMPC_USER"
+PMPC_PASSWORD = "PMPC_PASSWORD"
+PMPC_VERIFY_TLS = "PMPC_VERIFY_TLS"
+PMPC_CA_FILE = "PMPC_CA_FILE"
+PMPC_FINGERPRINT = "PMPC_FINGERPRINT"
+PMPC_TIMEOUT = "PMPC_TIMEOUT"
+PMPC_CONCURRENCY = "PMPC_CONCURRENCY"
+PMPC_DATABASE_URL = "PMPC_DATABASE_URL"
+PMPC_WORKSPACE = "PMPC_WORKSPACE"
+PMPC_DEBUG = "PMPC_DEBUG"
+PMPC_CONFIG = "PMPC_CONFIG"
+NO_COLOR = "NO_COLOR"
+
+WORKSPACE_FILE = "pmpc.yaml"
+DOTENV_FILE = ".env"
+SECRET_FIELDS = frozenset({"password", "token_secret"})
+# Fields a context in the contexts file may hold (everything but the workspace's own).
+CONTEXT_FIELDS = (
+    "host", "port", "user", "password", "token_id", "token_secret", "verify_tls",
+    "ca_file", "fingerprint", "timeout", "concurrency", "database_url",
+)
+REDACTED = "********"
+
+
+class Settings(BaseSettings):
+    """Every setting pmpc reads, from every source, validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", env_file_encoding="utf-8", populate_by_name=True
+    )
+
+    context: str | None = None
+    host: str | None = None
+    port: int = Field(8006, ge=1, le=65535)
+    user: str | None = None
+    password: SecretStr | None = None
+    token_id: str | None = None
+    token_secret: SecretStr | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    fingerprint: str | None = None
+    timeout: float = Field(30.0, gt=0)
+    concurrency: int = Field(8, ge=1, le=256)
+    database_url: str | None = None
+    workspace: str | None = None
+    debug: bool = False
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _normalise_fingerprint(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        return normalise_fingerprint(value)
+
+    @field_validator("token_id")
+    @classmethod
+    def _check_token_id(cls, value: str | None) -> str | None:
+        if value and ("!" not in value or "@" not in value.split("!")[0]):
+            raise ValueError("must look like user@realm!tokenname")
+        return value or None
+
+    @model_validator(mode="after")
+    def _split_url_host(self) -> Settings:
+        if self.host and "://" in self.host:
+            parts = urlsplit(self.host)
+            if parts.scheme != "https":
+                raise ValueError("host URL must use https")
+            self.host = parts.hostname
+            if parts.port:
+                self.port = parts.port
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """Return https://host:port of the API (IPv6 hosts in brackets)."""
+        if not self.host:
+            raise ConfigError(
+                "No Proxmox host is configured: set PMPC_HOST, or add a context with "
+                "`pmpc config set-context NAME --host HOST ...`."
+            )
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    def redacted(self) -> dict[str, Any]:
+        """Return the settings as a plain dict with every secret replaced."""
+        data = self.model_dump(mode="json")
+        for key in SECRET_FIELDS:
+            if data.get(key):
+                data[key] = REDACTED
+        if data.get("database_url"):
+            data["database_url"] = redact_url(data["database_url"])
+        return data
+
+
+def normalise_fingerprint(value: str) -> str:
+    """Return a SHA-256 fingerprint as upper-case colon-separated hex, as Proxmox shows it."""
+    hexdigits = value.replace(":", "").replace(" ", "").strip().lower()
+    if hexdigits.startswith("sha256"):
+        hexdigits = hexdigits[len("sha256") :].lstrip("=")
+    if len(hexdigits) != 64 or any(c not in "0123456789abcdef" for c in hexdigits):
+        raise ValueError("must be a SHA-256 fingerprint: 32 hex bytes, colons optional")
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 64, 2)).upper()
+
+
+def redact_url(url: str) -> str:
+    """Return a database URL with its password replaced."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":" + REDACTED + "@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def environ() -> Mapping[str, str]:
+    """Return the process environment (the one place it is read)."""
+    return os.environ
+
+
+def contexts_path() -> Path:
+    """Return the contexts file: $PMPC_CONFIG, else $XDG_CONFIG_HOME/pmpc/config.yaml."""
+    env = environ()
+    if env.get(PMPC_CONFIG):
+        return Path(env[PMPC_CONFIG]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "pmpc" / "config.yaml"
+
+
+def user_state_dir() -> Path:
+    """Return the per-user data directory (state database outside a workspace, console history)."""
+    env = environ()
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pmpc"
+
+
+def user_cache_dir() -> Path:
+    """Return the per-user cache directory (login tickets, mode 0600)."""
+    env = environ()
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pmpc"
+
+
+def env_flag(name: str) -> bool:
+    """Return True when an environment variable is set to a true-ish value."""
+    return environ().get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def no_color_requested() -> bool:
+    """Return True when NO_COLOR is set (to anything non-empty)."""
+    return bool(environ().get(NO_COLOR))
+
+
+def find_workspace(start: Path | None = None, explicit: str | None = None) -> Path | None:
+    """Return the workspace directory: --workspace/PMPC_WORKSPACE, else the nearest pmpc.yaml upwards."""
+    chosen = explicit or environ().get(PMPC_WORKSPACE)
+    if chosen:
+        path = Path(chosen).expanduser().resolve()
+        if not (path / WORKSPACE_FILE).is_file():
+            raise NotFound(f"No workspace at {path}: {WORKSPACE_FILE} is missing (run `pmpc init {path}`).")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / WORKSPACE_FILE).is_file():
+            return directory
+    return None
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    os.chmod(path, 0o600)
+
+
+def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read the {what} {path}: {str(exc).splitlines()[0]}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"The {what} {path} must hold a mapping at its top level.")
+    return data
+
+
+class ContextsFile:
+    """The kubeconfig-like contexts file: several named contexts, one current."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.current: str | None = data.get("current-context") or None
+        raw = data.get("contexts") or {}
+        if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+            raise ConfigError(f"The contexts file {path} must map each context name to its settings.")
+        self.contexts: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in raw.items()}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ContextsFile:
+        """Read the contexts file (missing: empty)."""
+        path = path or contexts_path()
+        return cls(path, _read_yaml_mapping(path, "contexts file"))
+
+    def get(self, name: str) -> dict[str, Any]:
+        """Return one context's fields.
+
+        Raises:
+            NotFound: no context has that name.
+        """
+        if name not in self.contexts:
+            known = ", ".join(sorted(self.contexts)) or "none"
+            raise NotFound(f"No context named {name!r} in {self.path} (known: {known}).")
+        return dict(self.contexts[name])
+
+    def set(self, name: str, values: Mapping[str, Any], unset: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Create or update a context, validating the result; return its fields."""
+        unknown = set(values) - set(CONTEXT_FIELDS)
+        if unknown:
+            raise ConfigError(f"Unknown context field(s): {', '.join(sorted(unknown))}.")
+        entry = dict(self.contexts.get(name, {}))
+        entry.update({k: v for k, v in values.items() if v is not None})
+        for key in unset:
+            entry.pop(key, None)
+        try:
+            Settings.model_validate({**entry, "context": name})
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, f"context {name!r}")) from exc
+        self.contexts[name] = entry
+        return entry
+
+    def save(self) -> None:
+        """Write the file with mode 0600 (it may hold secrets)."""
+        data: dict[str, Any] = {"current-context": self.current, "contexts": self.contexts}
+        write_private(self.path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+
+
+def describe_validation_error(exc: ValidationError, where: str) -> str:
+    """Turn a pydantic ValidationError into one sentence naming the fields."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "value"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return f"Invalid settings in {where}: " + "; ".join(parts) + "."
+
+
+def read_workspace_file(workspace: Path) -> dict[str, Any]:
+    """Return the parsed pmpc.yaml of a workspace."""
+    return _read_yaml_mapping(workspace / WORKSPACE_FILE, "workspace file")
+
+
+def _workspace_settings(workspace: Path | None) -> dict[str, Any]:
+    if workspace is None:
+        return {}
+    data = read_workspace_file(workspace)
+    values: dict[str, Any] = {}
+    if data.get("context"):
+        values["context"] = str(data["context"])
+    raw = data.get("settings") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"`settings` in {workspace / WORKSPACE_FILE} must be a mapping.")
+    secrets_found = SECRET_FIELDS & set(raw)
+    if secrets_found:
+        raise ConfigError(
+            f"{workspace / WORKSPACE_FILE} must not hold secrets ({', '.join(sorted(secrets_found))}): "
+            "use the contexts file, .env or PMPC_* variables."
+        )
+    values.update(raw)
+    return values
+
+
+def _dotenv_values(workspace: Path | None) -> dict[str, str]:
+    if workspace is None or not (workspace / DOTENV_FILE).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(workspace / DOTENV_FILE).items() if v is not None}
+
+
+class _MappingSource(PydanticBaseSettingsSource):
+    """A settings source that serves an already-read mapping (workspace file, a context)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = dict(values)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    workspace: Path | None = None,
+    contexts: ContextsFile | None = None,
+) -> Settings:
+    """Build Settings from every source in SPEC's precedence.
+
+    Raises:
+        ConfigError: a source holds an invalid value.
+        NotFound: the selected context does not exist.
+    """
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = environ()
+    dotenv = _dotenv_values(workspace)
+    ws_values = _workspace_settings(workspace)
+    contexts = contexts if contexts is not None else ContextsFile.load()
+    name = (
+        given.get("context")
+        or env.get(PMPC_CONTEXT)
+        or dotenv.get(PMPC_CONTEXT)
+        or ws_values.get("context")
+        or contexts.current
+    )
+    ctx_values = contexts.get(name) if name else {}
+    if name:
+        given.setdefault("context", name)
+    if workspace is not None:
+        given.setdefault("workspace", str(workspace))
+
+    class _Bound(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                dotenv_settings,
+                _MappingSource(settings_cls, ws_values),
+                _MappingSource(settings_cls, ctx_values),
+            )
+
+    env_file = (workspace / DOTENV_FILE) if workspace is not None else None
+    try:
+        bound = _Bound(_env_file=env_file, **given)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, "the configuration")) from exc
+    return Settings.model_construct(**dict(bound))

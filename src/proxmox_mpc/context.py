@@ -1,0 +1,82 @@
+"""AppContext: settings, output streams, format and interactivity, built once per invocation."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from proxmox_mpc.config import Settings
+
+# A function that asks the user a yes/no question on stderr and returns the answer.
+Prompter = Callable[[str], bool]
+
+
+def _stream_is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _default_prompt(question: str) -> bool:
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+@dataclass
+class AppContext:
+    """What every command needs about this invocation; commands reach settings only through it."""
+
+    loader: Callable[[], Settings]
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    workspace: Path | None = None
+    debug: bool = False
+    insecure: bool = False
+    no_color: bool = False
+    stdin_tty: bool | None = None
+    output: str = "table"
+    prompt: Prompter = _default_prompt
+    # Set by the console: commands run inside the REPL (history, no nested console).
+    in_console: bool = False
+    # Context-selection flags as given on the command line (to rebuild settings in the console).
+    flags: dict[str, Any] = field(default_factory=dict)
+
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings, loading them on first use (a broken config only fails commands that need it)."""
+        if self._settings is None:
+            self._settings = self.loader()
+        return self._settings
+
+    def reload(self) -> None:
+        """Forget the loaded settings (after `config use-context` in the console, say)."""
+        self._settings = None
+
+    @property
+    def interactive(self) -> bool:
+        """Return True when a person can answer a prompt (stdin and stderr are terminals)."""
+        stdin_tty = _stream_is_tty(sys.stdin) if self.stdin_tty is None else self.stdin_tty
+        return stdin_tty and _stream_is_tty(self.err)
+
+    @property
+    def color(self) -> bool:
+        """Return True when stderr may carry colour and animation."""
+        return not self.no_color and _stream_is_tty(self.err)
+
+    def warn(self, message: str) -> None:
+        """Write a warning line on stderr."""
+        self.err.write(f"pmpc: warning: {message}\n")
+        self.err.flush()
+
+    def info(self, message: str) -> None:
+        """Write an informational line on stderr."""
+        self.err.write(message + "\n")
+        self.err.flush()

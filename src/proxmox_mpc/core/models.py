@@ -1,0 +1,150 @@
+"""Domain models shared by services, output and the state store (pydantic, JSON keys snake_case)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GuestKind = Literal["qemu", "lxc"]
+KIND_PREFIX = {"qemu": "vm", "lxc": "ct"}
+
+
+def to_int(value: Any, default: int = 0) -> int:
+    """Return an int from PVE's numbers, which may arrive as strings or floats."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def to_float(value: Any, default: float = 0.0) -> float:
+    """Return a float from PVE's numbers, which may arrive as strings."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class Node(BaseModel):
+    """A cluster node as `pmpc node list` shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["node"] = "node"
+    name: str
+    status: str
+    cpu_usage: float = 0.0
+    cpus: int = 0
+    memory_used: int = 0
+    memory_total: int = 0
+    disk_used: int = 0
+    disk_total: int = 0
+    uptime: int = 0
+    ssl_fingerprint: str | None = None
+
+    @classmethod
+    def from_api(cls, raw: dict[str, Any]) -> Node:
+        """Build from an entry of GET /nodes or /cluster/resources?type=node."""
+        return cls(
+            name=str(raw.get("node") or raw.get("name") or ""),
+            status=str(raw.get("status") or "unknown"),
+            cpu_usage=to_float(raw.get("cpu")),
+            cpus=to_int(raw.get("maxcpu")),
+            memory_used=to_int(raw.get("mem")),
+            memory_total=to_int(raw.get("maxmem")),
+            disk_used=to_int(raw.get("disk")),
+            disk_total=to_int(raw.get("maxdisk")),
+            uptime=to_int(raw.get("uptime")),
+            ssl_fingerprint=raw.get("ssl_fingerprint"),
+        )
+
+
+class Storage(BaseModel):
+    """A storage as one node sees it."""
+
+    kind: Literal["storage"] = "storage"
+    name: str
+    node: str
+    type: str = ""
+    content: list[str] = Field(default_factory=list)
+    active: bool = True
+    enabled: bool = True
+    shared: bool = False
+    used: int = 0
+    total: int = 0
+    available: int = 0
+
+    @property
+    def usage(self) -> float:
+        return self.used / self.total if self.total else 0.0
+
+    @classmethod
+    def from_api(cls, node: str, raw: dict[str, Any]) -> Storage:
+        """Build from an entry of GET /nodes/{node}/storage."""
+        content = raw.get("content") or ""
+        return cls(
+            name=str(raw.get("storage") or raw.get("name") or ""),
+            node=node,
+            type=str(raw.get("type") or ""),
+            content=sorted(c for c in str(content).split(",") if c),
+            active=bool(to_int(raw.get("active", 1))),
+            enabled=bool(to_int(raw.get("enabled", 1))),
+            shared=bool(to_int(raw.get("shared", 0))),
+            used=to_int(raw.get("used")),
+            total=to_int(raw.get("total")),
+            available=to_int(raw.get("avail")),
+        )
+
+
+class GuestCounts(BaseModel):
+    """How many guests of each kind and power state live somewhere."""
+
+    vms: int = 0
+    vms_running: int = 0
+    cts: int = 0
+    cts_running: int = 0
+    templates: int = 0
+
+
+class NodeDescription(BaseModel):
+    """Everything `pmpc node describe` shows about one node."""
+
+    kind: Literal["node"] = "node"
+    name: str
+    status: str
+    pve_version: str | None = None
+    kernel: str | None = None
+    cpu_model: str | None = None
+    cpus: int = 0
+    sockets: int = 0
+    cpu_usage: float = 0.0
+    load_average: list[float] = Field(default_factory=list)
+    memory_used: int = 0
+    memory_total: int = 0
+    swap_used: int = 0
+    swap_total: int = 0
+    rootfs_used: int = 0
+    rootfs_total: int = 0
+    uptime: int = 0
+    storages: list[Storage] = Field(default_factory=list)
+    guests: GuestCounts = Field(default_factory=GuestCounts)
+
+
+def count_guests(resources: list[dict[str, Any]], node: str | None = None) -> GuestCounts:
+    """Count guests by kind and power state in /cluster/resources entries (optionally of one node)."""
+    counts = GuestCounts()
+    for res in resources:
+        if res.get("type") not in ("qemu", "lxc") or (node and res.get("node") != node):
+            continue
+        if to_int(res.get("template")):
+            counts.templates += 1
+            continue
+        running = res.get("status") == "running"
+        if res["type"] == "qemu":
+            counts.vms += 1
+            counts.vms_running += running
+        else:
+            counts.cts += 1
+            counts.cts_running += running
+    return counts

@@ -1,0 +1,170 @@
+"""Every error pmpc reports to a user, and the exit code each one maps to.
+
+    PmpcError                      1  base; str(exc) is one sentence
+    ├── UsageError                64  bad flag, argument or combination
+    ├── ConfigError                1  unusable settings or contexts file
+    ├── ConnectionFailed           1  unreachable host, TLS or fingerprint failure
+    ├── ConfirmationRequired       4  mutating command without a TTY and without --yes
+    ├── Aborted                    4  the user declined, or pressed Ctrl-C
+    ├── NotFound                   6  guest, node, context, file ... does not exist
+    ├── Conflict                   7  locked guest, changed digest, stale plan, held lock
+    ├── OperationTimeout           8  a wait ran out (task still running)
+    ├── PartialFailure             3  some targets of a batch failed
+    ├── ChangesPresent             2  plan/drift with --detailed-exitcode found changes
+    ├── ManifestError              1  a manifest failed validation (file:line:col)
+    ├── StateError                 1  the state store cannot be used
+    └── ApiError                   1  Proxmox answered with an error (status, field errors)
+        ├── AuthError              5  401 / 403: authentication or permission denied
+        ├── ApiNotFound            6  404 / "does not exist"
+        ├── ApiConflict            7  lock timeouts, digest mismatch
+        └── TaskFailedError        1  a task ended in error (upid, exitstatus, log tail)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    CHANGES_PRESENT = 2
+    PARTIAL_FAILURE = 3
+    ABORTED = 4
+    AUTH = 5
+    NOT_FOUND = 6
+    CONFLICT = 7
+    TIMEOUT = 8
+    USAGE = 64
+
+
+class PmpcError(Exception):
+    """Base of every error reported to the user; str(exc) is one sentence."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+    kind: str = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON error object printed on stderr with -o json."""
+        return {"error": {"kind": self.kind, "message": self.message, "details": self.details}}
+
+
+class UsageError(PmpcError):
+    exit_code = ExitCode.USAGE
+    kind = "usage"
+
+
+class ConfigError(PmpcError):
+    kind = "config"
+
+
+class ConnectionFailed(PmpcError):
+    kind = "connection"
+
+
+class ConfirmationRequired(PmpcError):
+    exit_code = ExitCode.ABORTED
+    kind = "confirmation_required"
+
+
+class Aborted(PmpcError):
+    exit_code = ExitCode.ABORTED
+    kind = "aborted"
+
+
+class NotFound(PmpcError):
+    exit_code = ExitCode.NOT_FOUND
+    kind = "not_found"
+
+
+class Conflict(PmpcError):
+    exit_code = ExitCode.CONFLICT
+    kind = "conflict"
+
+
+class OperationTimeout(PmpcError):
+    exit_code = ExitCode.TIMEOUT
+    kind = "timeout"
+
+
+class PartialFailure(PmpcError):
+    exit_code = ExitCode.PARTIAL_FAILURE
+    kind = "partial_failure"
+
+
+class ChangesPresent(PmpcError):
+    """Not a failure: signals exit 2 for --detailed-exitcode; the edge prints nothing for it."""
+
+    exit_code = ExitCode.CHANGES_PRESENT
+    kind = "changes_present"
+
+
+class ManifestError(PmpcError):
+    kind = "manifest"
+
+
+class StateError(PmpcError):
+    kind = "state"
+
+
+class ApiError(PmpcError):
+    """Proxmox answered with an error: HTTP status, its message and per-field errors."""
+
+    kind = "api"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        field_errors: dict[str, str] | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.status = status
+        self.field_errors = field_errors or {}
+        if self.details is None and (status is not None or self.field_errors):
+            self.details = {"status": status, "errors": self.field_errors}
+
+
+class AuthError(ApiError):
+    exit_code = ExitCode.AUTH
+    kind = "auth"
+
+
+class ApiNotFound(ApiError):
+    exit_code = ExitCode.NOT_FOUND
+    kind = "not_found"
+
+
+class ApiConflict(ApiError):
+    exit_code = ExitCode.CONFLICT
+    kind = "conflict"
+
+
+class TaskFailedError(ApiError):
+    """A Proxmox task ended in error; carries its UPID, exit status and the last log lines."""
+
+    kind = "task_failed"
+
+    def __init__(self, message: str, *, upid: str, exitstatus: str, log_tail: list[str] | None = None) -> None:
+        super().__init__(
+            message, details={"upid": upid, "exitstatus": exitstatus, "log_tail": list(log_tail or [])}
+        )
+        self.upid = upid
+        self.exitstatus = exitstatus
+        self.log_tail = list(log_tail or [])
+
+
+class TaskTimeout(OperationTimeout):
+    """A task was still running when the wait ran out."""
+
+    def __init__(self, message: str, *, upid: str) -> None:
+        super().__init__(message, details={"upid": upid})
+        self.upid = upid

@@ -1,0 +1,44 @@
+"""Human formatting of sizes, percentages and durations for tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def human_bytes(value: Any) -> str:
+    """Return 1.5G-style text for a byte count."""
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        if abs(size) < 1024 or unit == "P":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}P"  # pragma: no cover
+
+
+def percent(value: Any) -> str:
+    """Return 12.5% for a 0..1 fraction."""
+    try:
+        return f"{float(value) * 100:.1f}%"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def duration(seconds: Any) -> str:
+    """Return 3d4h, 2h5m, 4m10s style text for seconds."""
+    try:
+        total = int(float(seconds))
+    except (TypeError, ValueError):
+        return "-"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"

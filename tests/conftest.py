@@ -1,0 +1,51 @@
+"""Test isolation: every test gets its own config, cache and state directories and no PMPC_* leakage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET, populate
+from tests.helpers.runner import Result, invoke
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point XDG directories at tmp_path, drop PMPC_* and NO_COLOR, and work in an empty directory."""
+    for key in list(os.environ):
+        if key.startswith("PMPC_") or key in ("NO_COLOR",):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "home"
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        path = home / name.lower()
+        path.mkdir(parents=True)
+        monkeypatch.setenv(name, str(path))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield work
+
+
+@pytest.fixture
+def cli() -> Any:
+    """Run pmpc in-process: cli("vm", "list", "-o", "json") -> Result(exit_code, stdout, stderr)."""
+
+    def run(*args: str) -> Result:
+        return invoke(*args)
+
+    return run
+
+
+@pytest.fixture
+def cluster(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fixture cluster on a started fakepve, with PMPC_* pointing pmpc at it by API token."""
+    populate(fakepve)
+    monkeypatch.setenv("PMPC_HOST", fakepve.url)
+    monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)
+    monkeypatch.setenv("PMPC_TOKEN_SECRET", TOKEN_SECRET)
+    monkeypatch.setenv("PMPC_CA_FILE", fakepve_cafile)
+    return fakepve

@@ -1,0 +1,1 @@
+"""Shared test helpers: an in-process CLI runner and a fixture cluster for fakepve."""
