@@ -148,3 +148,68 @@ def count_guests(resources: list[dict[str, Any]], node: str | None = None) -> Gu
             counts.cts += 1
             counts.cts_running += running
     return counts
+
+
+def split_tags(raw: Any) -> list[str]:
+    """Return PVE's tag string (`;`, `,` or space separated) as a sorted, lower-cased, unique list."""
+    if raw is None:
+        return []
+    if isinstance(raw, list | tuple):
+        items = [str(t) for t in raw]
+    else:
+        items = str(raw).replace(",", ";").replace(" ", ";").split(";")
+    return sorted({t.strip().lower() for t in items if t.strip()})
+
+
+class Guest(BaseModel):
+    """A VM or container as /cluster/resources lists it (one request for the whole cluster)."""
+
+    kind: Literal["vm", "ct"]
+    type: GuestKind
+    vmid: int
+    name: str
+    node: str
+    status: str
+    template: bool = False
+    tags: list[str] = Field(default_factory=list)
+    pool: str | None = None
+    lock: str | None = None
+    cpus: float = 0
+    cpu_usage: float = 0.0
+    memory: int = 0
+    memory_used: int = 0
+    disk_size: int = 0
+    uptime: int = 0
+    hastate: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """Return `vm/101` or `ct/201`."""
+        return f"{self.kind}/{self.vmid}"
+
+    @classmethod
+    def from_resource(cls, raw: dict[str, Any]) -> Guest:
+        """Build from a `type=qemu|lxc` entry of GET /cluster/resources."""
+        gtype = str(raw.get("type"))
+        if gtype not in KIND_PREFIX:
+            raise ValueError(f"not a guest resource: {gtype}")
+        vmid = to_int(raw.get("vmid")) or to_int(str(raw.get("id", "")).rpartition("/")[2])
+        return cls(
+            kind=KIND_PREFIX[gtype],  # type: ignore[arg-type]
+            type=gtype,  # type: ignore[arg-type]
+            vmid=vmid,
+            name=str(raw.get("name") or f"{KIND_PREFIX[gtype]}-{vmid}"),
+            node=str(raw.get("node") or ""),
+            status=str(raw.get("status") or "unknown"),
+            template=bool(to_int(raw.get("template"))),
+            tags=split_tags(raw.get("tags")),
+            pool=raw.get("pool") or None,
+            lock=raw.get("lock") or None,
+            cpus=to_float(raw.get("maxcpu")),
+            cpu_usage=to_float(raw.get("cpu")),
+            memory=to_int(raw.get("maxmem")),
+            memory_used=to_int(raw.get("mem")),
+            disk_size=to_int(raw.get("maxdisk")),
+            uptime=to_int(raw.get("uptime")),
+            hastate=raw.get("hastate") or None,
+        )
