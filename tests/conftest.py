@@ -49,3 +49,20 @@ def cluster(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PMPC_TOKEN_SECRET", TOKEN_SECRET)
     monkeypatch.setenv("PMPC_CA_FILE", fakepve_cafile)
     return fakepve
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A fresh, empty state database on SQLite and on PostgreSQL; PMPC_DATABASE_URL points at it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state' / 'state.db'}"
+        monkeypatch.setenv("PMPC_DATABASE_URL", url)
+        yield url
+        return
+    from tests.helpers.postgres import require_server, schema_url
+
+    with schema_url(require_server()) as url:
+        monkeypatch.setenv("PMPC_DATABASE_URL", url)
+        yield url

@@ -87,11 +87,13 @@ def root(
             flags=flags,
         )
         ctx.obj = app_ctx
+    # `pmpc console` (commands/) cannot import the console layer above it: cli hands it the opener.
+    ctx.meta["pmpc.open_console"] = open_console
     if ctx.invoked_subcommand is None:
         if app_ctx.interactive and not app_ctx.in_console:
             from proxmox_mpc.console.repl import run as run_console
 
-            run_console(app_ctx, build_app())
+            run_console(app_ctx, build_app(), runner=_console_runner)
         else:
             typer.echo(ctx.get_help())
 
@@ -152,6 +154,7 @@ def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
         if debug:
             _traceback(err)
         report_error(exc, err=err, json_errors=json_errors)
+        _remember(args, exc, int(exc.exit_code))
         return int(exc.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -163,11 +166,16 @@ def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
         return int(ExitCode.ABORTED)
     except typer.TyperException as exc:
         # Click's usage errors: bad flags, missing arguments, bad values.
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = (exc.format_message() if hasattr(exc, "format_message") else str(exc)).strip()
         code = ExitCode.USAGE if getattr(exc, "exit_code", 2) == 2 else ExitCode.ERROR
-        usage = PmpcError(message.rstrip(".") + ". See `pmpc ... --help`.")
+        if not message.endswith((".", "?", "!")):
+            message += "."
+        click_ctx = getattr(exc, "ctx", None)
+        command_path = getattr(click_ctx, "command_path", None) or "pmpc"
+        usage = PmpcError(f"{message} See `{command_path} --help`.")
         usage.kind = "usage"
         report_error(usage, err=err, json_errors=json_errors)
+        _remember(args, usage, int(code))
         return int(code)
     except BrokenPipeError:
         return int(ExitCode.OK)
@@ -177,7 +185,32 @@ def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
         bug = PmpcError(f"internal error: {type(exc).__name__}: {exc}. Re-run with --debug for the traceback.")
         bug.kind = "internal"
         report_error(bug, err=err, json_errors=json_errors)
+        _remember(args, bug, int(ExitCode.ERROR))
         return int(ExitCode.ERROR)
+
+
+def _remember(args: Sequence[str], exc: PmpcError, code: int) -> None:
+    """Keep this error (secrets redacted) for `pmpc report-issue`; never fails the command."""
+    if code == ExitCode.CHANGES_PRESENT:
+        return
+    try:
+        from proxmox_mpc.services.report import remember_error
+
+        remember_error(args, exc, code)
+    except Exception:
+        pass
+
+
+def _console_runner(argv: list[str], app_ctx: Any) -> int:
+    """Run one console line through the same edge as the command line."""
+    return run_cli(argv, obj=app_ctx)
+
+
+def open_console(app_ctx: Any) -> None:
+    """Open the interactive console (for `pmpc console` and bare `pmpc` on a terminal)."""
+    from proxmox_mpc.console.repl import run as run_console
+
+    run_console(app_ctx, build_app(), runner=_console_runner)
 
 
 def _env_debug() -> bool:

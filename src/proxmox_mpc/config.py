@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     fingerprint: str | None = None
     timeout: float = Field(30.0, gt=0)
     concurrency: int = Field(8, ge=1, le=256)
-    database_url: str | None = None
+    database_url: str | None = Field(None, repr=False)  # may embed a password
     workspace: str | None = None
     debug: bool = False
 
@@ -119,6 +119,34 @@ class Settings(BaseSettings):
         if data.get("database_url"):
             data["database_url"] = redact_url(data["database_url"])
         return data
+
+
+class _IsolatedSettings(Settings):
+    """Settings validated from the values given alone: no environment, .env or files."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def settings_from_values(values: Mapping[str, Any], where: str = "the given settings") -> Settings:
+    """Validate Settings from these values only (the environment is not consulted).
+
+    Raises:
+        ConfigError: a value is invalid.
+    """
+    try:
+        bound = _IsolatedSettings(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, where)) from exc
+    return Settings.model_construct(**dict(bound))
 
 
 def normalise_fingerprint(value: str) -> str:
@@ -266,7 +294,8 @@ class ContextsFile:
         for key in unset:
             entry.pop(key, None)
         try:
-            Settings.model_validate({**entry, "context": name})
+            # Validate the context alone: the environment of this shell is not part of it.
+            _IsolatedSettings(**{**entry, "context": name})
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc, f"context {name!r}")) from exc
         self.contexts[name] = entry

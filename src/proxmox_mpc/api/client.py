@@ -127,7 +127,7 @@ class ProxmoxClient:
                     self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
             except httpx.HTTPError as exc:
                 self._trace(f"< {type(exc).__name__}: {exc} ({what})")
-                if attempt < attempts and not _is_tls_failure(exc):
+                if attempt < attempts and _is_retryable(exc):
                     await self._sleep(attempt)
                     continue
                 raise error_from_exception(exc, self.base_url) from exc
@@ -255,6 +255,22 @@ def _trace_params(query: Mapping[str, Any] | None, form: Mapping[str, Any] | Non
     if form:
         parts.append(f"data={clean(form)}")
     return " ".join(parts)
+
+
+# Failures to reach the server or keep the connection: a GET can be sent again safely. A read
+# timeout is not among them: the server got the request and may be slow; retrying multiplies the wait.
+RETRY_EXCEPTIONS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    httpx.PoolTimeout,
+)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RETRY_EXCEPTIONS) and not _is_tls_failure(exc)
 
 
 def _is_tls_failure(exc: BaseException) -> bool:

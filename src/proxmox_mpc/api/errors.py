@@ -26,7 +26,8 @@ LOCK_PATTERNS = (
     re.compile(r"\bis locked \(", re.I),
     re.compile(r"trying to acquire lock", re.I),
 )
-DIGEST_PATTERN = re.compile(r"(detected modified configuration|digest)", re.I)
+# qemu-server words a digest mismatch "checksum mismatch (file change by other user?)".
+DIGEST_PATTERN = re.compile(r"(detected modified configuration|digest|checksum mismatch|file changed? by other user)", re.I)
 NOT_FOUND_PATTERN = re.compile(r"(does not exist|no such (vm|ct|node|storage|task|file|volume)|not found)", re.I)
 LOCK_NAME_PATTERN = re.compile(r"is locked \((\w+)\)", re.I)
 QUORUM_PATTERN = re.compile(r"no quorum|cluster not ready", re.I)
@@ -115,7 +116,13 @@ def error_from_exception(exc: BaseException, base_url: str) -> PmpcError:
                 details={"expected": expected, "got": got},
             )
         if isinstance(item, ssl.SSLCertVerificationError) or name == "ClientConnectorCertificateError":
-            reason = getattr(item, "verify_message", None) or str(item).split(":")[-1].strip() or "untrusted"
+            # aiohttp wraps the ssl error; its verify_message is the one readable reason.
+            cert_error = getattr(item, "certificate_error", None) or item
+            reason = (
+                getattr(cert_error, "verify_message", None)
+                or getattr(cert_error, "reason", None)
+                or "certificate not trusted"
+            )
             return ConnectionFailed(
                 f"TLS verification of {base_url} failed ({reason}): pin its fingerprint with "
                 "`pmpc config set-context NAME --trust`, give --ca-file, or use --insecure to skip checks.",
@@ -124,6 +131,8 @@ def error_from_exception(exc: BaseException, base_url: str) -> PmpcError:
         return OperationTimeout(
             f"{base_url} did not answer in time (raise PMPC_TIMEOUT to wait longer than one request allows)."
         )
+    if any(isinstance(item, ConnectionRefusedError) for item in chain):
+        return ConnectionFailed(f"Cannot connect to {base_url}: connection refused.")
     for item in chain:
         if isinstance(item, OSError | ConnectionError) and not isinstance(item, ssl.SSLError):
             detail = getattr(item, "strerror", None) or str(item) or type(item).__name__

@@ -1,5 +1,195 @@
-"""`pmpc demo` (being written)."""
+"""`pmpc demo [--vms N --cts M]` (a guided tour on a simulated cluster) and `pmpc demo serve`."""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-app = typer.Typer(help="demo commands.", no_args_is_help=True)
+from proxmox_mpc.commands._run import run
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.errors import PmpcError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.services.demo import DemoCluster
+
+app = typer.Typer(
+    help="A simulated 3-node cluster to try pmpc on (needs the demo extra).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+VmsOpt = Annotated[int, typer.Option("--vms", min=0, max=500, help="VMs to create (templates not counted).")]
+CtsOpt = Annotated[int, typer.Option("--cts", min=0, max=500, help="Containers to create.")]
+TimeScaleOpt = Annotated[
+    float,
+    typer.Option("--time-scale", min=0, help="Real seconds per simulated second (0: tasks finish at once)."),
+]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stop of the tour: what it shows and the pmpc command line that shows it."""
+
+    title: str
+    args: tuple[str, ...]
+    workspace: bool = False
+
+
+def _has_command(root: Any, args: tuple[str, ...]) -> bool:
+    """Return True when the command named by the leading words of args exists in the app tree."""
+    current = root
+    for word in args:
+        commands = getattr(current, "commands", None)
+        if word.startswith("-") or commands is None:
+            break
+        found = commands.get(word)
+        if found is None:
+            return False
+        current = found
+    is_group = getattr(current, "commands", None) is not None
+    return current is not root and not (is_group and not getattr(current, "invoke_without_command", False))
+
+
+def _first(guests: list[dict[str, Any]], kind: str, status: str | None = None) -> str | None:
+    for guest in guests:
+        if guest.get("type", "qemu") == kind and not guest.get("template"):
+            if status is None or guest.get("status") == status:
+                return str(guest.get("name"))
+    return None
+
+
+def tour_steps(cluster: DemoCluster) -> list[Step]:
+    """Return the tour for this cluster (guest names come from what was created)."""
+    steps = [
+        Step("The cluster's nodes", ("node", "list")),
+        Step("One node in detail: versions, usage, storages, guest counts", ("node", "describe", "pve1")),
+        Step("Every VM, templates included", ("vm", "list")),
+        Step("Filter with a selector: the production web servers", ("vm", "list", "-l", "tag=web,pool=prod")),
+        Step("The LXC containers", ("ct", "list")),
+        Step("The same list for scripts", ("ct", "list", "-o", "json")),
+    ]
+    running_vm = _first(cluster.guests, "qemu", "running")
+    any_vm = _first(cluster.guests, "qemu")
+    any_ct = _first(cluster.guests, "lxc")
+    if any_vm:
+        steps.append(Step("A VM in detail", ("vm", "describe", any_vm)))
+    if running_vm:
+        steps += [
+            Step("Stop a VM: pmpc waits for the Proxmox task", ("vm", "stop", running_vm, "-y")),
+            Step("Start it again", ("vm", "start", running_vm, "-y")),
+            Step("Starting a running VM is not an error: it says so", ("vm", "start", running_vm, "-y")),
+        ]
+    if any_ct:
+        steps.append(Step("A container in detail", ("ct", "describe", any_ct)))
+    steps += [
+        Step("Record the whole cluster in a workspace's state store", ("sync",), workspace=True),
+        Step("Compare the workspace's manifests with the cluster", ("plan",), workspace=True),
+    ]
+    return steps
+
+
+def _run_step(root: Any, step_ctx: AppContext, args: tuple[str, ...]) -> bool:
+    """Run one pmpc command line through the app; report its error like the CLI would and go on."""
+    try:
+        code = root.main(args=list(args), prog_name="pmpc", standalone_mode=False, obj=step_ctx)
+    except PmpcError as exc:
+        step_ctx.err.write(f"pmpc: error: {exc.message}\n")
+        return False
+    except typer.TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        step_ctx.err.write(f"pmpc: error: {message}\n")
+        return False
+    return not (isinstance(code, int) and code != 0)
+
+
+def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None:
+    root = ctx.find_root().command
+    out = app_ctx.out
+    counts = cluster.counts()
+    out.write(
+        f"A simulated Proxmox VE cluster is running at {cluster.url}: {counts['nodes']} nodes, {counts['vms']} VMs, "
+        f"{counts['cts']} containers and {counts['templates']} templates, in pools and with tags.\n"
+        f"pmpc reaches it through the context {cluster.context!r} (password login, its own CA), "
+        f"so each command below is what you would type with `pmpc --context {cluster.context} ...`.\n"
+    )
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="pmpc-demo-") as scratch:
+        workspace = Path(scratch) / "workspace"
+        for step in tour_steps(cluster):
+            if not _has_command(root, step.args):
+                continue
+            if step.workspace and not _has_command(root, ("init",)):
+                continue
+            line = shlex.join(("pmpc", *step.args))
+            if step.workspace and not workspace.exists():
+                init = ("init", str(workspace))
+                out.write(f"\n# A workspace for desired state and history\n$ pmpc init {shlex.quote(str(workspace))}\n")
+                out.flush()
+                if not _run_step(root, cluster.app_context(app_ctx), init):
+                    failed.append(shlex.join(("pmpc", *init)))
+                    continue
+            out.write(f"\n# {step.title}\n$ {line}\n")
+            out.flush()
+            step_ctx = cluster.app_context(app_ctx, workspace=workspace if step.workspace else None)
+            if not _run_step(root, step_ctx, step.args):
+                failed.append(line)
+            step_ctx.out.flush()
+    out.write(
+        "\nThat was the tour. Keep a cluster running to explore from another shell with `pmpc demo serve`, "
+        f"then `pmpc --context {cluster.context} vm list`.\n"
+    )
+    if failed:
+        raise PmpcError(f"{len(failed)} tour step(s) failed: {'; '.join(failed)}.")
+
+
+@app.callback()
+def demo(
+    ctx: typer.Context,
+    vms: VmsOpt = 8,
+    cts: CtsOpt = 4,
+    time_scale: TimeScaleOpt = 0.25,
+) -> None:
+    """Run a short guided tour of pmpc on a simulated 3-node cluster, then stop it.
+
+    Example: pmpc demo   |   pmpc demo --vms 20 --cts 10   |   pmpc demo serve
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app_ctx: AppContext = ctx.obj
+    from proxmox_mpc.services import demo as demo_service
+
+    with demo_service.running_cluster(vms=vms, cts=cts, time_scale=time_scale) as cluster:
+        run(demo_service.prepare(cluster, app_ctx))
+        _tour(ctx, app_ctx, cluster)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    vms: VmsOpt = 8,
+    cts: CtsOpt = 4,
+    time_scale: TimeScaleOpt = 0.25,
+) -> None:
+    """Keep a simulated cluster up for exploring from another shell, until Ctrl-C.
+
+    Example: pmpc demo serve   (then, elsewhere: pmpc --context demo vm list)
+    """
+    app_ctx: AppContext = ctx.obj
+    from proxmox_mpc.services import demo as demo_service
+
+    with demo_service.running_cluster(vms=vms, cts=cts, time_scale=time_scale) as cluster:
+        run(demo_service.prepare(cluster, app_ctx))
+        counts = cluster.counts()
+        app_ctx.info(
+            f"Demo cluster up at {cluster.url}: {counts['nodes']} nodes, {counts['vms']} VMs, "
+            f"{counts['cts']} containers, {counts['templates']} templates.\n"
+            f"Context {cluster.context!r} saved in {cluster.contexts_path}. From another shell:\n"
+            f"  pmpc --context {cluster.context} vm list\n"
+            "Press Ctrl-C to stop."
+        )
+        demo_service.wait_until_interrupted(cluster)
+    app_ctx.info("Demo cluster stopped.")

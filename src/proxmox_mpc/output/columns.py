@@ -29,3 +29,53 @@ STORAGE_COLUMNS = (
     Column("SHARED", "shared", wide=True),
     Column("AVAILABLE", "available", format=human_bytes, wide=True),
 )
+
+GUEST_COLUMNS = (
+    Column("VMID", "vmid"),
+    Column("NAME", "name"),
+    Column("STATUS", "status"),
+    Column("NODE", "node"),
+    Column("CPUS", "cpus"),
+    Column("MEMORY", "memory", format=human_bytes),
+    Column("DISK", "disk_size", format=human_bytes),
+    Column("TEMPLATE", "template"),
+    Column("TAGS", "tags"),
+    Column("POOL", "pool", wide=True),
+    Column("LOCK", "lock", wide=True),
+    Column("CPU", "cpu_usage", format=percent, wide=True),
+    Column("MEM-USED", "memory_used", format=human_bytes, wide=True),
+    Column("UPTIME", "uptime", format=duration, wide=True),
+    Column("HA", "hastate", wide=True),
+)
+
+SNAPSHOT_COLUMNS = (
+    Column("NAME", "name"),
+    Column("GUEST", "guest"),
+    Column("DATE", "snaptime"),
+    Column("PARENT", "parent"),
+    Column("VMSTATE", "vmstate"),
+    Column("DESCRIPTION", "description"),
+)
+
+TASK_COLUMNS = (
+    Column("UPID", "upid", wide=True),
+    Column("NODE", "node"),
+    Column("TYPE", "type"),
+    Column("ID", "id"),
+    Column("USER", "user"),
+    Column("STATUS", "status"),
+    Column("EXIT", "exitstatus"),
+    Column("STARTED", "starttime"),
+    Column("DURATION", "duration", format=duration),
+)
+
+VOLUME_COLUMNS = (
+    Column("VOLID", "volid"),
+    Column("NODE", "node"),
+    Column("CONTENT", "content"),
+    Column("FORMAT", "format"),
+    Column("SIZE", "size", format=human_bytes),
+    Column("VMID", "vmid"),
+    Column("CREATED", "ctime", wide=True),
+    Column("NOTES", "notes", wide=True),
+)

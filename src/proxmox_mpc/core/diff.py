@@ -1,0 +1,304 @@
+"""Compare manifests with observed guests and build the Plan (pure: no I/O, same input, same plan)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.core import normalize as nz
+from proxmox_mpc.core.manifest import (
+    KIND_PREFIX,
+    AnyManifest,
+    CtManifest,
+    manifest_to_config,
+    managed_keys,
+)
+from proxmox_mpc.core.plan import (
+    CLONE_FIELD,
+    NODE_FIELD,
+    OSTEMPLATE_FIELD,
+    POOL_FIELD,
+    SSH_KEYS_FIELD,
+    STATE_FIELD,
+    Change,
+    FieldChange,
+    Plan,
+    make_plan,
+)
+from proxmox_mpc.errors import ManifestError
+
+# What a running guest takes at once; anything else waits for its next start (PVE's hotplug defaults:
+# qemu-server hotplug=network,disk,usb; LXC's FASTPLUG options and live cgroup limits).
+QEMU_HOT = frozenset({"name", "description", "onboot", "tags", "protection", "startup", "hookscript"})
+LXC_HOT = frozenset({
+    "description", "onboot", "startup", "protection", "hostname", "hookscript", "cores", "tags", "cpulimit",
+    "cpuunits", "memory", "swap",
+})
+
+
+class ObservedGuest(BaseModel):
+    """A guest as the cluster (or the last sync) shows it: identity, power state, pool and config."""
+
+    vmid: int
+    type: Literal["qemu", "lxc"]
+    node: str
+    name: str
+    status: str = "unknown"
+    template: bool = False
+    pool: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    digest: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """Return vm or ct."""
+        return "vm" if self.type == "qemu" else "ct"
+
+    @property
+    def ref(self) -> str:
+        """Return `vm/101`."""
+        return f"{self.kind}/{self.vmid}"
+
+
+def _slot_key(key: str) -> tuple[int, str, int]:
+    match = re.fullmatch(r"(\D+)(\d+)", key)
+    group = 2 if key in (NODE_FIELD, POOL_FIELD, STATE_FIELD) else 1 if key in (CLONE_FIELD, OSTEMPLATE_FIELD) else 0
+    if match:
+        return (group, match.group(1), int(match.group(2)))
+    return (group, key, -1)
+
+
+def _needs_reboot(guest_type: str, key: str, old: Any, new: Any, running: bool) -> bool:
+    if not running:
+        return False
+    if key in nz.VOLATILE_KEYS:
+        return False
+    if guest_type == "qemu":
+        if key in QEMU_HOT or nz.NET_RE.match(key):
+            return False
+        # Disks hotplug (a new disk, a bigger disk); changing an existing disk's options does not.
+        if nz.QEMU_DISK_RE.match(key):
+            return old is not None and new is not None and _disk_delta(guest_type, key, new, old) != "grow"
+        return True
+    if key in LXC_HOT or nz.NET_RE.match(key):
+        return False
+    if re.fullmatch(r"mp\d+|rootfs", key):
+        return old is not None and new is not None and _disk_delta(guest_type, key, new, old) != "grow"
+    return True
+
+
+def _disk_delta(guest_type: str, key: str, new: Any, old: Any) -> str:
+    """Classify a disk change: grow, shrink, move (other storage), options, or none."""
+    want = nz.canonical(guest_type, key, new)
+    have = nz.canonical(guest_type, key, old)
+    if not isinstance(want, dict) or not isinstance(have, dict):
+        return "options"
+    if want.get("cloudinit") or have.get("cloudinit") or "cdrom" in want or "cdrom" in have:
+        return "options"
+    if want.get("storage") != have.get("storage") or want.get("source") != have.get("source"):
+        return "move"
+    grew = False
+    if "size" in want and "size" in have and want["size"] != have["size"]:
+        if nz.parse_size(want["size"]) < nz.parse_size(have["size"]):
+            return "shrink"
+        grew = True
+    rest_want = {k: v for k, v in want.items() if k != "size"}
+    rest_have = {k: v for k, v in have.items() if k not in ("size",)}
+    if rest_want != rest_have:
+        return "options"
+    return "grow" if grew else "none"
+
+
+def _carry_generated(guest_type: str, key: str, desired: Any, observed: Any) -> Any:
+    """Keep the MAC address PVE generated when the manifest names none (a bridge change keeps the MAC)."""
+    if desired is None or observed is None or not nz.NET_RE.match(key):
+        return desired
+    want = nz.canonical(guest_type, key, desired)
+    have = nz.canonical(guest_type, key, observed)
+    if not isinstance(want, dict) or not isinstance(have, dict):
+        return desired
+    field = "macaddr" if guest_type == "qemu" else "hwaddr"
+    if field in want or field not in have:
+        return desired
+    if guest_type == "qemu":
+        rest = {k: v for k, v in want.items() if k not in ("model", "macaddr")}
+        return nz.join_props(f"{want.get('model', 'virtio')}={have[field]}", rest)
+    return nz.join_props(None, {**want, field: have[field]})
+
+
+def _clone_text(manifest: AnyManifest) -> str | None:
+    clone = manifest.spec.clone
+    if clone is None:
+        return None
+    props: dict[str, Any] = {"full": int(clone.full)}
+    if clone.storage:
+        props["storage"] = clone.storage
+    return nz.join_props(f"from={clone.source}", props)
+
+
+def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None) -> list[FieldChange]:
+    guest_type = manifest.type
+    desired = manifest_to_config(manifest)
+    old_config = observed.config if observed is not None else {}
+    fields = []
+    for key, value in desired.items():
+        if value is None or value == "":
+            continue
+        fields.append(FieldChange(
+            name=key,
+            old=nz.render(guest_type, key, old_config.get(key)) if observed is not None else None,
+            new=nz.render(guest_type, key, value),
+        ))
+    spec = manifest.spec
+    clone = _clone_text(manifest)
+    if clone:
+        fields.append(FieldChange(name=CLONE_FIELD, new=clone))
+    if isinstance(manifest, CtManifest):
+        if manifest.spec.ostemplate:
+            fields.append(FieldChange(name=OSTEMPLATE_FIELD, new=manifest.spec.ostemplate))
+        if manifest.spec.ssh_keys:
+            fields.append(FieldChange(name=SSH_KEYS_FIELD, new="\n".join(manifest.spec.ssh_keys)))
+    if spec.pool:
+        fields.append(FieldChange(name=POOL_FIELD, old=observed.pool if observed else None, new=spec.pool))
+    if spec.state in ("running", "stopped") and not spec.template:
+        fields.append(FieldChange(name=STATE_FIELD, old=observed.status if observed else None, new=spec.state))
+    return sorted(fields, key=lambda f: _slot_key(f.name))
+
+
+def _replace_reason(manifest: AnyManifest, guest: ObservedGuest, changed: list[FieldChange]) -> bool:
+    if manifest.type != guest.type:
+        return True
+    for item in changed:
+        if item.name == "template" and item.old == "1" and item.new in ("0", None):
+            return True
+        if item.name == "unprivileged":
+            return True
+        if item.old is not None and item.new is not None and nz.is_disk_key(guest.type, item.name):
+            if _disk_delta(guest.type, item.name, item.new, item.old) in ("shrink", "move"):
+                return True
+    return False
+
+
+def _update_fields(manifest: AnyManifest, guest: ObservedGuest) -> list[FieldChange]:
+    guest_type = guest.type
+    desired = manifest_to_config(manifest)
+    observed = guest.config
+    running = guest.status == "running" and not guest.template
+    fields = []
+    for key in managed_keys(manifest, observed):
+        want = desired.get(key)
+        have = observed.get(key)
+        if nz.equivalent(guest_type, key, want, have):
+            continue
+        want = _carry_generated(guest_type, key, want, have)
+        new_text = nz.render(guest_type, key, want)
+        old_text = nz.render(guest_type, key, have)
+        reboot = _needs_reboot(guest_type, key, old_text, new_text, running)
+        fields.append(FieldChange(name=key, old=old_text, new=new_text, needs_reboot=reboot))
+    spec = manifest.spec
+    if manifest.node != guest.node:
+        fields.append(FieldChange(name=NODE_FIELD, old=guest.node, new=manifest.node))
+    if spec.pool is not None and spec.pool != (guest.pool or ""):
+        fields.append(FieldChange(name=POOL_FIELD, old=guest.pool, new=spec.pool or None))
+    template = spec.template if spec.template is not None else guest.template
+    if spec.state in ("running", "stopped") and not template and _power_state(guest.status) != spec.state:
+        fields.append(FieldChange(name=STATE_FIELD, old=guest.status, new=spec.state))
+    return sorted(fields, key=lambda f: _slot_key(f.name))
+
+
+def _power_state(status: str) -> str:
+    # A paused or suspended guest is not stopped; `state: running` leaves it as it is.
+    return "stopped" if status == "stopped" else "running"
+
+
+def diff_guest(manifest: AnyManifest, guest: ObservedGuest | None) -> Change | None:
+    """Return the change that makes `guest` (None: absent) match `manifest`, or None when none is needed."""
+    kind = KIND_PREFIX[manifest.kind]
+    address = manifest.address
+    if manifest.spec.state == "absent":
+        if guest is None:
+            return None
+        return Change(address=address, kind=guest.kind, vmid=guest.vmid, node=guest.node, action="delete",  # type: ignore[arg-type]
+                      fields=[FieldChange(name=STATE_FIELD, old=guest.status, new="absent")], digest=guest.digest)
+    if guest is None:
+        return Change(address=address, kind=kind, vmid=manifest.vmid, node=manifest.node,  # type: ignore[arg-type]
+                      action="create", fields=_create_fields(manifest))
+    if manifest.type != guest.type:
+        return Change(address=address, kind=kind, vmid=guest.vmid, node=manifest.node, action="replace",  # type: ignore[arg-type]
+                      fields=_create_fields(manifest, guest), digest=guest.digest)
+    fields = _update_fields(manifest, guest)
+    if not fields:
+        return None
+    if _replace_reason(manifest, guest, fields):
+        return Change(address=address, kind=kind, vmid=guest.vmid, node=manifest.node, action="replace",  # type: ignore[arg-type]
+                      fields=_create_fields(manifest, guest), digest=guest.digest)
+    action = "power" if all(f.name == STATE_FIELD for f in fields) else "update"
+    return Change(address=address, kind=kind, vmid=guest.vmid, node=guest.node, action=action,  # type: ignore[arg-type]
+                  fields=fields, digest=guest.digest)
+
+
+def match_guests(
+    manifests: Sequence[AnyManifest], observed: Iterable[ObservedGuest]
+) -> tuple[list[tuple[AnyManifest, ObservedGuest | None]], list[ObservedGuest]]:
+    """Pair each manifest with its guest (by VMID when it has one, else by kind and name); return the rest too.
+
+    Raises:
+        ManifestError: two manifests claim one guest, or a name matches several guests.
+    """
+    by_vmid: dict[int, ObservedGuest] = {}
+    by_name: dict[tuple[str, str], list[ObservedGuest]] = {}
+    for guest in observed:
+        by_vmid[guest.vmid] = guest
+        by_name.setdefault((guest.type, guest.name), []).append(guest)
+    pairs: list[tuple[AnyManifest, ObservedGuest | None]] = []
+    claimed: dict[int, str] = {}
+    for manifest in manifests:
+        guest: ObservedGuest | None
+        if manifest.vmid is not None:
+            guest = by_vmid.get(manifest.vmid)
+        else:
+            found = by_name.get((manifest.type, manifest.name), [])
+            if len(found) > 1:
+                refs = ", ".join(sorted(g.ref for g in found))
+                raise ManifestError(
+                    f"{manifest.address}: name {manifest.name!r} matches several guests ({refs}); "
+                    "give the manifest a vmid."
+                )
+            guest = found[0] if found else None
+        if guest is not None:
+            if guest.vmid in claimed:
+                raise ManifestError(
+                    f"{manifest.address} and {claimed[guest.vmid]} both describe {guest.ref}."
+                )
+            claimed[guest.vmid] = manifest.address
+        pairs.append((manifest, guest))
+    rest = [g for g in by_vmid.values() if g.vmid not in claimed]
+    return pairs, sorted(rest, key=lambda g: g.vmid)
+
+
+def build_plan(
+    manifests: Sequence[AnyManifest],
+    observed: Iterable[ObservedGuest],
+    *,
+    context: str | None = None,
+    workspace: str | None = None,
+    created_at: datetime | None = None,
+) -> Plan:
+    """Compare manifests with observed guests and return the plan; guests without a manifest are unmanaged.
+
+    Raises:
+        ManifestError: manifests and guests cannot be paired unambiguously.
+    """
+    pairs, rest = match_guests(manifests, observed)
+    changes = [c for c in (diff_guest(m, g) for m, g in pairs) if c is not None]
+    unmanaged = [f"{g.ref} ({g.name})" for g in rest]
+    return make_plan(changes, context=context, workspace=workspace, created_at=created_at, unmanaged=unmanaged)
+
+
+def observed_from_mapping(raw: Mapping[str, Any]) -> ObservedGuest:
+    """Build an ObservedGuest from a plain mapping (state store rows, fixtures)."""
+    return ObservedGuest.model_validate(dict(raw))

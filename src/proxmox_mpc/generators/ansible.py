@@ -1,0 +1,285 @@
+"""Ansible: a static inventory grouped by node, tag, pool and kind, a dynamic one, and provisioning tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxmox_mpc.errors import ManifestError
+from proxmox_mpc.generators.common import identifier, render_template, safe_name, scaffold_header, with_header
+from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, check_inputs
+
+GENERATOR = "ansible"
+KVM = "community.proxmox.proxmox_kvm"
+LXC = "community.proxmox.proxmox"
+# Option values the modules accept (checked against `ansible-doc` in the tests); others are left out.
+KVM_OSTYPES = frozenset({"other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11",
+                         "l24", "l26", "solaris"})
+KVM_SCSIHW = frozenset({"lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"})
+KVM_BIOS = frozenset({"seabios", "ovmf"})
+LXC_OSTYPES = frozenset({"auto", "debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux",
+                         "alpine", "gentoo", "nixos", "unmanaged"})
+DISK_BUSES = ("scsi", "virtio", "sata", "ide")
+# Long-running creates and clones: the modules' default is 30 seconds.
+CREATE_TIMEOUT = 600
+
+
+def _groups(guest: GuestSpec) -> list[str]:
+    groups = [f"kind_{guest.kind}", f"node_{identifier(guest.node)}"]
+    groups += [f"tag_{identifier(t)}" for t in guest.tags]
+    if guest.pool:
+        groups.append(f"pool_{identifier(guest.pool)}")
+    return groups
+
+
+def _inventory(guests: list[GuestSpec]) -> dict[str, Any]:
+    hosts = [g for g in guests if not g.template]
+    members: dict[str, list[str]] = {}
+    for guest in hosts:
+        for group in _groups(guest):
+            members.setdefault(group, []).append(guest.name)
+    return {
+        "hosts": [{"name": g.name, "address": g.address} for g in sorted(hosts, key=lambda g: g.name)],
+        "groups": [{"name": name, "hosts": sorted(members[name])} for name in sorted(members)],
+    }
+
+
+def _host_vars(guest: GuestSpec) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = [
+        ("proxmox_vmid", guest.vmid),
+        ("proxmox_node", guest.node),
+        ("proxmox_kind", guest.kind),
+        ("proxmox_tags", list(guest.tags)),
+        ("proxmox_pool", guest.pool),
+    ]
+    user = guest.cloud_init.user if guest.cloud_init else None
+    if user:
+        items.append(("ansible_user", user))
+    elif guest.kind == "ct":
+        items.append(("ansible_user", "root"))
+    return items
+
+
+def _net_value(nic: Any) -> str:
+    head = f"{nic.model or 'virtio'}={nic.mac}" if nic.mac else (nic.model or "virtio")
+    parts = [head]
+    if nic.bridge:
+        parts.append(f"bridge={nic.bridge}")
+    if nic.vlan is not None:
+        parts.append(f"tag={nic.vlan}")
+    if nic.firewall:
+        parts.append("firewall=1")
+    return ",".join(parts)
+
+
+def _netif_value(nic: Any) -> str:
+    parts = [f"name={nic.name or 'eth0'}"]
+    for key, value in (("bridge", nic.bridge), ("ip", nic.ip), ("gw", nic.gateway), ("hwaddr", nic.mac)):
+        if value:
+            parts.append(f"{key}={value}")
+    if nic.vlan is not None:
+        parts.append(f"tag={nic.vlan}")
+    if nic.firewall:
+        parts.append("firewall=1")
+    return ",".join(parts)
+
+
+def _put(args: list[tuple[str, Any]], key: str, value: Any) -> None:
+    if value is not None and value != [] and value != {}:
+        args.append((key, value))
+
+
+def _vm_settings(guest: GuestSpec) -> list[tuple[str, Any]]:
+    """Options that both create and update a VM safely (no disks, no NICs)."""
+    args: list[tuple[str, Any]] = []
+    _put(args, "cores", guest.cores)
+    _put(args, "sockets", guest.sockets)
+    _put(args, "cpu", guest.cpu_type)
+    _put(args, "memory", guest.memory)
+    _put(args, "tags", list(guest.tags))
+    _put(args, "onboot", guest.onboot)
+    _put(args, "agent", None if guest.agent is None else ("1" if guest.agent else "0"))
+    _put(args, "protection", guest.protection)
+    _put(args, "description", guest.description)
+    _put(args, "ostype", guest.ostype if guest.ostype in KVM_OSTYPES else None)
+    _put(args, "scsihw", guest.scsihw if guest.scsihw in KVM_SCSIHW else None)
+    _put(args, "bios", guest.bios if guest.bios in KVM_BIOS else None)
+    ci = guest.cloud_init
+    if ci is not None:
+        _put(args, "ciuser", ci.user)
+        _put(args, "sshkeys", "\n".join(ci.ssh_keys) if ci.ssh_keys else None)
+        if ci.ip:
+            _put(args, "ipconfig", {"ipconfig0": f"ip={ci.ip}" + (f",gw={ci.gateway}" if ci.gateway else "")})
+        _put(args, "nameservers", ci.nameserver.split() if ci.nameserver else None)
+        _put(args, "searchdomains", ci.searchdomain.split() if ci.searchdomain else None)
+    return args
+
+
+def _vm_ident(guest: GuestSpec) -> list[tuple[str, Any]]:
+    return ([("vmid", guest.vmid)] if guest.vmid is not None else []) + [("name", guest.name)]
+
+
+def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
+    who = f"{guest.ref} {guest.name}"
+    ident: list[tuple[str, Any]] = [("vmid", guest.vmid)] if guest.vmid is not None else [("name", guest.name)]
+    tasks = []
+    if guest.clone_from is not None:
+        source = inputs.find(guest.clone_from)
+        args: list[tuple[str, Any]] = [("clone", source.name if source else guest.clone_from)]
+        if source is not None and source.vmid is not None:
+            args.append(("vmid", source.vmid))
+        elif guest.clone_from.isdigit():
+            args.append(("vmid", int(guest.clone_from)))
+        _put(args, "newid", guest.vmid)
+        args += [("name", guest.name), ("node", source.node if source else guest.node)]
+        if source is not None and source.node != guest.node:
+            args.append(("target", guest.node))
+        args.append(("full", guest.clone_full))
+        _put(args, "storage", guest.clone_storage)
+        _put(args, "pool", guest.pool)
+        args += [("timeout", CREATE_TIMEOUT), ("state", "present")]
+        tasks.append({"name": f"{who} is cloned from {guest.clone_from}", "module": KVM, "args": args})
+    else:
+        args = [*_vm_ident(guest), ("node", guest.node)]
+        args += _vm_settings(guest)
+        _put(args, "pool", guest.pool)
+        for bus in DISK_BUSES:
+            disks = {d.slot: f"{d.storage}:{d.size_gb}" for d in guest.disks
+                     if d.slot.startswith(bus) and d.storage and d.size_gb}
+            if guest.cloud_init is not None and guest.cloud_init.drive.startswith(bus):
+                disks[guest.cloud_init.drive] = f"{guest.cloud_init.storage or 'local-lvm'}:cloudinit"
+            _put(args, bus, disks)
+        _put(args, "net", {n.slot: _net_value(n) for n in guest.networks})
+        _put(args, "template", True if guest.template else None)
+        args += [("timeout", CREATE_TIMEOUT), ("state", "present")]
+        tasks.append({"name": f"{who} exists", "module": KVM, "args": args})
+    settings = _vm_settings(guest)
+    if settings and not guest.template:
+        tasks.append({"name": f"{who} has its settings", "module": KVM,
+                      "args": [*_vm_ident(guest), ("node", guest.node), *settings, ("update", True)]})
+    if guest.state is not None and not guest.template:
+        state = "started" if guest.state == "running" else "stopped"
+        tasks.append({"name": f"{who} is {guest.state}", "module": KVM,
+                      "args": [*ident, ("node", guest.node), ("state", state)]})
+    return tasks
+
+
+def _ct_settings(guest: GuestSpec) -> list[tuple[str, Any]]:
+    args: list[tuple[str, Any]] = []
+    _put(args, "cores", guest.cores)
+    _put(args, "memory", guest.memory)
+    _put(args, "swap", guest.swap)
+    _put(args, "tags", list(guest.tags))
+    _put(args, "onboot", guest.onboot)
+    _put(args, "description", guest.description)
+    return args
+
+
+def _ct_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
+    who = f"{guest.ref} {guest.name}"
+    ident: list[tuple[str, Any]] = [("vmid", guest.vmid)] if guest.vmid is not None else [("hostname", guest.name)]
+    tasks = []
+    if guest.clone_from is not None:
+        source = inputs.find(guest.clone_from)
+        source_id = source.vmid if source is not None else (int(guest.clone_from) if guest.clone_from.isdigit()
+                                                               else None)
+        if source_id is None:
+            raise ManifestError(f"{guest.ref}: the container clone source {guest.clone_from!r} has no known VMID.")
+        args: list[tuple[str, Any]] = [("clone", source_id)]
+        _put(args, "vmid", guest.vmid)
+        args += [("hostname", guest.name), ("node", guest.node),
+                 ("clone_type", "full" if guest.clone_full else "linked")]
+        _put(args, "storage", guest.clone_storage)
+        _put(args, "pool", guest.pool)
+        args += [("timeout", CREATE_TIMEOUT), ("state", "present")]
+        tasks.append({"name": f"{who} is cloned from {guest.clone_from}", "module": LXC, "args": args})
+    else:
+        args = [*ident]
+        if guest.vmid is not None:
+            args.append(("hostname", guest.name))
+        args.append(("node", guest.node))
+        _put(args, "ostemplate", guest.ostemplate)
+        _put(args, "ostype", guest.ostype if guest.ostype in LXC_OSTYPES else None)
+        args += _ct_settings(guest)
+        _put(args, "unprivileged", guest.unprivileged)
+        _put(args, "pool", guest.pool)
+        _put(args, "pubkey", "\n".join(guest.ssh_keys) if guest.ssh_keys else None)
+        rootfs = guest.rootfs
+        if rootfs is not None and rootfs.storage and rootfs.size_gb:
+            args.append(("disk_volume", {"storage": rootfs.storage, "size": rootfs.size_gb}))
+        mounts = []
+        for mount in guest.mounts:
+            if mount.source:
+                mounts.append({"id": mount.slot, "host_path": mount.source, "mountpoint": mount.path})
+            elif mount.storage and mount.size_gb:
+                mounts.append({"id": mount.slot, "storage": mount.storage, "size": mount.size_gb,
+                               "mountpoint": mount.path})
+        _put(args, "mount_volumes", mounts)
+        _put(args, "netif", {n.slot: _netif_value(n) for n in guest.networks})
+        # Create only: changing disks or NICs of an existing container is left to a person.
+        args += [("update", False), ("timeout", CREATE_TIMEOUT), ("state", "present")]
+        tasks.append({"name": f"{who} exists", "module": LXC, "args": args})
+    settings = _ct_settings(guest)
+    if settings and not guest.template:
+        tasks.append({"name": f"{who} has its settings", "module": LXC,
+                      "args": [*ident, ("node", guest.node), *settings, ("update", True), ("state", "present")]})
+    if guest.state is not None and not guest.template:
+        state = "started" if guest.state == "running" else "stopped"
+        tasks.append({"name": f"{who} is {guest.state}", "module": LXC,
+                      "args": [*ident, ("node", guest.node), ("state", state)]})
+    return tasks
+
+
+def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:
+    # Templates first, so clones find their source.
+    ordered = sorted(inputs.guests, key=lambda g: (not g.template, g.clone_from is not None))
+    tasks: list[dict[str, Any]] = []
+    for guest in ordered:
+        tasks += _vm_tasks(guest, inputs) if guest.kind == "vm" else _ct_tasks(guest, inputs)
+    return tasks
+
+
+def render(inputs: GenerateInputs) -> dict[str, str]:
+    """Render the Ansible files: {relative path: text}.
+
+    Raises:
+        ManifestError: a guest or node name is unsafe, or a container clone source has no VMID.
+    """
+    inputs = inputs.sorted()
+    check_inputs(inputs)
+    cluster = inputs.cluster
+    inventory = _inventory(inputs.guests)
+    tags = sorted({t for g in inputs.guests if not g.template for t in g.tags})
+    by_group: dict[str, list[str]] = {}
+    for tag in tags:
+        by_group.setdefault(f"tag_{identifier(tag)}", []).append(tag)
+    roles = [{"tags": by_group[g], "group": g, "role": g} for g in sorted(by_group)]
+    context: dict[str, Any] = {
+        "cluster": cluster,
+        "inventory": inventory,
+        "roles": roles,
+        "tasks": _provision(inputs),
+        "kvm": KVM,
+        "lxc": LXC,
+    }
+    out: dict[str, str] = {}
+    for path, template in (
+        ("ansible.cfg", "ansible.cfg.j2"),
+        ("requirements.yml", "requirements.yml.j2"),
+        ("inventory/hosts.yml", "hosts.yml.j2"),
+        ("inventory/group_vars/all.yml", "group_vars_all.yml.j2"),
+        ("pmpc.proxmox.yml", "dynamic.proxmox.yml.j2"),
+        ("site.yml", "site.yml.j2"),
+        ("provision.yml", "provision.yml.j2"),
+        ("roles/common/tasks/main.yml", "common_role.yml.j2"),
+    ):
+        out[path] = with_header(GENERATOR, path, render_template(f"ansible/{template}", **context))
+    for guest in inputs.guests:
+        if guest.template:
+            continue
+        path = f"inventory/host_vars/{safe_name(guest.name)}.yml"
+        body = render_template("ansible/host_vars.yml.j2", guest=guest, items=_host_vars(guest))
+        out[path] = with_header(GENERATOR, path, body)
+    for role in roles:
+        path = f"roles/{role['role']}/tasks/main.yml"
+        out[path] = scaffold_header(GENERATOR, path) + render_template("ansible/tag_role.yml.j2", **role)
+    return out

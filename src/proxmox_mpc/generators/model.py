@@ -1,0 +1,345 @@
+"""What generators render from: one GuestSpec per guest, made from a manifest plus the facts known about it."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.core.manifest import AnyManifest, CtManifest, VmManifest
+from proxmox_mpc.core.pveconfig import parse_size
+from proxmox_mpc.errors import ManifestError
+from proxmox_mpc.generators.common import safe_name
+
+GIB = 1024**3
+DEFAULT_PROVIDER_VERSION = "0.111.1"
+FRAMEWORKS = ("pytest", "terratest", "jest")
+
+
+class Disk(BaseModel):
+    """A VM disk, or a container's root disk or mount point."""
+
+    slot: str
+    storage: str | None = None
+    size: str | None = None  # PVE's spelling: 32G
+    path: str | None = None  # containers: the mount point
+    source: str | None = None  # containers: a bind-mounted host path
+
+    @property
+    def size_gb(self) -> int | None:
+        """Return the size in whole GiB, rounded up (what the bpg provider and the modules take)."""
+        if self.size is None:
+            return None
+        return max(1, math.ceil(parse_size(self.size) / GIB))
+
+
+class Nic(BaseModel):
+    """A network device: QEMU (model) or LXC (name, ip)."""
+
+    slot: str
+    bridge: str | None = None
+    model: str | None = None
+    name: str | None = None
+    vlan: int | None = None
+    mac: str | None = None
+    firewall: bool = False
+    ip: str | None = None  # LXC: dhcp or CIDR
+    gateway: str | None = None
+
+
+class CloudInit(BaseModel):
+    """Cloud-init settings of a VM (no password: generated files never hold secrets)."""
+
+    user: str | None = None
+    ssh_keys: list[str] = Field(default_factory=list)
+    ip: str | None = None
+    gateway: str | None = None
+    nameserver: str | None = None
+    searchdomain: str | None = None
+    storage: str | None = None
+    drive: str = "ide2"
+
+
+class GuestSpec(BaseModel):
+    """One guest as every generator sees it: desired settings plus the facts known about it."""
+
+    kind: Literal["vm", "ct"]
+    name: str
+    node: str
+    vmid: int | None = None
+    cores: int | None = None
+    sockets: int | None = None
+    cpu_type: str | None = None
+    memory: int | None = None  # MiB
+    swap: int | None = None  # MiB, containers
+    disks: list[Disk] = Field(default_factory=list)
+    networks: list[Nic] = Field(default_factory=list)
+    cloud_init: CloudInit | None = None
+    ssh_keys: list[str] = Field(default_factory=list)  # containers
+    tags: list[str] = Field(default_factory=list)
+    tags_managed: bool = True  # False: the manifest leaves tags alone
+    pool: str | None = None
+    state: Literal["running", "stopped"] | None = None
+    template: bool = False
+    clone_from: str | None = None
+    clone_full: bool = True
+    clone_storage: str | None = None
+    onboot: bool | None = None
+    agent: bool | None = None
+    ostype: str | None = None
+    ostemplate: str | None = None
+    unprivileged: bool | None = None
+    description: str | None = None
+    protection: bool | None = None
+    scsihw: str | None = None
+    bios: str | None = None
+    machine: str | None = None
+    # Proxmox keys of the manifest's `config:` that no generator expresses (listed in comments).
+    unmapped: list[str] = Field(default_factory=list)
+    # Facts: the guest exists in the cluster (Terraform imports it), and its address where known.
+    exists: bool = False
+    current_node: str | None = None  # where an existing guest runs now (its import id uses it)
+    address: str | None = None
+
+    @property
+    def import_id(self) -> str:
+        """Return the bpg provider's import id: `node/vmid`."""
+        return f"{self.current_node or self.node}/{self.vmid}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.vmid}" if self.vmid is not None else f"{self.kind}/{self.name}"
+
+    @property
+    def rootfs(self) -> Disk | None:
+        return next((d for d in self.disks if d.slot == "rootfs"), None)
+
+    @property
+    def mounts(self) -> list[Disk]:
+        return [d for d in self.disks if d.slot != "rootfs"] if self.kind == "ct" else []
+
+
+class Cluster(BaseModel):
+    """What generators know about the cluster itself (never a credential)."""
+
+    endpoint: str | None = None  # https://host:port/
+    host: str | None = None
+    port: int = 8006
+    token_user: str | None = None  # user@realm, from the token id
+    token_name: str | None = None
+    verify_tls: bool = True
+    nodes: list[str] = Field(default_factory=list)
+
+
+class GenerateInputs(BaseModel):
+    """Everything one `pmpc generate` run renders from; `sorted()` makes the order deterministic."""
+
+    cluster: Cluster = Field(default_factory=Cluster)
+    guests: list[GuestSpec] = Field(default_factory=list)
+    provider_version: str = DEFAULT_PROVIDER_VERSION
+    # Where the generated Terraform is, relative to the tests' output directory (for Terratest).
+    terraform_dir: str = "../terraform"
+    frameworks: list[str] = Field(default_factory=lambda: list(FRAMEWORKS))
+
+    def sorted(self) -> GenerateInputs:
+        """Return a copy with guests ordered by (kind, vmid, name) and every list inside sorted."""
+        guests = sorted(self.guests, key=lambda g: (g.kind, g.vmid if g.vmid is not None else 1 << 40, g.name))
+        fixed = [
+            g.model_copy(update={
+                "tags": sorted(set(g.tags)),
+                "disks": sorted(g.disks, key=lambda d: slot_key(d.slot)),
+                "networks": sorted(g.networks, key=lambda n: slot_key(n.slot)),
+                "unmapped": sorted(set(g.unmapped)),
+            })
+            for g in guests
+        ]
+        cluster = self.cluster.model_copy(update={"nodes": sorted(set(self.cluster.nodes))})
+        frameworks = [f for f in FRAMEWORKS if f in self.frameworks]
+        return self.model_copy(update={"guests": fixed, "cluster": cluster, "frameworks": frameworks})
+
+    def find(self, source: str | None) -> GuestSpec | None:
+        """Return the guest a clone source names (by name, or by VMID as text)."""
+        if source is None:
+            return None
+        for guest in self.guests:
+            if guest.name == source or (guest.vmid is not None and str(guest.vmid) == source):
+                return guest
+        return None
+
+
+def slot_key(slot: str) -> tuple[str, int]:
+    """Order device slots naturally: scsi2 before scsi10, rootfs first."""
+    head = slot.rstrip("0123456789")
+    tail = slot[len(head):]
+    return ("" if head == "rootfs" else head, int(tail) if tail else -1)
+
+
+def check_inputs(inputs: GenerateInputs) -> None:
+    """Refuse unsafe or duplicate guest names before anything is rendered.
+
+    Raises:
+        ManifestError: a name could escape the output directory, or two guests share a name or VMID.
+    """
+    names: dict[str, str] = {}
+    vmids: dict[int, str] = {}
+    for guest in inputs.guests:
+        safe_name(guest.name)
+        safe_name(guest.node, "node name")
+        if guest.name in names:
+            raise ManifestError(f"Two guests are named {guest.name!r} ({names[guest.name]} and {guest.ref}).")
+        names[guest.name] = guest.ref
+        if guest.vmid is not None:
+            if guest.vmid in vmids:
+                raise ManifestError(f"Two guests have VMID {guest.vmid} ({vmids[guest.vmid]} and {guest.name}).")
+            vmids[guest.vmid] = guest.name
+
+
+# ----------------------------------------------------------------------------- from manifests
+
+_PASSTHROUGH = {"scsihw": "scsihw", "bios": "bios", "machine": "machine"}
+# Config keys that are the guest's own business at runtime or that no generator should copy.
+_IGNORED_CONFIG = frozenset({"boot", "meta", "vmgenid", "smbios1", "digest", "arch"})
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    return str(value).strip().lower() in ("1", "yes", "on", "true")
+
+
+def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
+    """Describe a manifest's guest for the generators; None for one whose state is `absent`."""
+    spec = manifest.spec
+    if spec.state == "absent":
+        return None
+    config = dict(spec.config)
+    passthrough = {field: config.pop(key) for key, field in _PASSTHROUGH.items() if key in config}
+    for key in _IGNORED_CONFIG:
+        config.pop(key, None)
+    common: dict[str, Any] = {
+        "name": manifest.name,
+        "node": manifest.node,
+        "vmid": manifest.vmid,
+        "cores": spec.cores,
+        "memory": spec.memory,
+        "tags": list(spec.tags or []),
+        "tags_managed": spec.tags is not None,
+        "pool": spec.pool,
+        "state": spec.state,
+        "template": bool(spec.template),
+        "clone_from": spec.clone.source if spec.clone else None,
+        "clone_full": spec.clone.full if spec.clone else True,
+        "clone_storage": spec.clone.storage if spec.clone else None,
+        "onboot": spec.onboot,
+        "ostype": spec.os_type,
+        "description": spec.description,
+        "protection": spec.protection,
+        **{k: str(v) for k, v in passthrough.items() if v is not None},
+    }
+    if isinstance(manifest, VmManifest):
+        vm = manifest.spec
+        ci = vm.cloud_init
+        cloud = None
+        if ci is not None:
+            cloud = CloudInit(user=ci.user, ssh_keys=list(ci.ssh_keys or []), ip=ci.ip, gateway=ci.gw,
+                              nameserver=ci.nameserver, searchdomain=ci.searchdomain, storage=ci.storage,
+                              drive=ci.drive)
+        return GuestSpec(
+            kind="vm",
+            sockets=vm.sockets,
+            cpu_type=vm.cpu,
+            agent=vm.agent,
+            disks=[Disk(slot=d.slot, storage=d.storage, size=d.size) for d in vm.disks or []],
+            networks=[Nic(slot=n.slot, model=n.model, bridge=n.bridge, vlan=n.tag, mac=n.macaddr,
+                          firewall=bool(n.firewall)) for n in vm.networks or []],
+            cloud_init=cloud,
+            unmapped=sorted(config),
+            **common,
+        )
+    assert isinstance(manifest, CtManifest)
+    ct = manifest.spec
+    disks = []
+    if ct.rootfs is not None:
+        disks.append(Disk(slot="rootfs", storage=ct.rootfs.storage, size=ct.rootfs.size, path="/"))
+    disks += [Disk(slot=m.slot, storage=m.storage, size=m.size, path=m.path, source=m.source)
+              for m in ct.mounts or []]
+    ostemplate = ct.ostemplate or (str(config.pop("ostemplate")) if "ostemplate" in config else None)
+    return GuestSpec(
+        kind="ct",
+        swap=ct.swap,
+        unprivileged=ct.unprivileged,
+        ostemplate=ostemplate,
+        ssh_keys=list(ct.ssh_keys or []),
+        disks=disks,
+        networks=[Nic(slot=n.slot, name=n.name, bridge=n.bridge, vlan=n.tag, mac=n.hwaddr,
+                      firewall=bool(n.firewall), ip=n.ip, gateway=n.gw) for n in ct.networks or []],
+        unmapped=sorted(config),
+        **common,
+    )
+
+
+def static_address(spec: GuestSpec) -> str | None:
+    """Return the guest's first static IPv4 address (cloud-init or container NIC), if it has one."""
+    candidates: list[str | None] = []
+    if spec.cloud_init:
+        candidates.append(spec.cloud_init.ip)
+    candidates.extend(n.ip for n in spec.networks)
+    for cidr in candidates:
+        if cidr and cidr not in ("dhcp", "manual", "auto"):
+            try:
+                return str(ipaddress.ip_interface(cidr).ip)
+            except ValueError:
+                continue
+    return None
+
+
+def agent_address(interfaces: Any) -> str | None:
+    """Return the first routable IPv4 address of a guest agent (or LXC interfaces) answer."""
+    if isinstance(interfaces, dict):
+        interfaces = interfaces.get("result", [])
+    for iface in interfaces or []:
+        if not isinstance(iface, dict) or iface.get("name") == "lo":
+            continue
+        for addr in iface.get("ip-addresses") or []:
+            if addr.get("ip-address-type") not in ("ipv4", "inet"):
+                continue
+            try:
+                ip = ipaddress.ip_address(str(addr.get("ip-address")))
+            except ValueError:
+                continue
+            if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+                return str(ip)
+    return None
+
+
+class Observed(BaseModel):
+    """A guest that exists, as the cluster or the state store knows it."""
+
+    kind: Literal["vm", "ct"]
+    vmid: int
+    name: str
+    node: str
+    address: str | None = None
+
+
+def merge(desired: Iterable[GuestSpec], observed: Iterable[Observed]) -> list[GuestSpec]:
+    """Join desired guests with what exists: the VMID, node and address of each existing guest."""
+    seen = list(observed)
+    by_vmid = {o.vmid: o for o in seen}
+    by_name = {(o.kind, o.name): o for o in seen}
+    out = []
+    for want in desired:
+        have = by_vmid.get(want.vmid) if want.vmid is not None else by_name.get((want.kind, want.name))
+        if have is None or have.kind != want.kind:
+            out.append(want.model_copy(update={"exists": False, "address": want.address or static_address(want)}))
+            continue
+        out.append(want.model_copy(update={
+            "vmid": have.vmid,
+            "exists": True,
+            "current_node": have.node,
+            "address": have.address or want.address or static_address(want),
+        }))
+    return out

@@ -1,0 +1,724 @@
+"""`pmpc apply` and `pmpc destroy`: execute a plan under the workspace lock, journaling every action.
+
+The plan alone says what to do (a saved plan needs no manifests): each change becomes a few requests
+in a fixed order (create or clone, config, disks, template, pool, migration, power); changes run in
+stages (clone sources first) and the changes of a stage concurrently. A failing guest stops at its
+failed step; the others finish; guests that depend on it are skipped. Every step is journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.core import normalize as nz
+from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.diff import _disk_delta
+from proxmox_mpc.core.manifest import CtManifest
+from proxmox_mpc.core.ordering import dependents, order_changes
+from proxmox_mpc.core.plan import (
+    CLONE_FIELD,
+    NODE_FIELD,
+    OSTEMPLATE_FIELD,
+    POOL_FIELD,
+    PSEUDO_FIELDS,
+    SSH_KEYS_FIELD,
+    STATE_FIELD,
+    Change,
+    FieldChange,
+    Plan,
+    make_plan,
+)
+from proxmox_mpc.errors import (
+    ApiNotFound,
+    Conflict,
+    ManifestError,
+    NotFound,
+    PmpcError,
+    TaskFailedError,
+    UsageError,
+)
+from proxmox_mpc.output.progress import Progress
+
+if TYPE_CHECKING:
+    from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.state.store import Store
+
+Confirm = Callable[[str, Sequence[str]], None]
+ShowPlan = Callable[[Plan], None]
+StepStatus = Literal["ok", "failed", "skipped"]
+VMID_ATTEMPTS = 3
+
+
+class StepResult(BaseModel):
+    """One request of an action and how it went."""
+
+    step: str
+    status: StepStatus
+    detail: str | None = None
+    upid: str | None = None
+
+
+class ActionResult(BaseModel):
+    """What happened to one change of the plan."""
+
+    address: str
+    kind: str
+    vmid: int | None = None
+    node: str
+    action: str
+    ok: bool = False
+    status: Literal["done", "failed", "skipped", "planned"] = "planned"
+    error: str | None = None
+    needs_reboot: bool = False
+    steps: list[StepResult] = Field(default_factory=list)
+
+
+class ApplyReport(BaseModel):
+    """The outcome of `pmpc apply` / `pmpc destroy`."""
+
+    kind: str = "apply"
+    dry_run: bool = False
+    run_id: int | None = None
+    plan: Plan
+    results: list[ActionResult] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def plan_digest(plan: Plan) -> str:
+    """Return a short hash of a plan's changes (recorded with the apply run)."""
+    body = json.dumps([c.model_dump(mode="json") for c in plan.changes], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- request parameters (pure)
+
+
+def encode_ssh_keys(text: str) -> str:
+    """Return SSH keys as PVE's `sshkeys` wants them: URL-encoded."""
+    return quote(text.strip() + "\n", safe="")
+
+
+def new_disk_value(guest_type: str, key: str, shown: str) -> str:
+    """Return PVE's create syntax (`local-lvm:32,ssd=1`) for a disk a plan shows as `local-lvm:32G,ssd=1`."""
+    canon = nz.canonical(guest_type, key, shown)
+    if not isinstance(canon, dict) or "storage" not in canon or "size" not in canon:
+        return shown
+    options = {k.removeprefix("opt:"): v for k, v in canon.items() if k.startswith("opt:")}
+    return nz.join_props(f"{canon['storage']}:{nz.gib_text(nz.parse_size(canon['size']))}", options)
+
+
+def _is_volume_disk(guest_type: str, key: str, value: str | None) -> bool:
+    if not nz.is_disk_key(guest_type, key) or value is None:
+        return False
+    canon = nz.canonical(guest_type, key, value)
+    return isinstance(canon, dict) and "storage" in canon and not canon.get("cloudinit") and "cdrom" not in canon
+
+
+def _first_storage(guest_type: str, values: dict[str, Any]) -> str | None:
+    for key in sorted(values):
+        value = values[key]
+        if _is_volume_disk(guest_type, key, value):
+            canon = nz.canonical(guest_type, key, value)
+            return str(canon["storage"])
+    return None
+
+
+def _cloudinit_value(shown: str, storage: str | None) -> str:
+    if shown == "cloudinit":
+        if not storage:
+            raise UsageError("The cloud-init drive needs a storage: give cloud_init.storage in the manifest.")
+        return f"{storage}:cloudinit"
+    return shown
+
+
+class ConfigUpdate(BaseModel):
+    """The requests one config change needs: keys to set, keys to delete, disks to grow."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    deletes: list[str] = Field(default_factory=list)
+    resizes: list[tuple[str, str]] = Field(default_factory=list)
+
+
+def config_update(guest_type: str, fields: Sequence[FieldChange], current: dict[str, Any]) -> ConfigUpdate:
+    """Turn a change's config fields into set/delete/resize requests, using the guest's current config."""
+    update = ConfigUpdate()
+    storage = _first_storage(guest_type, current)
+    for item in fields:
+        key = item.name
+        if key in PSEUDO_FIELDS or key in ("template",):
+            continue
+        if item.new is None:
+            update.deletes.append(key)
+            continue
+        if key == "sshkeys":
+            update.params[key] = encode_ssh_keys(item.new)
+        elif nz.is_disk_key(guest_type, key) and nz.is_cloudinit_drive(item.new):
+            update.params[key] = _cloudinit_value(item.new, storage)
+        elif _is_volume_disk(guest_type, key, item.new):
+            if item.old is None or key not in current:
+                update.params[key] = new_disk_value(guest_type, key, item.new)
+                continue
+            delta = _disk_delta(guest_type, key, item.new, item.old)
+            want = nz.canonical(guest_type, key, item.new)
+            if delta in ("grow",) or (delta == "options" and want.get("size") != nz.canonical(
+                    guest_type, key, current[key]).get("size") and "size" in want):
+                update.resizes.append((key, str(want["size"])))
+            if delta == "options":
+                have = nz.parse_disk(current[key])
+                options = {k.removeprefix("opt:"): v for k, v in want.items() if k.startswith("opt:")}
+                volume = f"{have.get('storage')}:{have.get('volume')}" if "volume" in have else have.get("source", "")
+                if "size" in have:
+                    options["size"] = have["size"]
+                update.params[key] = nz.join_props(volume, options)
+        else:
+            update.params[key] = item.new
+    return update
+
+
+def create_params(change: Change) -> dict[str, Any]:
+    """Return the parameters of the create request of a change (disks in PVE's create syntax)."""
+    params: dict[str, Any] = {}
+    fields = {f.name: f for f in change.fields}
+    values = {f.name: f.new for f in change.fields if f.new is not None and f.name not in PSEUDO_FIELDS}
+    storage = _first_storage(change.type, values)
+    for key, value in values.items():
+        if key == "template":
+            continue
+        if key == "sshkeys":
+            params[key] = encode_ssh_keys(value)
+        elif nz.is_disk_key(change.type, key) and nz.is_cloudinit_drive(value):
+            params[key] = _cloudinit_value(value, storage)
+        elif _is_volume_disk(change.type, key, value):
+            params[key] = new_disk_value(change.type, key, value)
+        else:
+            params[key] = value
+    if POOL_FIELD in fields and fields[POOL_FIELD].new:
+        params["pool"] = fields[POOL_FIELD].new
+    if change.type == "lxc":
+        if OSTEMPLATE_FIELD in fields:
+            params["ostemplate"] = fields[OSTEMPLATE_FIELD].new
+        if SSH_KEYS_FIELD in fields and fields[SSH_KEYS_FIELD].new:
+            params["ssh-public-keys"] = fields[SSH_KEYS_FIELD].new
+    return params
+
+
+def family_of(guest_type: str, key: str, value: Any) -> str | None:
+    """Return the authoritative family of a key (disk, net, mp) or None."""
+    if nz.NET_RE.match(key):
+        return "net"
+    if guest_type == "qemu" and nz.QEMU_DISK_RE.match(key) and not nz.is_cdrom(value):
+        return "disk"
+    if guest_type == "lxc" and key.startswith("mp") and key[2:].isdigit():
+        return "mp"
+    return None
+
+
+def after_clone_fields(change: Change, current: dict[str, Any]) -> list[FieldChange]:
+    """Return the config changes that turn a fresh clone into what a create change asks for."""
+    wanted = [f for f in change.fields if f.name not in PSEUDO_FIELDS and f.name not in ("name", "hostname", "template")
+              and f.new is not None]
+    families = {family_of(change.type, f.name, f.new) for f in wanted} - {None}
+    fields: list[FieldChange] = []
+    for item in wanted:
+        have = current.get(item.name)
+        if nz.equivalent(change.type, item.name, item.new, have):
+            continue
+        fields.append(FieldChange(name=item.name, old=nz.render(change.type, item.name, have), new=item.new))
+    names = {f.name for f in wanted}
+    for key, value in current.items():
+        if key not in names and family_of(change.type, key, value) in families:
+            fields.append(FieldChange(name=key, old=nz.render(change.type, key, value), new=None))
+    return fields
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+class _Run:
+    """One apply run: the client, the journal and what every action shares."""
+
+    def __init__(self, api: ProxmoxClient, store: Store | None, run_id: int | None, *, timeout: float,
+                 progress: Progress | None, concurrency: int) -> None:
+        from proxmox_mpc.services.guests import VmidAllocator
+
+        self.api = api
+        self.store = store
+        self.run_id = run_id
+        self.timeout = timeout
+        self.progress = progress
+        self.limit = asyncio.Semaphore(max(1, concurrency))
+        self.allocator = VmidAllocator(api)
+        self.nodes: dict[int, str] = {}
+        self.resources: list[dict[str, Any]] = []
+
+    def journal(self, result: ActionResult, step: StepResult) -> None:
+        result.steps.append(step)
+        if self.store is not None and self.run_id is not None:
+            self.store.journal_action(self.run_id, result.address, step.step, step.status, step.detail, step.upid)
+
+    async def refresh(self) -> None:
+        self.resources = [r for r in await self.api.cluster_resources("vm") if r.get("type") in ("qemu", "lxc")]
+        self.nodes = {int(r["vmid"]): str(r["node"]) for r in self.resources}
+
+    async def send(self, result: ActionResult, step: str, request: PlannedRequest, deadline: float) -> str | None:
+        from proxmox_mpc.services.tasks import send
+
+        try:
+            upid = await send(self.api, request, target=result.address, deadline=deadline, timeout=self.timeout,
+                              wait=True, progress=self.progress)
+        except PmpcError as exc:
+            self.journal(result, StepResult(step=step, status="failed", detail=_error_text(exc)))
+            raise
+        self.journal(result, StepResult(step=step, status="ok", detail=request.line()[:500], upid=upid))
+        return upid
+
+
+def _error_text(exc: PmpcError) -> str:
+    text = exc.message
+    if isinstance(exc, TaskFailedError) and exc.log_tail:
+        text += " | " + " / ".join(exc.log_tail[-3:])
+    return text
+
+
+def _base(change: Change, node: str, vmid: int) -> str:
+    return f"/nodes/{node}/{change.type}/{vmid}"
+
+
+async def _current_config(run: _Run, change: Change, node: str, vmid: int) -> dict[str, Any]:
+    return await run.api.guest_config(node, change.type, vmid)
+
+
+async def _apply_config(run: _Run, result: ActionResult, change: Change, node: str, vmid: int,
+                        fields: Sequence[FieldChange], digest: str | None, deadline: float) -> None:
+    if not any(f.name not in PSEUDO_FIELDS and f.name != "template" for f in fields):
+        return
+    current = await _current_config(run, change, node, vmid)
+    if digest and current.get("digest") and current["digest"] != digest:
+        raise Conflict(f"{change.address}: its config changed since the plan was made (digest mismatch); "
+                       "run `pmpc plan` again.")
+    update = config_update(change.type, fields, current)
+    base = _base(change, node, vmid)
+    if update.params or update.deletes:
+        params: dict[str, Any] = dict(update.params)
+        if update.deletes:
+            params["delete"] = ",".join(update.deletes)
+        if current.get("digest"):
+            params["digest"] = current["digest"]
+        # qemu's POST /config runs as a task (waited for); lxc's PUT /config answers at once.
+        method = "POST" if change.type == "qemu" else "PUT"
+        await run.send(result, "config", PlannedRequest(method=method, path=base + "/config", params=params), deadline)
+    for disk, size in update.resizes:
+        await run.send(result, f"resize {disk}",
+                       PlannedRequest(method="PUT", path=base + "/resize", params={"disk": disk, "size": size}),
+                       deadline)
+
+
+async def _apply_tail(run: _Run, result: ActionResult, change: Change, node: str, vmid: int,
+                      deadline: float, *, created: bool) -> str:
+    """Template, pool, migration and power of a guest; return the node it ends on."""
+    fields = {f.name: f for f in change.fields}
+    template = fields.get("template")
+    if template is not None and template.new == "1":
+        await run.send(result, "template", PlannedRequest(method="POST", path=_base(change, node, vmid) + "/template"),
+                       deadline)
+    pool = fields.get(POOL_FIELD)
+    if pool is not None and not created:
+        if pool.new:
+            await run.send(result, "pool", PlannedRequest(method="PUT", path=f"/pools/{pool.new}",
+                                                          params={"vms": str(vmid), "allow-move": 1}), deadline)
+        elif pool.old:
+            await run.send(result, "pool", PlannedRequest(method="PUT", path=f"/pools/{pool.old}",
+                                                          params={"vms": str(vmid), "delete": 1}), deadline)
+    move = fields.get(NODE_FIELD)
+    if move is not None and move.new and move.new != node:
+        running = (fields.get(STATE_FIELD).old if fields.get(STATE_FIELD) else None) == "running" or any(
+            r.get("vmid") == vmid and r.get("status") == "running" for r in run.resources)
+        params: dict[str, Any] = {"target": move.new}
+        if running:
+            params["online" if change.type == "qemu" else "restart"] = 1
+        await run.send(result, "migrate", PlannedRequest(method="POST", path=_base(change, node, vmid) + "/migrate",
+                                                         params=params), deadline)
+        node = move.new
+    state = fields.get(STATE_FIELD)
+    if state is not None and state.new in ("running", "stopped") and not (created and state.new == "stopped"):
+        if state.new == "running":
+            request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/start")
+            await run.send(result, "start", request, deadline)
+        else:
+            seconds = max(1, int(max(1.0, deadline - time.monotonic())))
+            request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/shutdown",
+                                     params={"timeout": seconds, "forceStop": 1})
+            await run.send(result, "stop", request, deadline)
+    return node
+
+
+async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, deadline: float) -> None:
+    node = run.nodes.get(vmid)
+    if node is None:
+        run.journal(result, StepResult(step="delete", status="ok", detail="already gone"))
+        return
+    current = await _current_config(run, change, node, vmid)
+    if nz.bool_text(current.get("protection", 0)) == "1":
+        error = Conflict(f"{change.address} ({change.kind}/{vmid}) is protected (protection: 1): remove the "
+                         "protection first; nothing was deleted.")
+        run.journal(result, StepResult(step="delete", status="failed", detail=error.message))
+        raise error
+    status = await run.api.guest_status(node, change.type, vmid)
+    base = _base(change, node, vmid)
+    if status.get("status") == "running":
+        await run.send(result, "stop", PlannedRequest(method="POST", path=base + "/status/stop"), deadline)
+    params = {"purge": 1, "destroy-unreferenced-disks": 1}
+    await run.send(result, "delete", PlannedRequest(method="DELETE", path=base, params=params), deadline)
+    run.nodes.pop(vmid, None)
+
+
+def _resolve_source(run: _Run, change: Change, source: str) -> tuple[str, int]:
+    for res in run.resources:
+        if res.get("type") != change.type:
+            continue
+        if (source.isdigit() and int(res["vmid"]) == int(source)) or str(res.get("name")) == source:
+            return str(res["node"]), int(res["vmid"])
+    raise NotFound(f"{change.address}: the clone source {source!r} does not exist.")
+
+
+async def _create(run: _Run, result: ActionResult, change: Change, deadline: float) -> None:
+    fields = {f.name: f for f in change.fields}
+    clone = fields.get(CLONE_FIELD)
+    attempts = 1 if change.vmid is not None else VMID_ATTEMPTS
+    vmid = change.vmid if change.vmid is not None else await run.allocator.allocate()
+    for attempt in range(attempts):
+        result.vmid = vmid
+        try:
+            if clone is not None and clone.new:
+                await _clone(run, result, change, vmid, clone.new, deadline)
+            else:
+                params = create_params(change)
+                if change.type == "lxc" and "ostemplate" not in params:
+                    raise ManifestError(f"{change.address}: creating a container needs spec.ostemplate (or spec.clone).")
+                params["vmid"] = vmid
+                await run.send(result, "create", PlannedRequest(method="POST", path=f"/nodes/{change.node}/{change.type}",
+                                                                params=params), deadline)
+            break
+        except PmpcError as exc:
+            text = exc.message + " " + (exc.exitstatus if isinstance(exc, TaskFailedError) else "")
+            if "already exists" not in text or attempt == attempts - 1:
+                raise
+            result.steps = [s for s in result.steps if s.status != "failed"]
+            vmid = await run.allocator.allocate()
+    await run.refresh()
+    await _apply_tail(run, result, change, change.node, vmid, deadline, created=True)
+
+
+async def _clone(run: _Run, result: ActionResult, change: Change, vmid: int, spec: str, deadline: float) -> None:
+    props = nz.split_props(spec)[1]
+    await run.refresh()
+    src_node, src_vmid = _resolve_source(run, change, props.get("from", ""))
+    fields = {f.name: f for f in change.fields}
+    params: dict[str, Any] = {"newid": vmid, "full": int(props.get("full", "1") == "1")}
+    name_key = "name" if change.type == "qemu" else "hostname"
+    if name_key in fields and fields[name_key].new:
+        params[name_key] = fields[name_key].new
+    if change.node != src_node:
+        params["target"] = change.node
+    if props.get("storage"):
+        params["storage"] = props["storage"]
+    if POOL_FIELD in fields and fields[POOL_FIELD].new:
+        params["pool"] = fields[POOL_FIELD].new
+    await run.send(result, "clone", PlannedRequest(method="POST", path=f"/nodes/{src_node}/{change.type}/{src_vmid}/clone",
+                                                   params=params), deadline)
+    current = await _current_config(run, change, change.node, vmid)
+    wanted = after_clone_fields(change, current)
+    await _apply_config(run, result, change, change.node, vmid, wanted, None, deadline)
+
+
+async def _update(run: _Run, result: ActionResult, change: Change, deadline: float) -> None:
+    assert change.vmid is not None
+    node = run.nodes.get(change.vmid)
+    if node is None:
+        raise NotFound(f"{change.address}: guest {change.kind}/{change.vmid} no longer exists; run `pmpc plan` again.")
+    await _apply_config(run, result, change, node, change.vmid, change.fields, change.digest, deadline)
+    await _apply_tail(run, result, change, node, change.vmid, deadline, created=False)
+
+
+async def run_change(run: _Run, change: Change) -> ActionResult:
+    """Execute one change; never raises (the result carries the error)."""
+    result = ActionResult(address=change.address, kind=change.kind, vmid=change.vmid, node=change.node,
+                          action=change.action, needs_reboot=change.needs_reboot and change.action == "update")
+    deadline = time.monotonic() + run.timeout
+    async with run.limit:
+        try:
+            if change.action == "delete":
+                assert change.vmid is not None
+                await _delete(run, result, change, change.vmid, deadline)
+            elif change.action == "replace":
+                assert change.vmid is not None
+                await _delete(run, result, change, change.vmid, deadline)
+                await _create(run, result, change, deadline)
+            elif change.action == "create":
+                await _create(run, result, change, deadline)
+            else:
+                await _update(run, result, change, deadline)
+        except PmpcError as exc:
+            result.status, result.error = "failed", exc.message
+            result.__dict__["_exc"] = exc
+            if not result.steps or result.steps[-1].status != "failed":
+                run.journal(result, StepResult(step=change.action, status="failed", detail=exc.message))
+            return result
+    result.status, result.ok = "done", True
+    return result
+
+
+async def check_fresh(api: ProxmoxClient, plan: Plan) -> None:
+    """Refuse a saved plan whose guests changed since it was made (exit 7).
+
+    Raises:
+        Conflict: a guest's config digest differs, a guest to update is gone, or a guest to create exists.
+    """
+    resources = [r for r in await api.cluster_resources("vm") if r.get("type") in ("qemu", "lxc")]
+    by_vmid = {int(r["vmid"]): r for r in resources}
+    names = {(str(r.get("type")), str(r.get("name"))) for r in resources}
+    stale: list[str] = []
+    for change in plan.changes:
+        if change.action == "create":
+            name = change.address.split("/", 1)[1]
+            if (change.vmid is not None and change.vmid in by_vmid) or (change.type, name) in names:
+                stale.append(f"{change.address} exists now")
+            continue
+        if change.vmid is None:
+            continue
+        res = by_vmid.get(change.vmid)
+        if res is None:
+            stale.append(f"{change.address} ({change.kind}/{change.vmid}) is gone")
+            continue
+        if change.digest:
+            try:
+                current = await api.guest_config(str(res["node"]), change.type, change.vmid)
+            except ApiNotFound:
+                stale.append(f"{change.address} is gone")
+                continue
+            if current.get("digest") != change.digest:
+                stale.append(f"{change.address} ({change.kind}/{change.vmid}) changed")
+    if stale:
+        raise Conflict("The saved plan is stale: " + "; ".join(stale) + ". Run `pmpc plan` again.",
+                       details={"stale": stale})
+
+
+def _failure(results: Sequence[ActionResult]) -> PmpcError | None:
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        return None
+    first = failed[0]
+    exc = first.__dict__.get("_exc")
+    done = sum(1 for r in results if r.ok)
+    skipped = sum(1 for r in results if r.status == "skipped")
+    message = (f"Apply failed: {first.address}: {first.error} ({done} of {len(results)} changes done, "
+               f"{len(failed)} failed, {skipped} skipped; the journal records each step).")
+    error = PmpcError(message, details={"failed": [r.address for r in failed]})
+    error.kind = "apply_failed"
+    if isinstance(exc, PmpcError):
+        error.exit_code = exc.exit_code
+    return error
+
+
+async def execute_plan(
+    app_ctx: AppContext,
+    plan: Plan,
+    *,
+    confirm: Confirm,
+    action: str = "apply",
+    lock_timeout: float = 0.0,
+    timeout: float = 300.0,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+    check_stale: bool = False,
+) -> ApplyReport:
+    """Confirm, take the workspace lock, and run a plan's changes in order, journaling each step.
+
+    Raises:
+        ConfirmationRequired / Aborted: through `confirm`.
+        Conflict: the workspace lock is held, or a saved plan is stale (exit 7).
+        PmpcError: some change failed (after the others finished); its exit code is the failure's.
+    """
+    from proxmox_mpc.services.connection import connect
+    from proxmox_mpc.services.plan import workspace_label
+    from proxmox_mpc.services.state import cluster_key, open_app_store, workspace_lock_name
+
+    report = ApplyReport(kind=action, plan=plan)
+    if plan.empty:
+        return report
+    stages = order_changes(plan.changes)
+    async with connect(app_ctx) as api:
+        if check_stale:
+            await check_fresh(api, plan)
+        confirm(action, [_describe(c) for c in plan.changes])
+        store = open_app_store(app_ctx)
+        try:
+            holder = f"pmpc {action}"
+            with store.workspace_lock(workspace_lock_name(app_ctx), holder, lock_timeout):
+                run_id = store.start_apply_run(cluster_key(app_ctx), workspace_label(app_ctx), plan_digest(plan))
+                report.run_id = run_id
+                run = _Run(api, store, run_id, timeout=timeout, progress=progress,
+                           concurrency=concurrency or app_ctx.settings.concurrency)
+                try:
+                    await run.refresh()
+                    report.results = await _run_stages(run, plan, stages)
+                finally:
+                    status = "ok" if all(r.ok for r in report.results) and report.results else "failed"
+                    if any(r.ok for r in report.results) and status == "failed":
+                        status = "partial"
+                    store.finish_apply_run(run_id, status)
+        finally:
+            if progress is not None:
+                progress.close()
+            store.close()
+    error = _failure(report.results)
+    if error is not None:
+        error.details = {**(error.details or {}), "report": report.model_dump(mode="json")}
+        raise error
+    return report
+
+
+async def _run_stages(run: _Run, plan: Plan, stages: list[list[Change]]) -> list[ActionResult]:
+    results: dict[str, ActionResult] = {}
+    failed: set[str] = set()
+    for stage in stages:
+        skip = dependents(plan.changes, failed)
+        todo = []
+        for change in stage:
+            if change.address in skip:
+                result = ActionResult(address=change.address, kind=change.kind, vmid=change.vmid, node=change.node,
+                                      action=change.action, status="skipped",
+                                      error="skipped: a guest it depends on failed")
+                run.journal(result, StepResult(step=change.action, status="skipped", detail=result.error))
+                results[change.address] = result
+            else:
+                todo.append(change)
+        for result in await asyncio.gather(*(run_change(run, c) for c in todo)):
+            results[result.address] = result
+            if result.status == "failed":
+                failed.add(result.address)
+    return [results[c.address] for c in plan.changes if c.address in results]
+
+
+def _describe(change: Change) -> str:
+    names = ", ".join(f.name for f in change.fields[:6]) + (" ..." if len(change.fields) > 6 else "")
+    return f"{change.action} {change.address}" + (f" ({names})" if names and change.action != "delete" else "")
+
+
+async def apply(
+    app_ctx: AppContext,
+    *,
+    plan_file: Path | None = None,
+    targets: Sequence[str] = (),
+    selector: str | None = None,
+    dry_run: bool = False,
+    confirm: Confirm,
+    show: ShowPlan | None = None,
+    lock_timeout: float = 0.0,
+    timeout: float = 300.0,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+) -> ApplyReport:
+    """Plan (or read a saved plan), show it, confirm, and execute it; on --dry-run only plan.
+
+    Raises:
+        ManifestError: a manifest is invalid (nothing was sent).
+        Conflict: a saved plan is stale, or made for another context; the workspace lock is held.
+        PmpcError: a change failed (the others finished; see the journal).
+    """
+    from proxmox_mpc.services.plan import compute_plan, read_plan
+
+    if plan_file is not None:
+        if targets or selector:
+            raise UsageError("A saved plan is applied whole: drop the manifest arguments and -l.")
+        plan = read_plan(plan_file)
+        context = app_ctx.settings.context
+        if plan.context and context and plan.context != context:
+            raise Conflict(f"The plan was made for context {plan.context!r}, not {context!r}.")
+        check_stale = True
+    else:
+        plan = (await compute_plan(app_ctx, targets=targets, selector=selector)).plan
+        check_stale = False
+    if show is not None:
+        show(plan)
+    if dry_run:
+        return ApplyReport(kind="apply", dry_run=True, plan=plan)
+    return await execute_plan(app_ctx, plan, confirm=confirm, lock_timeout=lock_timeout, timeout=timeout,
+                              concurrency=concurrency, progress=progress, check_stale=check_stale)
+
+
+async def destroy(
+    app_ctx: AppContext,
+    *,
+    targets: Sequence[str] = (),
+    selector: str | None = None,
+    dry_run: bool = False,
+    confirm: Confirm,
+    show: ShowPlan | None = None,
+    lock_timeout: float = 0.0,
+    timeout: float = 300.0,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+) -> ApplyReport:
+    """Delete the managed guests (all, or those the manifests, names and -l select); protection is honoured.
+
+    Raises:
+        NotFound: a name matches no manifest.
+        ManifestError: a manifest is invalid.
+    """
+    from proxmox_mpc.core.diff import match_guests
+    from proxmox_mpc.services.connection import connect
+    from proxmox_mpc.services.manifests import load_manifests, workspace_manifests
+    from proxmox_mpc.services.plan import observe_cluster, parse_selector_text, select, workspace_label
+
+    chosen = parse_selector_text(selector)
+    files = [t for t in targets if Path(t).exists()]
+    names = [t for t in targets if not Path(t).exists()]
+    loaded = load_manifests([Path(t) for t in files]) if files else []
+    if names or not files:
+        everything = workspace_manifests(app_ctx)
+        if names:
+            picked = []
+            for name in names:
+                found = [i for i in everything if name in (i.manifest.name, i.manifest.address)]
+                if not found:
+                    raise NotFound(f"No manifest for {name!r} in this workspace.")
+                picked += found
+            loaded += picked
+        else:
+            loaded = everything
+    async with connect(app_ctx) as api:
+        observed = await observe_cluster(api)
+    kept, guests = select(loaded, observed, chosen)
+    pairs, _ = match_guests([i.manifest for i in kept], guests)
+    changes = []
+    for manifest, guest in pairs:
+        if guest is None:
+            continue
+        changes.append(Change(address=manifest.address, kind=guest.kind, vmid=guest.vmid,  # type: ignore[arg-type]
+                              node=guest.node, action="delete",
+                              fields=[FieldChange(name=STATE_FIELD, old=guest.status, new="absent")],
+                              digest=guest.digest))
+    plan = make_plan(changes, context=app_ctx.settings.context, workspace=workspace_label(app_ctx))
+    if show is not None:
+        show(plan)
+    if dry_run:
+        return ApplyReport(kind="destroy", dry_run=True, plan=plan)
+    return await execute_plan(app_ctx, plan, confirm=confirm, action="destroy", lock_timeout=lock_timeout,
+                              timeout=timeout, concurrency=concurrency, progress=progress)
+
+
+__all__ = ["ActionResult", "ApplyReport", "CtManifest", "apply", "destroy", "execute_plan"]

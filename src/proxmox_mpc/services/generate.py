@@ -1,0 +1,363 @@
+"""Generate Terraform, Ansible and tests: gather inputs, render, and write inside the output directory only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.errors import ApiError, Conflict, ManifestError, UsageError
+from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
+
+GENERATORS = ("terraform", "ansible", "tests")
+Action = Literal["create", "update", "unchanged", "keep", "overwrite", "delete"]
+WRITES = frozenset({"create", "update", "overwrite", "delete"})
+_PROVIDER_VERSION = re.compile(r"^[0-9A-Za-z.+\-~>=<!, ]{1,40}$")
+# Files bigger than this are never ours: not even read when looking for stale generated files.
+_MAX_OWN_FILE = 4 * 1024 * 1024
+
+
+class GeneratedFile(BaseModel):
+    """One file of a generator run and what happened (or, on a dry run, would happen) to it."""
+
+    generator: str
+    path: str
+    file: str
+    action: Action
+    written: bool
+
+
+class GenerateResult(BaseModel):
+    """The files of one run, and notes worth telling the user."""
+
+    generator: str
+    out_dir: str
+    dry_run: bool
+    files: list[GeneratedFile] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+class _Facts(BaseModel):
+    """What exists: guests with their configs and addresses, and the node names."""
+
+    guests: list[dict[str, Any]] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)
+    source: str = "none"
+
+
+async def _live_facts(app_ctx: AppContext) -> _Facts:
+    from proxmox_mpc.generators.model import agent_address
+    from proxmox_mpc.services.connection import connect
+    from proxmox_mpc.services.sync import read_cluster
+
+    async with connect(app_ctx) as api:
+        snapshot = await read_cluster(api)
+
+        async def address(guest: Any) -> str | None:
+            if guest.status != "running" or guest.template:
+                return None
+            config = guest.config or {}
+            try:
+                if guest.type == "qemu":
+                    agent = str(config.get("agent", "0"))
+                    if agent.split(",")[0].split("=")[-1] not in ("1", "yes", "on", "true"):
+                        return None
+                    raw = await api.get(f"/nodes/{guest.node}/qemu/{guest.vmid}/agent/network-get-interfaces")
+                else:
+                    raw = await api.get(f"/nodes/{guest.node}/lxc/{guest.vmid}/interfaces")
+            except ApiError:
+                # No agent running, or a PVE without the endpoint: the address stays unknown.
+                return None
+            return agent_address(raw)
+
+        addresses = await asyncio.gather(*(address(g) for g in snapshot.guests))
+    guests = [
+        {"kind": g.kind, "type": g.type, "vmid": g.vmid, "name": g.name, "node": g.node, "status": g.status,
+         "template": g.template, "pool": g.pool, "config": g.config, "address": addr}
+        for g, addr in zip(snapshot.guests, addresses)
+    ]
+    nodes = sorted(str(n.get("node")) for n in snapshot.nodes if n.get("node"))
+    return _Facts(guests=guests, nodes=nodes, source="cluster")
+
+
+def _stored_facts(app_ctx: AppContext) -> _Facts:
+    from proxmox_mpc.services.state import cluster_key, open_store_readonly
+
+    store = open_store_readonly(app_ctx)
+    if store is None:
+        return _Facts(source="none")
+    try:
+        cluster = cluster_key(app_ctx)
+        records = store.current_guests(cluster)
+        nodes = [n.name for n in store.nodes(cluster)]
+    finally:
+        store.close()
+    guests = [
+        {"kind": r.kind, "type": r.type, "vmid": r.vmid, "name": r.name, "node": r.node, "status": r.status,
+         "template": r.template, "pool": r.pool, "config": r.config or None, "address": None}
+        for r in records
+    ]
+    return _Facts(guests=guests, nodes=sorted(nodes), source="state")
+
+
+def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:
+    from proxmox_mpc.generators.model import Cluster
+
+    settings = app_ctx.settings
+    user = name = None
+    if settings.token_id and "!" in settings.token_id:
+        user, _, name = settings.token_id.partition("!")
+    elif settings.user:
+        user = settings.user
+    endpoint = settings.base_url + "/" if settings.host else None
+    return Cluster(endpoint=endpoint, host=settings.host, port=settings.port, token_user=user, token_name=name,
+                   verify_tls=settings.verify_tls and not app_ctx.insecure, nodes=nodes)
+
+
+def _manifests(app_ctx: AppContext) -> list[Any] | None:
+    """Return the workspace's manifests, or None outside a workspace or without any."""
+    from proxmox_mpc.services.manifests import workspace_manifests
+
+    if app_ctx.workspace is None:
+        return None
+    loaded = workspace_manifests(app_ctx)
+    return [item.manifest for item in loaded] or None
+
+
+def build_inputs(manifests: Sequence[Any] | None, facts: _Facts) -> tuple[list[Any], dict[str, int], list[str]]:
+    """Return (guest specs, clone-source VMIDs by name, warnings) from manifests and what exists.
+
+    Without manifests every existing guest is described from its config, as `sync --import` would.
+    """
+    from proxmox_mpc.generators.model import Observed, merge, spec_from_manifest
+    from proxmox_mpc.services.manifests import manifest_for_guest
+
+    warnings: list[str] = []
+    observed = [Observed(kind=g["kind"], vmid=g["vmid"], name=g["name"], node=g["node"], address=g["address"])
+                for g in facts.guests]
+    clone_vmids = {g["name"]: int(g["vmid"]) for g in facts.guests}
+    if manifests is None:
+        specs = []
+        for guest in facts.guests:
+            if guest["config"] is None:
+                warnings.append(f"{guest['kind']}/{guest['vmid']}: its config could not be read (node offline); "
+                                "left out.")
+                continue
+            manifest = manifest_for_guest(_GuestView(guest), dict(guest["config"]))
+            spec = spec_from_manifest(manifest)
+            if spec is not None:
+                specs.append(spec)
+    else:
+        specs = [s for s in (spec_from_manifest(m) for m in manifests) if s is not None]
+    return merge(specs, observed), clone_vmids, warnings
+
+
+class _GuestView:
+    """The attributes manifest_for_guest reads, over a facts row."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.type = row["type"]
+        self.kind = row["kind"]
+        self.name = row["name"]
+        self.node = row["node"]
+        self.vmid = row["vmid"]
+        self.status = row["status"]
+        self.template = row["template"]
+        self.pool = row["pool"]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def default_out(app_ctx: AppContext, generator: str) -> Path:
+    """Return where a generator writes by default: the workspace's terraform/, ansible/ or tests/."""
+    base = app_ctx.workspace if app_ctx.workspace is not None else Path.cwd()
+    return Path(base) / generator
+
+
+def check_relative(rel: str) -> PurePosixPath:
+    """Return a generated file's relative path, refusing one that could leave the output directory.
+
+    Raises:
+        ManifestError: the path is absolute, has `..` or an empty or hidden component.
+    """
+    path = PurePosixPath(rel)
+    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") or p.startswith(".") for p in path.parts):
+        raise ManifestError(f"Refusing to write {rel!r}: it would leave the output directory.")
+    return path
+
+
+def _target(out_dir: Path, rel: str) -> Path:
+    path = out_dir.joinpath(*check_relative(rel).parts)
+    resolved_root = out_dir.resolve()
+    resolved = path.resolve()
+    if resolved != resolved_root and resolved_root not in resolved.parents:
+        raise ManifestError(f"Refusing to write {rel!r}: it resolves outside {out_dir} (a symbolic link?).")
+    return path
+
+
+def plan_files(generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool) -> list[GeneratedFile]:
+    """Decide, for every rendered file and every stale generated file, what writing would do.
+
+    Raises:
+        Conflict: a file was edited by hand (or is not pmpc's) and --force was not given; lists them all.
+        ManifestError: a path would leave the output directory.
+    """
+    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state, generator_of
+
+    files: list[GeneratedFile] = []
+    conflicts: list[str] = []
+    for rel in sorted(rendered):
+        target = _target(out_dir, rel)
+        text = rendered[rel]
+        action: Action
+        if target.is_dir():
+            raise ManifestError(f"Cannot write {target}: it is a directory.")
+        if not target.exists():
+            action = "create"
+        else:
+            current = target.read_text(encoding="utf-8", errors="replace")
+            if current == text:
+                action = "unchanged"
+            elif SCAFFOLD_MARK in text[:500]:
+                action = "keep"  # a scaffold belongs to the user once written
+            elif file_state(current) == "generated":
+                action = "update"
+            elif force:
+                action = "overwrite"
+            else:
+                conflicts.append(str(target))
+                continue
+        files.append(_file(generator, out_dir, rel, action))
+    if conflicts:
+        listed = ", ".join(conflicts[:10]) + (f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
+        raise Conflict(
+            f"Not overwriting {len(conflicts)} file(s) changed by hand or not generated by pmpc: {listed}. "
+            "Pass --force to overwrite them.",
+            details={"files": conflicts},
+        )
+    files += _stale(generator, out_dir, rendered)
+    return files
+
+
+def _file(generator: str, out_dir: Path, rel: str, action: Action) -> GeneratedFile:
+    return GeneratedFile(generator=generator, path=str(out_dir / rel), file=rel, action=action,
+                         written=action in WRITES)
+
+
+def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[GeneratedFile]:
+    """Files this generator wrote before, unedited, that it no longer produces (a guest went away)."""
+    from proxmox_mpc.generators.common import file_state, generator_of
+
+    if not out_dir.is_dir():
+        return []
+    # Only look where this run writes: `--framework pytest` leaves the Jest files alone.
+    tops = {PurePosixPath(rel).parts[0] for rel in rendered if len(PurePosixPath(rel).parts) > 1}
+    stale = []
+    for root, dirs, names in os.walk(out_dir):
+        rel_root = Path(root).relative_to(out_dir)
+        if rel_root.parts and rel_root.parts[0] not in tops:
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
+        for name in sorted(names):
+            path = Path(root) / name
+            rel = (rel_root / name).as_posix()
+            if rel in rendered or path.is_symlink() or not path.is_file() or path.stat().st_size > _MAX_OWN_FILE:
+                continue
+            if not rel_root.parts and not any(rel.endswith(s) for s in (".tf", ".yml", ".cfg")):
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if generator_of(text) == generator and file_state(text) == "generated":
+                stale.append(_file(generator, out_dir, rel, "delete"))
+    return stale
+
+
+def write_files(out_dir: Path, rendered: dict[str, str], files: Sequence[GeneratedFile]) -> None:
+    """Carry out the planned writes and deletions (paths were checked by plan_files)."""
+    for item in files:
+        if not item.written:
+            continue
+        target = _target(out_dir, item.file)
+        if item.action == "delete":
+            target.unlink(missing_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.pmpc-tmp")
+        tmp.write_text(rendered[item.file], encoding="utf-8")
+        os.replace(tmp, target)
+
+
+# ----------------------------------------------------------------------------- the use case
+
+
+def _check_options(generator: str, provider_version: str | None, frameworks: Sequence[str] | None) -> None:
+    if generator not in GENERATORS:
+        raise UsageError(f"Unknown generator {generator!r}: use one of {', '.join(GENERATORS)}.")
+    if provider_version is not None and not _PROVIDER_VERSION.match(provider_version):
+        raise UsageError(f"Bad --provider-version {provider_version!r}: write a version such as 0.111.1.")
+    for framework in frameworks or ():
+        if framework not in FRAMEWORKS:
+            raise UsageError(f"Unknown --framework {framework!r}: use {', '.join(FRAMEWORKS)}.")
+
+
+async def generate(
+    app_ctx: AppContext,
+    generator: str,
+    *,
+    out: Path | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    offline: bool = False,
+    provider_version: str | None = None,
+    frameworks: Sequence[str] | None = None,
+    terraform_out: Path | None = None,
+) -> GenerateResult:
+    """Render one generator from the manifests and what exists, and write its files (not on a dry run).
+
+    Raises:
+        UsageError: a bad option.
+        ManifestError: a manifest is invalid, or a name could escape the output directory.
+        Conflict: a file was changed by hand and --force was not given (nothing is written).
+    """
+    from proxmox_mpc.generators import ansible, terraform, tests
+    from proxmox_mpc.generators.model import GenerateInputs
+
+    _check_options(generator, provider_version, frameworks)
+    manifests = _manifests(app_ctx)
+    facts = _stored_facts(app_ctx) if offline else await _live_facts(app_ctx)
+    specs, clone_vmids, warnings = build_inputs(manifests, facts)
+    if manifests is None and facts.source == "none":
+        warnings.append("No manifests and no synced state: nothing to describe (run `pmpc sync` first).")
+    out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
+    inputs = GenerateInputs(
+        cluster=_cluster_info(app_ctx, facts.nodes),
+        guests=specs,
+        provider_version=provider_version or DEFAULT_PROVIDER_VERSION,
+        frameworks=list(frameworks or FRAMEWORKS),
+    )
+    if generator == "terraform":
+        rendered = terraform.render(inputs, clone_vmids)
+    elif generator == "ansible":
+        rendered = ansible.render(inputs)
+    else:
+        tf_dir = terraform_out if terraform_out is not None else default_out(app_ctx, "terraform")
+        relative = os.path.relpath(Path(tf_dir).resolve(), (out_dir / "terratest").resolve())
+        rendered = tests.render(inputs.model_copy(update={"terraform_dir": Path(relative).as_posix()}))
+    files = plan_files(generator, out_dir, rendered, force=force)
+    if not dry_run:
+        write_files(out_dir, rendered, files)
+    return GenerateResult(generator=generator, out_dir=str(out_dir), dry_run=dry_run, files=files,
+                          warnings=warnings)

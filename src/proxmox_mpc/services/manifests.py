@@ -1,0 +1,399 @@
+"""Read manifests from YAML (with file, line and column of every value) and write them (`sync --import`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.manifest import (
+    MANIFEST_KINDS,
+    AnyManifest,
+    CtManifest,
+    VmManifest,
+    manifest_from_config,
+    manifest_to_document,
+)
+from proxmox_mpc.errors import ManifestError, UsageError
+
+RESOURCES_DIR = "resources"
+KIND_DIRS = {"VM": "vms", "CT": "cts"}
+SUFFIXES = (".yaml", ".yml")
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One manifest error: where it is and what is wrong."""
+
+    path: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.path, "line": self.line, "column": self.column, "field": self.field,
+                "message": self.message}
+
+
+@dataclass
+class Source:
+    """Where a manifest came from: its file and the 1-based position of each of its values."""
+
+    path: str
+    line: int = 1
+    column: int = 1
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """Return (line, column) of the value at `loc`, or of its nearest enclosing value."""
+        path = tuple(loc)
+        table = self.keys if key else self.marks
+        while path:
+            if path in table:
+                return table[path]
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return self.marks.get((), (self.line, self.column))
+
+    def problem(self, loc: Sequence[str | int], message: str, *, key: bool = False) -> Problem:
+        """Return a Problem at `loc` (a path into the document such as ("spec", "disks", 0, "size"))."""
+        line, column = self.where(loc, key=key)
+        return Problem(self.path, line, column, field_name(loc), message)
+
+
+@dataclass
+class LoadedManifest:
+    """A validated manifest and where it was written."""
+
+    manifest: AnyManifest
+    source: Source
+
+
+def field_name(loc: Sequence[str | int]) -> str:
+    """Return `spec.disks[0].size` for ("spec", "disks", 0, "size")."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def display_path(path: Path) -> str:
+    """Return a path relative to the current directory when it is below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _index(node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> None:
+    source.marks[loc] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in seen:
+                line, column = _mark(key_node)
+                problems.append(Problem(source.path, line, column, field_name((*loc, key)), "duplicate key"))
+            seen.add(key)
+            source.keys[(*loc, key)] = _mark(key_node)
+            _index(value_node, (*loc, key), source, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index(item, (*loc, index), source, problems)
+
+
+_PYDANTIC_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind in _PYDANTIC_MESSAGES:
+        return _PYDANTIC_MESSAGES[kind]
+    message = str(error.get("msg", "invalid value"))
+    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
+    if kind.startswith(("int_", "bool_", "string_", "dict_", "list_", "literal_")):
+        message += f" (got {error.get('input')!r})"
+    return message
+
+
+def validate_document(data: Any, source: Source) -> tuple[AnyManifest | None, list[Problem]]:
+    """Validate one parsed YAML document as a manifest; return it, or the problems found."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        return None, [source.problem((), "a manifest must be a mapping (kind, name, node, spec)")]
+    kind = data.get("kind")
+    if kind is None:
+        return None, [source.problem((), "kind: required field is missing (VM or CT)")]
+    if kind not in MANIFEST_KINDS:
+        return None, [source.problem(("kind",), f"must be VM or CT (got {kind!r})")]
+    model: type[AnyManifest] = VmManifest if kind == "VM" else CtManifest
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(p for p in error.get("loc", ()) if not (isinstance(p, str) and "[" in p))
+            key = error.get("type") == "extra_forbidden"
+            problems.append(source.problem(loc, _message(dict(error)), key=key))
+        return None, problems
+
+
+def parse_text(text: str, path: str) -> tuple[list[LoadedManifest], list[Problem]]:
+    """Parse and validate every document of one YAML text."""
+    loaded: list[LoadedManifest] = []
+    problems: list[Problem] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            source = Source(path, *_mark(node))
+            doc_problems: list[Problem] = []
+            _index(node, (), source, doc_problems)
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            manifest, found = validate_document(data, source)
+            doc_problems += found
+            problems += doc_problems
+            if manifest is not None and not doc_problems:
+                loaded.append(LoadedManifest(manifest, source))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        problems.append(Problem(path, line, column, "", f"YAML syntax error: {reason}"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(path, 1, 1, "", f"YAML error: {exc}"))
+    finally:
+        loader.dispose()
+    return loaded, problems
+
+
+def manifest_files(paths: Iterable[Path]) -> list[Path]:
+    """Return the YAML files of the given files and directories (recursively, sorted).
+
+    Raises:
+        UsageError: a path does not exist.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"No such manifest file or directory: {path}.")
+    return files
+
+
+def check_unique(loaded: Sequence[LoadedManifest]) -> list[Problem]:
+    """Return problems for manifests that repeat a name (per kind), a VMID or a MAC address."""
+    problems: list[Problem] = []
+    names: dict[str, LoadedManifest] = {}
+    vmids: dict[int, LoadedManifest] = {}
+    macs: dict[str, LoadedManifest] = {}
+    for item in loaded:
+        m = item.manifest
+        first = names.get(m.address)
+        if first is not None:
+            problems.append(item.source.problem(("name",), f"{m.address} is already described in {_at(first, 'name')}"))
+        else:
+            names[m.address] = item
+        if m.vmid is not None:
+            other = vmids.get(m.vmid)
+            if other is not None:
+                problems.append(item.source.problem(
+                    ("vmid",), f"VMID {m.vmid} is already used by {other.manifest.address} ({_at(other, 'vmid')})"))
+            else:
+                vmids[m.vmid] = item
+        for index, net in enumerate(m.spec.networks or []):
+            mac = getattr(net, "macaddr", None) or getattr(net, "hwaddr", None)
+            if not mac:
+                continue
+            other = macs.get(mac)
+            if other is not None:
+                problems.append(item.source.problem(
+                    ("spec", "networks", index), f"MAC address {mac} is also used by {other.manifest.address}"))
+            else:
+                macs[mac] = item
+    return problems
+
+
+def _at(item: LoadedManifest, key: str) -> str:
+    line, column = item.source.where((key,))
+    return f"{item.source.path}:{line}:{column}"
+
+
+def raise_problems(problems: Sequence[Problem]) -> None:
+    """Raise one ManifestError listing every problem, one a line (nothing when there are none).
+
+    Raises:
+        ManifestError: there was at least one problem.
+    """
+    if not problems:
+        return
+    ordered = sorted(problems, key=lambda p: (p.path, p.line, p.column))
+    raise ManifestError("\n".join(str(p) for p in ordered), details=[p.to_dict() for p in ordered])
+
+
+def load_manifests(paths: Sequence[Path]) -> list[LoadedManifest]:
+    """Load, validate and cross-check every manifest under `paths`.
+
+    Raises:
+        ManifestError: some manifest is invalid (every problem is listed with file:line:column).
+        UsageError: a path does not exist.
+    """
+    loaded: list[LoadedManifest] = []
+    problems: list[Problem] = []
+    for path in manifest_files(paths):
+        shown = display_path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(shown, 1, 1, "", f"cannot read the file: {exc}"))
+            continue
+        found, bad = parse_text(text, shown)
+        loaded += found
+        problems += bad
+    problems += check_unique(loaded)
+    raise_problems(problems)
+    return loaded
+
+
+def resources_dir(workspace: Path) -> Path:
+    """Return the workspace's manifest directory."""
+    return workspace / RESOURCES_DIR
+
+
+def require_workspace(app_ctx: AppContext) -> Path:
+    """Return the workspace directory.
+
+    Raises:
+        UsageError: the command runs outside a workspace.
+    """
+    if app_ctx.workspace is None:
+        raise UsageError("Not in a pmpc workspace (no pmpc.yaml here or above): run `pmpc init` or pass --workspace.")
+    return app_ctx.workspace
+
+
+def workspace_manifests(app_ctx: AppContext, targets: Sequence[str] = ()) -> list[LoadedManifest]:
+    """Load the workspace's manifests (or only the given files and directories).
+
+    Raises:
+        ManifestError: a manifest is invalid.
+        UsageError: outside a workspace, or a path does not exist.
+    """
+    if targets:
+        return load_manifests([Path(t) for t in targets])
+    workspace = require_workspace(app_ctx)
+    directory = resources_dir(workspace)
+    if not directory.is_dir():
+        return []
+    return load_manifests([directory])
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def safe_file_name(name: str) -> str:
+    """Return a file name for a guest name that cannot leave its directory."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "guest"
+    return cleaned[:100]
+
+
+def dump_manifest(manifest: AnyManifest) -> str:
+    """Return a manifest as YAML text."""
+    return yaml.safe_dump(manifest_to_document(manifest), sort_keys=False, default_flow_style=False,
+                          allow_unicode=True)
+
+
+def manifest_path(workspace: Path, manifest: AnyManifest) -> Path:
+    """Return where `sync --import` writes a manifest: resources/vms/NAME.yaml or resources/cts/NAME.yaml."""
+    return resources_dir(workspace) / KIND_DIRS[manifest.kind] / f"{safe_file_name(manifest.name)}.yaml"
+
+
+def manifest_for_guest(guest: Any, config: dict[str, Any]) -> AnyManifest:
+    """Build the manifest of a guest (a core Guest, a state GuestRecord or an ObservedGuest) and its config."""
+    gtype = getattr(guest, "type", None) or ("qemu" if getattr(guest, "kind", "vm") == "vm" else "lxc")
+    template = bool(getattr(guest, "template", False))
+    status = getattr(guest, "status", None)
+    state = None if template else ("stopped" if status == "stopped" else "running" if status else None)
+    return manifest_from_config(
+        gtype, guest.name, guest.node, guest.vmid, config, state=state, pool=getattr(guest, "pool", None) or None,
+        template=template or None,
+    )
+
+
+def import_manifests(app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
+                     ) -> list[Path]:
+    """Write one manifest per guest into the workspace (`pmpc sync --import`); return the files written.
+
+    `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest that
+    already has a manifest (same VMID) is rewritten in place; two guests with one name get the VMID in
+    their file name.
+
+    Raises:
+        UsageError: there is no workspace.
+    """
+    root = workspace or require_workspace(app_ctx)
+    pairs: list[tuple[Any, dict[str, Any]]] = []
+    for item in guests_with_configs:
+        if isinstance(item, tuple):
+            pairs.append((item[0], dict(item[1] or {})))
+        else:
+            pairs.append((item, dict(getattr(item, "config", {}) or {})))
+    existing: dict[int, Path] = {}
+    directory = resources_dir(root)
+    if directory.is_dir():
+        for path in manifest_files([directory]):
+            found, _ = parse_text(path.read_text(encoding="utf-8"), str(path))
+            for item in found:
+                if item.manifest.vmid is not None and len(found) == 1:
+                    existing[item.manifest.vmid] = path
+    manifests = sorted((manifest_for_guest(g, c) for g, c in pairs), key=lambda m: (m.kind, m.name, m.vmid or 0))
+    counts: dict[tuple[str, str], int] = {}
+    for m in manifests:
+        counts[(m.kind, safe_file_name(m.name).lower())] = counts.get((m.kind, safe_file_name(m.name).lower()), 0) + 1
+    written: list[Path] = []
+    for m in manifests:
+        path = existing.get(m.vmid) if m.vmid is not None else None
+        if path is None:
+            base = safe_file_name(m.name)
+            if counts[(m.kind, base.lower())] > 1:
+                base = f"{base}-{m.vmid}"
+            path = resources_dir(root) / KIND_DIRS[m.kind] / f"{base}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = dump_manifest(m)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,369 @@
+"""State use cases: where the database is, and show / history / drift / status / unlock / upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.config import read_workspace_file, redact_url, user_state_dir
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.errors import NotFound, PmpcError, UsageError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.services.sync import GuestChange
+    from proxmox_mpc.state.store import ChangeRecord, GuestRecord, LockInfo, Store, SyncRunRecord
+
+STATE_DIR = ".pmpc"
+STATE_FILE = "state.db"
+Confirm = Callable[[str, Sequence[str]], None]
+
+
+# ----------------------------------------------------------------------------- where and what
+
+
+def database_url(app_ctx: AppContext) -> str:
+    """Return the state database URL: PMPC_DATABASE_URL, else the workspace's, else the per-user one."""
+    from proxmox_mpc.state.db import sqlite_url
+
+    configured = app_ctx.settings.database_url
+    if configured:
+        return configured
+    if app_ctx.workspace is not None:
+        return sqlite_url(Path(app_ctx.workspace) / STATE_DIR / STATE_FILE)
+    return sqlite_url(user_state_dir() / STATE_FILE)
+
+
+def open_app_store(app_ctx: AppContext) -> Store:
+    """Open (and migrate) the invocation's state database.
+
+    Raises:
+        StateError: the database cannot be reached, created or migrated.
+    """
+    from proxmox_mpc.state.store import open_store
+
+    return open_store(database_url(app_ctx))
+
+
+def open_store_readonly(app_ctx: AppContext) -> Store | None:
+    """Open the state database without writing to it: None when there is none yet (a dry run's view).
+
+    Raises:
+        StateError: it exists but needs a migration (`pmpc state upgrade`), or cannot be read.
+    """
+    from proxmox_mpc.errors import StateError
+    from proxmox_mpc.state.db import dialect_of
+    from proxmox_mpc.state.store import open_store
+
+    url = database_url(app_ctx)
+    if dialect_of(url) == "sqlite":
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:" and not Path(path).exists():
+            return None
+    store = open_store(url, upgrade=False)
+    try:
+        revision = store.revision()
+        if revision is None:
+            store.close()
+            return None
+        if not store.at_head():
+            raise StateError(
+                f"The state database {store.url} needs a schema upgrade (it is at {revision}): "
+                "run `pmpc state upgrade`."
+            )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def cluster_key(app_ctx: AppContext) -> str:
+    """Return the key the store files this cluster under: host:port of the API.
+
+    Raises:
+        ConfigError: no host is configured.
+    """
+    return app_ctx.settings.base_url.split("://", 1)[1]
+
+
+def workspace_lock_name(app_ctx: AppContext) -> str:
+    """Return the workspace lock's name: `name` in pmpc.yaml, else the directory name; outside: `default`."""
+    if app_ctx.workspace is None:
+        return "default"
+    data = read_workspace_file(Path(app_ctx.workspace))
+    return str(data.get("name") or Path(app_ctx.workspace).name)
+
+
+# ----------------------------------------------------------------------------- show / history
+
+
+def resolve_guest(guests: Sequence[GuestRecord], ref: str) -> GuestRecord:
+    """Pick one guest by VMID or name, preferring live ones over deleted ones.
+
+    Raises:
+        UsageError: the name matches several guests (they are listed).
+        NotFound: nothing matches.
+    """
+    by_vmid = [g for g in guests if ref.isdigit() and g.vmid == int(ref)]
+    if by_vmid:
+        return by_vmid[0]
+    named = [g for g in guests if g.name == ref]
+    live = [g for g in named if g.deleted_at is None]
+    pool = live or named
+    if len(pool) > 1:
+        listed = ", ".join(g.ref for g in pool)
+        raise UsageError(f"The name {ref!r} is ambiguous: it matches {listed}; use the VMID.")
+    if not pool:
+        raise NotFound(f"No guest {ref!r} in the state store: run `pmpc sync` first, or check the name.")
+    return pool[0]
+
+
+def show_state(app_ctx: AppContext, *, include_deleted: bool = False) -> list[GuestRecord]:
+    """Return the guests the store remembers for the current cluster."""
+    store = open_app_store(app_ctx)
+    try:
+        return store.current_guests(cluster_key(app_ctx), include_deleted=include_deleted)
+    finally:
+        store.close()
+
+
+def show_guest(app_ctx: AppContext, ref: str) -> GuestRecord:
+    """Return one remembered guest (deleted ones too), by VMID or name.
+
+    Raises:
+        NotFound: the store has no such guest.
+        UsageError: an ambiguous name.
+    """
+    store = open_app_store(app_ctx)
+    try:
+        return resolve_guest(store.find_guests(cluster_key(app_ctx), ref), ref)
+    finally:
+        store.close()
+
+
+def guest_history(app_ctx: AppContext, ref: str, *, limit: int | None = None) -> list[ChangeRecord]:
+    """Return one guest's change history, oldest first.
+
+    Raises:
+        NotFound: the store has no such guest.
+        UsageError: an ambiguous name.
+    """
+    store = open_app_store(app_ctx)
+    try:
+        cluster = cluster_key(app_ctx)
+        guest = resolve_guest(store.find_guests(cluster, ref), ref)
+        return store.history(cluster, guest.vmid, limit=limit)
+    finally:
+        store.close()
+
+
+# ----------------------------------------------------------------------------- drift
+
+
+class DriftReport(BaseModel):
+    """What changed on the cluster since the last sync."""
+
+    cluster: str
+    last_sync: datetime | None = None
+    changes: list[Any] = Field(default_factory=list)
+
+
+async def drift(app_ctx: AppContext) -> DriftReport:
+    """Compare the live cluster with the last sync; write nothing."""
+    from proxmox_mpc.services.sync import diff_guests, read_live
+
+    cluster = cluster_key(app_ctx)
+    store = open_app_store(app_ctx)
+    try:
+        previous = store.current_guests(cluster, include_deleted=True)
+        last = store.last_sync(cluster)
+    finally:
+        store.close()
+    snapshot = await read_live(app_ctx)
+    changes: list[GuestChange] = diff_guests(previous, snapshot.guests)
+    return DriftReport(cluster=cluster, last_sync=last.finished_at if last else None, changes=changes)
+
+
+# ----------------------------------------------------------------------------- status
+
+
+class StatusReport(BaseModel):
+    """`pmpc status`: what can be reached, and what the store knows."""
+
+    workspace: str | None = None
+    context: str | None = None
+    cluster: str | None = None
+    database: str | None = None
+    connection: str = "unknown"
+    pve_version: str | None = None
+    counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    counts_source: str | None = None
+    last_sync: datetime | None = None
+    last_sync_guests: int | None = None
+    drift: int | None = None
+    problems: list[str] = Field(default_factory=list)
+
+
+async def collect_status(app_ctx: AppContext) -> StatusReport:
+    """Gather status from whatever is reachable; failures become `problems`, not errors."""
+    report = StatusReport(workspace=str(app_ctx.workspace) if app_ctx.workspace else None)
+    try:
+        settings = app_ctx.settings
+    except PmpcError as exc:
+        report.problems.append(exc.message)
+        return report
+    report.context = settings.context
+    try:
+        report.cluster = cluster_key(app_ctx)
+    except PmpcError as exc:
+        report.problems.append(exc.message)
+    report.database = redact_url(database_url(app_ctx))
+
+    previous: list[GuestRecord] | None = None
+    if report.cluster:
+        previous = _status_from_store(app_ctx, report)
+        await _status_from_cluster(app_ctx, report, previous)
+    return report
+
+
+def _status_from_store(app_ctx: AppContext, report: StatusReport) -> list[GuestRecord] | None:
+    assert report.cluster is not None
+    try:
+        store = open_app_store(app_ctx)
+    except PmpcError as exc:
+        report.problems.append(exc.message)
+        return None
+    try:
+        previous = store.current_guests(report.cluster, include_deleted=True)
+        last = store.last_sync(report.cluster)
+        report.counts = store.guest_counts(report.cluster)
+        report.counts_source = "state" if last else None
+        if last:
+            report.last_sync, report.last_sync_guests = last.finished_at, last.guests
+        return previous
+    except PmpcError as exc:
+        report.problems.append(exc.message)
+        return None
+    finally:
+        store.close()
+
+
+async def _status_from_cluster(
+    app_ctx: AppContext, report: StatusReport, previous: list[GuestRecord] | None
+) -> None:
+    from proxmox_mpc.services.connection import connect
+    from proxmox_mpc.services.sync import diff_guests, read_cluster
+
+    try:
+        async with connect(app_ctx) as api:
+            api.retries = 0  # a status check answers fast; it does not insist on a down cluster
+            version = await api.version()
+            report.connection = "ok"
+            report.pve_version = str(version.get("version") or "") or None
+            if previous is not None and report.last_sync is not None:
+                snapshot = await read_cluster(api)
+                report.drift = len(diff_guests(previous, snapshot.guests))
+            elif report.counts_source is None:
+                resources = await api.cluster_resources("vm")
+                report.counts = _live_counts(resources)
+                report.counts_source = "cluster"
+    except PmpcError as exc:
+        if report.connection != "ok":
+            report.connection = "failed"
+        report.problems.append(exc.message)
+    except (OSError, asyncio.TimeoutError) as exc:  # pragma: no cover - defensive: the client maps these
+        report.connection = "failed"
+        report.problems.append(str(exc))
+
+
+def _live_counts(resources: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for res in resources:
+        gtype = res.get("type")
+        if gtype not in ("qemu", "lxc"):
+            continue
+        bucket = counts.setdefault("vm" if gtype == "qemu" else "ct", {})
+        key = (
+            "template"
+            if str(res.get("template") or 0) not in ("0", "")
+            else str(res.get("status") or "unknown")
+        )
+        bucket[key] = bucket.get(key, 0) + 1
+    return counts
+
+
+# ----------------------------------------------------------------------------- upgrade / unlock
+
+
+class UpgradeResult(BaseModel):
+    database: str
+    before: str | None
+    after: str
+    changed: bool
+
+
+def upgrade(app_ctx: AppContext) -> UpgradeResult:
+    """Migrate the state database to the newest schema."""
+    from proxmox_mpc.state.store import open_store
+
+    url = database_url(app_ctx)
+    store = open_store(url, upgrade=False)
+    try:
+        before, after = store.upgrade()
+        return UpgradeResult(database=store.url, before=before, after=after, changed=before != after)
+    finally:
+        store.close()
+
+
+class UnlockResult(BaseModel):
+    name: str
+    held: bool
+    released: bool
+    holder: dict[str, Any] | None = None
+    dry_run: bool = False
+
+
+def unlock(
+    app_ctx: AppContext, *, confirm: Confirm, dry_run: bool = False, name: str | None = None
+) -> UnlockResult:
+    """Release the workspace lock a crashed (or hung) holder left behind; confirm first.
+
+    Raises:
+        ConfirmationRequired / Aborted: through `confirm`.
+    """
+    lock_name = name or workspace_lock_name(app_ctx)
+    store = open_app_store(app_ctx)
+    try:
+        info: LockInfo | None = store.lock_info(lock_name)
+        held = info is not None or store.advisory_lock_held(lock_name)
+        holder = info.model_dump(mode="json") if info else None
+        if not held:
+            return UnlockResult(name=lock_name, held=False, released=False, dry_run=dry_run)
+        if dry_run:
+            return UnlockResult(name=lock_name, held=True, released=False, holder=holder, dry_run=True)
+        what = info.describe() if info else "another pmpc session"
+        confirm("release the workspace lock", [f"lock {lock_name!r} held by {what}"])
+        released = store.force_unlock(lock_name)
+        if holder is None and released is not None:
+            holder = released.model_dump(mode="json")
+        return UnlockResult(name=lock_name, held=True, released=True, holder=holder)
+    finally:
+        store.close()
+
+
+def describe_lock(info: LockInfo | None) -> str:
+    """Return one line about a lock holder (for messages)."""
+    return info.describe() if info else "nobody"
+
+
+def last_sync(app_ctx: AppContext) -> SyncRunRecord | None:
+    """Return the last successful sync of the current cluster."""
+    store = open_app_store(app_ctx)
+    try:
+        return store.last_sync(cluster_key(app_ctx))
+    finally:
+        store.close()

@@ -1,0 +1,507 @@
+"""Sync: read the whole cluster concurrently, diff it against the store, write it in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.models import KIND_PREFIX, split_tags, to_float, to_int
+from proxmox_mpc.errors import ApiNotFound, AuthError, PmpcError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.state.store import GuestRecord, LockInfo, Store
+
+REDACTED = "**********"
+# Guest attributes whose changes become history rows (besides every config key, as `config.KEY`).
+TRACKED = ("name", "node", "status", "template", "pool", "tags", "type")
+
+
+def is_secret_key(key: str) -> bool:
+    """Return True for a config key that holds a secret (never stored, printed or compared)."""
+    lowered = key.lower()
+    return any(word in lowered for word in ("password", "secret", "token")) or lowered == "cipassword"
+
+
+def redact_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Return a guest config fit for the store: secrets replaced, PVE's `digest` removed."""
+    return {k: (REDACTED if is_secret_key(k) else v) for k, v in config.items() if k != "digest"}
+
+
+@dataclass
+class LiveGuest:
+    """A guest as the cluster shows it now: its /cluster/resources entry and its (redacted) config."""
+
+    vmid: int
+    type: str
+    node: str
+    name: str
+    status: str
+    template: bool
+    tags: list[str]
+    pool: str | None
+    lock: str | None
+    cpus: float
+    memory: int
+    disk_size: int
+    config: dict[str, Any] | None  # None: its node is offline, the config could not be read
+    digest: str | None
+
+    @property
+    def kind(self) -> str:
+        return KIND_PREFIX.get(self.type, self.type)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.vmid}"
+
+    @classmethod
+    def from_resource(cls, raw: dict[str, Any]) -> LiveGuest:
+        gtype = str(raw.get("type"))
+        vmid = to_int(raw.get("vmid")) or to_int(str(raw.get("id", "")).rpartition("/")[2])
+        return cls(
+            vmid=vmid,
+            type=gtype,
+            node=str(raw.get("node") or ""),
+            name=str(raw.get("name") or f"{KIND_PREFIX.get(gtype, gtype)}-{vmid}"),
+            status=str(raw.get("status") or "unknown"),
+            template=bool(to_int(raw.get("template"))),
+            tags=split_tags(raw.get("tags")),
+            pool=raw.get("pool") or None,
+            lock=raw.get("lock") or None,
+            cpus=to_float(raw.get("maxcpu")),
+            memory=to_int(raw.get("maxmem")),
+            disk_size=to_int(raw.get("maxdisk")),
+            config=None,
+            digest=None,
+        )
+
+
+@dataclass
+class ClusterSnapshot:
+    """Everything one sync read from the cluster."""
+
+    cluster_name: str | None
+    nodes: list[dict[str, Any]]
+    storages: list[tuple[str, dict[str, Any]]]
+    guests: list[LiveGuest]
+    offline_nodes: set[str] = field(default_factory=set)
+    requests: int = 0
+
+
+class GuestChange(BaseModel):
+    """One difference between the store and the cluster: a guest added or deleted, or one field changed."""
+
+    address: str
+    kind: Literal["vm", "ct"]
+    vmid: int
+    name: str
+    change: Literal["add", "change", "delete"]
+    field: str = ""
+    old: str | None = None
+    new: str | None = None
+
+
+class SyncReport(BaseModel):
+    """What a sync wrote (or, with --dry-run, would write) to the store."""
+
+    cluster: str
+    cluster_name: str | None = None
+    dry_run: bool = False
+    guests: int = 0
+    nodes: int = 0
+    storages: int = 0
+    added: int = 0
+    changed: int = 0
+    deleted: int = 0
+    changes: list[GuestChange] = Field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+    sync_run_id: int | None = None
+    imported: list[str] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+async def gather_all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Await everything concurrently; on the first failure cancel the rest and re-raise it."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def read_cluster(api: ProxmoxClient) -> ClusterSnapshot:
+    """Read nodes, /cluster/resources, every online node's storages and every guest's config concurrently.
+
+    Raises:
+        PmpcError: a read failed (nothing partial is returned).
+    """
+    before = api.requests_sent
+
+    async def cluster_name() -> str | None:
+        try:
+            entries = await api.cluster_status()
+        except (AuthError, ApiNotFound):
+            return None
+        for entry in entries:
+            if entry.get("type") == "cluster":
+                return str(entry.get("name") or "") or None
+        return None
+
+    nodes, resources, name = await gather_all([api.nodes(), api.cluster_resources("vm"), cluster_name()])
+    online = sorted(str(n.get("node")) for n in nodes if n.get("status") == "online")
+    offline = {str(n.get("node")) for n in nodes} - set(online)
+    guests = [LiveGuest.from_resource(r) for r in resources if r.get("type") in ("qemu", "lxc")]
+
+    async def storages_of(node: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(node, s) for s in await api.storages(node)]
+
+    async def config_of(guest: LiveGuest) -> LiveGuest | None:
+        try:
+            raw = await api.guest_config(guest.node, guest.type, guest.vmid)
+        except ApiNotFound:
+            return None  # deleted between the listing and this read: it is gone
+        guest.digest = str(raw.get("digest") or "") or None
+        guest.config = redact_config(raw)
+        return guest
+
+    storage_lists = gather_all([storages_of(n) for n in online])
+    configs = gather_all([config_of(g) for g in guests if g.node in online])
+    storage_result, config_result = await gather_all([storage_lists, configs])
+    read = {g.vmid for g in config_result if g is not None}
+    kept = [g for g in guests if g.vmid in read or g.node not in online]
+    return ClusterSnapshot(
+        cluster_name=name,
+        nodes=list(nodes),
+        storages=[pair for chunk in storage_result for pair in chunk],
+        guests=sorted(kept, key=lambda g: g.vmid),
+        offline_nodes=offline,
+        requests=api.requests_sent - before,
+    )
+
+
+async def read_live(app_ctx: AppContext) -> ClusterSnapshot:
+    """Connect and read the cluster."""
+    from proxmox_mpc.services.connection import connect
+
+    async with connect(app_ctx) as api:
+        return await read_cluster(api)
+
+
+# ----------------------------------------------------------------------------- diff (pure)
+
+
+def value_text(value: Any) -> str | None:
+    """Return a value as history stores it: text, None for absent, lists `;`-joined."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _attrs(obj: Any) -> dict[str, str | None]:
+    return {
+        "name": value_text(obj.name),
+        "node": value_text(obj.node),
+        "status": value_text(obj.status),
+        "template": value_text(bool(obj.template)),
+        "pool": value_text(obj.pool),
+        "tags": value_text(list(obj.tags)),
+        "type": value_text(obj.type),
+    }
+
+
+def diff_guests(previous: Sequence[GuestRecord], live: Sequence[LiveGuest]) -> list[GuestChange]:
+    """Return what changed from the stored guests (deleted ones included) to the live ones, by VMID."""
+    alive = {g.vmid: g for g in previous if g.deleted_at is None}
+    changes: list[GuestChange] = []
+    seen: set[int] = set()
+    for guest in live:
+        seen.add(guest.vmid)
+        kind = "ct" if guest.type == "lxc" else "vm"
+        base = {"address": f"{kind}/{guest.vmid}", "kind": kind, "vmid": guest.vmid, "name": guest.name}
+        old = alive.get(guest.vmid)
+        if old is None:
+            changes.append(GuestChange(**base, change="add"))
+            continue
+        before, after = _attrs(old), _attrs(guest)
+        for key in TRACKED:
+            if before[key] != after[key]:
+                changes.append(
+                    GuestChange(**base, change="change", field=key, old=before[key], new=after[key])
+                )
+        if guest.config is None:
+            continue  # its node is offline: the stored config stands
+        for key in sorted(set(old.config) | set(guest.config)):
+            was, now = value_text(old.config.get(key)), value_text(guest.config.get(key))
+            if was != now:
+                changes.append(GuestChange(**base, change="change", field=f"config.{key}", old=was, new=now))
+    for vmid, old in sorted(alive.items()):
+        if vmid not in seen:
+            changes.append(
+                GuestChange(address=old.ref, kind=old.kind, vmid=vmid, name=old.name, change="delete")
+            )
+    return changes
+
+
+def count_changes(changes: Sequence[GuestChange]) -> tuple[int, int, int]:
+    """Return (guests added, guests changed, guests deleted)."""
+    added = sum(1 for c in changes if c.change == "add")
+    deleted = sum(1 for c in changes if c.change == "delete")
+    changed = len({c.vmid for c in changes if c.change == "change"})
+    return added, changed, deleted
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_snapshot(
+    store: Store,
+    cluster_id: int,
+    snapshot: ClusterSnapshot,
+    previous: Sequence[GuestRecord],
+    changes: Sequence[GuestChange],
+    run_id: int,
+    now: datetime,
+) -> None:
+    """Write nodes, storages, guests, deletions and history rows (inside the caller's transaction)."""
+    stored_nodes = {n.name: n for n in store.nodes_of(cluster_id)}
+    node_rows = []
+    for raw in snapshot.nodes:
+        name = str(raw.get("node"))
+        prior = stored_nodes.get(name)
+        node_rows.append(
+            {
+                "cluster_id": cluster_id,
+                "name": name,
+                "status": str(raw.get("status") or "unknown"),
+                "cpus": to_int(raw.get("maxcpu")),
+                "memory_total": to_int(raw.get("maxmem")),
+                "disk_total": to_int(raw.get("maxdisk")),
+                "ssl_fingerprint": raw.get("ssl_fingerprint"),
+                "first_seen": prior.first_seen if prior and prior.deleted_at is None else now,
+                "last_seen": now,
+                "deleted_at": None,
+            }
+        )
+    store.upsert_nodes(cluster_id, node_rows)
+    live_nodes = {r["name"] for r in node_rows}
+    store.mark_nodes_deleted(
+        cluster_id, [n for n, r in stored_nodes.items() if n not in live_nodes and r.deleted_at is None], now
+    )
+
+    stored_storages = {(s.node, s.name): s for s in store.storages_of(cluster_id)}
+    storage_rows = []
+    for node, raw in snapshot.storages:
+        name = str(raw.get("storage") or "")
+        prior_s = stored_storages.get((node, name))
+        storage_rows.append(
+            {
+                "cluster_id": cluster_id,
+                "node": node,
+                "name": name,
+                "type": str(raw.get("type") or ""),
+                "content": ",".join(sorted(c for c in str(raw.get("content") or "").split(",") if c)),
+                "shared": bool(to_int(raw.get("shared", 0))),
+                "enabled": bool(to_int(raw.get("enabled", 1))),
+                "active": bool(to_int(raw.get("active", 1))),
+                "total": to_int(raw.get("total")),
+                "used": to_int(raw.get("used")),
+                "available": to_int(raw.get("avail")),
+                "first_seen": prior_s.first_seen if prior_s and prior_s.deleted_at is None else now,
+                "last_seen": now,
+                "deleted_at": None,
+            }
+        )
+    store.upsert_storages(cluster_id, storage_rows)
+    live_storages = {(r["node"], r["name"]) for r in storage_rows}
+    store.mark_storages_deleted(
+        cluster_id,
+        [
+            key
+            for key, s in stored_storages.items()
+            if key not in live_storages and s.deleted_at is None and key[0] not in snapshot.offline_nodes
+        ],
+        now,
+    )
+
+    prior_guests = {g.vmid: g for g in previous}
+    guest_rows = []
+    for guest in snapshot.guests:
+        old = prior_guests.get(guest.vmid)
+        known = old is not None and old.deleted_at is None
+        config, digest = guest.config, guest.digest
+        if config is None:  # offline node: keep what we knew
+            config, digest = (old.config, old.digest) if known and old is not None else ({}, None)
+        guest_rows.append(
+            {
+                "vmid": guest.vmid,
+                "kind": guest.type,
+                "node": guest.node,
+                "name": guest.name,
+                "status": guest.status,
+                "tags": ";".join(guest.tags),
+                "pool": guest.pool,
+                "template": guest.template,
+                "lock": guest.lock,
+                "cpus": guest.cpus,
+                "memory": guest.memory,
+                "disk_size": guest.disk_size,
+                "config": config,
+                "digest": digest,
+                "first_seen": old.first_seen if known and old is not None else now,
+                "last_seen": now,
+                "deleted_at": None,
+            }
+        )
+    store.upsert_guests(cluster_id, guest_rows)
+    store.mark_guests_deleted(cluster_id, [c.vmid for c in changes if c.change == "delete"], now)
+    store.add_changes(
+        [
+            {
+                "cluster_id": cluster_id,
+                "sync_run_id": run_id,
+                "vmid": c.vmid,
+                "kind": "lxc" if c.kind == "ct" else "qemu",
+                "guest_name": c.name,
+                "change": c.change,
+                "field": c.field,
+                "old": c.old,
+                "new": c.new,
+                "changed_at": now,
+            }
+            for c in changes
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------- the use case
+
+
+async def sync_cluster(
+    app_ctx: AppContext,
+    *,
+    dry_run: bool = False,
+    lock_timeout: float = 0.0,
+    import_manifests: bool = False,
+    on_lock_wait: Callable[[LockInfo | None], None] | None = None,
+) -> SyncReport:
+    """Read the cluster and record it in the store in one transaction (with --dry-run: only report).
+
+    Raises:
+        Conflict: the workspace lock is held by someone else (exit 7).
+        PmpcError: reading the cluster or writing the store failed; the store is left as it was.
+    """
+    from proxmox_mpc.services.state import (
+        cluster_key,
+        open_app_store,
+        open_store_readonly,
+        workspace_lock_name,
+    )
+    from proxmox_mpc.state.tables import utcnow
+
+    cluster = cluster_key(app_ctx)
+    workspace = str(app_ctx.workspace) if app_ctx.workspace else None
+    clock = time.monotonic()
+    if dry_run:
+        # Nothing is written, not even a migration or the lock row.
+        ro_store = open_store_readonly(app_ctx)
+        try:
+            previous = ro_store.current_guests(cluster, include_deleted=True) if ro_store else []
+            snapshot = await read_live(app_ctx)
+        finally:
+            if ro_store is not None:
+                ro_store.close()
+        changes = diff_guests(previous, snapshot.guests)
+        return _report(cluster, snapshot, changes, clock, dry_run=True)
+
+    store = open_app_store(app_ctx)
+    try:
+        with store.workspace_lock(workspace_lock_name(app_ctx), "pmpc sync", lock_timeout, on_lock_wait):
+            started = utcnow()
+            try:
+                snapshot = await read_live(app_ctx)
+            except PmpcError as exc:
+                _record_failure(store, cluster, workspace, started, exc)
+                raise
+            with store.transaction():
+                cid = store.cluster_id(
+                    cluster, create=True, name=snapshot.cluster_name, context=app_ctx.settings.context
+                )
+                assert cid is not None
+                store.lock_cluster(cid)
+                previous = store.current_guests(cluster, include_deleted=True)
+                changes = diff_guests(previous, snapshot.guests)
+                run_id = store.start_sync_run(cid, workspace, started)
+                write_snapshot(store, cid, snapshot, previous, changes, run_id, utcnow())
+                added, changed, deleted = count_changes(changes)
+                store.finish_sync_run(
+                    run_id,
+                    status="ok",
+                    guests=len(snapshot.guests),
+                    added=added,
+                    changed=changed,
+                    deleted=deleted,
+                    requests=snapshot.requests,
+                )
+            report = _report(cluster, snapshot, changes, clock, dry_run=False)
+            report.sync_run_id = run_id
+            if import_manifests:
+                report.imported = [str(p) for p in _import(app_ctx, store.current_guests(cluster))]
+        return report
+    finally:
+        store.close()
+
+
+def _import(app_ctx: AppContext, guests: list[GuestRecord]) -> list[Any]:
+    """The `sync --import` hook: write a manifest per guest through the manifests service."""
+    from proxmox_mpc.services import manifests
+
+    return list(manifests.import_manifests(app_ctx, guests, app_ctx.workspace))
+
+
+def _record_failure(
+    store: Store, cluster: str, workspace: str | None, started: datetime, exc: PmpcError
+) -> None:
+    try:
+        store.record_failed_sync(cluster, workspace, started, exc.message)
+    except PmpcError:
+        pass  # the store itself is failing: the original error is the one to report
+
+
+def _report(
+    cluster: str, snapshot: ClusterSnapshot, changes: list[GuestChange], clock: float, *, dry_run: bool
+) -> SyncReport:
+    added, changed, deleted = count_changes(changes)
+    return SyncReport(
+        cluster=cluster,
+        cluster_name=snapshot.cluster_name,
+        dry_run=dry_run,
+        guests=len(snapshot.guests),
+        nodes=len(snapshot.nodes),
+        storages=len(snapshot.storages),
+        added=added,
+        changed=changed,
+        deleted=deleted,
+        changes=changes,
+        requests=snapshot.requests,
+        seconds=round(time.monotonic() - clock, 3),
+    )

@@ -1,0 +1,109 @@
+"""Engine creation: SQLite (WAL, foreign keys, busy timeout, immediate write transactions) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from proxmox_mpc.config import redact_url
+from proxmox_mpc.errors import StateError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# Seconds SQLite waits for another writer before SQLITE_BUSY.
+SQLITE_BUSY_TIMEOUT = 30.0
+# Execution option: begin the transaction with BEGIN IMMEDIATE (SQLite takes the write lock up front,
+# so a read-then-write transaction cannot fail half way with "database is locked").
+IMMEDIATE = "pmpc_immediate"
+
+
+def sqlite_url(path: Path) -> str:
+    """Return the SQLAlchemy URL of a SQLite file."""
+    return f"sqlite:///{path}"
+
+
+def dialect_of(url: str) -> str:
+    """Return `sqlite` or `postgresql` for a database URL.
+
+    Raises:
+        StateError: the URL names another database.
+    """
+    scheme = url.split(":", 1)[0].lower()
+    name = scheme.split("+", 1)[0]
+    if name == "postgres":
+        name = "postgresql"
+    if name not in ("sqlite", "postgresql"):
+        raise StateError(
+            f"Unsupported state database {redact_url(url)}: use a SQLite file or a postgresql+psycopg:// URL."
+        )
+    return name
+
+
+def normalise_url(url: str) -> str:
+    """Return the URL with the psycopg 3 driver spelled out for PostgreSQL."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg{sep}{rest}"
+    return url
+
+
+def create_engine_for(url: str) -> Engine:
+    """Create the engine for a state database URL (creating a SQLite file's directory).
+
+    Raises:
+        StateError: unsupported URL, or the PostgreSQL driver is missing.
+    """
+    from sqlalchemy import create_engine, event
+
+    url = normalise_url(url)
+    dialect = dialect_of(url)
+    if dialect == "sqlite":
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred, too late).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            immediate = connection.get_execution_options().get(IMMEDIATE)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise StateError(
+            "PostgreSQL state databases need the psycopg driver: pip install 'proxmox-mpc[postgres]'."
+        ) from exc
+    return create_engine(url, pool_pre_ping=True)
+
+
+def describe_db_error(exc: BaseException, url: str) -> str:
+    """Return one sentence for a database failure, the URL's password redacted."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    secret = _password(url)
+    if secret:
+        first = first.replace(secret, "********")
+    return f"The state database {redact_url(url)} cannot be used: {first.rstrip('.')}."
+
+
+def _password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

@@ -1,0 +1,85 @@
+"""Alembic migrations shipped in the package and run programmatically (no alembic.ini at runtime).
+
+A new revision, for developers: change state/tables.py, then
+`python -c "from proxmox_mpc.state.migrations import make_revision; make_revision('what changed')"`
+and review the generated file in versions/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from proxmox_mpc.state.tables import VERSION_TABLE
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+HERE = Path(__file__).resolve().parent
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """Return an alembic Config pointing at these migrations, bound to a connection (or a URL)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    # ConfigParser interpolates %: escape it in paths and URLs.
+    cfg.set_main_option("script_location", str(HERE).replace("%", "%%"))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """Return the newest revision these migrations know."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def known_revisions() -> set[str]:
+    """Return every revision id these migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def current_revision(connection: Connection) -> str | None:
+    """Return the revision the database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    ctx = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return ctx.get_current_revision()
+
+
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Upgrade the database on this connection (inside the caller's transaction)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), revision)
+
+
+def compare(connection: Connection) -> list[Any]:
+    """Return alembic's autogenerate differences between the tables and the database (empty: they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from proxmox_mpc.state.migrations.env import include_name
+    from proxmox_mpc.state.tables import metadata
+
+    ctx = MigrationContext.configure(
+        connection,
+        opts={"version_table": VERSION_TABLE, "include_name": include_name, "compare_type": True},
+    )
+    return list(compare_metadata(ctx, metadata()))
+
+
+def make_revision(message: str, url: str = "sqlite:///pmpc-revision.db") -> None:
+    """Autogenerate a new revision against a scratch database upgraded to head (developers only)."""
+    from alembic import command
+
+    command.revision(alembic_config(url=url), message=message, autogenerate=True)

@@ -1,0 +1,125 @@
+"""`pmpc demo` and `pmpc demo serve`: fakepve in its own process, its own CA, a `demo` context, a tour."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proxmox_mpc.services.demo import guests_document
+
+
+def contexts_file(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "xdg_config_home" / "pmpc" / "config.yaml"
+
+
+def is_listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def test_guests_document_is_a_realistic_mix():
+    guests, pools = guests_document(vms=10, cts=5)
+    vms = [g for g in guests if g.get("type", "qemu") == "qemu" and not g.get("template")]
+    cts = [g for g in guests if g.get("type") == "lxc"]
+    templates = [g for g in guests if g.get("template")]
+    assert (len(vms), len(cts), len(templates)) == (10, 5, 2)
+    assert {g["node"] for g in guests} == {"pve1", "pve2", "pve3"}
+    assert {g["status"] for g in vms} == {"running", "stopped"}
+    names = [g["name"] for g in guests]
+    assert len(names) == len(set(names)) and len({g["vmid"] for g in guests}) == len(guests)
+    assert all(g["config"].get("tags") for g in guests)
+    assert set(pools) == {"prod", "staging", "dev", "infra"}
+    assert sorted(v for members in pools.values() for v in members) == sorted(g["vmid"] for g in vms + cts)
+    assert guests_document(0, 0)[0] == templates and guests_document(0, 0)[1] == {}
+
+
+def test_demo_runs_the_tour_and_stops_the_cluster(cli, tmp_path, monkeypatch):
+    # The tour must use the demo context alone, whatever PMPC_* says.
+    monkeypatch.setenv("PMPC_HOST", "https://127.0.0.1:1")
+    monkeypatch.setenv("PMPC_TOKEN_ID", "nobody@pam!x")
+    result = cli("demo", "--vms", "4", "--cts", "2", "--time-scale", "0")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "3 nodes, 4 VMs, 2 containers and 2 templates" in out
+    assert "\n$ pmpc node list\n" in out and "\n$ pmpc node describe pve1\n" in out
+    listing = out.split("$ pmpc node list\n", 1)[1].splitlines()
+    assert listing[0].split()[:2] == ["NAME", "STATUS"]
+    assert [line.split()[0] for line in listing[1:4]] == ["pve1", "pve2", "pve3"]
+    assert "pmpc: error" not in result.stderr
+
+    data = yaml.safe_load(contexts_file(tmp_path).read_text())
+    demo = data["contexts"]["demo"]
+    assert stat.S_IMODE(contexts_file(tmp_path).stat().st_mode) == 0o600
+    assert demo["host"].startswith("127.0.0.") and demo["user"] == "root@pam" and demo["verify_tls"] is True
+    assert Path(demo["ca_file"]).is_file()
+    assert demo["password"] not in out + result.stderr
+    assert data["current-context"] == "demo"
+    assert not is_listening(demo["host"], demo["port"])
+
+
+def test_demo_serve_keeps_the_cluster_up_until_ctrl_c(cli, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMPC_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxmox_mpc", "demo", "serve", "--vms", "3", "--cts", "1", "--time-scale", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        banner = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline() if process.stderr else ""
+            if not line:
+                break
+            banner.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        assert banner and banner[-1].startswith("Press Ctrl-C"), "".join(banner)
+        assert "pmpc --context demo vm list" in "".join(banner)
+
+        listed = cli("--context", "demo", "node", "list", "-o", "json")
+        assert listed.exit_code == 0, listed.output
+        assert [n["name"] for n in json.loads(listed.stdout)] == ["pve1", "pve2", "pve3"]
+        demo = yaml.safe_load(contexts_file(tmp_path).read_text())["contexts"]["demo"]
+        assert is_listening(demo["host"], demo["port"])
+
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert stdout == ""
+    assert stderr.strip().endswith("Demo cluster stopped.")
+    assert not is_listening(demo["host"], demo["port"])
+
+
+def test_demo_without_the_extra_says_how_to_install_it(cli, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fakepve" else real(name, *a))
+    result = cli("demo")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "pmpc: error: pmpc demo needs the demo extra: pip install 'proxmox-mpc[demo]' (fakepve is not installed).\n"
+    )
+
+
+@pytest.mark.parametrize("flag", ["--vms", "--cts"])
+def test_negative_counts_are_usage_errors(cli, flag):
+    result = cli("demo", flag, "-1")
+    assert result.exit_code == 64
+    assert result.stdout == ""

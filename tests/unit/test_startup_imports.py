@@ -1,0 +1,53 @@
+"""`pmpc --help` and friends stay fast: they import none of the heavy libraries (checked in a fresh process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("httpx", "httpx_aiohttp", "aiohttp", "sqlmodel", "sqlalchemy", "alembic", "jinja2", "rich",
+         "prompt_toolkit", "fakepve", "cryptography")
+
+PROBE = """
+import contextlib, io, json, sys
+from proxmox_mpc.cli import run_cli
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+    code = run_cli(sys.argv[1:])
+heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(HEAVY)))
+print(json.dumps({"code": code, "heavy": heavy, "help": out.getvalue()[:60]}))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--help",),
+        ("--version",),
+        ("node", "list", "--help"),
+        ("config", "set-context", "--help"),
+        ("demo", "--help"),
+    ],
+    ids=lambda argv: " ".join(argv),
+)
+def test_help_imports_no_heavy_library(argv):
+    probe = PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY)))
+    completed = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["code"] == 0
+    assert report["help"].startswith(("Usage: pmpc", "pmpc "))
+    assert report["heavy"] == []
+
+
+def test_the_probe_would_notice_a_heavy_import():
+    probe = "import httpx\n" + PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY)))
+    completed = subprocess.run(
+        [sys.executable, "-c", probe, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "httpx" in json.loads(completed.stdout)["heavy"]
