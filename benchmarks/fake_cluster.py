@@ -34,7 +34,9 @@ class FakeCluster:
     def env(self) -> dict[str, str]:
         """PMPC_* variables that point pmpc at this cluster (password login)."""
         return {
-            "PMPC_HOST": self.url, "PMPC_USER": self.user, "PMPC_PASSWORD": self.password,
+            "PMPC_HOST": self.url,
+            "PMPC_USER": self.user,
+            "PMPC_PASSWORD": self.password,
             "PMPC_CA_FILE": self.ca_file,
         }
 
@@ -53,9 +55,26 @@ def fake_cluster(vms: int = 20, cts: int = 5) -> Iterator[FakeCluster]:
         env.update({"PVE_USER": "root@pam", "PVE_PASS": password})
         log = open(directory / "fakepve.log", "wb")  # noqa: SIM115 - closed below, after the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "fakepve", str(directory / "guests.json"), "--host", host, "--port", str(port),
-             "--cert", str(cert), "--key", str(key), "--time-scale", "0"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "fakepve",
+                str(directory / "guests.json"),
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--cert",
+                str(cert),
+                "--key",
+                str(key),
+                "--time-scale",
+                "0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 30

@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import difflib
+import os
 import re
 import subprocess
 import sys
@@ -45,7 +46,12 @@ PROJECT = "proxmox-mpc"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 TAG = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 VERSION_LINE = re.compile(r'^(__version__\s*=\s*)(["\'])([^"\']*)\2', re.MULTILINE)
-HEADER = re.compile(r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]+)\))?(?P<bang>!)?: (?P<subject>\S.*)$")
+# The types commitizen's `cz check` accepts (pre-commit hook, pull-request workflow); anything else, such as
+# `wip:`, is not conventional: left out of the changelog and listed by the dry run.
+TYPES = ("build", "bump", "chore", "ci", "docs", "feat", "fix", "perf", "refactor", "revert", "style", "test")
+HEADER = re.compile(
+    rf"^(?P<type>{'|'.join(TYPES)})(?:\((?P<scope>[^()\r\n]+)\))?(?P<bang>!)?: (?P<subject>\S.*)$"
+)
 BREAKING_FOOTER = re.compile(r"^BREAKING[ -]CHANGE: ?(?P<text>.*)$")
 DEPRECATED_FOOTER = re.compile(r"^DEPRECATED: ?(?P<text>.*)$")
 RELEASE_HEADING = re.compile(r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?\s*$")
@@ -115,7 +121,7 @@ def parse_commit(commit: Commit) -> Change | None:
                 deprecated = joined
     return Change(
         sha=commit.sha,
-        type=match["type"].lower(),
+        type=match["type"],
         scope=match["scope"],
         subject=match["subject"].strip(),
         breaking=breaking,
@@ -521,8 +527,17 @@ def cmd_release(args: argparse.Namespace) -> int:
     for path, (_old, new) in plan.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(new, encoding="utf-8")
-    for cmd in commands:
-        git(*cmd[1:])
+    paths = " ".join(path.relative_to(repo).as_posix() for path in plan.files)
+    undo = (  # what undoes the steps before the one that failed (the tree was clean to begin with)
+        f"git restore --worktree -- {paths}",
+        f"git restore --staged --worktree -- {paths}",
+        "git reset --hard HEAD~1",
+    )
+    for step, cmd in enumerate(commands):
+        try:
+            git(*cmd[1:])
+        except ReleaseError as exc:
+            raise ReleaseError(f"{exc}\nnothing was tagged; to undo what was done: {undo[step]}") from None
     head = git("rev-parse", "--short", "HEAD").strip()
     print(f"created commit {head} {plan.commit_message!r} and tag {plan.tag}")
     if args.push:
@@ -655,6 +670,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReleaseError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from proxmox_mpc import __version__
 from proxmox_mpc.errors import ExitCode, PmpcError
 
 EXIT_CODES_HELP = (
@@ -20,26 +20,96 @@ EXIT_CODES_HELP = (
     "8 timeout · 64 usage error."
 )
 
-# (command name, "module:attribute") of every group; modules import only typer at load time.
-GROUPS: tuple[tuple[str, str], ...] = (
-    ("node", "proxmox_mpc.commands.node:app"),
-    ("vm", "proxmox_mpc.commands.guest:vm_app"),
-    ("ct", "proxmox_mpc.commands.guest:ct_app"),
-    ("storage", "proxmox_mpc.commands.storage:app"),
-    ("task", "proxmox_mpc.commands.task:app"),
-    ("generate", "proxmox_mpc.commands.generate:app"),
-    ("state", "proxmox_mpc.commands.state:app"),
-    ("config", "proxmox_mpc.commands.config:app"),
-    ("demo", "proxmox_mpc.commands.demo:app"),
-)
-# Modules whose register(app) adds top-level commands (init, status, sync, plan, ...).
-ROOT_MODULES: tuple[str, ...] = (
-    "proxmox_mpc.commands.workspace",
-    "proxmox_mpc.commands.sync",
-    "proxmox_mpc.commands.plan",
-    "proxmox_mpc.commands.ops",
-    "proxmox_mpc.commands.console",
-)
+# What Typer's main() returns (standalone_mode=False) when Ctrl-C interrupted the command.
+TYPER_INTERRUPTED = 130
+# Every top-level command: name -> (where it lives, its one-line help for `pmpc --help`).
+# "module:attribute" is a Typer group; a bare module has a register(app) that adds the command.
+# Nothing is imported until a command is used, so `pmpc --help` stays as fast as a bare Typer app;
+# tests/unit/test_cli_tree.py checks that every entry loads under its own name.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("proxmox_mpc.commands.workspace", "Make a workspace (safe to run twice)."),
+    "status": ("proxmox_mpc.commands.sync", "Show workspace, context, connection, counts, last sync, drift."),
+    "sync": ("proxmox_mpc.commands.sync", "Read the cluster into the state store (--import writes manifests)."),
+    "validate": ("proxmox_mpc.commands.plan", "Check manifests offline, then against the cluster."),
+    "plan": ("proxmox_mpc.commands.plan", "Show what apply would change."),
+    "apply": ("proxmox_mpc.commands.plan", "Make the cluster match the manifests (or a saved plan)."),
+    "destroy": ("proxmox_mpc.commands.plan", "Delete managed guests."),
+    "test": ("proxmox_mpc.commands.ops", "Test the infrastructure against the manifests."),
+    "console": ("proxmox_mpc.commands.console", "Open the interactive console."),
+    "node": ("proxmox_mpc.commands.node:app", "Inspect cluster nodes."),
+    "vm": ("proxmox_mpc.commands.guest:vm_app", "Manage QEMU virtual machines."),
+    "ct": ("proxmox_mpc.commands.guest:ct_app", "Manage LXC containers."),
+    "storage": ("proxmox_mpc.commands.storage:app", "Inspect storages and what they hold."),
+    "task": ("proxmox_mpc.commands.task:app", "Follow Proxmox tasks (UPIDs)."),
+    "generate": ("proxmox_mpc.commands.generate:app", "Generate Terraform, Ansible and tests."),
+    "state": ("proxmox_mpc.commands.state:app", "Inspect and maintain the state store."),
+    "config": ("proxmox_mpc.commands.config:app", "View and edit contexts (clusters and credentials)."),
+    "health": ("proxmox_mpc.commands.ops", "Check quorum, nodes, storage, HA, tasks, API and state store."),
+    "logs": ("proxmox_mpc.commands.ops", "Show cluster tasks and pmpc's own journal."),
+    "debug": ("proxmox_mpc.commands.ops", "Print a diagnostics report (secrets redacted)."),
+    "report-issue": ("proxmox_mpc.commands.ops", "Write an anonymised bug report file."),
+    "demo": ("proxmox_mpc.commands.demo:app", "Try pmpc on a simulated 3-node cluster."),
+}
+
+
+def load_command(name: str) -> Any:
+    """Import and build one top-level command (a click command or group) by name."""
+    target, _ = COMMANDS[name]
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    if attribute:
+        group = typer.main.get_command(getattr(module, attribute))
+        group.name = name
+        return group
+    holder = typer.Typer()
+    module.register(holder)
+    built = typer.main.get_command(holder)
+    commands = getattr(built, "commands", None)
+    return commands[name] if commands is not None else built
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root's command mapping: every name of COMMANDS, each imported on first access."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self.loaded[name] = load_command(name)
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*COMMANDS, *self.loaded]))
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self.loaded))
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or name in self.loaded
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command from COMMANDS and imports one only when it is used."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
 
 def _version(value: bool) -> None:
@@ -52,12 +122,17 @@ def _version(value: bool) -> None:
 
 def root(
     ctx: typer.Context,
-    context: Annotated[str | None, typer.Option("--context", help="Use this context of the contexts file.")] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Use this context of the contexts file.")
+    ] = None,
     workspace: Annotated[
-        Path | None, typer.Option("--workspace", help="Workspace directory (default: nearest pmpc.yaml upwards).")
+        Path | None,
+        typer.Option("--workspace", help="Workspace directory (default: nearest pmpc.yaml upwards)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks and an HTTP trace on stderr.")] = False,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Skip TLS verification (not recommended).")] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Skip TLS verification (not recommended).")
+    ] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour or animation on stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
@@ -99,9 +174,10 @@ def root(
 
 
 def build_app() -> typer.Typer:
-    """Assemble the command tree."""
+    """Assemble the command tree (commands load lazily, see COMMANDS)."""
     app = typer.Typer(
         name="pmpc",
+        cls=LazyGroup,
         help="pmpc: an Infrastructure-as-Code console for Proxmox VE.",
         epilog=EXIT_CODES_HELP,
         rich_markup_mode=None,
@@ -111,11 +187,6 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )
     app.callback(invoke_without_command=True, epilog=EXIT_CODES_HELP)(root)
-    for module_name in ROOT_MODULES:
-        importlib.import_module(module_name).register(app)
-    for name, target in GROUPS:
-        module_name, _, attribute = target.partition(":")
-        app.add_typer(getattr(importlib.import_module(module_name), attribute), name=name)
     return app
 
 
@@ -144,14 +215,23 @@ def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
     """Run one command line and return its exit code; never raises (but SystemExit from inside)."""
     args = list(sys.argv[1:] if argv is None else argv)
     json_errors = _wants_json(args)
-    debug = "--debug" in args or _env_debug()
+    debug_flag = "--debug" in args
+
+    def debugging() -> bool:
+        # PMPC_DEBUG is read only when something failed: reading it loads the settings module.
+        return debug_flag or _env_debug()
+
     err = getattr(obj, "err", None) or sys.stderr
     try:
         command = typer.main.get_command(build_app())
         result = command.main(args=args, prog_name="pmpc", standalone_mode=False, obj=obj)
+        if result == TYPER_INTERRUPTED:
+            # Typer turns Ctrl-C into a returned 130: report it like any other interruption.
+            err.write("\npmpc: interrupted.\n")
+            return int(ExitCode.ABORTED)
         return int(result) if isinstance(result, int) else 0
     except PmpcError as exc:
-        if debug:
+        if debugging():
             _traceback(err)
         report_error(exc, err=err, json_errors=json_errors)
         _remember(args, exc, int(exc.exit_code))
@@ -180,9 +260,11 @@ def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
     except BrokenPipeError:
         return int(ExitCode.OK)
     except Exception as exc:
-        if debug:
+        if debugging():
             _traceback(err)
-        bug = PmpcError(f"internal error: {type(exc).__name__}: {exc}. Re-run with --debug for the traceback.")
+        bug = PmpcError(
+            f"internal error: {type(exc).__name__}: {exc}. Re-run with --debug for the traceback."
+        )
         bug.kind = "internal"
         report_error(bug, err=err, json_errors=json_errors)
         _remember(args, bug, int(ExitCode.ERROR))

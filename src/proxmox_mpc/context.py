@@ -6,9 +6,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from proxmox_mpc.config import Settings
+if TYPE_CHECKING:  # pydantic-settings is imported only when settings are loaded: keeps `pmpc --help` fast
+    from proxmox_mpc.config import Settings
 
 # A function that asks the user a yes/no question on stderr and returns the answer.
 Prompter = Callable[[str], bool]
@@ -51,7 +52,7 @@ class AppContext:
 
     @property
     def settings(self) -> Settings:
-        """Return the settings, loading them on first use (a broken config only fails commands that need it)."""
+        """Return the settings, loaded on first use (a broken config fails only the commands using it)."""
         if self._settings is None:
             self._settings = self.loader()
         return self._settings

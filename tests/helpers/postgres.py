@@ -46,20 +46,37 @@ def _start_private_server() -> tuple[str | None, str]:
     port = _free_port()
     as_pg = [runuser, "-u", "postgres", "--"]
     try:
-        subprocess.run([*as_pg, initdb, "-D", data, "-A", "trust", "-U", "pmpc"], check=True,
-                       capture_output=True, timeout=120)
         subprocess.run(
-            [*as_pg, pg_ctl, "-D", data, "-l", os.path.join(base, "server.log"),
-             "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {base}", "-w", "start"],
-            check=True, capture_output=True, timeout=120,
+            [*as_pg, initdb, "-D", data, "-A", "trust", "-U", "pmpc"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *as_pg,
+                pg_ctl,
+                "-D",
+                data,
+                "-l",
+                os.path.join(base, "server.log"),
+                "-o",
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {base}",
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     except (subprocess.SubprocessError, OSError) as exc:
         shutil.rmtree(base, ignore_errors=True)
         return None, f"could not start a throwaway PostgreSQL server: {exc}"
 
     def stop() -> None:
-        subprocess.run([*as_pg, pg_ctl, "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_pg, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60
+        )
         shutil.rmtree(base, ignore_errors=True)
 
     atexit.register(stop)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cluster import PASSWORD, TOKEN_ID
-from tests.unit.api.test_pinning import fingerprint_of
+from tests.helpers.cluster import PASSWORD
+from tests.unit.api.helpers import fingerprint_of
 
 
 def logins(pve) -> int:
@@ -109,7 +109,10 @@ def test_unreachable_host_exits_1_with_a_clear_message(cluster, cli, monkeypatch
     assert result.exit_code == 1
     assert result.stdout == ""
     assert_one_sentence(result.stderr)
-    assert result.stderr == f"pmpc: error: Cannot connect to https://127.0.0.1:{unused_port}: connection refused.\n"
+    assert (
+        result.stderr
+        == f"pmpc: error: Cannot connect to https://127.0.0.1:{unused_port}: connection refused.\n"
+    )
 
 
 def test_fingerprint_mismatch_exits_1_showing_both_fingerprints(cluster, cli, monkeypatch, fakepve_cafile):

@@ -15,7 +15,70 @@ from pathlib import Path
 import pytest
 import yaml
 
-from proxmox_mpc.services.demo import guests_document
+from proxmox_mpc.cli import build_app
+from proxmox_mpc.commands.demo import _has_command
+from proxmox_mpc.services.demo import guests_document, make_pki
+
+
+def _exists(line: str) -> bool:
+    import typer
+
+    root = typer.main.get_command(build_app())
+    return _has_command(root, tuple(line.split()[2:]))
+
+
+def test_tour_steps_are_looked_up_in_the_app_tree():
+    import typer
+
+    app = typer.Typer()
+    group = typer.Typer()
+    group.command("list")(lambda: None)
+    app.add_typer(group, name="node")
+    app.add_typer(typer.Typer(), name="vm")
+    app.command("plan")(lambda: None)
+    root = typer.main.get_command(app)
+    assert _has_command(root, ("node", "list"))
+    assert _has_command(root, ("plan", "--offline"))
+    assert not _has_command(root, ("vm", "list", "-o", "json"))
+    assert not _has_command(root, ("vm",))
+    assert not _has_command(root, ("sync",))
+
+
+def _handshake(server_ctx, client_ctx, hostname: str) -> None:
+    """A TLS handshake in memory; raises ssl.SSLError when the client refuses the server."""
+    import ssl
+
+    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=hostname)
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(10):
+        for name, end in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    end.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done.values()):
+            return
+    raise AssertionError("handshake did not finish")
+
+
+def test_demo_pki_verifies_the_server_for_its_address_only(tmp_path):
+    import ssl
+
+    ca, cert, key = make_pki(tmp_path, "127.0.0.77")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    _handshake(server, ssl.create_default_context(cafile=str(ca)), "127.0.0.77")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(server, ssl.create_default_context(cafile=str(ca)), "127.0.0.78")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(server, ssl.create_default_context(), "127.0.0.77")
 
 
 def contexts_file(tmp_path: Path) -> Path:
@@ -57,12 +120,20 @@ def test_demo_runs_the_tour_and_stops_the_cluster(cli, tmp_path, monkeypatch):
     assert listing[0].split()[:2] == ["NAME", "STATUS"]
     assert [line.split()[0] for line in listing[1:4]] == ["pve1", "pve2", "pve3"]
     assert "pmpc: error" not in result.stderr
+    # Every step of the tour that exists in the app tree ran (a failed step fails the demo).
+    steps = ("$ pmpc vm list", "$ pmpc vm stop web-1 -y", "$ pmpc vm start web-1 -y", "$ pmpc sync --import")
+    for line in steps:
+        assert ("\n" + line + "\n" in out) == _exists(line), line
+    if _exists("$ pmpc plan"):
+        assert "memory: 2048 -> 4096" in out
 
     data = yaml.safe_load(contexts_file(tmp_path).read_text())
     demo = data["contexts"]["demo"]
     assert stat.S_IMODE(contexts_file(tmp_path).stat().st_mode) == 0o600
     assert demo["host"].startswith("127.0.0.") and demo["user"] == "root@pam" and demo["verify_tls"] is True
-    assert Path(demo["ca_file"]).is_file()
+    ca_file = Path(demo["ca_file"])
+    assert ca_file.is_relative_to(tmp_path / "home" / "xdg_state_home" / "pmpc" / "demo")
+    assert not ca_file.parent.exists()  # the cluster's files went with it
     assert demo["password"] not in out + result.stderr
     assert data["current-context"] == "demo"
     assert not is_listening(demo["host"], demo["port"])
@@ -71,8 +142,23 @@ def test_demo_runs_the_tour_and_stops_the_cluster(cli, tmp_path, monkeypatch):
 def test_demo_serve_keeps_the_cluster_up_until_ctrl_c(cli, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMPC_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxmox_mpc", "demo", "serve", "--vms", "3", "--cts", "1", "--time-scale", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "proxmox_mpc",
+            "demo",
+            "serve",
+            "--vms",
+            "3",
+            "--cts",
+            "1",
+            "--time-scale",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         banner = []
@@ -92,6 +178,7 @@ def test_demo_serve_keeps_the_cluster_up_until_ctrl_c(cli, tmp_path):
         assert [n["name"] for n in json.loads(listed.stdout)] == ["pve1", "pve2", "pve3"]
         demo = yaml.safe_load(contexts_file(tmp_path).read_text())["contexts"]["demo"]
         assert is_listening(demo["host"], demo["port"])
+        assert Path(demo["ca_file"]).is_file()
 
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
@@ -109,12 +196,15 @@ def test_demo_without_the_extra_says_how_to_install_it(cli, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fakepve" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "fakepve" else real(name, *a)
+    )
     result = cli("demo")
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == (
-        "pmpc: error: pmpc demo needs the demo extra: pip install 'proxmox-mpc[demo]' (fakepve is not installed).\n"
+        "pmpc: error: pmpc demo needs the demo extra: pip install 'proxmox-mpc[demo]'"
+        " (fakepve is not installed).\n"
     )
 
 
@@ -123,3 +213,14 @@ def test_negative_counts_are_usage_errors(cli, flag):
     result = cli("demo", flag, "-1")
     assert result.exit_code == 64
     assert result.stdout == ""
+
+
+def test_pmpc_never_imports_fakepve():
+    import re
+
+    import proxmox_mpc
+
+    source = Path(proxmox_mpc.__file__).parent
+    pattern = re.compile(r"^\s*(import|from)\s+fakepve\b", re.M)
+    offenders = [str(p.relative_to(source)) for p in source.rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []

@@ -12,8 +12,19 @@ from urllib.parse import parse_qs, urlsplit
 from tests.helpers.cluster import TOKEN_SECRET
 
 # Everything of the fixture cluster a bug report must not reveal.
-FIXTURE_NAMES = ("pve1", "pve2", "pve3", "fakecluster", "ubuntu-tmpl", "web-1", "web-2", "db-1", "batch-1",
-                 "dns-1", "cache-1")
+FIXTURE_NAMES = (
+    "pve1",
+    "pve2",
+    "pve3",
+    "fakecluster",
+    "ubuntu-tmpl",
+    "web-1",
+    "web-2",
+    "db-1",
+    "batch-1",
+    "dns-1",
+    "cache-1",
+)
 FIXTURE_ADDRESSES = ("127.0.0.1", "192.0.2.11", "192.0.2.12", "192.0.2.13", "BC:24:11")
 
 
@@ -27,8 +38,14 @@ def test_debug_report_has_every_section_and_no_secret(cluster, cli, fakepve_cafi
     result = cli("debug")
     assert result.exit_code == 0, result.output
     text = result.stdout
-    for heading in ("## Versions", "## Workspace", "## Context (secrets redacted)", "## Connectivity", "## TLS",
-                    "## State store"):
+    for heading in (
+        "## Versions",
+        "## Workspace",
+        "## Context (secrets redacted)",
+        "## Connectivity",
+        "## TLS",
+        "## State store",
+    ):
         assert heading in text
     assert re.search(r"^python: CPython 3\.\d+", text, re.M)
     assert "token_secret: ********" in text
@@ -101,7 +118,9 @@ def test_report_issue_is_anonymised(cluster, cli, isolated_env):
     path = Path(path_line)
     assert path.parent == isolated_env and path.name.startswith("pmpc-report-") and path.suffix == ".md"
     text = path.read_text()
-    assert "## Last command's error" in text and "## Diagnostics" in text and "## Recent cluster tasks" in text
+    assert (
+        "## Last command's error" in text and "## Diagnostics" in text and "## Recent cluster tasks" in text
+    )
     # The user's own typo stays readable; the real node names it listed do not.
     assert "- command: `pmpc node get pve9`" in text
     assert re.search(r"No node named 'pve9' in this cluster \(nodes: host-\d, host-\d, host-\d\)", text), text

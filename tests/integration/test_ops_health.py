@@ -20,7 +20,9 @@ def fill(pve, storage: str, used_gib: int, total_gib: int = 100) -> None:
     store = pve.storages[storage]
     store["total"] = total_gib * GIB
     store.pop("avail", None)
-    store["volumes"] = {"iso/filler.iso": {"content": "iso", "size": used_gib * GIB, "ctime": 0, "format": "iso"}}
+    store["volumes"] = {
+        "iso/filler.iso": {"content": "iso", "size": used_gib * GIB, "ctime": 0, "format": "iso"}
+    }
 
 
 def test_healthy_cluster_passes_and_lists_every_check(cluster, cli):
@@ -121,11 +123,22 @@ def test_onboot_guest_that_is_stopped_warns(cluster, cli):
 
 def test_failed_task_of_the_last_day_warns(cluster, cli):
     now = int(time.time())
-    cluster.tasklog.append({
-        "upid": f"UPID:pve2:00000F00:00006900:{now - 60:08X}:qmstart:103:root@pam:", "node": "pve2", "pid": 3840,
-        "pstart": 26880, "starttime": now - 60, "type": "qmstart", "id": "103", "user": "root@pam",
-        "status": "stopped", "exitstatus": "start failed: disk missing", "endtime": now - 59, "log": [],
-    })
+    cluster.tasklog.append(
+        {
+            "upid": f"UPID:pve2:00000F00:00006900:{now - 60:08X}:qmstart:103:root@pam:",
+            "node": "pve2",
+            "pid": 3840,
+            "pstart": 26880,
+            "starttime": now - 60,
+            "type": "qmstart",
+            "id": "103",
+            "user": "root@pam",
+            "status": "stopped",
+            "exitstatus": "start failed: disk missing",
+            "endtime": now - 59,
+            "log": [],
+        }
+    )
     result = cli("health", "-o", "json")
     assert result.exit_code == 0, result.output
     tasks = checks_of(result)["tasks"]
@@ -167,3 +180,24 @@ def test_other_formats(cluster, cli, fmt):
         assert result.stdout.startswith("health/")
     else:
         assert "checks:" in result.stdout
+
+
+def test_state_store_after_a_sync_is_ok_and_at_head(cluster, cli):
+    synced = cli("sync")
+    assert synced.exit_code == 0, synced.output
+    result = cli("health", "-o", "json")
+    assert result.exit_code == 0, result.output
+    state = checks_of(result)["state"]
+    assert state["status"] == "OK"
+    assert "(head)" in state["message"]
+    assert json.loads(result.stdout)["status"] == "OK"
+
+
+def test_unreachable_state_store_fails_only_its_check(cluster, cli, monkeypatch):
+    monkeypatch.setenv("PMPC_DATABASE_URL", "postgresql+psycopg://pmpc:pw-xyz@127.0.0.1:9/pmpc")
+    result = cli("health", "-o", "json")
+    assert result.exit_code == 1, result.output
+    checks = checks_of(result)
+    assert checks["state"]["status"] == "FAIL"
+    assert checks["quorum"]["status"] == "OK"
+    assert "pw-xyz" not in result.stdout + result.stderr

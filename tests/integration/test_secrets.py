@@ -26,10 +26,32 @@ def contexts(cluster, cli, tmp_path, monkeypatch, fakepve_cafile):
     (inputs / "password").write_text(PASSWORD + "\n")
     for key in ("PMPC_HOST", "PMPC_TOKEN_ID", "PMPC_TOKEN_SECRET", "PMPC_CA_FILE"):
         monkeypatch.delenv(key)
-    token = cli("config", "set-context", "tok", "--host", cluster.url, "--token-id", TOKEN_ID,
-                "--token-secret-file", str(inputs / "token"), "--ca-file", fakepve_cafile)
-    password = cli("config", "set-context", "pw", "--host", cluster.url, "--user", "root@pam",
-                   "--password-file", str(inputs / "password"), "--ca-file", fakepve_cafile)
+    token = cli(
+        "config",
+        "set-context",
+        "tok",
+        "--host",
+        cluster.url,
+        "--token-id",
+        TOKEN_ID,
+        "--token-secret-file",
+        str(inputs / "token"),
+        "--ca-file",
+        fakepve_cafile,
+    )
+    password = cli(
+        "config",
+        "set-context",
+        "pw",
+        "--host",
+        cluster.url,
+        "--user",
+        "root@pam",
+        "--password-file",
+        str(inputs / "password"),
+        "--ca-file",
+        fakepve_cafile,
+    )
     assert token.exit_code == 0 and password.exit_code == 0, token.output + password.output
     (Path.cwd() / "pmpc.yaml").write_text("context: tok\n")
     return [token, password]

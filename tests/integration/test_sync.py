@@ -74,8 +74,18 @@ def test_sync_dry_run_writes_nothing(cluster, cli, state_url):
     dry = cli("sync", "--dry-run", "-o", "json")
     assert dry.exit_code == 0, dry.output
     changes = json.loads(dry.stdout)["changes"]
-    assert changes == [{"address": "vm/101", "kind": "vm", "vmid": 101, "name": "web-1", "change": "change",
-                        "field": "config.memory", "old": "2048", "new": "4096"}]
+    assert changes == [
+        {
+            "address": "vm/101",
+            "kind": "vm",
+            "vmid": 101,
+            "name": "web-1",
+            "change": "change",
+            "field": "config.memory",
+            "old": "2048",
+            "new": "4096",
+        }
+    ]
     assert _state(cli, "101")["config"]["memory"] == "2048"
     assert [h["change"] for h in json.loads(cli("state", "history", "101", "-o", "json").stdout)] == ["add"]
 
@@ -99,7 +109,10 @@ def test_config_change_behind_our_back_shows_in_drift_then_history(cluster, cli,
     detailed = cli("state", "drift", "--detailed-exitcode", "-o", "json")
     assert detailed.exit_code == 2, detailed.output
     assert {(c["vmid"], c["field"]) for c in json.loads(detailed.stdout)} == {
-        (101, "config.memory"), (102, "tags"), (102, "config.tags")}
+        (101, "config.memory"),
+        (102, "tags"),
+        (102, "config.tags"),
+    }
     assert detailed.stderr == ""
     # drift reads only: the store still holds the old value and no history yet.
     assert _state(cli, "web-1")["config"]["memory"] == "2048"
@@ -111,7 +124,9 @@ def test_config_change_behind_our_back_shows_in_drift_then_history(cluster, cli,
     assert history.exit_code == 0, history.output
     rows = json.loads(history.stdout)
     assert [(r["change"], r["field"], r["old"], r["new"]) for r in rows] == [
-        ("add", "", None, None), ("change", "config.memory", "2048", "4096")]
+        ("add", "", None, None),
+        ("change", "config.memory", "2048", "4096"),
+    ]
     assert rows[1]["changed_at"] >= rows[0]["changed_at"]
     table = cli("state", "history", "101")
     assert table.stdout.splitlines()[0].split() == ["WHEN", "CHANGE", "FIELD", "OLD", "NEW"]
@@ -172,8 +187,9 @@ def test_sync_failing_on_one_guest_config_writes_nothing(cluster, cli, state_url
 
 def test_secrets_in_guest_config_are_never_stored(cluster, cli, state_url):
     secret = "hunter2-cloud-init-secret"
-    cluster.add_vm(150, "ci-1", node="pve1", config={"cores": 1, "memory": 512, "ciuser": "ops",
-                                                     "cipassword": secret})
+    cluster.add_vm(
+        150, "ci-1", node="pve1", config={"cores": 1, "memory": 512, "ciuser": "ops", "cipassword": secret}
+    )
     result = cli("sync")
     assert result.exit_code == 0, result.output
     shown = cli("state", "show", "ci-1", "-o", "json")
@@ -208,3 +224,54 @@ def test_state_show_formats_and_missing_guest(cluster, cli, state_url, fmt):
     header, *rows = table.stdout.splitlines()
     assert header.split()[:5] == ["VMID", "KIND", "NAME", "NODE", "STATUS"]
     assert [r.split()[0] for r in rows] == ["101", "102", "103", "104", "201", "202", "9000"][: len(rows)]
+
+
+def test_sync_import_writes_manifests_in_the_workspace(cluster, cli, state_url, isolated_env):
+    refused = cli("sync", "--import")
+    assert refused.exit_code == 64 and "needs a workspace" in refused.stderr
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    both = cli("sync", "--import", "--dry-run")
+    assert both.exit_code == 64 and both.stdout == ""
+    result = cli("sync", "--import")
+    assert result.exit_code == 0, result.output
+    imported = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("imported ")]
+    assert len(imported) == 7 and all(Path(p).is_file() for p in imported)
+    assert all(Path(p).resolve().is_relative_to(isolated_env.resolve()) for p in imported)
+    text = "".join(Path(p).read_text(encoding="utf-8") for p in imported)
+    assert "name: web-1" in text and "name: cache-1" in text
+
+
+def test_guests_of_an_offline_node_are_kept_with_their_last_config(cluster, cli, state_url):
+    assert cli("sync").exit_code == 0
+    cluster.set_node_offline("pve3")
+    result = cli("sync", "-o", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["deleted"] == 0
+    assert {(c["vmid"], c["field"], c["new"]) for c in report["changes"]} == {
+        (104, "status", "unknown"),
+        (202, "status", "unknown"),
+    }
+    batch = _state(cli, "104")
+    assert batch["deleted_at"] is None and batch["status"] == "unknown" and batch["config"]["cores"] == 1
+    storages_on_pve3 = [s for s in _state_storages(state_url) if s[0] == "pve3"]
+    assert storages_on_pve3 and all(deleted is None for _, _, deleted in storages_on_pve3)
+
+
+def _state_storages(url: str) -> list[tuple[str, str, Any]]:
+    from proxmox_mpc.state.store import open_store
+
+    store = open_store(url)
+    try:
+        return [
+            (s.node, s.name, s.deleted_at) for s in store.storages(_cluster_key(store), include_deleted=True)
+        ]
+    finally:
+        store.close()
+
+
+def _cluster_key(store: Any) -> str:
+    from sqlalchemy import text
+
+    with store.transaction() as conn:
+        return str(conn.execute(text("SELECT key FROM pmpc_clusters")).scalar_one())

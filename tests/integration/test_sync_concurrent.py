@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -54,12 +55,21 @@ def _check_rows(url: str, runs: int) -> None:
     store = open_store(url)
     try:
         with store.transaction() as conn:
-            total, distinct = conn.execute(text("SELECT count(*), count(DISTINCT vmid) FROM pmpc_guests")).one()
-            adds = conn.execute(text("SELECT vmid, count(*) FROM pmpc_changes WHERE change = 'add' "
-                                     "GROUP BY vmid ORDER BY vmid")).all()
+            total, distinct = conn.execute(
+                text("SELECT count(*), count(DISTINCT vmid) FROM pmpc_guests")
+            ).one()
+            adds = conn.execute(
+                text(
+                    "SELECT vmid, count(*) FROM pmpc_changes WHERE change = 'add' GROUP BY vmid ORDER BY vmid"
+                )
+            ).all()
             other = conn.execute(text("SELECT count(*) FROM pmpc_changes WHERE change <> 'add'")).scalar()
-            spans = conn.execute(text("SELECT started_at, finished_at FROM pmpc_sync_runs WHERE status = 'ok' "
-                                      "ORDER BY started_at")).all()
+            spans = conn.execute(
+                text(
+                    "SELECT started_at, finished_at FROM pmpc_sync_runs WHERE status = 'ok' "
+                    "ORDER BY started_at"
+                )
+            ).all()
             clusters = conn.execute(text("SELECT count(*) FROM pmpc_clusters")).scalar()
     finally:
         store.close()
@@ -68,7 +78,7 @@ def _check_rows(url: str, runs: int) -> None:
     assert other == 0 and clusters == 1
     assert len(spans) == runs
     # The lock serialised them: one run finished before the next one started reading.
-    for (_, first_end), (second_start, _) in zip(spans, spans[1:]):
+    for (_, first_end), (second_start, _) in itertools.pairwise(spans):
         assert str(first_end) <= str(second_start)
 
 
@@ -76,7 +86,9 @@ def test_second_sync_exits_7_or_waits_while_first_holds_the_lock(cluster, state_
     (isolated_env / "pmpc.yaml").write_text(f"name: {WORKSPACE}\n", encoding="utf-8")
     env = dict(os.environ)
     gate = _gate(cluster)
-    first = subprocess.Popen(_pmpc("sync"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        _pmpc("sync"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     waiter = None
     try:
         _wait_for_holder(state_url, first.pid, first)
@@ -85,12 +97,18 @@ def test_second_sync_exits_7_or_waits_while_first_holds_the_lock(cluster, state_
         assert busy.stdout == ""
         assert f"held by pmpc sync (pid {first.pid} on " in busy.stderr
 
-        waiter = subprocess.Popen(_pmpc("sync", "--lock-timeout", "120"), env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        waiter = subprocess.Popen(
+            _pmpc("sync", "--lock-timeout", "120"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert waiter.stderr is not None
         line = waiter.stderr.readline()
-        assert line.startswith("pmpc: waiting up to 120s for the workspace lock held by pmpc sync "
-                               f"(pid {first.pid} on "), line
+        assert line.startswith(
+            f"pmpc: waiting up to 120s for the workspace lock held by pmpc sync (pid {first.pid} on "
+        ), line
     finally:
         gate.set()
     out, err = first.communicate(timeout=120)
@@ -105,8 +123,16 @@ def test_second_sync_exits_7_or_waits_while_first_holds_the_lock(cluster, state_
 def test_two_syncs_started_together_leave_no_duplicates(cluster, state_url, isolated_env: Path):
     (isolated_env / "pmpc.yaml").write_text(f"name: {WORKSPACE}\n", encoding="utf-8")
     env = dict(os.environ)
-    procs = [subprocess.Popen(_pmpc("sync", "--lock-timeout", "0" if i else "120"), env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            _pmpc("sync", "--lock-timeout", "0" if i else "120"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     results = [(p, *p.communicate(timeout=120)) for p in procs]
     codes = sorted(p.returncode for p, _, _ in results)
     assert codes in ([0, 0], [0, 7]), [(p.returncode, err) for p, _, err in results]

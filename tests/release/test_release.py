@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers.runner import Result
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "release.py"
 
@@ -378,6 +380,7 @@ def test_parsing_and_bump_rules_as_functions() -> None:
     assert change.breaking == "one continues"
     assert tool.parse_commit(tool.Commit("b" * 40, "Merge branch 'x'")) is None
     assert tool.parse_commit(tool.Commit("c" * 40, "feat:missing space")) is None
+    assert tool.parse_commit(tool.Commit("d" * 40, "wip: not a type commitizen accepts")) is None
     assert tool.next_version("0.9.9", "major") == "0.10.0"
     assert tool.next_version("1.9.9", "major") == "2.0.0"
     assert tool.next_version("1.9.9", "minor") == "1.10.0"
@@ -402,3 +405,36 @@ def test_release_commit_message_passes_the_projects_commitizen_check() -> None:
         [cz, "check", "--message", "updated stuff"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert bad.returncode != 0
+
+
+def test_version_of_a_development_install_names_the_commit(cli: Callable[..., Result]) -> None:
+    import proxmox_mpc
+
+    if not Path(proxmox_mpc.__file__).resolve().is_relative_to(ROOT / "src") or not (ROOT / ".git").exists():
+        pytest.skip("proxmox_mpc is not imported from this git checkout")
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    result = cli("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"pmpc {proxmox_mpc.__version__} (commit {commit})\n"
+    assert result.stderr == ""
+
+
+def test_a_failing_commit_hook_leaves_no_tag_and_says_how_to_undo(make_repo: MakeRepo) -> None:
+    repo = make_repo("0.1.0")
+    repo.commit("feat: x")
+    hook = repo.path / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n", encoding="utf-8")
+    hook.chmod(0o755)
+
+    proc = repo.tool("release", "--date", "2026-02-03")
+
+    assert proc.returncode == 1
+    assert "hook says no" in proc.stderr
+    assert "nothing was tagged; to undo what was done: git restore --staged --worktree --" in proc.stderr
+    assert repo.git("tag", "--list") == "v0.1.0"
+    assert repo.git("log", "-1", "--format=%s") == "feat: x"
+    undo = proc.stderr.rsplit("to undo what was done: ", 1)[1].strip().split()
+    repo.git(*undo[1:])
+    assert repo.git("status", "--porcelain") == ""

@@ -63,8 +63,17 @@ def layered(workspace: Path, monkeypatch: pytest.MonkeyPatch, levels: set[str]) 
         ({"workspace", "env"}, 14.0),
         ({"dotenv", "contexts"}, 13.0),
     ],
-    ids=["defaults", "contexts", "workspace", "dotenv", "env", "flag", "flag-over-contexts", "env-over-ws",
-         "dotenv-over-contexts"],
+    ids=[
+        "defaults",
+        "contexts",
+        "workspace",
+        "dotenv",
+        "env",
+        "flag",
+        "flag-over-contexts",
+        "env-over-ws",
+        "dotenv-over-contexts",
+    ],
 )
 def test_precedence(levels, expected, workspace, monkeypatch):
     contexts = layered(workspace, monkeypatch, levels)
@@ -77,7 +86,8 @@ def test_precedence(levels, expected, workspace, monkeypatch):
 
 def test_context_is_chosen_by_flag_then_env_then_workspace_then_current(workspace, monkeypatch):
     contexts = write_contexts(
-        workspace.parent / "c.yaml", "a",
+        workspace.parent / "c.yaml",
+        "a",
         {name: {"host": f"pve.{name}"} for name in ("a", "b", "c", "d")},
     )
     assert load_settings({}, None, contexts).host == "pve.a"
@@ -90,22 +100,36 @@ def test_context_is_chosen_by_flag_then_env_then_workspace_then_current(workspac
 
 def test_unknown_context_is_not_found(workspace):
     contexts = write_contexts(workspace.parent / "c.yaml", None, {"a": {"host": "x"}})
-    with pytest.raises(NotFound, match="No context named 'zz'.*known: a"):
+    with pytest.raises(NotFound, match=r"No context named 'zz'.*known: a"):
         load_settings({"context": "zz"}, None, contexts)
 
 
 def test_env_names_reach_every_field(monkeypatch):
     values = {
-        "PMPC_HOST": "pve.example", "PMPC_PORT": "8443", "PMPC_USER": "ops@pve", "PMPC_PASSWORD": "pw",
-        "PMPC_TOKEN_ID": "ops@pve!cli", "PMPC_TOKEN_SECRET": "s", "PMPC_VERIFY_TLS": "false",
-        "PMPC_CA_FILE": "/etc/ca.pem", "PMPC_FINGERPRINT": "ab" * 32, "PMPC_TIMEOUT": "5",
-        "PMPC_CONCURRENCY": "3", "PMPC_DATABASE_URL": "sqlite:///x.db",
+        "PMPC_HOST": "pve.example",
+        "PMPC_PORT": "8443",
+        "PMPC_USER": "ops@pve",
+        "PMPC_PASSWORD": "pw",
+        "PMPC_TOKEN_ID": "ops@pve!cli",
+        "PMPC_TOKEN_SECRET": "s",
+        "PMPC_VERIFY_TLS": "false",
+        "PMPC_CA_FILE": "/etc/ca.pem",
+        "PMPC_FINGERPRINT": "ab" * 32,
+        "PMPC_TIMEOUT": "5",
+        "PMPC_CONCURRENCY": "3",
+        "PMPC_DATABASE_URL": "sqlite:///x.db",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     s = load_settings({}, None, ContextsFile(Path("/nonexistent"), {}))
     assert (s.host, s.port, s.user, s.token_id, s.verify_tls, s.ca_file) == (
-        "pve.example", 8443, "ops@pve", "ops@pve!cli", False, "/etc/ca.pem")
+        "pve.example",
+        8443,
+        "ops@pve",
+        "ops@pve!cli",
+        False,
+        "/etc/ca.pem",
+    )
     assert s.password is not None and s.password.get_secret_value() == "pw"
     assert s.token_secret is not None and s.token_secret.get_secret_value() == "s"
     assert (s.timeout, s.concurrency, s.database_url) == (5.0, 3, "sqlite:///x.db")
@@ -181,10 +205,15 @@ def test_settings_from_values_ignores_the_environment(monkeypatch):
 
 
 def test_secrets_are_redacted_in_the_settings_view():
-    settings = settings_from_values({
-        "host": "h", "password": "pw-1", "token_id": "a@pam!b", "token_secret": "tok-2",
-        "database_url": "postgresql+psycopg://pmpc:db-3@db/pmpc",
-    })
+    settings = settings_from_values(
+        {
+            "host": "h",
+            "password": "pw-1",
+            "token_id": "a@pam!b",
+            "token_secret": "tok-2",
+            "database_url": "postgresql+psycopg://pmpc:db-3@db/pmpc",
+        }
+    )
     text = repr(settings.redacted()) + repr(settings)
     for secret in ("pw-1", "tok-2", "db-3"):
         assert secret not in text
@@ -216,8 +245,10 @@ def test_contexts_file_is_written_0600_even_over_a_world_readable_file(tmp_path)
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     data = yaml.safe_load(path.read_text())
-    assert data == {"current-context": "prod", "contexts": {"prod": {
-        "host": "pve", "token_id": "a@pam!b", "token_secret": "s3"}}}
+    assert data == {
+        "current-context": "prod",
+        "contexts": {"prod": {"host": "pve", "token_id": "a@pam!b", "token_secret": "s3"}},
+    }
     assert [p.name for p in path.parent.iterdir()] == ["config.yaml"]
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.unit.api.test_pinning import fingerprint_of
+from tests.unit.api.helpers import fingerprint_of
 
 SECRET = "tok-5ecret-d41d8cd9"
 PASSWORD = "pw-correct-horse"
@@ -30,8 +29,17 @@ def secret_file(tmp_path: Path) -> Path:
 
 
 def test_set_context_writes_a_0600_file_and_the_first_becomes_current(cli, cfg_path, secret_file):
-    result = cli("config", "set-context", "prod", "--host", "https://pve.example.com:8443",
-                 "--token-id", "pmpc@pve!cli", "--token-secret-file", str(secret_file))
+    result = cli(
+        "config",
+        "set-context",
+        "prod",
+        "--host",
+        "https://pve.example.com:8443",
+        "--token-id",
+        "pmpc@pve!cli",
+        "--token-secret-file",
+        str(secret_file),
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == "context/prod created\n"
     assert "current context" in result.stderr
@@ -39,24 +47,46 @@ def test_set_context_writes_a_0600_file_and_the_first_becomes_current(cli, cfg_p
     data = yaml.safe_load(cfg_path.read_text())
     assert data["current-context"] == "prod"
     assert data["contexts"]["prod"] == {
-        "host": "https://pve.example.com:8443", "token_id": "pmpc@pve!cli", "token_secret": SECRET}
+        "host": "https://pve.example.com:8443",
+        "token_id": "pmpc@pve!cli",
+        "token_secret": SECRET,
+    }
     assert SECRET not in result.stdout + result.stderr
 
 
 def test_password_from_stdin_and_update_keeps_other_fields(cli, cfg_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
-    first = cli("config", "set-context", "lab", "--host", "10.0.0.2", "--user", "root@pam", "--password-stdin")
+    first = cli(
+        "config", "set-context", "lab", "--host", "10.0.0.2", "--user", "root@pam", "--password-stdin"
+    )
     assert first.exit_code == 0, first.output
     second = cli("config", "set-context", "lab", "--port", "8443", "--no-verify-tls")
     assert second.exit_code == 0, second.output
     assert second.stdout == "context/lab updated\n"
     lab = yaml.safe_load(cfg_path.read_text())["contexts"]["lab"]
-    assert lab == {"host": "10.0.0.2", "user": "root@pam", "password": PASSWORD, "port": 8443, "verify_tls": False}
+    assert lab == {
+        "host": "10.0.0.2",
+        "user": "root@pam",
+        "password": PASSWORD,
+        "port": 8443,
+        "verify_tls": False,
+    }
 
 
 def test_view_redacts_secrets(cli, secret_file, monkeypatch):
-    cli("config", "set-context", "prod", "--host", "pve", "--token-id", "a@pam!b",
-        "--token-secret-file", str(secret_file), "--database-url", "postgresql+psycopg://u:dbpw@db/x")
+    cli(
+        "config",
+        "set-context",
+        "prod",
+        "--host",
+        "pve",
+        "--token-id",
+        "a@pam!b",
+        "--token-secret-file",
+        str(secret_file),
+        "--database-url",
+        "postgresql+psycopg://u:dbpw@db/x",
+    )
     result = cli("config", "view", "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -132,7 +162,9 @@ def test_trust_pins_the_server_fingerprint(cli, cfg_path, fakepve, fakepve_cafil
 
 
 def test_trust_on_an_unreachable_host_exits_1_and_saves_nothing(cli, cfg_path, unused_port):
-    result = cli("config", "set-context", "gone", "--host", "127.0.0.1", "--port", str(unused_port), "--trust")
+    result = cli(
+        "config", "set-context", "gone", "--host", "127.0.0.1", "--port", str(unused_port), "--trust"
+    )
     assert result.exit_code == 1
     assert result.stderr == f"pmpc: error: Cannot connect to 127.0.0.1:{unused_port}: connection refused.\n"
     assert not cfg_path.exists()

@@ -1,4 +1,4 @@
-"""`pmpc --help` and friends stay fast: they import none of the heavy libraries (checked in a fresh process)."""
+"""`pmpc --help` and friends stay fast: they import no heavy library (checked in a fresh process)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,19 @@ import sys
 
 import pytest
 
-HEAVY = ("httpx", "httpx_aiohttp", "aiohttp", "sqlmodel", "sqlalchemy", "alembic", "jinja2", "rich",
-         "prompt_toolkit", "fakepve", "cryptography")
+HEAVY = (
+    "httpx",
+    "httpx_aiohttp",
+    "aiohttp",
+    "sqlmodel",
+    "sqlalchemy",
+    "alembic",
+    "jinja2",
+    "rich",
+    "prompt_toolkit",
+    "fakepve",
+    "cryptography",
+)
 
 PROBE = """
 import contextlib, io, json, sys

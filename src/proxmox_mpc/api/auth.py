@@ -110,7 +110,8 @@ class TicketAuth(httpx.Auth):
             response.read() if not response.is_stream_consumed else None
             reason = response.reason_phrase or f"HTTP {response.status_code}"
             raise AuthError(
-                f"Login as {self.user} failed ({reason.rstrip('.')}): check the user and password of this context.",
+                f"Login as {self.user} failed ({reason.rstrip('.')}): "
+                "check the user and password of this context.",
                 status=response.status_code,
             )
         data = (response.json() or {}).get("data") or {}

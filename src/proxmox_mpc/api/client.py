@@ -41,7 +41,8 @@ def make_transport(
     if isinstance(verify, str):
         import ssl
 
-        verify = ssl.create_default_context(cafile=verify)
+        context = ssl.create_default_context(cafile=verify)
+        return AiohttpTransport(verify=context, limits=limits, trust_env=False)
     return AiohttpTransport(verify=verify, limits=limits, trust_env=False)
 
 
@@ -195,7 +196,9 @@ class ProxmoxClient:
         """GET /nodes/{node}/storage: the storages a node sees, with usage."""
         return list(await self.get(f"/nodes/{_seg(node)}/storage") or [])
 
-    async def storage_content(self, node: str, storage: str, content: str | None = None) -> list[dict[str, Any]]:
+    async def storage_content(
+        self, node: str, storage: str, content: str | None = None
+    ) -> list[dict[str, Any]]:
         """GET /nodes/{node}/storage/{storage}/content."""
         path = f"/nodes/{_seg(node)}/storage/{_seg(storage)}/content"
         return list(await (self.get(path, content=content) if content else self.get(path)) or [])
@@ -245,9 +248,13 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
 SECRET_KEYS = ("password", "cipassword", "token", "secret", "sshkeys", "ssh-public-keys")
 
 
+def _is_secret_key(key: str) -> bool:
+    return any(s in key.lower() for s in SECRET_KEYS)
+
+
 def _trace_params(query: Mapping[str, Any] | None, form: Mapping[str, Any] | None) -> str:
     def clean(values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: ("<redacted>" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in values.items()}
+        return {k: ("<redacted>" if _is_secret_key(k) else v) for k, v in values.items()}
 
     parts = []
     if query:
@@ -273,11 +280,14 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RETRY_EXCEPTIONS) and not _is_tls_failure(exc)
 
 
+TLS_FAILURES = ("ServerFingerprintMismatch", "ClientConnectorCertificateError", "SSLCertVerificationError")
+
+
 def _is_tls_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None:
         name = type(current).__name__
-        if name in ("ServerFingerprintMismatch", "ClientConnectorCertificateError", "SSLCertVerificationError"):
+        if name in TLS_FAILURES:
             return True
         current = current.__cause__ or current.__context__
     return False

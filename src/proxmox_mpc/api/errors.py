@@ -27,8 +27,12 @@ LOCK_PATTERNS = (
     re.compile(r"trying to acquire lock", re.I),
 )
 # qemu-server words a digest mismatch "checksum mismatch (file change by other user?)".
-DIGEST_PATTERN = re.compile(r"(detected modified configuration|digest|checksum mismatch|file changed? by other user)", re.I)
-NOT_FOUND_PATTERN = re.compile(r"(does not exist|no such (vm|ct|node|storage|task|file|volume)|not found)", re.I)
+DIGEST_PATTERN = re.compile(
+    r"(detected modified configuration|digest|checksum mismatch|file changed? by other user)", re.I
+)
+NOT_FOUND_PATTERN = re.compile(
+    r"(does not exist|no such (vm|ct|node|storage|task|file|volume)|not found)", re.I
+)
 LOCK_NAME_PATTERN = re.compile(r"is locked \((\w+)\)", re.I)
 QUORUM_PATTERN = re.compile(r"no quorum|cluster not ready", re.I)
 

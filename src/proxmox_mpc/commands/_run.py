@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -15,6 +14,8 @@ MAX_LISTED = 20
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a service coroutine to completion (Typer does not await)."""
+    import asyncio  # lazy: keeps `pmpc --help` fast
+
     return asyncio.run(coro)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -30,8 +30,19 @@ CONTEXT_COLUMNS = (
 )
 NameArg = Annotated[str, typer.Argument(help="Context name.", metavar="NAME")]
 FileOpt = Annotated[
-    Path | None, typer.Option(dir_okay=False, exists=True, readable=True, help="Read it from this file (first line).")
+    Path | None,
+    typer.Option(dir_okay=False, exists=True, readable=True, help="Read it from this file (first line)."),
 ]
+
+
+def _stdin(label: str) -> TextIO:
+    """Return stdin; on a terminal, read one line without echoing it (a secret stays off the screen)."""
+    if sys.stdin.isatty():
+        import getpass
+        import io
+
+        return io.StringIO(getpass.getpass(f"{label} (not shown): ") + "\n")
+    return sys.stdin
 
 
 def _context_name(record: dict[str, Any]) -> str:
@@ -43,7 +54,9 @@ def view(
     ctx: typer.Context,
     effective: Annotated[
         bool,
-        typer.Option("--effective", help="Show the settings this command line resolves to (every source merged)."),
+        typer.Option(
+            "--effective", help="Show the settings this command line resolves to (every source merged)."
+        ),
     ] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.", metavar="FORMAT")] = "yaml",
 ) -> None:
@@ -61,9 +74,7 @@ def view(
 
 
 @app.command("get-contexts")
-def get_contexts(
-    ctx: typer.Context, output: OutputOpt = "table", no_headers: NoHeadersOpt = False
-) -> None:
+def get_contexts(ctx: typer.Context, output: OutputOpt = "table", no_headers: NoHeadersOpt = False) -> None:
     """List the contexts; the current one is marked with *.
 
     Example: pmpc config get-contexts   |   pmpc config get-contexts -o name
@@ -72,8 +83,16 @@ def get_contexts(
     check_format(output)
     from proxmox_mpc.services import config_ops
 
-    print_list(app_ctx.out, app_ctx.err, config_ops.list_contexts(), fmt=output, columns=CONTEXT_COLUMNS,
-               plural="contexts", headers=not no_headers, name_of=_context_name)
+    print_list(
+        app_ctx.out,
+        app_ctx.err,
+        config_ops.list_contexts(),
+        fmt=output,
+        columns=CONTEXT_COLUMNS,
+        plural="contexts",
+        headers=not no_headers,
+        name_of=_context_name,
+    )
 
 
 @app.command("set-context")
@@ -84,10 +103,14 @@ def set_context(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="API port (default 8006).")] = None,
     user: Annotated[str | None, typer.Option(help="User for password login, e.g. root@pam.")] = None,
     password_file: FileOpt = None,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
     token_id: Annotated[str | None, typer.Option(help="API token id: user@realm!name.")] = None,
     token_secret_file: FileOpt = None,
-    token_secret_stdin: Annotated[bool, typer.Option(help="Read the token secret from stdin.")] = False,
+    token_secret_stdin: Annotated[
+        bool, typer.Option("--token-secret-stdin", help="Read the token secret from stdin.")
+    ] = False,
     verify_tls: Annotated[
         bool | None, typer.Option("--verify-tls/--no-verify-tls", help="Verify the server certificate.")
     ] = None,
@@ -120,17 +143,18 @@ def set_context(
         raise UsageError("Give either --fingerprint or --trust, not both.")
     from proxmox_mpc.services import config_ops
 
-    stdin = sys.stdin
     values = {
         "host": host,
         "port": port,
         "user": user,
         "password": config_ops.read_secret(
-            file=password_file, stream=stdin if password_stdin else None, what="password"
+            file=password_file, stream=_stdin("Password") if password_stdin else None, what="password"
         ),
         "token_id": token_id,
         "token_secret": config_ops.read_secret(
-            file=token_secret_file, stream=stdin if token_secret_stdin else None, what="token secret"
+            file=token_secret_file,
+            stream=_stdin("Token secret") if token_secret_stdin else None,
+            what="token secret",
         ),
         "verify_tls": verify_tls,
         "ca_file": str(ca_file.expanduser().resolve()) if ca_file else None,

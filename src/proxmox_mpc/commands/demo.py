@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
     from proxmox_mpc.services.demo import DemoCluster
 
 app = typer.Typer(
-    help="A simulated 3-node cluster to try pmpc on (needs the demo extra).",
+    help="Try pmpc on a simulated 3-node cluster: a guided tour, or `pmpc demo serve` (demo extra).",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -37,6 +35,14 @@ class Step:
     title: str
     args: tuple[str, ...]
     workspace: bool = False
+    # Instead of a command: double this guest's memory in its manifest (so plan has a change to show).
+    edit: str | None = None
+    # The step shows the edit: skipped when the edit could not be made.
+    after_edit: bool = False
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return ("plan",) if self.edit else self.args
 
 
 def _has_command(root: Any, args: tuple[str, ...]) -> bool:
@@ -56,9 +62,9 @@ def _has_command(root: Any, args: tuple[str, ...]) -> bool:
 
 def _first(guests: list[dict[str, Any]], kind: str, status: str | None = None) -> str | None:
     for guest in guests:
-        if guest.get("type", "qemu") == kind and not guest.get("template"):
-            if status is None or guest.get("status") == status:
-                return str(guest.get("name"))
+        matches = guest.get("type", "qemu") == kind and not guest.get("template")
+        if matches and (status is None or guest.get("status") == status):
+            return str(guest.get("name"))
     return None
 
 
@@ -70,7 +76,7 @@ def tour_steps(cluster: DemoCluster) -> list[Step]:
         Step("Every VM, templates included", ("vm", "list")),
         Step("Filter with a selector: the production web servers", ("vm", "list", "-l", "tag=web,pool=prod")),
         Step("The LXC containers", ("ct", "list")),
-        Step("The same list for scripts", ("ct", "list", "-o", "json")),
+        Step("For scripts: -o json, yaml or name", ("vm", "list", "-l", "tag=db", "-o", "json")),
     ]
     running_vm = _first(cluster.guests, "qemu", "running")
     any_vm = _first(cluster.guests, "qemu")
@@ -86,9 +92,16 @@ def tour_steps(cluster: DemoCluster) -> list[Step]:
     if any_ct:
         steps.append(Step("A container in detail", ("ct", "describe", any_ct)))
     steps += [
-        Step("Record the whole cluster in a workspace's state store", ("sync",), workspace=True),
-        Step("Compare the workspace's manifests with the cluster", ("plan",), workspace=True),
+        Step("Record the cluster in the state store; write a manifest per guest", ("sync", "--import"), True),
+        Step("Right after the import, manifests and cluster agree", ("plan",), workspace=True),
     ]
+    if running_vm:
+        steps += [
+            Step(f"Change the desired state: more memory for {running_vm}", (), True, edit=running_vm),
+            Step("The plan shows exactly that change", ("plan",), workspace=True, after_edit=True),
+            Step("Apply it; pmpc journals each action", ("apply", "-y"), workspace=True, after_edit=True),
+            Step("The cluster matches the manifests again", ("plan",), workspace=True, after_edit=True),
+        ]
     return steps
 
 
@@ -107,27 +120,43 @@ def _run_step(root: Any, step_ctx: AppContext, args: tuple[str, ...]) -> bool:
 
 
 def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None:
+    import shlex
+    import tempfile
+
     root = ctx.find_root().command
     out = app_ctx.out
     counts = cluster.counts()
     out.write(
-        f"A simulated Proxmox VE cluster is running at {cluster.url}: {counts['nodes']} nodes, {counts['vms']} VMs, "
-        f"{counts['cts']} containers and {counts['templates']} templates, in pools and with tags.\n"
+        f"A simulated Proxmox VE cluster is running at {cluster.url}: {counts['nodes']} nodes, "
+        f"{counts['vms']} VMs, {counts['cts']} containers and {counts['templates']} templates, "
+        "in pools and with tags.\n"
         f"pmpc reaches it through the context {cluster.context!r} (password login, its own CA), "
         f"so each command below is what you would type with `pmpc --context {cluster.context} ...`.\n"
     )
+    from proxmox_mpc.services import demo as demo_service
+
     failed = []
+    edited = False
     with tempfile.TemporaryDirectory(prefix="pmpc-demo-") as scratch:
-        workspace = Path(scratch) / "workspace"
+        workspace = Path(scratch) / "demo-workspace"
         for step in tour_steps(cluster):
-            if not _has_command(root, step.args):
+            if not _has_command(root, step.requires) or (step.after_edit and not edited):
                 continue
             if step.workspace and not _has_command(root, ("init",)):
+                continue
+            if step.edit:
+                change = demo_service.grow_memory(workspace, step.edit) if workspace.exists() else None
+                if change is not None:
+                    path, old, new = change
+                    shown = path.relative_to(workspace)
+                    out.write(f"\n# {step.title}: in {shown}, memory: {old} -> {new}\n")
+                    edited = True
                 continue
             line = shlex.join(("pmpc", *step.args))
             if step.workspace and not workspace.exists():
                 init = ("init", str(workspace))
-                out.write(f"\n# A workspace for desired state and history\n$ pmpc init {shlex.quote(str(workspace))}\n")
+                out.write("\n# A workspace for desired state and history\n")
+                out.write(f"$ pmpc init {shlex.quote(str(workspace))}\n")
                 out.flush()
                 if not _run_step(root, cluster.app_context(app_ctx), init):
                     failed.append(shlex.join(("pmpc", *init)))

@@ -14,19 +14,30 @@ from proxmox_mpc.context import AppContext
 if TYPE_CHECKING:
     from proxmox_mpc.services.generate import GenerateResult
 
-app = typer.Typer(help="Generate Terraform, Ansible and tests from the manifests and the cluster.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Generate Terraform, Ansible and tests from the manifests and the cluster.", no_args_is_help=True
+)
 
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", help="Output directory (default: the workspace's terraform/, ansible/ or tests/).")
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="DIR",
+        help="Output directory (default: the workspace's terraform/, ansible/ or tests/).",
+    ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite files changed by hand.")]
 OfflineOpt = Annotated[
-    bool, typer.Option("--offline", help="Describe existing guests from the last sync instead of the cluster.")
+    bool,
+    typer.Option("--offline", help="Describe existing guests from the last sync instead of the cluster."),
 ]
 ACTION_TEXT = {
-    "create": "created", "update": "updated", "overwrite": "overwritten", "delete": "deleted",
-    "unchanged": "unchanged", "keep": "kept (yours to edit)",
+    "create": "created",
+    "update": "updated",
+    "overwrite": "overwritten",
+    "delete": "deleted",
+    "unchanged": "unchanged",
+    "keep": "kept (yours to edit)",
 }
 
 
@@ -65,19 +76,30 @@ def terraform(
     ctx: typer.Context,
     out: OutOpt = None,
     provider_version: Annotated[
-        str, typer.Option("--provider-version", help="bpg/proxmox provider version to pin.")
+        str,
+        typer.Option("--provider-version", metavar="VERSION", help="bpg/proxmox provider version to pin."),
     ] = "0.111.1",
     force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     offline: OfflineOpt = False,
     output: OutputOpt = "table",
 ) -> None:
-    """Generate Terraform (bpg/proxmox) with an import block per existing guest.
+    """Generate Terraform for the bpg/proxmox provider.
+
+    Existing guests get an import block, so `terraform plan` adopts them.
 
     Example: pmpc generate terraform --out infra/terraform   |   pmpc generate terraform --dry-run
     """
-    _generate(ctx, "terraform", output, out=out, force=force, dry_run=dry_run, offline=offline,
-              provider_version=provider_version)
+    _generate(
+        ctx,
+        "terraform",
+        output,
+        out=out,
+        force=force,
+        dry_run=dry_run,
+        offline=offline,
+        provider_version=provider_version,
+    )
 
 
 @app.command()
@@ -89,7 +111,7 @@ def ansible(
     offline: OfflineOpt = False,
     output: OutputOpt = "table",
 ) -> None:
-    """Generate an Ansible inventory, site playbook and provisioning playbook.
+    """Generate an Ansible inventory and playbooks.
 
     Example: pmpc generate ansible   |   pmpc generate ansible --out ops/ansible -o json
     """
@@ -102,16 +124,28 @@ def tests(
     out: OutOpt = None,
     framework: Annotated[
         list[str] | None,
-        typer.Option("--framework", help="pytest, terratest or jest; repeat for several (default: all three)."),
+        typer.Option(
+            "--framework",
+            metavar="NAME",
+            help="pytest, terratest or jest; repeat for several (default: all three).",
+        ),
     ] = None,
     force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     offline: OfflineOpt = False,
     output: OutputOpt = "table",
 ) -> None:
-    """Generate infrastructure tests: pytest, Terratest and Jest.
+    """Generate tests of the cluster: pytest, Terratest and Jest.
 
     Example: pmpc generate tests   |   pmpc generate tests --framework pytest --out ci/tests
     """
-    _generate(ctx, "tests", output, out=out, force=force, dry_run=dry_run, offline=offline,
-              frameworks=framework or None)
+    _generate(
+        ctx,
+        "tests",
+        output,
+        out=out,
+        force=force,
+        dry_run=dry_run,
+        offline=offline,
+        frameworks=framework or None,
+    )

@@ -267,10 +267,17 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
 
         described = run(guests.describe_guest(app_ctx, kind, guest))
         if output in ("table", "wide"):
+            from proxmox_mpc.output.units import duration, human_bytes
+
             data = to_data(described)
+            for key in ("memory", "memory_used", "disk_size"):
+                data[key] = human_bytes(data[key])
+            data["uptime"] = duration(data["uptime"])
             for key in ("pending", "snapshots", "tasks"):
-                if not data[key]:
-                    data[key] = "-"
+                rows = [
+                    {k: v for k, v in row.items() if k not in ("kind", "guest", "upid")} for row in data[key]
+                ]
+                data[key] = rows or "-"
             print_details(app_ctx.out, data)
         else:
             print_one(app_ctx.out, described, fmt=output, columns=GUEST_COLUMNS)

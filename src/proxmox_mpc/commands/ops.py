@@ -92,7 +92,9 @@ def logs(
     type_: Annotated[
         str | None, typer.Option("--type", help="Only this task type (qmstart, vzdump, apply...).")
     ] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Only ok, error or running.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only ok, error, running or skipped.")
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only newer than 30m, 1h, 2d, 1w or an ISO time.")
     ] = None,
@@ -108,6 +110,7 @@ def logs(
 ) -> None:
     """Show recent cluster tasks and pmpc's own operation journal.
 
+    With --follow, -o json prints one JSON object per line.
     Example: pmpc logs --since 1h --status error   |   pmpc logs -g web-1 -f
     """
     app_ctx: AppContext = ctx.obj

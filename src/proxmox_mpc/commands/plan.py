@@ -1,7 +1,238 @@
-"""Top-level commands (being written)."""
+"""`pmpc validate`, `plan`, `apply` and `destroy`: the declarative workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from proxmox_mpc.commands._options import (
+    DEFAULT_TIMEOUT,
+    ConcurrencyOpt,
+    DetailedExitcodeOpt,
+    DryRunOpt,
+    LockTimeoutOpt,
+    OutputOpt,
+    SelectorOpt,
+    TimeoutOpt,
+    YesOpt,
+)
+from proxmox_mpc.commands._run import confirmer, run
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.errors import ChangesPresent, UsageError
+from proxmox_mpc.output.printers import check_format, print_one
+
+if TYPE_CHECKING:
+    from proxmox_mpc.core.plan import Plan
+    from proxmox_mpc.services.apply import ApplyReport
+
+ManifestArgs = Annotated[
+    list[str] | None,
+    typer.Argument(help="Manifest files or directories (default: the workspace's resources/)."),
+]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Compare with the last sync instead of the live cluster.")
+]
+PLAN_FORMATS = ("table", "json", "yaml")
+
+
+def _check_plan_format(output: str) -> None:
+    if output not in PLAN_FORMATS:
+        raise UsageError(
+            f"Unknown output format {output!r} for a plan: use one of {', '.join(PLAN_FORMATS)}."
+        )
+
+
+def _print_plan(app_ctx: AppContext, plan: Plan, output: str) -> None:
+    from proxmox_mpc.output.plan_view import render_plan
+
+    if output == "table":
+        render_plan(plan, app_ctx.out)
+    else:
+        print_one(app_ctx.out, plan.to_document(), fmt=output, columns=())
+
+
+def validate(
+    ctx: typer.Context,
+    manifests: ManifestArgs = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the files only; do not ask the cluster.")
+    ] = False,
+    output: OutputOpt = "table",
+) -> None:
+    """Check manifests: schema and duplicates offline, then nodes, storages, bridges, pools and clone sources.
+
+    Errors are FILE:LINE:COLUMN: field: message, one a line (exit 1).
+    Example: pmpc validate   |   pmpc validate resources/vms/web-1.yaml --offline
+    """
+    app_ctx: AppContext = ctx.obj
+    check_format(output)
+    from proxmox_mpc.services.validate import validate_manifests
+
+    report = run(validate_manifests(app_ctx, manifests or [], offline=offline))
+    if output in ("table", "wide"):
+        where = "files and cluster" if report.cluster_checked else "files only (no cluster checks)"
+        app_ctx.out.write(f"{report.manifests} manifest(s) in {report.files} file(s) are valid ({where}).\n")
+    else:
+        print_one(
+            app_ctx.out, report, fmt=output, columns=(), name_of=lambda r: f"manifests/{r['manifests']}"
+        )
+
+
+def plan(
+    ctx: typer.Context,
+    manifests: ManifestArgs = None,
+    selector: SelectorOpt = None,
+    offline: OfflineOpt = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Save the plan (JSON) for `pmpc apply FILE`.")
+    ] = None,
+    detailed_exitcode: DetailedExitcodeOpt = False,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = "table",
+) -> None:
+    """Show what apply would change: + create, ~ update, - delete, -/+ replace, power changes.
+
+    Example: pmpc plan   |   pmpc plan --dry-run --detailed-exitcode -o json   |   pmpc plan --out plan.json
+    """
+    app_ctx: AppContext = ctx.obj
+    _check_plan_format(output)
+    if dry_run and out is not None:
+        raise UsageError("--dry-run writes nothing anywhere: drop --out, or --dry-run.")
+    from proxmox_mpc.services.plan import compute_plan, write_plan
+
+    result = run(compute_plan(app_ctx, targets=manifests or [], selector=selector, offline=offline))
+    if out is not None:
+        write_plan(result.plan, out)
+        app_ctx.info(f"Saved the plan to {out}: apply it with `pmpc apply {out}`.")
+    _print_plan(app_ctx, result.plan, output)
+    if detailed_exitcode and not result.plan.empty:
+        raise ChangesPresent("The plan has changes.")
+
+
+def _print_report(app_ctx: AppContext, report: ApplyReport, output: str) -> None:
+    if output != "table":
+        print_one(app_ctx.out, report, fmt=output, columns=())
+        return
+    if report.dry_run:
+        app_ctx.out.write("Dry run: nothing was changed.\n")
+        return
+    if report.plan.empty:
+        return
+    for result in report.results:
+        ref = f"{result.kind}/{result.vmid}" if result.vmid is not None else result.address
+        if result.ok:
+            note = " (some changes apply at the next reboot)" if result.needs_reboot else ""
+            app_ctx.out.write(f"{result.address} ({ref}): {result.action} done{note}\n")
+        else:
+            app_ctx.err.write(f"{result.address} ({ref}): {result.action} {result.status}: {result.error}\n")
+    done = sum(1 for r in report.results if r.ok)
+    app_ctx.out.write(f"Apply complete: {done} of {len(report.results)} change(s) done.\n")
+
+
+def _show(app_ctx: AppContext, output: str):  # type: ignore[no-untyped-def]
+    def show(plan: Plan) -> None:
+        if output == "table":
+            _print_plan(app_ctx, plan, "table")
+
+    return show
+
+
+def _progress(app_ctx: AppContext):  # type: ignore[no-untyped-def]
+    from proxmox_mpc.output.progress import make_progress
+
+    return make_progress(app_ctx.err, color=app_ctx.color)
+
+
+def apply(
+    ctx: typer.Context,
+    planfile: Annotated[Path | None, typer.Argument(help="A plan saved by `pmpc plan --out FILE`.")] = None,
+    manifests: Annotated[
+        list[str] | None,
+        typer.Option("--manifest", "-f", help="Apply only these manifest files or directories."),
+    ] = None,
+    selector: SelectorOpt = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    concurrency: ConcurrencyOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Make the cluster match the manifests (or execute a saved plan): shows the plan, confirms, applies.
+
+    Example: pmpc apply   |   pmpc apply plan.json -y   |   pmpc apply -l tag=web --dry-run
+    """
+    app_ctx: AppContext = ctx.obj
+    _check_plan_format(output)
+    from proxmox_mpc.services.apply import apply as apply_service
+
+    report = run(
+        apply_service(
+            app_ctx,
+            plan_file=planfile,
+            targets=manifests or [],
+            selector=selector,
+            dry_run=dry_run,
+            confirm=confirmer(app_ctx, yes, output),
+            show=_show(app_ctx, output),
+            lock_timeout=lock_timeout,
+            timeout=timeout,
+            concurrency=concurrency,
+            progress=_progress(app_ctx),
+        )
+    )
+    _print_report(app_ctx, report, output)
+    if report.error is not None:
+        raise report.error
+
+
+def destroy(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Manifest files, or names of managed guests.", metavar="[MANIFEST-OR-NAME]..."),
+    ] = None,
+    selector: SelectorOpt = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    concurrency: ConcurrencyOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Delete managed guests (those with a manifest): all of them, or the ones named or selected.
+
+    Protected guests (protection: 1) are refused. Guests without a manifest are never touched.
+    Example: pmpc destroy web-1 --dry-run   |   pmpc destroy -l tag=test -y
+    """
+    app_ctx: AppContext = ctx.obj
+    _check_plan_format(output)
+    from proxmox_mpc.services.apply import destroy as destroy_service
+
+    report = run(
+        destroy_service(
+            app_ctx,
+            targets=targets or [],
+            selector=selector,
+            dry_run=dry_run,
+            confirm=confirmer(app_ctx, yes, output),
+            show=_show(app_ctx, output),
+            lock_timeout=lock_timeout,
+            timeout=timeout,
+            concurrency=concurrency,
+            progress=_progress(app_ctx),
+        )
+    )
+    _print_report(app_ctx, report, output)
+    if report.error is not None:
+        raise report.error
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add validate, plan, apply and destroy to the root app."""
+    app.command("validate")(validate)
+    app.command("plan")(plan)
+    app.command("apply")(apply)
+    app.command("destroy")(destroy)

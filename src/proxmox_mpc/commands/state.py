@@ -52,10 +52,12 @@ def show(
             guests,
             fmt=output,
             columns=STATE_GUEST_COLUMNS,
-            plural="guests in the state store (run `pmpc sync`)",
+            plural="guests in the state store",
             sort_by=sort_by,
             headers=not no_headers,
         )
+        if not guests:
+            app_ctx.info("Run `pmpc sync` to record the cluster.")
         return
     record = state.show_guest(app_ctx, guest)
     if output in ("table", "wide"):

@@ -126,13 +126,18 @@ def wait(
     print_list(
         app_ctx.out,
         app_ctx.err,
-        done,
+        done.tasks,
         fmt=output,
         columns=TASK_COLUMNS,
         plural="tasks",
         headers=not no_headers,
         name_of=_upid_name,
     )
+    for error in done.errors:
+        for line in getattr(error, "log_tail", []):
+            app_ctx.err.write(f"  {line}\n")
+    if done.errors:
+        raise done.errors[0]
 
 
 @app.command()

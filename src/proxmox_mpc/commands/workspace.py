@@ -16,7 +16,9 @@ def init(
     ctx: typer.Context,
     directory: Annotated[Path | None, typer.Argument(help="Directory (default: the current one).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Workspace name, the key of its lock.")] = None,
-    context: Annotated[str | None, typer.Option("--context-name", help="Context to record in pmpc.yaml.")] = None,
+    context: Annotated[
+        str | None, typer.Option("--context-name", help="Context to record in pmpc.yaml.")
+    ] = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = "table",
 ) -> None:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from proxmox_mpc.console.slash import slash_names
-
-if TYPE_CHECKING:
-    import click
 
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name", "custom-columns=")
 SELECTOR_KEYS = ("tag=", "tag!=", "name=", "pool=", "node=", "status=", "template=")
@@ -74,30 +71,31 @@ def split_line(text: str) -> tuple[list[str], str]:
     return words[:-1], words[-1] if words else ""
 
 
-def _takes_value(command: click.Command, word: str) -> bool:
-    import click
+def subcommands(command: Any) -> dict[str, Any]:
+    """Return a group's subcommands by name (empty for a plain command): Typer keeps them in `commands`."""
+    found = getattr(command, "commands", None)
+    return dict(found) if isinstance(found, Mapping) else {}
 
-    for param in command.params:
-        if isinstance(param, click.Option) and word in (*param.opts, *param.secondary_opts):
+
+def options(command: Any) -> list[Any]:
+    """Return a command's options (not its arguments)."""
+    return [p for p in getattr(command, "params", []) if getattr(p, "param_type_name", "") == "option"]
+
+
+def _takes_value(command: Any, word: str) -> bool:
+    for param in options(command):
+        if word in (*param.opts, *param.secondary_opts):
             return not (param.is_flag or param.count)
     return False
 
 
-def _option(command: click.Command, word: str) -> click.Option | None:
-    import click
-
-    for param in command.params:
-        if isinstance(param, click.Option) and word in param.opts:
-            return param
-    return None
+def _option(command: Any, word: str) -> Any | None:
+    return next((p for p in options(command) if word in p.opts), None)
 
 
-def resolve(root: click.Group, words: list[str]) -> tuple[click.Command, list[str]]:
+def resolve(root: Any, words: list[str]) -> tuple[Any, list[str]]:
     """Walk the words down the command tree; return the command reached and its path of names."""
-    import click
-
-    ctx = click.Context(root, info_name="pmpc")
-    command: click.Command = root
+    command = root
     path: list[str] = []
     skip = False
     for word in words:
@@ -107,19 +105,25 @@ def resolve(root: click.Group, words: list[str]) -> tuple[click.Command, list[st
         if word.startswith("-"):
             skip = "=" not in word and _takes_value(command, word)
             continue
-        if isinstance(command, click.Group):
-            sub = command.get_command(ctx, word)
-            if sub is not None:
-                command = sub
-                path.append(word)
-                continue
+        sub = subcommands(command).get(word)
+        if sub is not None:
+            command = sub
+            path.append(word)
     return command, path
+
+
+def short_help(command: Any, limit: int = 60) -> str:
+    """Return the first line of a command's help."""
+    getter = getattr(command, "get_short_help_str", None)
+    if getter is not None:
+        return str(getter(limit))
+    return (getattr(command, "help", None) or "").strip().split("\n")[0][:limit]
 
 
 class PmpcCompleter(Completer):
     """Complete slash commands, commands, subcommands, flags, flag values and guest/node/storage names."""
 
-    def __init__(self, root: Callable[[], click.Group], names: NameCache) -> None:
+    def __init__(self, root: Callable[[], Any], names: NameCache) -> None:
         self._root = root
         self.names = names
 
@@ -131,57 +135,48 @@ class PmpcCompleter(Completer):
 
     def candidates(self, before: list[str], current: str) -> Iterable[tuple[str, str]]:
         """Return (completion, description) pairs for the word being typed."""
-        import click
-
         if not before and current.startswith("/"):
             return [("/" + name, "") for name in slash_names()]
         root = self._root()
         words = [before[0].lstrip("/"), *before[1:]] if before else []
         command, path = resolve(root, words)
-        if (
-            before
-            and before[-1].startswith("-")
-            and "=" not in before[-1]
-            and _takes_value(command, before[-1])
-        ):
-            return [(v, "") for v in self.option_values(command, before[-1], current)]
+        last = before[-1] if before else ""
+        if last.startswith("-") and "=" not in last and _takes_value(command, last):
+            kind = path[0] if path and path[0] in ("vm", "ct") else "guests"
+            return [(v, "") for v in self.option_values(command, last, current, kind)]
         if current.startswith("-"):
             return [
                 (opt, _help_of(param))
-                for param in command.params
-                if isinstance(param, click.Option)
-                for opt in (*param.opts, *param.secondary_opts)
+                for param in options(command)
                 if not param.hidden
+                for opt in (*param.opts, *param.secondary_opts)
             ]
-        if isinstance(command, click.Group):
-            ctx = click.Context(command, info_name=command.name)
-            subs = [(name, command.get_command(ctx, name)) for name in command.list_commands(ctx)]
+        subs = subcommands(command)
+        if subs:
             return [
-                (name, sub.get_short_help_str(60)) for name, sub in subs if sub is not None and not sub.hidden
+                (name, short_help(sub)) for name, sub in subs.items() if not getattr(sub, "hidden", False)
             ]
         source = POSITIONAL.get(path[0]) if path else None
-        if source and any(isinstance(p, click.Argument) for p in command.params):
+        takes_arguments = any(getattr(p, "param_type_name", "") == "argument" for p in command.params)
+        if source and takes_arguments:
             return [(name, source) for name in self.names.get(source)]
         return []
 
-    def option_values(self, command: click.Command, option_word: str, current: str) -> list[str]:
+    def option_values(self, command: Any, option_word: str, current: str, kind: str = "guests") -> list[str]:
         """Return the values an option may take: formats, choices, selector terms or cached names."""
-        import click
-
         if option_word in ("-o", "--output"):
             return list(OUTPUT_FORMATS)
         if option_word in ("-l", "--selector"):
-            return self.selector_values(current)
+            return self.selector_values(current, kind)
         if option_word == "--status":
             return list(STATUS_VALUES)
         if option_word in OPTION_VALUES:
             return self.names.get(OPTION_VALUES[option_word])
         option = _option(command, option_word)
-        if option is not None and isinstance(option.type, click.Choice):
-            return [str(c) for c in option.type.choices]
-        return []
+        choices = getattr(getattr(option, "type", None), "choices", None)
+        return [str(c) for c in choices] if choices else []
 
-    def selector_values(self, current: str) -> list[str]:
+    def selector_values(self, current: str, kind: str = "guests") -> list[str]:
         """Complete one term of a selector (`tag=web,name=w` completes the part after the last comma)."""
         head, comma, term = current.rpartition(",")
         prefix = head + comma
@@ -193,11 +188,13 @@ class PmpcCompleter(Completer):
             values: list[str] = list(STATUS_VALUES)
         elif bare == "template":
             values = ["true", "false"]
+        elif bare == "name":
+            values = [n for n in self.names.get(kind) if not n.isdigit()]
         else:
             values = self.names.get(SELECTOR_VALUES.get(bare, ""))
         return [f"{prefix}{key}={v}" for v in values]
 
 
-def _help_of(param: click.Option) -> str:
+def _help_of(param: Any) -> str:
     text = (param.help or "").strip()
     return text.split(". ")[0][:60]

@@ -12,13 +12,13 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import PmpcError
 
 if TYPE_CHECKING:
-    import click
     import typer
     from prompt_toolkit import PromptSession
 
 # Runs one command line (argv without `pmpc`) with the console's AppContext; returns its exit code.
 Runner = Callable[[list[str], AppContext], int]
 HISTORY_FILE = "history"
+EXIT_LINES = frozenset({"/exit", "/quit", "/q", "exit", "quit"})
 
 
 def history_path(app_ctx: AppContext) -> Path:
@@ -54,6 +54,25 @@ def prompt_text(app_ctx: AppContext, ws_name: str | None) -> str:
     return f"pmpc{where} [{context}]> "
 
 
+def adopt_new_workspace(app_ctx: AppContext) -> bool:
+    """After `/init` in a console started outside a workspace, use the workspace it made (if any)."""
+    if app_ctx.workspace is not None:
+        return False
+    from proxmox_mpc.config import find_workspace, load_settings
+
+    try:
+        found = find_workspace()
+    except PmpcError:
+        return False
+    if found is None:
+        return False
+    flags = app_ctx.flags
+    app_ctx.workspace = found
+    app_ctx.loader = lambda: load_settings(flags, found)
+    app_ctx.reload()
+    return True
+
+
 def _has_secret(line: str) -> bool:
     from proxmox_mpc.services.report import redact_argv
 
@@ -72,7 +91,8 @@ def make_history(path: Path) -> Any:
 
     class PrivateHistory(FileHistory):
         def store_string(self, string: str) -> None:
-            if not _has_secret(string):
+            # Leaving is not worth recalling; a line with a secret must never reach the file.
+            if string.strip() not in EXIT_LINES and not _has_secret(string):
                 super().store_string(string)
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,9 +140,9 @@ def run(app_ctx: AppContext, app: typer.Typer, *, runner: Runner) -> None:
 
     from proxmox_mpc.console.completer import NameCache, PmpcCompleter
 
-    root_cache: list[click.Group] = []
+    root_cache: list[Any] = []
 
-    def root() -> click.Group:
+    def root() -> Any:
         if not root_cache:
             import typer
 
@@ -151,6 +171,7 @@ def run(app_ctx: AppContext, app: typer.Typer, *, runner: Runner) -> None:
             # Flags given on one line (--debug, --insecure) last for that line only.
             app_ctx.debug, app_ctx.insecure = debug, insecure
             app_ctx.reload()
+            adopt_new_workspace(app_ctx)
             names.invalidate()
             app_ctx.out.flush()
 
@@ -161,13 +182,12 @@ def run(app_ctx: AppContext, app: typer.Typer, *, runner: Runner) -> None:
         auto_suggest=AutoSuggestFromHistory(),
         complete_while_typing=False,
     )
-    ws_name = workspace_name(app_ctx.workspace)
     from proxmox_mpc.version import describe_version
 
     app_ctx.err.write(f"pmpc {describe_version()} console. /help lists commands; Ctrl-D or /exit leaves.\n")
     while True:
         try:
-            line = prompt.prompt(prompt_text(app_ctx, ws_name))
+            line = prompt.prompt(prompt_text(app_ctx, workspace_name(app_ctx.workspace)))
         except KeyboardInterrupt:
             continue
         except EOFError:

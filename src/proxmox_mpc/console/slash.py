@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    import click
+from typing import Any, TextIO
 
 # Slash commands that run the CLI command of the same name (`/status` is `pmpc status`).
 ROUTED: tuple[str, ...] = (
@@ -37,7 +34,7 @@ class Session:
     out: TextIO
     err: TextIO
     run_line: Callable[[list[str]], int]
-    root: Callable[[], click.Group]
+    root: Callable[[], Any]
     last_exit: int = 0
     history: list[str] = field(default_factory=list)
 
@@ -90,36 +87,30 @@ def slash_names() -> list[str]:
     return sorted(set(names))
 
 
-def short_help(command: click.Command) -> str:
-    """Return the first line of a command's help."""
-    return command.get_short_help_str(limit=90)
-
-
-def render_help(root: click.Group) -> str:
+def render_help(root: Any) -> str:
     """Build /help from the registry and the Typer tree."""
-    import click
+    from proxmox_mpc.console.completer import short_help, subcommands
 
-    ctx = click.Context(root, info_name="pmpc")
+    commands = subcommands(root)
     lines = ["Console commands:"]
     for command in REGISTRY:
         names = "/" + command.name + "".join(f", /{a}" for a in command.aliases)
         lines.append(f"  {names:<22} {command.help}")
     lines += ["", "Slash commands (each runs the pmpc command of the same name):"]
     for name in ROUTED:
-        sub = root.get_command(ctx, name)
-        text = short_help(sub) if sub is not None else "not available in this pmpc"
+        sub = commands.get(name)
+        text = short_help(sub, 90) if sub is not None else "not available in this pmpc"
         lines.append(f"  /{name:<21} {text}")
     lines += ["", "Every pmpc command works too, without `pmpc` (e.g. `vm list -o json`):"]
-    for name in root.list_commands(ctx):
-        sub = root.get_command(ctx, name)
-        if sub is None or sub.hidden or name in ROUTED:
+    for name, sub in commands.items():
+        if getattr(sub, "hidden", False) or name in ROUTED:
             continue
-        suffix = " ..." if isinstance(sub, click.Group) else ""
-        lines.append(f"  {name + suffix:<22} {short_help(sub)}")
+        suffix = " ..." if subcommands(sub) else ""
+        lines.append(f"  {name + suffix:<22} {short_help(sub, 90)}")
     lines += [
         "",
-        "Tab completes commands, flags and names; Up/Down browse history; Ctrl-C cancels a running "
-        "command; Ctrl-D exits.",
+        "Tab completes commands, flags and names; Up/Down browse history; Ctrl-C cancels a running command;",
+        "Ctrl-D exits.",
         "",
     ]
     return "\n".join(lines)

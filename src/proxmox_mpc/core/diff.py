@@ -14,8 +14,8 @@ from proxmox_mpc.core.manifest import (
     KIND_PREFIX,
     AnyManifest,
     CtManifest,
-    manifest_to_config,
     managed_keys,
+    manifest_to_config,
 )
 from proxmox_mpc.core.plan import (
     CLONE_FIELD,
@@ -34,10 +34,22 @@ from proxmox_mpc.errors import ManifestError
 # What a running guest takes at once; anything else waits for its next start (PVE's hotplug defaults:
 # qemu-server hotplug=network,disk,usb; LXC's FASTPLUG options and live cgroup limits).
 QEMU_HOT = frozenset({"name", "description", "onboot", "tags", "protection", "startup", "hookscript"})
-LXC_HOT = frozenset({
-    "description", "onboot", "startup", "protection", "hostname", "hookscript", "cores", "tags", "cpulimit",
-    "cpuunits", "memory", "swap",
-})
+LXC_HOT = frozenset(
+    {
+        "description",
+        "onboot",
+        "startup",
+        "protection",
+        "hostname",
+        "hookscript",
+        "cores",
+        "tags",
+        "cpulimit",
+        "cpuunits",
+        "memory",
+        "swap",
+    }
+)
 
 
 class ObservedGuest(BaseModel):
@@ -66,7 +78,13 @@ class ObservedGuest(BaseModel):
 
 def _slot_key(key: str) -> tuple[int, str, int]:
     match = re.fullmatch(r"(\D+)(\d+)", key)
-    group = 2 if key in (NODE_FIELD, POOL_FIELD, STATE_FIELD) else 1 if key in (CLONE_FIELD, OSTEMPLATE_FIELD) else 0
+    group = (
+        2
+        if key in (NODE_FIELD, POOL_FIELD, STATE_FIELD)
+        else 1
+        if key in (CLONE_FIELD, OSTEMPLATE_FIELD)
+        else 0
+    )
     if match:
         return (group, match.group(1), int(match.group(2)))
     return (group, key, -1)
@@ -82,16 +100,16 @@ def _needs_reboot(guest_type: str, key: str, old: Any, new: Any, running: bool) 
             return False
         # Disks hotplug (a new disk, a bigger disk); changing an existing disk's options does not.
         if nz.QEMU_DISK_RE.match(key):
-            return old is not None and new is not None and _disk_delta(guest_type, key, new, old) != "grow"
+            return old is not None and new is not None and disk_delta(guest_type, key, new, old) != "grow"
         return True
     if key in LXC_HOT or nz.NET_RE.match(key):
         return False
     if re.fullmatch(r"mp\d+|rootfs", key):
-        return old is not None and new is not None and _disk_delta(guest_type, key, new, old) != "grow"
+        return old is not None and new is not None and disk_delta(guest_type, key, new, old) != "grow"
     return True
 
 
-def _disk_delta(guest_type: str, key: str, new: Any, old: Any) -> str:
+def disk_delta(guest_type: str, key: str, new: Any, old: Any) -> str:
     """Classify a disk change: grow, shrink, move (other storage), options, or none."""
     want = nz.canonical(guest_type, key, new)
     have = nz.canonical(guest_type, key, old)
@@ -148,11 +166,13 @@ def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None)
     for key, value in desired.items():
         if value is None or value == "":
             continue
-        fields.append(FieldChange(
-            name=key,
-            old=nz.render(guest_type, key, old_config.get(key)) if observed is not None else None,
-            new=nz.render(guest_type, key, value),
-        ))
+        fields.append(
+            FieldChange(
+                name=key,
+                old=nz.render(guest_type, key, old_config.get(key)) if observed is not None else None,
+                new=nz.render(guest_type, key, value),
+            )
+        )
     spec = manifest.spec
     clone = _clone_text(manifest)
     if clone:
@@ -165,7 +185,9 @@ def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None)
     if spec.pool:
         fields.append(FieldChange(name=POOL_FIELD, old=observed.pool if observed else None, new=spec.pool))
     if spec.state in ("running", "stopped") and not spec.template:
-        fields.append(FieldChange(name=STATE_FIELD, old=observed.status if observed else None, new=spec.state))
+        fields.append(
+            FieldChange(name=STATE_FIELD, old=observed.status if observed else None, new=spec.state)
+        )
     return sorted(fields, key=lambda f: _slot_key(f.name))
 
 
@@ -177,9 +199,13 @@ def _replace_reason(manifest: AnyManifest, guest: ObservedGuest, changed: list[F
             return True
         if item.name == "unprivileged":
             return True
-        if item.old is not None and item.new is not None and nz.is_disk_key(guest.type, item.name):
-            if _disk_delta(guest.type, item.name, item.new, item.old) in ("shrink", "move"):
-                return True
+        if (
+            item.old is not None
+            and item.new is not None
+            and nz.is_disk_key(guest.type, item.name)
+            and disk_delta(guest.type, item.name, item.new, item.old) in ("shrink", "move")
+        ):
+            return True
     return False
 
 
@@ -195,7 +221,8 @@ def _update_fields(manifest: AnyManifest, guest: ObservedGuest) -> list[FieldCha
         if nz.equivalent(guest_type, key, want, have):
             continue
         want = _carry_generated(guest_type, key, want, have)
-        new_text = nz.render(guest_type, key, want)
+        # An empty value (tags: []) is no value: delete the key rather than send "".
+        new_text = nz.render(guest_type, key, want) or None
         old_text = nz.render(guest_type, key, have)
         reboot = _needs_reboot(guest_type, key, old_text, new_text, running)
         fields.append(FieldChange(name=key, old=old_text, new=new_text, needs_reboot=reboot))
@@ -222,38 +249,72 @@ def diff_guest(manifest: AnyManifest, guest: ObservedGuest | None) -> Change | N
     if manifest.spec.state == "absent":
         if guest is None:
             return None
-        return Change(address=address, kind=guest.kind, vmid=guest.vmid, node=guest.node, action="delete",  # type: ignore[arg-type]
-                      fields=[FieldChange(name=STATE_FIELD, old=guest.status, new="absent")], digest=guest.digest)
+        return Change(
+            address=address,
+            kind=guest.kind,
+            vmid=guest.vmid,
+            node=guest.node,
+            action="delete",  # type: ignore[arg-type]
+            fields=[FieldChange(name=STATE_FIELD, old=guest.status, new="absent")],
+            digest=guest.digest,
+        )
     if guest is None:
-        return Change(address=address, kind=kind, vmid=manifest.vmid, node=manifest.node,  # type: ignore[arg-type]
-                      action="create", fields=_create_fields(manifest))
+        return Change(
+            address=address,
+            kind=kind,
+            vmid=manifest.vmid,
+            node=manifest.node,  # type: ignore[arg-type]
+            action="create",
+            fields=_create_fields(manifest),
+        )
     if manifest.type != guest.type:
-        return Change(address=address, kind=kind, vmid=guest.vmid, node=manifest.node, action="replace",  # type: ignore[arg-type]
-                      fields=_create_fields(manifest, guest), digest=guest.digest)
+        return Change(
+            address=address,
+            kind=kind,
+            vmid=guest.vmid,
+            node=manifest.node,
+            action="replace",  # type: ignore[arg-type]
+            fields=_create_fields(manifest, guest),
+            digest=guest.digest,
+        )
     fields = _update_fields(manifest, guest)
     if not fields:
         return None
     if _replace_reason(manifest, guest, fields):
-        return Change(address=address, kind=kind, vmid=guest.vmid, node=manifest.node, action="replace",  # type: ignore[arg-type]
-                      fields=_create_fields(manifest, guest), digest=guest.digest)
+        return Change(
+            address=address,
+            kind=kind,
+            vmid=guest.vmid,
+            node=manifest.node,
+            action="replace",  # type: ignore[arg-type]
+            fields=_create_fields(manifest, guest),
+            digest=guest.digest,
+        )
     action = "power" if all(f.name == STATE_FIELD for f in fields) else "update"
-    return Change(address=address, kind=kind, vmid=guest.vmid, node=guest.node, action=action,  # type: ignore[arg-type]
-                  fields=fields, digest=guest.digest)
+    return Change(
+        address=address,
+        kind=kind,
+        vmid=guest.vmid,
+        node=guest.node,
+        action=action,  # type: ignore[arg-type]
+        fields=fields,
+        digest=guest.digest,
+    )
 
 
 def match_guests(
     manifests: Sequence[AnyManifest], observed: Iterable[ObservedGuest]
 ) -> tuple[list[tuple[AnyManifest, ObservedGuest | None]], list[ObservedGuest]]:
-    """Pair each manifest with its guest (by VMID when it has one, else by kind and name); return the rest too.
+    """Pair each manifest with its guest (by VMID, else by kind and name); return the other guests too.
 
     Raises:
         ManifestError: two manifests claim one guest, or a name matches several guests.
     """
     by_vmid: dict[int, ObservedGuest] = {}
     by_name: dict[tuple[str, str], list[ObservedGuest]] = {}
-    for guest in observed:
-        by_vmid[guest.vmid] = guest
-        by_name.setdefault((guest.type, guest.name), []).append(guest)
+    for seen in observed:
+        by_vmid[seen.vmid] = seen
+        by_name.setdefault((seen.type, seen.name), []).append(seen)
     pairs: list[tuple[AnyManifest, ObservedGuest | None]] = []
     claimed: dict[int, str] = {}
     for manifest in manifests:
@@ -296,7 +357,9 @@ def build_plan(
     pairs, rest = match_guests(manifests, observed)
     changes = [c for c in (diff_guest(m, g) for m, g in pairs) if c is not None]
     unmanaged = [f"{g.ref} ({g.name})" for g in rest]
-    return make_plan(changes, context=context, workspace=workspace, created_at=created_at, unmanaged=unmanaged)
+    return make_plan(
+        changes, context=context, workspace=workspace, created_at=created_at, unmanaged=unmanaged
+    )
 
 
 def observed_from_mapping(raw: Mapping[str, Any]) -> ObservedGuest:

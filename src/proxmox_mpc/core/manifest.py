@@ -16,7 +16,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from proxmox_mpc.core import normalize as nz
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, parse_size
@@ -27,24 +35,38 @@ TYPE_TO_KIND = {"qemu": "VM", "lxc": "CT"}
 KIND_PREFIX = {"VM": "vm", "CT": "ct"}
 PowerState = Literal["running", "stopped", "absent"]
 
-VM_DISK_SLOT = re.compile(r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)$")
+VM_DISK_SLOT = re.compile(
+    r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)$"
+)
 NET_SLOT = re.compile(r"^net([0-9]|[1-9][0-9])$")
 MP_SLOT = re.compile(r"^mp([0-9]|[1-9][0-9]|[12][0-9]{2})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?$")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 SIMPLE_VALUE = re.compile(r"^(0|-?[1-9][0-9]*)$")
 
-# Config keys the structured fields own, per kind (a `config:` entry may not repeat them).
-VM_STRUCTURED_KEYS = frozenset({
-    "name", "cores", "sockets", "memory", "cpu", "ostype", "agent", "onboot", "protection", "description",
-    "tags", "template", "ciuser", "sshkeys", "ipconfig0", "nameserver", "searchdomain",
-})
-CT_STRUCTURED_KEYS = frozenset({
-    "hostname", "cores", "memory", "swap", "ostype", "onboot", "protection", "description", "tags", "template",
-    "unprivileged", "rootfs", "nameserver", "searchdomain",
-})
+# The config key of each structured field; a `config:` entry may not repeat a key a set field owns.
+_COMMON_FIELD_KEYS = {
+    "cores": "cores",
+    "memory": "memory",
+    "os_type": "ostype",
+    "onboot": "onboot",
+    "protection": "protection",
+    "description": "description",
+    "tags": "tags",
+    "template": "template",
+}
+VM_FIELD_KEYS = {**_COMMON_FIELD_KEYS, "sockets": "sockets", "cpu": "cpu", "agent": "agent"}
+CT_FIELD_KEYS = {
+    **_COMMON_FIELD_KEYS,
+    "swap": "swap",
+    "unprivileged": "unprivileged",
+    "rootfs": "rootfs",
+    "nameserver": "nameserver",
+    "searchdomain": "searchdomain",
+}
 
 ConfigValue = str | int | None
+MASKED = "**********"
 
 
 def scalar(value: Any) -> ConfigValue:
@@ -85,7 +107,9 @@ def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
     return value
 
 
-DiskSlot = Annotated[str, AfterValidator(lambda v: _check(VM_DISK_SLOT, v, "a disk slot such as scsi0, virtio1, sata0"))]
+DiskSlot = Annotated[
+    str, AfterValidator(lambda v: _check(VM_DISK_SLOT, v, "a disk slot such as scsi0, virtio1, sata0"))
+]
 NetSlot = Annotated[str, AfterValidator(lambda v: _check(NET_SLOT, v, "a NIC slot such as net0"))]
 MountSlot = Annotated[str, AfterValidator(lambda v: _check(MP_SLOT, v, "a mount point slot such as mp0"))]
 Size = Annotated[str, BeforeValidator(lambda v: _size(v))]
@@ -278,7 +302,9 @@ class _Spec(_Strict):
     template: bool | None = None
     pool: str | None = None
     clone: Clone | None = None
-    config: Annotated[dict[str, ConfigValue], BeforeValidator(lambda v: _config(v))] = Field(default_factory=dict)
+    config: Annotated[dict[str, ConfigValue], BeforeValidator(lambda v: _config(v))] = Field(
+        default_factory=dict
+    )
 
 
 class VmSpec(_Spec):
@@ -299,10 +325,10 @@ class VmSpec(_Spec):
             self.networks = sorted(self.networks, key=lambda n: _slot_order(n.slot))
         _unique("disks", [d.slot for d in self.disks or []])
         _unique("networks", [n.slot for n in self.networks or []])
-        taken = set(VM_STRUCTURED_KEYS)
+        taken = {"name", *_set_keys(self, VM_FIELD_KEYS)}
         taken |= {d.slot for d in self.disks or []} | {n.slot for n in self.networks or []}
         if self.cloud_init is not None:
-            taken.add(self.cloud_init.drive)
+            taken |= {self.cloud_init.drive, "ciuser", "sshkeys", "ipconfig0", "nameserver", "searchdomain"}
             if self.cloud_init.drive in {d.slot for d in self.disks or []}:
                 raise ValueError(f"cloud_init.drive {self.cloud_init.drive} is also a disk slot")
         _no_overlap(self.config, taken, "VM")
@@ -330,9 +356,14 @@ class CtSpec(_Spec):
             self.networks = sorted(self.networks, key=lambda n: _slot_order(n.slot))
         _unique("mounts", [m.slot for m in self.mounts or []])
         _unique("networks", [n.slot for n in self.networks or []])
-        taken = set(CT_STRUCTURED_KEYS) | {m.slot for m in self.mounts or []} | {n.slot for n in self.networks or []}
+        taken = {"hostname", *_set_keys(self, CT_FIELD_KEYS)}
+        taken |= {m.slot for m in self.mounts or []} | {n.slot for n in self.networks or []}
         _no_overlap(self.config, taken, "CT")
         return self
+
+
+def _set_keys(spec: BaseModel, keys: Mapping[str, str]) -> set[str]:
+    return {key for attr, key in keys.items() if getattr(spec, attr) is not None}
 
 
 def _unique(field: str, slots: list[str]) -> None:
@@ -346,7 +377,9 @@ def _unique(field: str, slots: list[str]) -> None:
 def _no_overlap(config: Mapping[str, Any], taken: set[str], kind: str) -> None:
     both = sorted(set(config) & taken)
     if both:
-        raise ValueError(f"config: {', '.join(both)} set both here and by a structured field of the {kind} spec")
+        raise ValueError(
+            f"config: {', '.join(both)} set both here and by a structured field of the {kind} spec"
+        )
 
 
 class _Manifest(_Strict):
@@ -397,7 +430,9 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _disk_value(storage: str, size: str, options: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
+def _disk_value(
+    storage: str, size: str, options: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> str:
     head = f"{storage}:{nz.gib_text(parse_size(size))}"
     return nz.join_props(head, {**options, **(extra or {})})
 
@@ -439,8 +474,13 @@ def manifest_to_config(manifest: AnyManifest) -> dict[str, ConfigValue]:
     config: dict[str, ConfigValue] = {}
     spec = manifest.spec
     common: dict[str, Any] = {
-        "cores": spec.cores, "memory": spec.memory, "ostype": spec.os_type, "onboot": _bool(spec.onboot),
-        "protection": _bool(spec.protection), "description": spec.description, "template": _bool(spec.template),
+        "cores": spec.cores,
+        "memory": spec.memory,
+        "ostype": spec.os_type,
+        "onboot": _bool(spec.onboot),
+        "protection": _bool(spec.protection),
+        "description": spec.description,
+        "template": _bool(spec.template),
     }
     if spec.tags is not None:
         common["tags"] = ";".join(spec.tags)
@@ -455,15 +495,23 @@ def manifest_to_config(manifest: AnyManifest) -> dict[str, ConfigValue]:
         ci = vm.cloud_init
         if ci is not None:
             config[ci.drive] = f"{ci.storage}:cloudinit" if ci.storage else "cloudinit"
-            common.update(ciuser=ci.user, nameserver=ci.nameserver, searchdomain=ci.searchdomain,
-                          ipconfig0=_ipconfig(ci))
+            common.update(
+                ciuser=ci.user,
+                nameserver=ci.nameserver,
+                searchdomain=ci.searchdomain,
+                ipconfig0=_ipconfig(ci),
+            )
             if ci.ssh_keys is not None:
                 common["sshkeys"] = "\n".join(ci.ssh_keys)
     else:
         ct = manifest.spec
         config["hostname"] = manifest.name
-        common.update(swap=ct.swap, unprivileged=_bool(ct.unprivileged), nameserver=ct.nameserver,
-                      searchdomain=ct.searchdomain)
+        common.update(
+            swap=ct.swap,
+            unprivileged=_bool(ct.unprivileged),
+            nameserver=ct.nameserver,
+            searchdomain=ct.searchdomain,
+        )
         if ct.rootfs is not None:
             config["rootfs"] = _disk_value(ct.rootfs.storage, ct.rootfs.size, ct.rootfs.options)
         for mount in ct.mounts or []:
@@ -472,8 +520,8 @@ def manifest_to_config(manifest: AnyManifest) -> dict[str, ConfigValue]:
             else:
                 assert mount.storage is not None and mount.size is not None
                 config[mount.slot] = _disk_value(mount.storage, mount.size, mount.options, {"mp": mount.path})
-        for net in ct.networks or []:
-            config[net.slot] = _ct_net_value(net)
+        for ct_net in ct.networks or []:
+            config[ct_net.slot] = _ct_net_value(ct_net)
     config.update({k: v for k, v in common.items() if v is not None})
     config.update(spec.config)
     return config
@@ -494,12 +542,14 @@ def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]
         if nz.NET_RE.match(key) and spec.networks is not None:
             keys.add(key)
         elif kind == "qemu" and isinstance(spec, VmSpec):
-            if nz.QEMU_DISK_RE.match(key) and not nz.is_cdrom(value) and spec.disks is not None:
-                keys.add(key)
-            elif spec.cloud_init is not None and (
-                key in nz.CLOUDINIT_KEYS or nz.IPCONFIG_RE.match(key)
-                or (nz.QEMU_DISK_RE.match(key) and nz.is_cloudinit_drive(value))
-            ):
+            disk = bool(nz.QEMU_DISK_RE.match(key))
+            owned_disk = disk and not nz.is_cdrom(value) and spec.disks is not None
+            owned_ci = spec.cloud_init is not None and bool(
+                key in nz.CLOUDINIT_KEYS
+                or nz.IPCONFIG_RE.match(key)
+                or (disk and nz.is_cloudinit_drive(value))
+            )
+            if owned_disk or owned_ci:
                 keys.add(key)
         elif kind == "lxc" and isinstance(spec, CtSpec) and MP_SLOT.match(key) and spec.mounts is not None:
             keys.add(key)
@@ -510,7 +560,11 @@ def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]
 
 
 def _props_to_options(props: Mapping[str, str], skip: tuple[str, ...] = ()) -> dict[str, str]:
-    return {k.removeprefix("opt:"): v for k, v in sorted(props.items()) if k.startswith("opt:") and k[4:] not in skip}
+    return {
+        k.removeprefix("opt:"): v
+        for k, v in sorted(props.items())
+        if k.startswith("opt:") and k[4:] not in skip
+    }
 
 
 def _import_disk(slot: str, value: Any) -> VmDisk | None:
@@ -528,9 +582,15 @@ def _import_vm_net(slot: str, value: Any) -> VmNetwork | None:
     tag = canon.get("tag")
     if tag is not None and not (tag.isdigit() and 1 <= int(tag) <= 4094):
         return None
-    return VmNetwork(slot=slot, model=canon["model"], macaddr=canon.get("macaddr"), bridge=canon.get("bridge"),
-                     tag=int(tag) if tag else None, firewall=True if canon.get("firewall") == "1" else None,
-                     options=rest)
+    return VmNetwork(
+        slot=slot,
+        model=canon["model"],
+        macaddr=canon.get("macaddr"),
+        bridge=canon.get("bridge"),
+        tag=int(tag) if tag else None,
+        firewall=True if canon.get("firewall") == "1" else None,
+        options=rest,
+    )
 
 
 def _import_ct_net(slot: str, value: Any) -> CtNetwork | None:
@@ -543,8 +603,13 @@ def _import_ct_net(slot: str, value: Any) -> CtNetwork | None:
         return None
     rest = {k: v for k, v in canon.items() if k not in fields}
     known = {k: canon[k] for k in ("name", "bridge", "ip", "gw", "ip6", "gw6", "hwaddr") if k in canon}
-    return CtNetwork(slot=slot, tag=int(tag) if tag else None, firewall=True if canon.get("firewall") == "1" else None,
-                     options=rest, **known)
+    return CtNetwork(
+        slot=slot,
+        tag=int(tag) if tag else None,
+        firewall=True if canon.get("firewall") == "1" else None,
+        options=rest,
+        **known,
+    )
 
 
 def _import_mount(slot: str, value: Any) -> CtMount | None:
@@ -571,9 +636,13 @@ def _import_cloud_init(config: dict[str, Any], drive: str | None) -> CloudInit |
     if drive is not None:
         storage, _ = nz.split_volume(str(nz.split_props(config[drive])[0] or ""))
     ci = CloudInit(
-        drive=drive or "ide2", storage=storage, user=config.get("ciuser"),
+        drive=drive or "ide2",
+        storage=storage,
+        user=config.get("ciuser"),
         ssh_keys=nz.decode_ssh_keys(config["sshkeys"]) if config.get("sshkeys") else None,
-        nameserver=config.get("nameserver"), searchdomain=config.get("searchdomain"), **ipconfig,
+        nameserver=config.get("nameserver"),
+        searchdomain=config.get("searchdomain"),
+        **ipconfig,
     )
     for key in keys:
         config.pop(key, None)
@@ -609,7 +678,10 @@ def manifest_from_config(
     lock, generated identities, secrets) are left out.
     """
     kind = TYPE_TO_KIND.get(kind, kind)
-    rest: dict[str, Any] = {k: v for k, v in config.items() if k not in nz.VOLATILE_KEYS and v is not None}
+    # PVE (and the state store) mask secrets as "**********": never a value to import.
+    rest: dict[str, Any] = {
+        k: v for k, v in config.items() if k not in nz.VOLATILE_KEYS and v is not None and v != MASKED
+    }
     guest_type = KIND_TO_TYPE[kind]
 
     def take(key: str) -> Any:
@@ -684,9 +756,11 @@ def manifest_from_config(
         spec["nameserver"] = take("nameserver")
         spec["searchdomain"] = take("searchdomain")
         if "rootfs" in rest:
-            disk = nz.parse_disk(rest["rootfs"])
-            if "storage" in disk and "size" in disk:
-                spec["rootfs"] = CtRootfs(storage=disk["storage"], size=disk["size"], options=_props_to_options(disk))
+            root = nz.parse_disk(rest["rootfs"])
+            if "storage" in root and "size" in root:
+                spec["rootfs"] = CtRootfs(
+                    storage=root["storage"], size=root["size"], options=_props_to_options(root)
+                )
                 rest.pop("rootfs")
         mounts, nets_ct = [], []
         for key in sorted(rest, key=_slot_order):
@@ -704,8 +778,13 @@ def manifest_from_config(
         spec["mounts"] = mounts
         spec["networks"] = nets_ct
     spec["config"] = {k: scalar(v) for k, v in rest.items() if not k.startswith("unused")}
-    data = {"kind": kind, "name": name, "node": node, "vmid": vmid,
-            "spec": {k: v for k, v in spec.items() if v is not None}}
+    data = {
+        "kind": kind,
+        "name": name,
+        "node": node,
+        "vmid": vmid,
+        "spec": {k: v for k, v in spec.items() if v is not None},
+    }
     model: type[AnyManifest] = VmManifest if kind == "VM" else CtManifest
     return model.model_validate(data)
 
@@ -736,7 +815,30 @@ def manifest_to_document(manifest: AnyManifest) -> dict[str, Any]:
 
 
 SPEC_ORDER = (
-    "template", "clone", "ostemplate", "unprivileged", "cores", "sockets", "cpu", "memory", "swap", "os_type",
-    "agent", "disks", "rootfs", "mounts", "networks", "cloud_init", "nameserver", "searchdomain", "ssh_keys",
-    "tags", "pool", "onboot", "protection", "description", "state", "config",
+    "template",
+    "clone",
+    "ostemplate",
+    "unprivileged",
+    "cores",
+    "sockets",
+    "cpu",
+    "memory",
+    "swap",
+    "os_type",
+    "agent",
+    "disks",
+    "rootfs",
+    "mounts",
+    "networks",
+    "cloud_init",
+    "nameserver",
+    "searchdomain",
+    "ssh_keys",
+    "tags",
+    "pool",
+    "onboot",
+    "protection",
+    "description",
+    "state",
+    "config",
 )

@@ -11,34 +11,100 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, SIZE_UNITS, format_size, parse_size
 
 # Keys pmpc never compares, imports or sends: identity PVE generates, runtime state, secrets.
-VOLATILE_KEYS = frozenset({
-    "digest", "lock", "meta", "vmgenid", "smbios1", "parent", "snaptime", "vmstate", "runningcpu",
-    "runningmachine", "running-nets-host-mtu", "pending", "cipassword", "lxc",
-})
+VOLATILE_KEYS = frozenset(
+    {
+        "digest",
+        "lock",
+        "meta",
+        "vmgenid",
+        "smbios1",
+        "parent",
+        "snaptime",
+        "vmstate",
+        "runningcpu",
+        "runningmachine",
+        "running-nets-host-mtu",
+        "pending",
+        "cipassword",
+        "lxc",
+    }
+)
 # Booleans, as PVE accepts them (1/0, yes/no, on/off, true/false).
-BOOL_KEYS = frozenset({
-    "onboot", "protection", "template", "numa", "acpi", "kvm", "tablet", "localtime", "reboot",
-    "freeze", "unprivileged", "console", "debug", "ciupgrade", "keephugepages", "autostart",
-})
-INT_KEYS = frozenset({
-    "cores", "sockets", "vcpus", "swap", "balloon", "shares", "cpuunits", "tty", "migrate_downtime",
-    "migrate_speed", "cpulimit",
-})
+BOOL_KEYS = frozenset(
+    {
+        "onboot",
+        "protection",
+        "template",
+        "numa",
+        "acpi",
+        "kvm",
+        "tablet",
+        "localtime",
+        "reboot",
+        "freeze",
+        "unprivileged",
+        "console",
+        "debug",
+        "ciupgrade",
+        "keephugepages",
+        "autostart",
+    }
+)
+INT_KEYS = frozenset(
+    {
+        "cores",
+        "sockets",
+        "vcpus",
+        "swap",
+        "balloon",
+        "shares",
+        "cpuunits",
+        "tty",
+        "migrate_downtime",
+        "migrate_speed",
+        "cpulimit",
+    }
+)
 # Values PVE assumes when a key is absent (qemu-server and pve-container schema defaults).
 QEMU_DEFAULTS: dict[str, str] = {
-    "sockets": "1", "cores": "1", "memory": "512", "onboot": "0", "protection": "0", "template": "0",
-    "numa": "0", "acpi": "1", "kvm": "1", "tablet": "1", "agent": "enabled=0", "ostype": "other",
-    "localtime": "0", "freeze": "0", "reboot": "1", "cpuunits": "100", "ciupgrade": "1",
+    "sockets": "1",
+    "cores": "1",
+    "memory": "512",
+    "onboot": "0",
+    "protection": "0",
+    "template": "0",
+    "numa": "0",
+    "acpi": "1",
+    "kvm": "1",
+    "tablet": "1",
+    "agent": "enabled=0",
+    "ostype": "other",
+    "localtime": "0",
+    "freeze": "0",
+    "reboot": "1",
+    "cpuunits": "100",
+    "ciupgrade": "1",
 }
 LXC_DEFAULTS: dict[str, str] = {
-    "memory": "512", "swap": "512", "onboot": "0", "protection": "0", "template": "0", "unprivileged": "0",
-    "console": "1", "tty": "2", "cmode": "tty", "arch": "amd64", "debug": "0", "cpuunits": "100",
+    "memory": "512",
+    "swap": "512",
+    "onboot": "0",
+    "protection": "0",
+    "template": "0",
+    "unprivileged": "0",
+    "console": "1",
+    "tty": "2",
+    "cmode": "tty",
+    "arch": "amd64",
+    "debug": "0",
+    "cpuunits": "100",
 }
 _TRUE = {"1", "yes", "on", "true"}
 _FALSE = {"0", "no", "off", "false", ""}
@@ -48,7 +114,9 @@ NET_RE = re.compile(r"^net\d+$")
 IPCONFIG_RE = re.compile(r"^ipconfig\d+$")
 # A new disk as PVE's create syntax writes it: STORAGE:SIZE_IN_GIB.
 NEW_VOLUME_RE = re.compile(r"^(?P<storage>[A-Za-z][A-Za-z0-9\-_.]*):(?P<gib>\d+(?:\.\d+)?)(?P<unit>[KMGT]?)$")
-CLOUDINIT_KEYS = frozenset({"ciuser", "sshkeys", "nameserver", "searchdomain", "citype", "ciupgrade", "cicustom"})
+CLOUDINIT_KEYS = frozenset(
+    {"ciuser", "sshkeys", "nameserver", "searchdomain", "citype", "ciupgrade", "cicustom"}
+)
 GIB = 1024**3
 
 
@@ -239,9 +307,20 @@ Canon = Any  # a str, or a dict of str for structured values
 
 
 def canonical(kind: str, key: str, value: Any) -> Canon:
-    """Return the comparable form of one config value of a `kind` (qemu|lxc) guest."""
+    """Return the comparable form of one config value of a `kind` (qemu|lxc) guest (do not mutate it)."""
     if value is None:
         return None
+    if isinstance(value, str | int | float):
+        return _canonical_cached(kind, key, value)
+    return _canonical(kind, key, value)
+
+
+@lru_cache(maxsize=65536)
+def _canonical_cached(kind: str, key: str, value: str | int | float) -> Canon:
+    return _canonical(kind, key, value)
+
+
+def _canonical(kind: str, key: str, value: Any) -> Canon:
     if key == "tags":
         return ";".join(split_tag_text(value))
     if key in BOOL_KEYS:
@@ -252,7 +331,9 @@ def canonical(kind: str, key: str, value: Any) -> Canon:
         first, props = split_props(value)
         return int_text(props.get("current", first or ""))
     if key == "agent":
-        agent = _canonical_mapping("enabled", bool_text(value) if isinstance(value, bool | int) else value, True)
+        agent = _canonical_mapping(
+            "enabled", bool_text(value) if isinstance(value, bool | int) else value, True
+        )
         agent.setdefault("enabled", "0")
         return agent
     if key == "sshkeys":
@@ -298,6 +379,13 @@ def equivalent(kind: str, key: str, desired: Any, observed: Any) -> bool:
     Missing values count as PVE's default; a generated MAC address, an unknown disk size, or the
     storage of a cloud-init drive the manifest did not name never make a difference.
     """
+    if (
+        desired is not None
+        and observed is not None
+        and type(desired) is type(observed)
+        and desired == observed
+    ):
+        return True
     want = canonical(kind, key, desired)
     have = canonical(kind, key, observed)
     if want is None:
@@ -338,11 +426,17 @@ def render(kind: str, key: str, value: Any) -> str | None:
         if canon.get("cloudinit"):
             return f"{canon['storage']}:cloudinit" if canon.get("storage") else "cloudinit"
         if "cdrom" in canon:
-            return join_props(canon["cdrom"], {**{k: v for k, v in canon.items() if k != "cdrom"}, "media": "cdrom"})
-        head = canon.get("source") or canon.get("storage", "")
-        if "size" in canon and "source" not in canon:
-            head = f"{head}:{canon['size']}"
+            return join_props(
+                canon["cdrom"], {**{k: v for k, v in canon.items() if k != "cdrom"}, "media": "cdrom"}
+            )
+        if "source" in canon:
+            head = canon["source"]
+        else:
+            # storage:SIZE; a disk whose size PVE did not write shows as `storage:`.
+            head = f"{canon.get('storage', '')}:{canon.get('size', '')}"
         rest = {k.removeprefix("opt:"): v for k, v in canon.items() if k.startswith("opt:")}
+        if "source" in canon and "size" in canon:
+            rest["size"] = canon["size"]
         return join_props(head, rest)
     if "" in canon:
         return join_props(canon[""] or None, {k: v for k, v in canon.items() if k != ""})

@@ -12,15 +12,55 @@ GENERATOR = "ansible"
 KVM = "community.proxmox.proxmox_kvm"
 LXC = "community.proxmox.proxmox"
 # Option values the modules accept (checked against `ansible-doc` in the tests); others are left out.
-KVM_OSTYPES = frozenset({"other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11",
-                         "l24", "l26", "solaris"})
+KVM_OSTYPES = frozenset(
+    {
+        "other",
+        "wxp",
+        "w2k",
+        "w2k3",
+        "w2k8",
+        "wvista",
+        "win7",
+        "win8",
+        "win10",
+        "win11",
+        "l24",
+        "l26",
+        "solaris",
+    }
+)
 KVM_SCSIHW = frozenset({"lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"})
 KVM_BIOS = frozenset({"seabios", "ovmf"})
-LXC_OSTYPES = frozenset({"auto", "debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux",
-                         "alpine", "gentoo", "nixos", "unmanaged"})
+LXC_OSTYPES = frozenset(
+    {
+        "auto",
+        "debian",
+        "devuan",
+        "ubuntu",
+        "centos",
+        "fedora",
+        "opensuse",
+        "archlinux",
+        "alpine",
+        "gentoo",
+        "nixos",
+        "unmanaged",
+    }
+)
 DISK_BUSES = ("scsi", "virtio", "sata", "ide")
 # Long-running creates and clones: the modules' default is 30 seconds.
 CREATE_TIMEOUT = 600
+
+
+def host_names(guests: list[GuestSpec]) -> dict[tuple[str, int | None], str]:
+    """Return each guest's inventory name: its own, or `name-vmid` where PVE let two share one."""
+    counts: dict[str, int] = {}
+    for guest in guests:
+        counts[guest.name] = counts.get(guest.name, 0) + 1
+    return {
+        (g.name, g.vmid): g.name if counts[g.name] == 1 or g.vmid is None else f"{g.name}-{g.vmid}"
+        for g in guests
+    }
 
 
 def _groups(guest: GuestSpec) -> list[str]:
@@ -33,12 +73,16 @@ def _groups(guest: GuestSpec) -> list[str]:
 
 def _inventory(guests: list[GuestSpec]) -> dict[str, Any]:
     hosts = [g for g in guests if not g.template]
+    names = host_names(hosts)
     members: dict[str, list[str]] = {}
     for guest in hosts:
         for group in _groups(guest):
-            members.setdefault(group, []).append(guest.name)
+            members.setdefault(group, []).append(names[(guest.name, guest.vmid)])
     return {
-        "hosts": [{"name": g.name, "address": g.address} for g in sorted(hosts, key=lambda g: g.name)],
+        "hosts": sorted(
+            ({"name": names[(g.name, g.vmid)], "address": g.address} for g in hosts),
+            key=lambda h: str(h["name"]),
+        ),
         "groups": [{"name": name, "hosts": sorted(members[name])} for name in sorted(members)],
     }
 
@@ -103,6 +147,7 @@ def _vm_settings(guest: GuestSpec) -> list[tuple[str, Any]]:
     _put(args, "ostype", guest.ostype if guest.ostype in KVM_OSTYPES else None)
     _put(args, "scsihw", guest.scsihw if guest.scsihw in KVM_SCSIHW else None)
     _put(args, "bios", guest.bios if guest.bios in KVM_BIOS else None)
+    _put(args, "hookscript", guest.hookscript)
     ci = guest.cloud_init
     if ci is not None:
         _put(args, "ciuser", ci.user)
@@ -120,7 +165,9 @@ def _vm_ident(guest: GuestSpec) -> list[tuple[str, Any]]:
 
 def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
     who = f"{guest.ref} {guest.name}"
-    ident: list[tuple[str, Any]] = [("vmid", guest.vmid)] if guest.vmid is not None else [("name", guest.name)]
+    ident: list[tuple[str, Any]] = (
+        [("vmid", guest.vmid)] if guest.vmid is not None else [("name", guest.name)]
+    )
     tasks = []
     if guest.clone_from is not None:
         source = inputs.find(guest.clone_from)
@@ -143,8 +190,11 @@ def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
         args += _vm_settings(guest)
         _put(args, "pool", guest.pool)
         for bus in DISK_BUSES:
-            disks = {d.slot: f"{d.storage}:{d.size_gb}" for d in guest.disks
-                     if d.slot.startswith(bus) and d.storage and d.size_gb}
+            disks = {
+                d.slot: f"{d.storage}:{d.size_gb}"
+                for d in guest.disks
+                if d.slot.startswith(bus) and d.storage and d.size_gb
+            }
             if guest.cloud_init is not None and guest.cloud_init.drive.startswith(bus):
                 disks[guest.cloud_init.drive] = f"{guest.cloud_init.storage or 'local-lvm'}:cloudinit"
             _put(args, bus, disks)
@@ -154,78 +204,117 @@ def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
         tasks.append({"name": f"{who} exists", "module": KVM, "args": args})
     settings = _vm_settings(guest)
     if settings and not guest.template:
-        tasks.append({"name": f"{who} has its settings", "module": KVM,
-                      "args": [*_vm_ident(guest), ("node", guest.node), *settings, ("update", True)]})
+        tasks.append(
+            {
+                "name": f"{who} has its settings",
+                "module": KVM,
+                "args": [*_vm_ident(guest), ("node", guest.node), *settings, ("update", True)],
+            }
+        )
     if guest.state is not None and not guest.template:
         state = "started" if guest.state == "running" else "stopped"
-        tasks.append({"name": f"{who} is {guest.state}", "module": KVM,
-                      "args": [*ident, ("node", guest.node), ("state", state)]})
+        tasks.append(
+            {
+                "name": f"{who} is {guest.state}",
+                "module": KVM,
+                "args": [*ident, ("node", guest.node), ("state", state)],
+            }
+        )
     return tasks
 
 
-def _ct_settings(guest: GuestSpec) -> list[tuple[str, Any]]:
+def _ct_settings(guest: GuestSpec, *, create: bool) -> list[tuple[str, Any]]:
     args: list[tuple[str, Any]] = []
     _put(args, "cores", guest.cores)
     _put(args, "memory", guest.memory)
     _put(args, "swap", guest.swap)
-    _put(args, "tags", list(guest.tags))
+    if create:
+        # The module's update path sends tags as a list, which PVE refuses: they are set on create only.
+        _put(args, "tags", list(guest.tags))
     _put(args, "onboot", guest.onboot)
     _put(args, "description", guest.description)
+    _put(args, "hookscript", guest.hookscript)
     return args
 
 
 def _ct_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
     who = f"{guest.ref} {guest.name}"
-    ident: list[tuple[str, Any]] = [("vmid", guest.vmid)] if guest.vmid is not None else [("hostname", guest.name)]
+    # The module needs the hostname whenever state is present; the VMID, when known, picks the guest.
+    ident: list[tuple[str, Any]] = ([("vmid", guest.vmid)] if guest.vmid is not None else []) + [
+        ("hostname", guest.name)
+    ]
     tasks = []
+    if guest.clone_from is None and guest.ostemplate is None and not guest.exists:
+        raise ManifestError(f"{guest.ref}: a new container needs spec.ostemplate or spec.clone.")
     if guest.clone_from is not None:
         source = inputs.find(guest.clone_from)
-        source_id = source.vmid if source is not None else (int(guest.clone_from) if guest.clone_from.isdigit()
-                                                               else None)
+        source_id = (
+            source.vmid
+            if source is not None
+            else (int(guest.clone_from) if guest.clone_from.isdigit() else None)
+        )
         if source_id is None:
-            raise ManifestError(f"{guest.ref}: the container clone source {guest.clone_from!r} has no known VMID.")
+            raise ManifestError(
+                f"{guest.ref}: the container clone source {guest.clone_from!r} has no known VMID."
+            )
         args: list[tuple[str, Any]] = [("clone", source_id)]
         _put(args, "vmid", guest.vmid)
-        args += [("hostname", guest.name), ("node", guest.node),
-                 ("clone_type", "full" if guest.clone_full else "linked")]
+        args += [
+            ("hostname", guest.name),
+            ("node", guest.node),
+            ("clone_type", "full" if guest.clone_full else "linked"),
+        ]
         _put(args, "storage", guest.clone_storage)
         _put(args, "pool", guest.pool)
         args += [("timeout", CREATE_TIMEOUT), ("state", "present")]
         tasks.append({"name": f"{who} is cloned from {guest.clone_from}", "module": LXC, "args": args})
-    else:
-        args = [*ident]
-        if guest.vmid is not None:
-            args.append(("hostname", guest.name))
-        args.append(("node", guest.node))
-        _put(args, "ostemplate", guest.ostemplate)
+    elif guest.ostemplate is not None:
+        # Without its template an existing container cannot be described for creation: it is updated only.
+        args = [*ident, ("node", guest.node), ("ostemplate", guest.ostemplate)]
         _put(args, "ostype", guest.ostype if guest.ostype in LXC_OSTYPES else None)
-        args += _ct_settings(guest)
+        args += _ct_settings(guest, create=True)
         _put(args, "unprivileged", guest.unprivileged)
         _put(args, "pool", guest.pool)
         _put(args, "pubkey", "\n".join(guest.ssh_keys) if guest.ssh_keys else None)
         rootfs = guest.rootfs
         if rootfs is not None and rootfs.storage and rootfs.size_gb:
             args.append(("disk_volume", {"storage": rootfs.storage, "size": rootfs.size_gb}))
-        mounts = []
+        mounts: list[dict[str, Any]] = []
         for mount in guest.mounts:
             if mount.source:
                 mounts.append({"id": mount.slot, "host_path": mount.source, "mountpoint": mount.path})
             elif mount.storage and mount.size_gb:
-                mounts.append({"id": mount.slot, "storage": mount.storage, "size": mount.size_gb,
-                               "mountpoint": mount.path})
+                mounts.append(
+                    {
+                        "id": mount.slot,
+                        "storage": mount.storage,
+                        "size": mount.size_gb,
+                        "mountpoint": mount.path,
+                    }
+                )
         _put(args, "mount_volumes", mounts)
         _put(args, "netif", {n.slot: _netif_value(n) for n in guest.networks})
         # Create only: changing disks or NICs of an existing container is left to a person.
         args += [("update", False), ("timeout", CREATE_TIMEOUT), ("state", "present")]
         tasks.append({"name": f"{who} exists", "module": LXC, "args": args})
-    settings = _ct_settings(guest)
+    settings = _ct_settings(guest, create=False)
     if settings and not guest.template:
-        tasks.append({"name": f"{who} has its settings", "module": LXC,
-                      "args": [*ident, ("node", guest.node), *settings, ("update", True), ("state", "present")]})
+        tasks.append(
+            {
+                "name": f"{who} has its settings",
+                "module": LXC,
+                "args": [*ident, ("node", guest.node), *settings, ("update", True), ("state", "present")],
+            }
+        )
     if guest.state is not None and not guest.template:
         state = "started" if guest.state == "running" else "stopped"
-        tasks.append({"name": f"{who} is {guest.state}", "module": LXC,
-                      "args": [*ident, ("node", guest.node), ("state", state)]})
+        tasks.append(
+            {
+                "name": f"{who} is {guest.state}",
+                "module": LXC,
+                "args": [*ident, ("node", guest.node), ("state", state)],
+            }
+        )
     return tasks
 
 
@@ -273,10 +362,11 @@ def render(inputs: GenerateInputs) -> dict[str, str]:
         ("roles/common/tasks/main.yml", "common_role.yml.j2"),
     ):
         out[path] = with_header(GENERATOR, path, render_template(f"ansible/{template}", **context))
+    names = host_names([g for g in inputs.guests if not g.template])
     for guest in inputs.guests:
         if guest.template:
             continue
-        path = f"inventory/host_vars/{safe_name(guest.name)}.yml"
+        path = f"inventory/host_vars/{safe_name(names[(guest.name, guest.vmid)])}.yml"
         body = render_template("ansible/host_vars.yml.j2", guest=guest, items=_host_vars(guest))
         out[path] = with_header(GENERATOR, path, body)
     for role in roles:

@@ -1,4 +1,4 @@
-"""What generators render from: one GuestSpec per guest, made from a manifest plus the facts known about it."""
+"""What generators render from: one GuestSpec per guest, from a manifest plus the facts known about it."""
 
 from __future__ import annotations
 
@@ -97,11 +97,13 @@ class GuestSpec(BaseModel):
     scsihw: str | None = None
     bios: str | None = None
     machine: str | None = None
+    hookscript: str | None = None
     # Proxmox keys of the manifest's `config:` that no generator expresses (listed in comments).
     unmapped: list[str] = Field(default_factory=list)
     # Facts: the guest exists in the cluster (Terraform imports it), and its address where known.
     exists: bool = False
     current_node: str | None = None  # where an existing guest runs now (its import id uses it)
+    current_status: str | None = None  # its power state now: running, stopped, ...
     address: str | None = None
 
     @property
@@ -146,14 +148,18 @@ class GenerateInputs(BaseModel):
 
     def sorted(self) -> GenerateInputs:
         """Return a copy with guests ordered by (kind, vmid, name) and every list inside sorted."""
-        guests = sorted(self.guests, key=lambda g: (g.kind, g.vmid if g.vmid is not None else 1 << 40, g.name))
+        guests = sorted(
+            self.guests, key=lambda g: (g.kind, g.vmid if g.vmid is not None else 1 << 40, g.name)
+        )
         fixed = [
-            g.model_copy(update={
-                "tags": sorted(set(g.tags)),
-                "disks": sorted(g.disks, key=lambda d: slot_key(d.slot)),
-                "networks": sorted(g.networks, key=lambda n: slot_key(n.slot)),
-                "unmapped": sorted(set(g.unmapped)),
-            })
+            g.model_copy(
+                update={
+                    "tags": sorted(set(g.tags)),
+                    "disks": sorted(g.disks, key=lambda d: slot_key(d.slot)),
+                    "networks": sorted(g.networks, key=lambda n: slot_key(n.slot)),
+                    "unmapped": sorted(set(g.unmapped)),
+                }
+            )
             for g in guests
         ]
         cluster = self.cluster.model_copy(update={"nodes": sorted(set(self.cluster.nodes))})
@@ -173,7 +179,7 @@ class GenerateInputs(BaseModel):
 def slot_key(slot: str) -> tuple[str, int]:
     """Order device slots naturally: scsi2 before scsi10, rootfs first."""
     head = slot.rstrip("0123456789")
-    tail = slot[len(head):]
+    tail = slot[len(head) :]
     return ("" if head == "rootfs" else head, int(tail) if tail else -1)
 
 
@@ -181,33 +187,34 @@ def check_inputs(inputs: GenerateInputs) -> None:
     """Refuse unsafe or duplicate guest names before anything is rendered.
 
     Raises:
-        ManifestError: a name could escape the output directory, or two guests share a name or VMID.
+        ManifestError: a name could escape the output directory, two guests share a VMID, or a guest
+            without a VMID shares its name.
     """
     names: dict[str, str] = {}
+    unnumbered: set[str] = set()
     vmids: dict[int, str] = {}
     for guest in inputs.guests:
         safe_name(guest.name)
         safe_name(guest.node, "node name")
-        if guest.name in names:
+        # PVE allows two guests one name; a guest to be created is known by its name only.
+        if guest.name in names and (guest.vmid is None or guest.name in unnumbered):
             raise ManifestError(f"Two guests are named {guest.name!r} ({names[guest.name]} and {guest.ref}).")
         names[guest.name] = guest.ref
+        if guest.vmid is None:
+            unnumbered.add(guest.name)
         if guest.vmid is not None:
             if guest.vmid in vmids:
-                raise ManifestError(f"Two guests have VMID {guest.vmid} ({vmids[guest.vmid]} and {guest.name}).")
+                raise ManifestError(
+                    f"Two guests have VMID {guest.vmid} ({vmids[guest.vmid]} and {guest.name})."
+                )
             vmids[guest.vmid] = guest.name
 
 
 # ----------------------------------------------------------------------------- from manifests
 
-_PASSTHROUGH = {"scsihw": "scsihw", "bios": "bios", "machine": "machine"}
+_PASSTHROUGH = {"scsihw": "scsihw", "bios": "bios", "machine": "machine", "hookscript": "hookscript"}
 # Config keys that are the guest's own business at runtime or that no generator should copy.
 _IGNORED_CONFIG = frozenset({"boot", "meta", "vmgenid", "smbios1", "digest", "arch"})
-
-
-def _flag(value: Any) -> bool | None:
-    if value is None:
-        return None
-    return str(value).strip().lower() in ("1", "yes", "on", "true")
 
 
 def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
@@ -244,17 +251,33 @@ def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
         ci = vm.cloud_init
         cloud = None
         if ci is not None:
-            cloud = CloudInit(user=ci.user, ssh_keys=list(ci.ssh_keys or []), ip=ci.ip, gateway=ci.gw,
-                              nameserver=ci.nameserver, searchdomain=ci.searchdomain, storage=ci.storage,
-                              drive=ci.drive)
+            cloud = CloudInit(
+                user=ci.user,
+                ssh_keys=list(ci.ssh_keys or []),
+                ip=ci.ip,
+                gateway=ci.gw,
+                nameserver=ci.nameserver,
+                searchdomain=ci.searchdomain,
+                storage=ci.storage,
+                drive=ci.drive,
+            )
         return GuestSpec(
             kind="vm",
             sockets=vm.sockets,
             cpu_type=vm.cpu,
             agent=vm.agent,
             disks=[Disk(slot=d.slot, storage=d.storage, size=d.size) for d in vm.disks or []],
-            networks=[Nic(slot=n.slot, model=n.model, bridge=n.bridge, vlan=n.tag, mac=n.macaddr,
-                          firewall=bool(n.firewall)) for n in vm.networks or []],
+            networks=[
+                Nic(
+                    slot=n.slot,
+                    model=n.model,
+                    bridge=n.bridge,
+                    vlan=n.tag,
+                    mac=n.macaddr,
+                    firewall=bool(n.firewall),
+                )
+                for n in vm.networks or []
+            ],
             cloud_init=cloud,
             unmapped=sorted(config),
             **common,
@@ -264,8 +287,10 @@ def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
     disks = []
     if ct.rootfs is not None:
         disks.append(Disk(slot="rootfs", storage=ct.rootfs.storage, size=ct.rootfs.size, path="/"))
-    disks += [Disk(slot=m.slot, storage=m.storage, size=m.size, path=m.path, source=m.source)
-              for m in ct.mounts or []]
+    disks += [
+        Disk(slot=m.slot, storage=m.storage, size=m.size, path=m.path, source=m.source)
+        for m in ct.mounts or []
+    ]
     ostemplate = ct.ostemplate or (str(config.pop("ostemplate")) if "ostemplate" in config else None)
     return GuestSpec(
         kind="ct",
@@ -274,8 +299,19 @@ def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
         ostemplate=ostemplate,
         ssh_keys=list(ct.ssh_keys or []),
         disks=disks,
-        networks=[Nic(slot=n.slot, name=n.name, bridge=n.bridge, vlan=n.tag, mac=n.hwaddr,
-                      firewall=bool(n.firewall), ip=n.ip, gateway=n.gw) for n in ct.networks or []],
+        networks=[
+            Nic(
+                slot=n.slot,
+                name=n.name,
+                bridge=n.bridge,
+                vlan=n.tag,
+                mac=n.hwaddr,
+                firewall=bool(n.firewall),
+                ip=n.ip,
+                gateway=n.gw,
+            )
+            for n in ct.networks or []
+        ],
         unmapped=sorted(config),
         **common,
     )
@@ -322,6 +358,7 @@ class Observed(BaseModel):
     vmid: int
     name: str
     node: str
+    status: str | None = None
     address: str | None = None
 
 
@@ -334,12 +371,19 @@ def merge(desired: Iterable[GuestSpec], observed: Iterable[Observed]) -> list[Gu
     for want in desired:
         have = by_vmid.get(want.vmid) if want.vmid is not None else by_name.get((want.kind, want.name))
         if have is None or have.kind != want.kind:
-            out.append(want.model_copy(update={"exists": False, "address": want.address or static_address(want)}))
+            out.append(
+                want.model_copy(update={"exists": False, "address": want.address or static_address(want)})
+            )
             continue
-        out.append(want.model_copy(update={
-            "vmid": have.vmid,
-            "exists": True,
-            "current_node": have.node,
-            "address": have.address or want.address or static_address(want),
-        }))
+        out.append(
+            want.model_copy(
+                update={
+                    "vmid": have.vmid,
+                    "exists": True,
+                    "current_node": have.node,
+                    "current_status": have.status,
+                    "address": have.address or want.address or static_address(want),
+                }
+            )
+        )
     return out

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxmox_mpc.errors import ManifestError
-from proxmox_mpc.generators.common import hcl_string, hcl_value, render_template, unique_identifiers, with_header
+from proxmox_mpc.generators.common import (
+    hcl_string,
+    hcl_value,
+    render_template,
+    unique_identifiers,
+    with_header,
+)
 from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, check_inputs
 
 VM_TYPE = "proxmox_virtual_environment_vm"
@@ -64,16 +70,47 @@ def render_body(block: Block, depth: int) -> str:
     return "\n".join(lines)
 
 
+# Where the provider's default differs from PVE's, say PVE's: a guest created or adopted from the same
+# manifest then ends up as pmpc would make it, and adoption plans no change.
+PVE_SCSI_HARDWARE = "lsi"  # bpg: virtio-scsi-pci
+PVE_CPU_TYPE = "kvm64"  # bpg: qemu64
+PVE_CT_SWAP = 512  # bpg: 0
+
+
+def with_pve_defaults(guest: GuestSpec, inputs: GenerateInputs, depth: int = 0) -> GuestSpec:
+    """Fill the settings whose provider default differs from PVE's.
+
+    A clone inherits them from its source when that is among the guests (else they stay unset).
+    """
+    if guest.clone_from is not None:
+        source = inputs.find(guest.clone_from)
+        if source is None or source is guest or depth > 8:
+            return guest
+        base = with_pve_defaults(source, inputs, depth + 1)
+        values = {"scsihw": base.scsihw, "cpu_type": base.cpu_type, "swap": base.swap}
+    else:
+        values = {"scsihw": PVE_SCSI_HARDWARE, "cpu_type": PVE_CPU_TYPE, "swap": PVE_CT_SWAP}
+    if guest.kind == "vm":
+        values.pop("swap")
+    else:
+        values = {"swap": values["swap"]}
+    return guest.model_copy(update={k: v for k, v in values.items() if getattr(guest, k) is None})
+
+
 def _started(guest: GuestSpec) -> bool | None:
+    """Return `started`: the manifest's state, else the current one (the provider would start it)."""
     if guest.template:
         return False
-    if guest.state is None:
-        return None
-    return guest.state == "running"
+    if guest.state is not None:
+        return guest.state == "running"
+    if guest.current_status is not None:
+        return guest.current_status == "running"
+    return None
 
 
-def _clone_block(guest: GuestSpec, inputs: GenerateInputs, idents: dict[tuple[str, int], str],
-                 clone_vmids: dict[str, int]) -> Block | None:
+def _clone_block(
+    guest: GuestSpec, inputs: GenerateInputs, idents: dict[tuple[str, int], str], clone_vmids: dict[str, int]
+) -> Block | None:
     if guest.clone_from is None:
         return None
     clone = Block("clone")
@@ -106,41 +143,61 @@ def _vm_body(guest: GuestSpec) -> Block:
     body = Block("resource")
     body.attr("name", guest.name).attr("node_name", guest.node).attr("vm_id", guest.vmid)
     body.attr("description", guest.description).attr("pool_id", guest.pool)
-    body.attr("tags", list(guest.tags))
+    body.attr("tags", list(guest.tags) if guest.tags_managed else None)
     body.attr("template", True if guest.template else None)
     body.attr("started", _started(guest))
     # The provider's own default is true; PVE's is false: say it, so adoption changes nothing.
     body.attr("on_boot", bool(guest.onboot))
     body.attr("protection", guest.protection)
-    body.attr("scsi_hardware", guest.scsihw).attr("bios", guest.bios).attr("machine", guest.machine)
+    body.attr("scsi_hardware", guest.scsihw)
+    body.attr("bios", guest.bios).attr("machine", guest.machine)
+    body.attr("hook_script_file_id", guest.hookscript)
     return body
 
 
 def _vm_blocks(guest: GuestSpec, body: Block) -> None:
     if guest.agent is not None:
         body.block(Block("agent").attr("enabled", guest.agent))
-    if guest.cores is not None or guest.sockets is not None or guest.cpu_type is not None:
-        body.block(Block("cpu").attr("cores", guest.cores).attr("sockets", guest.sockets).attr("type", guest.cpu_type))
+    body.block(
+        Block("cpu").attr("cores", guest.cores).attr("sockets", guest.sockets).attr("type", guest.cpu_type)
+    )
     if guest.memory is not None:
         body.block(Block("memory").attr("dedicated", guest.memory))
     for disk in guest.disks:
-        body.block(Block("disk").attr("interface", disk.slot).attr("datastore_id", disk.storage)
-                   .attr("size", disk.size_gb))
+        body.block(
+            Block("disk")
+            .attr("interface", disk.slot)
+            .attr("datastore_id", disk.storage)
+            .attr("size", disk.size_gb)
+        )
     for nic in guest.networks:
-        body.block(Block("network_device").attr("bridge", nic.bridge).attr("model", nic.model)
-                   .attr("mac_address", nic.mac).attr("vlan_id", nic.vlan)
-                   .attr("firewall", True if nic.firewall else None))
+        body.block(
+            Block("network_device")
+            .attr("bridge", nic.bridge)
+            .attr("model", nic.model)
+            .attr("mac_address", nic.mac)
+            .attr("vlan_id", nic.vlan)
+            .attr("firewall", True if nic.firewall else None)
+        )
     ci = guest.cloud_init
     if ci is not None:
         init = Block("initialization").attr("datastore_id", ci.storage).attr("interface", ci.drive)
         if ci.nameserver or ci.searchdomain:
-            init.block(Block("dns").attr("domain", ci.searchdomain)
-                       .attr("servers", ci.nameserver.split() if ci.nameserver else None))
+            init.block(
+                Block("dns")
+                .attr("domain", ci.searchdomain)
+                .attr("servers", ci.nameserver.split() if ci.nameserver else None)
+            )
         if ci.ip:
-            init.block(Block("ip_config").block(Block("ipv4").attr("address", ci.ip).attr("gateway", ci.gateway)))
+            init.block(
+                Block("ip_config").block(Block("ipv4").attr("address", ci.ip).attr("gateway", ci.gateway))
+            )
         if ci.user or ci.ssh_keys:
-            init.block(Block("user_account").attr("username", ci.user)
-                       .attr("keys", list(ci.ssh_keys) if ci.ssh_keys else None))
+            init.block(
+                Block("user_account")
+                .attr("username", ci.user)
+                .attr("keys", list(ci.ssh_keys) if ci.ssh_keys else None)
+            )
         body.block(init)
     if guest.ostype:
         body.block(Block("operating_system").attr("type", guest.ostype))
@@ -150,12 +207,13 @@ def _ct_body(guest: GuestSpec) -> Block:
     body = Block("resource")
     body.attr("node_name", guest.node).attr("vm_id", guest.vmid)
     body.attr("description", guest.description).attr("pool_id", guest.pool)
-    body.attr("tags", list(guest.tags))
+    body.attr("tags", list(guest.tags) if guest.tags_managed else None)
     body.attr("template", True if guest.template else None)
     body.attr("unprivileged", guest.unprivileged)
     body.attr("started", _started(guest))
     body.attr("start_on_boot", bool(guest.onboot))
     body.attr("protection", guest.protection)
+    body.attr("hook_script_file_id", guest.hookscript)
     return body
 
 
@@ -169,12 +227,21 @@ def _ct_blocks(guest: GuestSpec, body: Block) -> None:
         body.block(Block("disk").attr("datastore_id", rootfs.storage).attr("size", rootfs.size_gb))
     for mount in guest.mounts:
         # A volume is `STORAGE` plus a size; a bind mount is the host path.
-        body.block(Block("mount_point").attr("volume", mount.source or mount.storage).attr("path", mount.path)
-                   .attr("size", mount.size if mount.source is None else None))
+        body.block(
+            Block("mount_point")
+            .attr("volume", mount.source or mount.storage)
+            .attr("path", mount.path)
+            .attr("size", mount.size if mount.source is None else None)
+        )
     for nic in guest.networks:
-        body.block(Block("network_interface").attr("name", nic.name or "eth0").attr("bridge", nic.bridge)
-                   .attr("mac_address", nic.mac).attr("vlan_id", nic.vlan)
-                   .attr("firewall", True if nic.firewall else None))
+        body.block(
+            Block("network_interface")
+            .attr("name", nic.name or "eth0")
+            .attr("bridge", nic.bridge)
+            .attr("mac_address", nic.mac)
+            .attr("vlan_id", nic.vlan)
+            .attr("firewall", True if nic.firewall else None)
+        )
     init = Block("initialization").attr("hostname", guest.name)
     for nic in guest.networks:
         ip_config = Block("ip_config")
@@ -185,7 +252,9 @@ def _ct_blocks(guest: GuestSpec, body: Block) -> None:
         init.block(Block("user_account").attr("keys", list(guest.ssh_keys)))
     body.block(init)
     if guest.ostemplate:
-        body.block(Block("operating_system").attr("template_file_id", guest.ostemplate).attr("type", guest.ostype))
+        body.block(
+            Block("operating_system").attr("template_file_id", guest.ostemplate).attr("type", guest.ostype)
+        )
 
 
 @dataclass
@@ -202,9 +271,12 @@ def _resources(inputs: GenerateInputs, clone_vmids: dict[str, int]) -> tuple[lis
     cts: list[Resource] = []
     for guest in inputs.guests:
         ident = idents[(guest.name, _key(guest))]
-        comments = [f"{guest.ref} ({guest.name}) on {guest.node}" + ("" if guest.exists else ": to be created")]
+        comments = [
+            f"{guest.ref} ({guest.name}) on {guest.node}" + ("" if guest.exists else ": to be created")
+        ]
         if guest.unmapped:
             comments.append("Not expressed here (set by hand if needed): " + ", ".join(guest.unmapped))
+        guest = with_pve_defaults(guest, inputs)
         if guest.kind == "vm":
             body = _vm_body(guest)
             body.block(_clone_block(guest, inputs, idents, clone_vmids))
@@ -257,8 +329,10 @@ def render(inputs: GenerateInputs, clone_vmids: dict[str, int] | None = None) ->
     }
     out: dict[str, str] = {}
     for path, template in files.items():
-        extra = {"resources": vms if path == "vms.tf" else cts, "what": "VMs" if path == "vms.tf" else "containers"}
+        extra = {
+            "resources": vms if path == "vms.tf" else cts,
+            "what": "VMs" if path == "vms.tf" else "containers",
+        }
         body = render_template(f"terraform/{template}", **context, **extra)
         out[path] = with_header(GENERATOR, path, body)
     return out
-

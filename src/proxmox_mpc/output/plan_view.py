@@ -44,7 +44,7 @@ def describe_target(change: Change) -> str:
 
 
 def plan_line(plan: Plan) -> str:
-    """Return `Plan: 1 to add, 2 to change, 0 to destroy.` (a replacement adds and destroys; power changes)."""
+    """Return `Plan: 1 to add, 2 to change, 0 to destroy.` (a replacement adds and destroys)."""
     s = plan.summary
     return (
         f"Plan: {s.add + s.replace} to add, {s.change + s.power} to change, "

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core import normalize as nz
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.diff import _disk_delta
-from proxmox_mpc.core.manifest import CtManifest
+from proxmox_mpc.core.diff import disk_delta
 from proxmox_mpc.core.ordering import dependents, order_changes
 from proxmox_mpc.core.plan import (
     CLONE_FIELD,
@@ -92,9 +91,16 @@ class ApplyReport(BaseModel):
     plan: Plan
     results: list[ActionResult] = Field(default_factory=list)
 
+    _error: PmpcError | None = PrivateAttr(default=None)
+
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
+
+    @property
+    def error(self) -> PmpcError | None:
+        """Return the error to exit with when some change failed (after printing the report)."""
+        return self._error
 
 
 def plan_digest(plan: Plan) -> str:
@@ -124,7 +130,9 @@ def _is_volume_disk(guest_type: str, key: str, value: str | None) -> bool:
     if not nz.is_disk_key(guest_type, key) or value is None:
         return False
     canon = nz.canonical(guest_type, key, value)
-    return isinstance(canon, dict) and "storage" in canon and not canon.get("cloudinit") and "cdrom" not in canon
+    return (
+        isinstance(canon, dict) and "storage" in canon and not canon.get("cloudinit") and "cdrom" not in canon
+    )
 
 
 def _first_storage(guest_type: str, values: dict[str, Any]) -> str | None:
@@ -171,15 +179,22 @@ def config_update(guest_type: str, fields: Sequence[FieldChange], current: dict[
             if item.old is None or key not in current:
                 update.params[key] = new_disk_value(guest_type, key, item.new)
                 continue
-            delta = _disk_delta(guest_type, key, item.new, item.old)
+            delta = disk_delta(guest_type, key, item.new, item.old)
             want = nz.canonical(guest_type, key, item.new)
-            if delta in ("grow",) or (delta == "options" and want.get("size") != nz.canonical(
-                    guest_type, key, current[key]).get("size") and "size" in want):
+            if delta in ("grow",) or (
+                delta == "options"
+                and want.get("size") != nz.canonical(guest_type, key, current[key]).get("size")
+                and "size" in want
+            ):
                 update.resizes.append((key, str(want["size"])))
             if delta == "options":
                 have = nz.parse_disk(current[key])
                 options = {k.removeprefix("opt:"): v for k, v in want.items() if k.startswith("opt:")}
-                volume = f"{have.get('storage')}:{have.get('volume')}" if "volume" in have else have.get("source", "")
+                volume = (
+                    f"{have.get('storage')}:{have.get('volume')}"
+                    if "volume" in have
+                    else have.get("source", "")
+                )
                 if "size" in have:
                     options["size"] = have["size"]
                 update.params[key] = nz.join_props(volume, options)
@@ -228,8 +243,13 @@ def family_of(guest_type: str, key: str, value: Any) -> str | None:
 
 def after_clone_fields(change: Change, current: dict[str, Any]) -> list[FieldChange]:
     """Return the config changes that turn a fresh clone into what a create change asks for."""
-    wanted = [f for f in change.fields if f.name not in PSEUDO_FIELDS and f.name not in ("name", "hostname", "template")
-              and f.new is not None]
+    wanted = [
+        f
+        for f in change.fields
+        if f.name not in PSEUDO_FIELDS
+        and f.name not in ("name", "hostname", "template")
+        and f.new is not None
+    ]
     families = {family_of(change.type, f.name, f.new) for f in wanted} - {None}
     fields: list[FieldChange] = []
     for item in wanted:
@@ -250,8 +270,16 @@ def after_clone_fields(change: Change, current: dict[str, Any]) -> list[FieldCha
 class _Run:
     """One apply run: the client, the journal and what every action shares."""
 
-    def __init__(self, api: ProxmoxClient, store: Store | None, run_id: int | None, *, timeout: float,
-                 progress: Progress | None, concurrency: int) -> None:
+    def __init__(
+        self,
+        api: ProxmoxClient,
+        store: Store | None,
+        run_id: int | None,
+        *,
+        timeout: float,
+        progress: Progress | None,
+        concurrency: int,
+    ) -> None:
         from proxmox_mpc.services.guests import VmidAllocator
 
         self.api = api
@@ -263,27 +291,49 @@ class _Run:
         self.allocator = VmidAllocator(api)
         self.nodes: dict[int, str] = {}
         self.resources: list[dict[str, Any]] = []
+        self.errors: dict[str, PmpcError] = {}
 
     def journal(self, result: ActionResult, step: StepResult) -> None:
         result.steps.append(step)
         if self.store is not None and self.run_id is not None:
-            self.store.journal_action(self.run_id, result.address, step.step, step.status, step.detail, step.upid)
+            self.store.journal_action(
+                self.run_id, result.address, step.step, step.status, step.detail, step.upid
+            )
 
     async def refresh(self) -> None:
-        self.resources = [r for r in await self.api.cluster_resources("vm") if r.get("type") in ("qemu", "lxc")]
+        self.resources = [
+            r for r in await self.api.cluster_resources("vm") if r.get("type") in ("qemu", "lxc")
+        ]
         self.nodes = {int(r["vmid"]): str(r["node"]) for r in self.resources}
 
-    async def send(self, result: ActionResult, step: str, request: PlannedRequest, deadline: float) -> str | None:
+    async def send(
+        self, result: ActionResult, step: str, request: PlannedRequest, deadline: float
+    ) -> str | None:
         from proxmox_mpc.services.tasks import send
 
         try:
-            upid = await send(self.api, request, target=result.address, deadline=deadline, timeout=self.timeout,
-                              wait=True, progress=self.progress)
+            upid = await send(
+                self.api,
+                request,
+                target=result.address,
+                deadline=deadline,
+                timeout=self.timeout,
+                wait=True,
+                progress=self.progress,
+            )
         except PmpcError as exc:
             self.journal(result, StepResult(step=step, status="failed", detail=_error_text(exc)))
             raise
-        self.journal(result, StepResult(step=step, status="ok", detail=request.line()[:500], upid=upid))
+        self.journal(result, StepResult(step=step, status="ok", detail=_journal_line(request), upid=upid))
         return upid
+
+
+def _journal_line(request: PlannedRequest) -> str:
+    """Return a request as the journal keeps it: secrets never, long values cut."""
+    from proxmox_mpc.services.sync import is_secret_key
+
+    shown = {k: ("<redacted>" if is_secret_key(k) else str(v)[:80]) for k, v in request.params.items()}
+    return PlannedRequest(method=request.method, path=request.path, params=shown).line()[:500]
 
 
 def _error_text(exc: PmpcError) -> str:
@@ -301,14 +351,24 @@ async def _current_config(run: _Run, change: Change, node: str, vmid: int) -> di
     return await run.api.guest_config(node, change.type, vmid)
 
 
-async def _apply_config(run: _Run, result: ActionResult, change: Change, node: str, vmid: int,
-                        fields: Sequence[FieldChange], digest: str | None, deadline: float) -> None:
+async def _apply_config(
+    run: _Run,
+    result: ActionResult,
+    change: Change,
+    node: str,
+    vmid: int,
+    fields: Sequence[FieldChange],
+    digest: str | None,
+    deadline: float,
+) -> None:
     if not any(f.name not in PSEUDO_FIELDS and f.name != "template" for f in fields):
         return
     current = await _current_config(run, change, node, vmid)
     if digest and current.get("digest") and current["digest"] != digest:
-        raise Conflict(f"{change.address}: its config changed since the plan was made (digest mismatch); "
-                       "run `pmpc plan` again.")
+        raise Conflict(
+            f"{change.address}: its config changed since the plan was made (digest mismatch); "
+            "run `pmpc plan` again."
+        )
     update = config_update(change.type, fields, current)
     base = _base(change, node, vmid)
     if update.params or update.deletes:
@@ -319,50 +379,94 @@ async def _apply_config(run: _Run, result: ActionResult, change: Change, node: s
             params["digest"] = current["digest"]
         # qemu's POST /config runs as a task (waited for); lxc's PUT /config answers at once.
         method = "POST" if change.type == "qemu" else "PUT"
-        await run.send(result, "config", PlannedRequest(method=method, path=base + "/config", params=params), deadline)
+        await run.send(
+            result, "config", PlannedRequest(method=method, path=base + "/config", params=params), deadline
+        )
     for disk, size in update.resizes:
-        await run.send(result, f"resize {disk}",
-                       PlannedRequest(method="PUT", path=base + "/resize", params={"disk": disk, "size": size}),
-                       deadline)
+        await run.send(
+            result,
+            f"resize {disk}",
+            PlannedRequest(method="PUT", path=base + "/resize", params={"disk": disk, "size": size}),
+            deadline,
+        )
 
 
-async def _apply_tail(run: _Run, result: ActionResult, change: Change, node: str, vmid: int,
-                      deadline: float, *, created: bool) -> str:
+async def _apply_tail(
+    run: _Run,
+    result: ActionResult,
+    change: Change,
+    node: str,
+    vmid: int,
+    deadline: float,
+    *,
+    created: bool,
+    skip_power: bool = False,
+) -> str:
     """Template, pool, migration and power of a guest; return the node it ends on."""
     fields = {f.name: f for f in change.fields}
     template = fields.get("template")
     if template is not None and template.new == "1":
-        await run.send(result, "template", PlannedRequest(method="POST", path=_base(change, node, vmid) + "/template"),
-                       deadline)
+        await run.send(
+            result,
+            "template",
+            PlannedRequest(method="POST", path=_base(change, node, vmid) + "/template"),
+            deadline,
+        )
     pool = fields.get(POOL_FIELD)
     if pool is not None and not created:
         if pool.new:
-            await run.send(result, "pool", PlannedRequest(method="PUT", path=f"/pools/{pool.new}",
-                                                          params={"vms": str(vmid), "allow-move": 1}), deadline)
+            await run.send(
+                result,
+                "pool",
+                PlannedRequest(
+                    method="PUT", path=f"/pools/{pool.new}", params={"vms": str(vmid), "allow-move": 1}
+                ),
+                deadline,
+            )
         elif pool.old:
-            await run.send(result, "pool", PlannedRequest(method="PUT", path=f"/pools/{pool.old}",
-                                                          params={"vms": str(vmid), "delete": 1}), deadline)
+            await run.send(
+                result,
+                "pool",
+                PlannedRequest(
+                    method="PUT", path=f"/pools/{pool.old}", params={"vms": str(vmid), "delete": 1}
+                ),
+                deadline,
+            )
     move = fields.get(NODE_FIELD)
     if move is not None and move.new and move.new != node:
-        running = (fields.get(STATE_FIELD).old if fields.get(STATE_FIELD) else None) == "running" or any(
-            r.get("vmid") == vmid and r.get("status") == "running" for r in run.resources)
+        running = any(int(r["vmid"]) == vmid and r.get("status") == "running" for r in run.resources)
         params: dict[str, Any] = {"target": move.new}
         if running:
             params["online" if change.type == "qemu" else "restart"] = 1
-        await run.send(result, "migrate", PlannedRequest(method="POST", path=_base(change, node, vmid) + "/migrate",
-                                                         params=params), deadline)
+        if change.type == "qemu":
+            params["with-local-disks"] = 1
+        await run.send(
+            result,
+            "migrate",
+            PlannedRequest(method="POST", path=_base(change, node, vmid) + "/migrate", params=params),
+            deadline,
+        )
         node = move.new
     state = fields.get(STATE_FIELD)
-    if state is not None and state.new in ("running", "stopped") and not (created and state.new == "stopped"):
-        if state.new == "running":
-            request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/start")
-            await run.send(result, "start", request, deadline)
-        else:
-            seconds = max(1, int(max(1.0, deadline - time.monotonic())))
-            request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/shutdown",
-                                     params={"timeout": seconds, "forceStop": 1})
-            await run.send(result, "stop", request, deadline)
+    if state is not None and not skip_power and not (created and state.new == "stopped"):
+        await _power(run, result, change, node, vmid, state.new, deadline)
     return node
+
+
+async def _power(
+    run: _Run, result: ActionResult, change: Change, node: str, vmid: int, want: str | None, deadline: float
+) -> None:
+    if want == "running":
+        request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/start")
+        await run.send(result, "start", request, deadline)
+    elif want == "stopped":
+        seconds = max(1, int(max(1.0, deadline - time.monotonic())))
+        request = PlannedRequest(
+            method="POST",
+            path=_base(change, node, vmid) + "/status/shutdown",
+            params={"timeout": seconds, "forceStop": 1},
+        )
+        await run.send(result, "stop", request, deadline)
 
 
 async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, deadline: float) -> None:
@@ -372,8 +476,10 @@ async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, de
         return
     current = await _current_config(run, change, node, vmid)
     if nz.bool_text(current.get("protection", 0)) == "1":
-        error = Conflict(f"{change.address} ({change.kind}/{vmid}) is protected (protection: 1): remove the "
-                         "protection first; nothing was deleted.")
+        error = Conflict(
+            f"{change.address} ({change.kind}/{vmid}) is protected (protection: 1): remove the "
+            "protection first; nothing was deleted."
+        )
         run.journal(result, StepResult(step="delete", status="failed", detail=error.message))
         raise error
     status = await run.api.guest_status(node, change.type, vmid)
@@ -407,10 +513,16 @@ async def _create(run: _Run, result: ActionResult, change: Change, deadline: flo
             else:
                 params = create_params(change)
                 if change.type == "lxc" and "ostemplate" not in params:
-                    raise ManifestError(f"{change.address}: creating a container needs spec.ostemplate (or spec.clone).")
+                    raise ManifestError(
+                        f"{change.address}: creating a container needs spec.ostemplate (or spec.clone)."
+                    )
                 params["vmid"] = vmid
-                await run.send(result, "create", PlannedRequest(method="POST", path=f"/nodes/{change.node}/{change.type}",
-                                                                params=params), deadline)
+                await run.send(
+                    result,
+                    "create",
+                    PlannedRequest(method="POST", path=f"/nodes/{change.node}/{change.type}", params=params),
+                    deadline,
+                )
             break
         except PmpcError as exc:
             text = exc.message + " " + (exc.exitstatus if isinstance(exc, TaskFailedError) else "")
@@ -422,7 +534,9 @@ async def _create(run: _Run, result: ActionResult, change: Change, deadline: flo
     await _apply_tail(run, result, change, change.node, vmid, deadline, created=True)
 
 
-async def _clone(run: _Run, result: ActionResult, change: Change, vmid: int, spec: str, deadline: float) -> None:
+async def _clone(
+    run: _Run, result: ActionResult, change: Change, vmid: int, spec: str, deadline: float
+) -> None:
     props = nz.split_props(spec)[1]
     await run.refresh()
     src_node, src_vmid = _resolve_source(run, change, props.get("from", ""))
@@ -437,8 +551,14 @@ async def _clone(run: _Run, result: ActionResult, change: Change, vmid: int, spe
         params["storage"] = props["storage"]
     if POOL_FIELD in fields and fields[POOL_FIELD].new:
         params["pool"] = fields[POOL_FIELD].new
-    await run.send(result, "clone", PlannedRequest(method="POST", path=f"/nodes/{src_node}/{change.type}/{src_vmid}/clone",
-                                                   params=params), deadline)
+    await run.send(
+        result,
+        "clone",
+        PlannedRequest(
+            method="POST", path=f"/nodes/{src_node}/{change.type}/{src_vmid}/clone", params=params
+        ),
+        deadline,
+    )
     current = await _current_config(run, change, change.node, vmid)
     wanted = after_clone_fields(change, current)
     await _apply_config(run, result, change, change.node, vmid, wanted, None, deadline)
@@ -448,15 +568,28 @@ async def _update(run: _Run, result: ActionResult, change: Change, deadline: flo
     assert change.vmid is not None
     node = run.nodes.get(change.vmid)
     if node is None:
-        raise NotFound(f"{change.address}: guest {change.kind}/{change.vmid} no longer exists; run `pmpc plan` again.")
+        raise NotFound(
+            f"{change.address}: guest {change.kind}/{change.vmid} no longer exists; run `pmpc plan` again."
+        )
+    state = change.field(STATE_FIELD)
+    stop_first = state is not None and state.new == "stopped"
+    if stop_first:
+        # A guest that is to stop stops first: its config changes then apply at once, not at the next start.
+        await _power(run, result, change, node, change.vmid, "stopped", deadline)
     await _apply_config(run, result, change, node, change.vmid, change.fields, change.digest, deadline)
-    await _apply_tail(run, result, change, node, change.vmid, deadline, created=False)
+    await _apply_tail(run, result, change, node, change.vmid, deadline, created=False, skip_power=stop_first)
 
 
 async def run_change(run: _Run, change: Change) -> ActionResult:
     """Execute one change; never raises (the result carries the error)."""
-    result = ActionResult(address=change.address, kind=change.kind, vmid=change.vmid, node=change.node,
-                          action=change.action, needs_reboot=change.needs_reboot and change.action == "update")
+    result = ActionResult(
+        address=change.address,
+        kind=change.kind,
+        vmid=change.vmid,
+        node=change.node,
+        action=change.action,
+        needs_reboot=change.needs_reboot and change.action == "update",
+    )
     deadline = time.monotonic() + run.timeout
     async with run.limit:
         try:
@@ -473,7 +606,7 @@ async def run_change(run: _Run, change: Change) -> ActionResult:
                 await _update(run, result, change, deadline)
         except PmpcError as exc:
             result.status, result.error = "failed", exc.message
-            result.__dict__["_exc"] = exc
+            run.errors[change.address] = exc
             if not result.steps or result.steps[-1].status != "failed":
                 run.journal(result, StepResult(step=change.action, status="failed", detail=exc.message))
             return result
@@ -512,20 +645,24 @@ async def check_fresh(api: ProxmoxClient, plan: Plan) -> None:
             if current.get("digest") != change.digest:
                 stale.append(f"{change.address} ({change.kind}/{change.vmid}) changed")
     if stale:
-        raise Conflict("The saved plan is stale: " + "; ".join(stale) + ". Run `pmpc plan` again.",
-                       details={"stale": stale})
+        raise Conflict(
+            "The saved plan is stale: " + "; ".join(stale) + ". Run `pmpc plan` again.",
+            details={"stale": stale},
+        )
 
 
-def _failure(results: Sequence[ActionResult]) -> PmpcError | None:
+def _failure(results: Sequence[ActionResult], errors: dict[str, PmpcError]) -> PmpcError | None:
     failed = [r for r in results if r.status == "failed"]
     if not failed:
         return None
     first = failed[0]
-    exc = first.__dict__.get("_exc")
+    exc = errors.get(first.address)
     done = sum(1 for r in results if r.ok)
     skipped = sum(1 for r in results if r.status == "skipped")
-    message = (f"Apply failed: {first.address}: {first.error} ({done} of {len(results)} changes done, "
-               f"{len(failed)} failed, {skipped} skipped; the journal records each step).")
+    message = (
+        f"Apply failed: {first.address}: {first.error} ({done} of {len(results)} changes done, "
+        f"{len(failed)} failed, {skipped} skipped; the journal records each step)."
+    )
     error = PmpcError(message, details={"failed": [r.address for r in failed]})
     error.kind = "apply_failed"
     if isinstance(exc, PmpcError):
@@ -550,13 +687,15 @@ async def execute_plan(
     Raises:
         ConfirmationRequired / Aborted: through `confirm`.
         Conflict: the workspace lock is held, or a saved plan is stale (exit 7).
-        PmpcError: some change failed (after the others finished); its exit code is the failure's.
+
+    A failed change does not raise: the report carries it (`report.error`), to raise after printing.
     """
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.plan import workspace_label
     from proxmox_mpc.services.state import cluster_key, open_app_store, workspace_lock_name
 
     report = ApplyReport(kind=action, plan=plan)
+    errors: dict[str, PmpcError] = {}
     if plan.empty:
         return report
     stages = order_changes(plan.changes)
@@ -568,13 +707,22 @@ async def execute_plan(
         try:
             holder = f"pmpc {action}"
             with store.workspace_lock(workspace_lock_name(app_ctx), holder, lock_timeout):
-                run_id = store.start_apply_run(cluster_key(app_ctx), workspace_label(app_ctx), plan_digest(plan))
+                run_id = store.start_apply_run(
+                    cluster_key(app_ctx), workspace_label(app_ctx), plan_digest(plan)
+                )
                 report.run_id = run_id
-                run = _Run(api, store, run_id, timeout=timeout, progress=progress,
-                           concurrency=concurrency or app_ctx.settings.concurrency)
+                run = _Run(
+                    api,
+                    store,
+                    run_id,
+                    timeout=timeout,
+                    progress=progress,
+                    concurrency=concurrency or app_ctx.settings.concurrency,
+                )
                 try:
                     await run.refresh()
                     report.results = await _run_stages(run, plan, stages)
+                    errors = run.errors
                 finally:
                     status = "ok" if all(r.ok for r in report.results) and report.results else "failed"
                     if any(r.ok for r in report.results) and status == "failed":
@@ -584,10 +732,7 @@ async def execute_plan(
             if progress is not None:
                 progress.close()
             store.close()
-    error = _failure(report.results)
-    if error is not None:
-        error.details = {**(error.details or {}), "report": report.model_dump(mode="json")}
-        raise error
+    report._error = _failure(report.results, errors)
     return report
 
 
@@ -599,9 +744,15 @@ async def _run_stages(run: _Run, plan: Plan, stages: list[list[Change]]) -> list
         todo = []
         for change in stage:
             if change.address in skip:
-                result = ActionResult(address=change.address, kind=change.kind, vmid=change.vmid, node=change.node,
-                                      action=change.action, status="skipped",
-                                      error="skipped: a guest it depends on failed")
+                result = ActionResult(
+                    address=change.address,
+                    kind=change.kind,
+                    vmid=change.vmid,
+                    node=change.node,
+                    action=change.action,
+                    status="skipped",
+                    error="skipped: a guest it depends on failed",
+                )
                 run.journal(result, StepResult(step=change.action, status="skipped", detail=result.error))
                 results[change.address] = result
             else:
@@ -615,7 +766,9 @@ async def _run_stages(run: _Run, plan: Plan, stages: list[list[Change]]) -> list
 
 def _describe(change: Change) -> str:
     names = ", ".join(f.name for f in change.fields[:6]) + (" ..." if len(change.fields) > 6 else "")
-    return f"{change.action} {change.address}" + (f" ({names})" if names and change.action != "delete" else "")
+    return f"{change.action} {change.address}" + (
+        f" ({names})" if names and change.action != "delete" else ""
+    )
 
 
 async def apply(
@@ -637,7 +790,8 @@ async def apply(
     Raises:
         ManifestError: a manifest is invalid (nothing was sent).
         Conflict: a saved plan is stale, or made for another context; the workspace lock is held.
-        PmpcError: a change failed (the others finished; see the journal).
+
+    A failed change is in `report.error` (the others finished; the journal has every step).
     """
     from proxmox_mpc.services.plan import compute_plan, read_plan
 
@@ -656,8 +810,16 @@ async def apply(
         show(plan)
     if dry_run:
         return ApplyReport(kind="apply", dry_run=True, plan=plan)
-    return await execute_plan(app_ctx, plan, confirm=confirm, lock_timeout=lock_timeout, timeout=timeout,
-                              concurrency=concurrency, progress=progress, check_stale=check_stale)
+    return await execute_plan(
+        app_ctx,
+        plan,
+        confirm=confirm,
+        lock_timeout=lock_timeout,
+        timeout=timeout,
+        concurrency=concurrency,
+        progress=progress,
+        check_stale=check_stale,
+    )
 
 
 async def destroy(
@@ -683,6 +845,7 @@ async def destroy(
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.manifests import load_manifests, workspace_manifests
     from proxmox_mpc.services.plan import observe_cluster, parse_selector_text, select, workspace_label
+    from proxmox_mpc.services.validate import read_facts, require_valid
 
     chosen = parse_selector_text(selector)
     files = [t for t in targets if Path(t).exists()]
@@ -702,23 +865,41 @@ async def destroy(
             loaded = everything
     async with connect(app_ctx) as api:
         observed = await observe_cluster(api)
+        facts = await read_facts(api, observed)
+    # Validate first: a bad manifest stops destroy before anything is sent.
+    require_valid(loaded, facts)
     kept, guests = select(loaded, observed, chosen)
     pairs, _ = match_guests([i.manifest for i in kept], guests)
     changes = []
     for manifest, guest in pairs:
         if guest is None:
             continue
-        changes.append(Change(address=manifest.address, kind=guest.kind, vmid=guest.vmid,  # type: ignore[arg-type]
-                              node=guest.node, action="delete",
-                              fields=[FieldChange(name=STATE_FIELD, old=guest.status, new="absent")],
-                              digest=guest.digest))
+        changes.append(
+            Change(
+                address=manifest.address,
+                kind=guest.kind,
+                vmid=guest.vmid,  # type: ignore[arg-type]
+                node=guest.node,
+                action="delete",
+                fields=[FieldChange(name=STATE_FIELD, old=guest.status, new="absent")],
+                digest=guest.digest,
+            )
+        )
     plan = make_plan(changes, context=app_ctx.settings.context, workspace=workspace_label(app_ctx))
     if show is not None:
         show(plan)
     if dry_run:
         return ApplyReport(kind="destroy", dry_run=True, plan=plan)
-    return await execute_plan(app_ctx, plan, confirm=confirm, action="destroy", lock_timeout=lock_timeout,
-                              timeout=timeout, concurrency=concurrency, progress=progress)
+    return await execute_plan(
+        app_ctx,
+        plan,
+        confirm=confirm,
+        action="destroy",
+        lock_timeout=lock_timeout,
+        timeout=timeout,
+        concurrency=concurrency,
+        progress=progress,
+    )
 
 
-__all__ = ["ActionResult", "ApplyReport", "CtManifest", "apply", "destroy", "execute_plan"]
+__all__ = ["ActionResult", "ApplyReport", "apply", "destroy", "execute_plan"]

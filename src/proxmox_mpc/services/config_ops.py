@@ -133,7 +133,9 @@ def use_context(name: str, path: Path | None = None, *, dry_run: bool = False) -
     return name
 
 
-def read_secret(*, file: Path | None = None, stream: TextIO | None = None, what: str = "secret") -> str | None:
+def read_secret(
+    *, file: Path | None = None, stream: TextIO | None = None, what: str = "secret"
+) -> str | None:
     """Read a secret from a file or a stream (its first line, without the newline); None if neither given.
 
     Raises:
@@ -176,7 +178,7 @@ async def fetch_fingerprint(host: str, port: int, timeout: float = 10.0) -> str:
     context.verify_mode = ssl.CERT_NONE
     where = f"{host}:{port}"
     try:
-        reader, writer = await asyncio.wait_for(
+        _reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=context, server_hostname=host), timeout
         )
     except asyncio.TimeoutError as exc:
@@ -238,7 +240,9 @@ async def set_context(
     if trust:
         if not settings.host:
             raise UsageError(f"--trust needs a host: give --host, or set one on context {name!r} first.")
-        fingerprint = await fetch_fingerprint(settings.host, settings.port, timeout=min(settings.timeout, 10.0))
+        fingerprint = await fetch_fingerprint(
+            settings.host, settings.port, timeout=min(settings.timeout, 10.0)
+        )
         given["fingerprint"] = fingerprint
         unset = tuple(k for k in unset if k != "fingerprint")
     contexts.set(name, given, unset=unset)
@@ -256,4 +260,3 @@ async def set_context(
         pinned=fingerprint is not None,
         changed_fields=sorted(set(given) | set(unset)),
     )
-

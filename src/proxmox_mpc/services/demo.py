@@ -12,7 +12,9 @@ import importlib.util
 import json
 import os
 import random
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -135,33 +137,61 @@ def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str,
     guests: list[dict[str, Any]] = []
     pools: dict[str, list[int]] = {name: [] for name in POOL_COMMENTS}
     for vmid, name, node, ostype in TEMPLATES:
-        guests.append({
-            "vmid": vmid, "name": name, "node": node, "status": "stopped", "template": True,
-            "config": {
-                "cores": 2, "memory": 2048, "ostype": ostype, "agent": "1", "scsihw": "virtio-scsi-pci",
-                "scsi0": f"local-lvm:base-{vmid}-disk-0,size=8G", "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0",
-                "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom", "ciuser": "admin", "ipconfig0": "ip=dhcp",
-                "tags": "template", "template": 1,
-            },
-        })
+        guests.append(
+            {
+                "vmid": vmid,
+                "name": name,
+                "node": node,
+                "status": "stopped",
+                "template": True,
+                "config": {
+                    "cores": 2,
+                    "memory": 2048,
+                    "ostype": ostype,
+                    "agent": "1",
+                    "scsihw": "virtio-scsi-pci",
+                    "scsi0": f"local-lvm:base-{vmid}-disk-0,size=8G",
+                    "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0",
+                    "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom",
+                    "ciuser": "admin",
+                    "ipconfig0": "ip=dhcp",
+                    "tags": "template",
+                    "template": 1,
+                },
+            }
+        )
     seen: dict[str, int] = {}
     for i in range(vms):
         prefix, tags, pool, cores, memory, disks, status = VM_ROLES[i % len(VM_ROLES)]
         seen[prefix] = seen.get(prefix, 0) + 1
         vmid = 101 + i
         config: dict[str, Any] = {
-            "cores": cores, "sockets": 1, "memory": memory, "ostype": "l26", "scsihw": "virtio-scsi-pci",
+            "cores": cores,
+            "sockets": 1,
+            "memory": memory,
+            "ostype": "l26",
+            "scsihw": "virtio-scsi-pci",
             "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0" + (",tag=20" if pool == "staging" else ""),
-            "agent": "1", "boot": "order=scsi0;net0", "tags": tags,
+            "agent": "1",
+            "boot": "order=scsi0;net0",
+            "tags": tags,
         }
         for n, size in enumerate(disks):
             config[f"scsi{n}"] = f"local-lvm:vm-{vmid}-disk-{n},size={size}G"
         if pool == "prod":
             config["onboot"] = 1
-        guests.append({
-            "vmid": vmid, "name": f"{prefix}-{seen[prefix]}", "node": NODES[i % len(NODES)], "status": status,
-            "config": config, "start_secs": 2, "stop_secs": 1, "shutdown_secs": 3,
-        })
+        guests.append(
+            {
+                "vmid": vmid,
+                "name": f"{prefix}-{seen[prefix]}",
+                "node": NODES[i % len(NODES)],
+                "status": status,
+                "config": config,
+                "start_secs": 2,
+                "stop_secs": 1,
+                "shutdown_secs": 3,
+            }
+        )
         pools[pool].append(vmid)
     seen.clear()
     for i in range(cts):
@@ -169,15 +199,30 @@ def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str,
         seen[prefix] = seen.get(prefix, 0) + 1
         vmid = 201 + i
         name = f"{prefix}-{seen[prefix]}"
-        guests.append({
-            "type": "lxc", "vmid": vmid, "name": name, "node": NODES[(i + 1) % len(NODES)], "status": status,
-            "config": {
-                "hostname": name, "cores": cores, "memory": memory, "swap": 512, "ostype": ostype,
-                "rootfs": f"local-lvm:subvol-{vmid}-disk-0,size={rootfs}G", "unprivileged": 1, "tags": tags,
-                "net0": f"name=eth0,bridge=vmbr0,ip=dhcp,hwaddr={_mac(vmid, 0)}", "onboot": int(pool == "prod"),
-            },
-            "start_secs": 1, "stop_secs": 1, "shutdown_secs": 2,
-        })
+        guests.append(
+            {
+                "type": "lxc",
+                "vmid": vmid,
+                "name": name,
+                "node": NODES[(i + 1) % len(NODES)],
+                "status": status,
+                "config": {
+                    "hostname": name,
+                    "cores": cores,
+                    "memory": memory,
+                    "swap": 512,
+                    "ostype": ostype,
+                    "rootfs": f"local-lvm:subvol-{vmid}-disk-0,size={rootfs}G",
+                    "unprivileged": 1,
+                    "tags": tags,
+                    "net0": f"name=eth0,bridge=vmbr0,ip=dhcp,hwaddr={_mac(vmid, 0)}",
+                    "onboot": int(pool == "prod"),
+                },
+                "start_secs": 1,
+                "stop_secs": 1,
+                "shutdown_secs": 2,
+            }
+        )
         pools[pool].append(vmid)
     return guests, {name: members for name, members in pools.items() if members}
 
@@ -197,20 +242,36 @@ def make_pki(directory: Path, host: str) -> tuple[Path, Path, Path]:
 
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pmpc demo"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "pmpc demo CA"),
-    ])
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pmpc demo"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "pmpc demo CA"),
+        ]
+    )
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -221,14 +282,27 @@ def make_pki(directory: Path, host: str) -> tuple[Path, Path, Path]:
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-        .issuer_name(ca_name).public_key(key.public_key())
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
@@ -284,11 +358,12 @@ def _wait_listening(process: subprocess.Popen[bytes], log_file: Path, url: str, 
         except OSError:
             pass
         if process.poll() is not None:
-            raise PmpcError(
-                f"The demo cluster exited during start-up (status {process.returncode}): {_log_tail(log_file)}"
-            )
+            status, tail = process.returncode, _log_tail(log_file)
+            raise PmpcError(f"The demo cluster exited during start-up (status {status}): {tail}")
         time.sleep(0.05)
-    raise ConnectionFailed(f"The demo cluster at {url} did not start within {timeout:g}s: {_log_tail(log_file)}")
+    raise ConnectionFailed(
+        f"The demo cluster at {url} did not start within {timeout:g}s: {_log_tail(log_file)}"
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
@@ -340,27 +415,51 @@ def running_cluster(
         PmpcError: the simulated cluster did not start.
     """
     check_available()
-    directory = directory or user_state_dir() / "demo"
-    directory.mkdir(parents=True, exist_ok=True)
     host, port = pick_address(rng)
+    # One directory per running cluster (two demos may run at once); removed when it stops.
+    directory = directory or user_state_dir() / "demo" / f"{host}-{port}"
+    directory.mkdir(parents=True, exist_ok=True)
     ca_file, cert_file, key_file = make_pki(directory, host)
     guests, pools = guests_document(vms, cts)
     guests_file = directory / "guests.json"
     guests_file.write_text(json.dumps({"guests": guests}, indent=1), encoding="utf-8")
     log_file = directory / "fakepve.log"
     password = secrets.token_urlsafe(18)
-    cluster = DemoCluster(host=host, port=port, directory=directory, ca_file=ca_file, guests=guests, pools=pools,
-                          log_file=log_file)
+    cluster = DemoCluster(
+        host=host,
+        port=port,
+        directory=directory,
+        ca_file=ca_file,
+        guests=guests,
+        pools=pools,
+        log_file=log_file,
+    )
     # The password goes through the environment, not argv: `ps` shows argv to every user.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMPC_")}
     env.update({"PVE_USER": DEMO_USER, "PVE_PASS": password})
     command = [
-        sys.executable, "-m", "fakepve", str(guests_file), "--host", host, "--port", str(port),
-        "--cert", str(cert_file), "--key", str(key_file), "--time-scale", f"{time_scale:g}",
+        sys.executable,
+        "-m",
+        "fakepve",
+        str(guests_file),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--cert",
+        str(cert_file),
+        "--key",
+        str(key_file),
+        "--time-scale",
+        f"{time_scale:g}",
     ]
     with open(log_file, "wb") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,  # Ctrl-C reaches pmpc, which then stops the cluster in order.
         )
     cluster.process = process
@@ -370,6 +469,27 @@ def running_cluster(
         yield cluster
     finally:
         stop_process(process)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_MEMORY_LINE = re.compile(r"^\s+memory:[ \t]*(?P<mib>\d+)[ \t]*$", re.M)
+
+
+def grow_memory(workspace: Path, name: str) -> tuple[Path, int, int] | None:
+    """Double the memory in one guest's manifest (the tour's example edit); None if there is none to edit."""
+    for path in sorted((workspace / "resources").rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if not re.search(rf"^name:[ \t]*{re.escape(name)}[ \t]*$", text, re.M):
+            continue
+        match = _MEMORY_LINE.search(text)
+        if match is None:
+            return None
+        old = int(match["mib"])
+        # A textual edit, as a person would make it: the rest of the file stays as written.
+        edited = text[: match.start("mib")] + str(old * 2) + text[match.end("mib") :]
+        path.write_text(edited, encoding="utf-8")
+        return path, old, old * 2
+    return None
 
 
 async def prepare(cluster: DemoCluster, app_ctx: AppContext) -> None:

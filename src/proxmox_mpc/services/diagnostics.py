@@ -9,14 +9,13 @@ import importlib.metadata
 import platform
 import socket
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from proxmox_mpc.config import SECRET_FIELDS, environ, redact_url, user_state_dir
+from proxmox_mpc.config import SECRET_FIELDS, environ, redact_url
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import PmpcError
 
@@ -147,6 +146,7 @@ def state_store_info(app_ctx: AppContext) -> StateStoreInfo:
         from proxmox_mpc.state.store import open_store
     except ImportError:
         return StateStoreInfo(available=False, message="The state store is unavailable in this pmpc build.")
+    info = StateStoreInfo()
     try:
         url = database_url(app_ctx)
         info = StateStoreInfo(url=redact_url(url), head=migrations.head_revision())
@@ -161,11 +161,11 @@ def state_store_info(app_ctx: AppContext) -> StateStoreInfo:
         finally:
             store.close()
     except PmpcError as exc:
-        return StateStoreInfo(reachable=False, message=f"The state store cannot be opened: {exc.message}")
+        info.message = f"The state store cannot be opened: {exc.message}"
+        return info
     except Exception as exc:  # a driver error: the report must still be written (its text may hold the URL)
-        return StateStoreInfo(
-            reachable=False, message=f"The state store cannot be opened ({type(exc).__name__})."
-        )
+        info.message = f"The state store cannot be opened ({type(exc).__name__})."
+        return info
     info.reachable = True
     if info.revision is None:
         info.message = f"The state database {info.url} is empty: pmpc migrates it on first use."
@@ -374,16 +374,6 @@ def secret_values(app_ctx: AppContext) -> list[str]:
     return values
 
 
-def python_executable() -> str:
-    """Return the running interpreter (external tools such as pytest run under it)."""
-    return sys.executable
-
-
-def user_log_dir() -> Path:
-    """Return where pmpc keeps its own small logs (the last command's error)."""
-    return user_state_dir()
-
-
 # ----------------------------------------------------------------------------- state store reads
 
 
@@ -434,13 +424,23 @@ def known_names(app_ctx: AppContext) -> dict[str, list[str]]:
     }
 
 
+def _upid_node(upid: str | None) -> str | None:
+    from proxmox_mpc.core.upid import parse_upid
+    from proxmox_mpc.errors import UsageError
+
+    try:
+        return parse_upid(upid).node if upid else None
+    except UsageError:
+        return None
+
+
 JOURNAL_STATUS = {
     "ok": "ok",
     "done": "ok",
     "success": "ok",
     "succeeded": "ok",
     "applied": "ok",
-    "skipped": "ok",
+    "skipped": "skipped",
     "failed": "error",
     "error": "error",
     "running": "running",
@@ -476,6 +476,7 @@ def read_journal(
                         "status": JOURNAL_STATUS.get(entry.status.lower(), entry.status.lower()),
                         "message": entry.detail,
                         "upid": entry.upid,
+                        "node": _upid_node(entry.upid),
                         "user": "pmpc",
                     }
                 )

@@ -1,4 +1,4 @@
-"""Generate Terraform, Ansible and tests: gather inputs, render, and write inside the output directory only."""
+"""Generate Terraform, Ansible and tests: gather inputs, render, write inside the output directory only."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import ApiError, Conflict, ManifestError, UsageError
+from proxmox_mpc.errors import Conflict, ManifestError, PmpcError, UsageError
 from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
 
 GENERATORS = ("terraform", "ansible", "tests")
@@ -71,19 +72,35 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
                     agent = str(config.get("agent", "0"))
                     if agent.split(",")[0].split("=")[-1] not in ("1", "yes", "on", "true"):
                         return None
-                    raw = await api.get(f"/nodes/{guest.node}/qemu/{guest.vmid}/agent/network-get-interfaces")
+                    raw = await api.get(
+                        f"/nodes/{quote(guest.node, safe='')}/qemu/{int(guest.vmid)}"
+                        "/agent/network-get-interfaces"
+                    )
                 else:
-                    raw = await api.get(f"/nodes/{guest.node}/lxc/{guest.vmid}/interfaces")
-            except ApiError:
-                # No agent running, or a PVE without the endpoint: the address stays unknown.
+                    raw = await api.get(
+                        f"/nodes/{quote(guest.node, safe='')}/lxc/{int(guest.vmid)}/interfaces"
+                    )
+            except PmpcError:
+                # No agent running, an agent that does not answer, or a PVE without the endpoint:
+                # the address stays unknown, which is no reason to fail the whole run.
                 return None
             return agent_address(raw)
 
         addresses = await asyncio.gather(*(address(g) for g in snapshot.guests))
     guests = [
-        {"kind": g.kind, "type": g.type, "vmid": g.vmid, "name": g.name, "node": g.node, "status": g.status,
-         "template": g.template, "pool": g.pool, "config": g.config, "address": addr}
-        for g, addr in zip(snapshot.guests, addresses)
+        {
+            "kind": g.kind,
+            "type": g.type,
+            "vmid": g.vmid,
+            "name": g.name,
+            "node": g.node,
+            "status": g.status,
+            "template": g.template,
+            "pool": g.pool,
+            "config": g.config,
+            "address": addr,
+        }
+        for g, addr in zip(snapshot.guests, addresses, strict=True)
     ]
     nodes = sorted(str(n.get("node")) for n in snapshot.nodes if n.get("node"))
     return _Facts(guests=guests, nodes=nodes, source="cluster")
@@ -102,8 +119,18 @@ def _stored_facts(app_ctx: AppContext) -> _Facts:
     finally:
         store.close()
     guests = [
-        {"kind": r.kind, "type": r.type, "vmid": r.vmid, "name": r.name, "node": r.node, "status": r.status,
-         "template": r.template, "pool": r.pool, "config": r.config or None, "address": None}
+        {
+            "kind": r.kind,
+            "type": r.type,
+            "vmid": r.vmid,
+            "name": r.name,
+            "node": r.node,
+            "status": r.status,
+            "template": r.template,
+            "pool": r.pool,
+            "config": r.config or None,
+            "address": None,
+        }
         for r in records
     ]
     return _Facts(guests=guests, nodes=sorted(nodes), source="state")
@@ -119,8 +146,15 @@ def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:
     elif settings.user:
         user = settings.user
     endpoint = settings.base_url + "/" if settings.host else None
-    return Cluster(endpoint=endpoint, host=settings.host, port=settings.port, token_user=user, token_name=name,
-                   verify_tls=settings.verify_tls and not app_ctx.insecure, nodes=nodes)
+    return Cluster(
+        endpoint=endpoint,
+        host=settings.host,
+        port=settings.port,
+        token_user=user,
+        token_name=name,
+        verify_tls=settings.verify_tls and not app_ctx.insecure,
+        nodes=nodes,
+    )
 
 
 def _manifests(app_ctx: AppContext) -> list[Any] | None:
@@ -133,7 +167,9 @@ def _manifests(app_ctx: AppContext) -> list[Any] | None:
     return [item.manifest for item in loaded] or None
 
 
-def build_inputs(manifests: Sequence[Any] | None, facts: _Facts) -> tuple[list[Any], dict[str, int], list[str]]:
+def build_inputs(
+    manifests: Sequence[Any] | None, facts: _Facts
+) -> tuple[list[Any], dict[str, int], list[str]]:
     """Return (guest specs, clone-source VMIDs by name, warnings) from manifests and what exists.
 
     Without manifests every existing guest is described from its config, as `sync --import` would.
@@ -142,15 +178,25 @@ def build_inputs(manifests: Sequence[Any] | None, facts: _Facts) -> tuple[list[A
     from proxmox_mpc.services.manifests import manifest_for_guest
 
     warnings: list[str] = []
-    observed = [Observed(kind=g["kind"], vmid=g["vmid"], name=g["name"], node=g["node"], address=g["address"])
-                for g in facts.guests]
+    observed = [
+        Observed(
+            kind=g["kind"],
+            vmid=g["vmid"],
+            name=g["name"],
+            node=g["node"],
+            status=g["status"],
+            address=g["address"],
+        )
+        for g in facts.guests
+    ]
     clone_vmids = {g["name"]: int(g["vmid"]) for g in facts.guests}
     if manifests is None:
         specs = []
         for guest in facts.guests:
             if guest["config"] is None:
-                warnings.append(f"{guest['kind']}/{guest['vmid']}: its config could not be read (node offline); "
-                                "left out.")
+                warnings.append(
+                    f"{guest['kind']}/{guest['vmid']}: its config could not be read (node offline); left out."
+                )
                 continue
             manifest = manifest_for_guest(_GuestView(guest), dict(guest["config"]))
             spec = spec_from_manifest(manifest)
@@ -191,7 +237,11 @@ def check_relative(rel: str) -> PurePosixPath:
         ManifestError: the path is absolute, has `..` or an empty or hidden component.
     """
     path = PurePosixPath(rel)
-    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") or p.startswith(".") for p in path.parts):
+    if (
+        path.is_absolute()
+        or not path.parts
+        or any(p in ("", ".", "..") or p.startswith(".") for p in path.parts)
+    ):
         raise ManifestError(f"Refusing to write {rel!r}: it would leave the output directory.")
     return path
 
@@ -205,14 +255,16 @@ def _target(out_dir: Path, rel: str) -> Path:
     return path
 
 
-def plan_files(generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool) -> list[GeneratedFile]:
+def plan_files(
+    generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool
+) -> list[GeneratedFile]:
     """Decide, for every rendered file and every stale generated file, what writing would do.
 
     Raises:
         Conflict: a file was edited by hand (or is not pmpc's) and --force was not given; lists them all.
         ManifestError: a path would leave the output directory.
     """
-    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state, generator_of
+    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state
 
     files: list[GeneratedFile] = []
     conflicts: list[str] = []
@@ -239,7 +291,9 @@ def plan_files(generator: str, out_dir: Path, rendered: dict[str, str], *, force
                 continue
         files.append(_file(generator, out_dir, rel, action))
     if conflicts:
-        listed = ", ".join(conflicts[:10]) + (f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
+        listed = ", ".join(conflicts[:10]) + (
+            f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+        )
         raise Conflict(
             f"Not overwriting {len(conflicts)} file(s) changed by hand or not generated by pmpc: {listed}. "
             "Pass --force to overwrite them.",
@@ -250,8 +304,9 @@ def plan_files(generator: str, out_dir: Path, rendered: dict[str, str], *, force
 
 
 def _file(generator: str, out_dir: Path, rel: str, action: Action) -> GeneratedFile:
-    return GeneratedFile(generator=generator, path=str(out_dir / rel), file=rel, action=action,
-                         written=action in WRITES)
+    return GeneratedFile(
+        generator=generator, path=str(out_dir / rel), file=rel, action=action, written=action in WRITES
+    )
 
 
 def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[GeneratedFile]:
@@ -272,7 +327,12 @@ def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[Gene
         for name in sorted(names):
             path = Path(root) / name
             rel = (rel_root / name).as_posix()
-            if rel in rendered or path.is_symlink() or not path.is_file() or path.stat().st_size > _MAX_OWN_FILE:
+            if (
+                rel in rendered
+                or path.is_symlink()
+                or not path.is_file()
+                or path.stat().st_size > _MAX_OWN_FILE
+            ):
                 continue
             if not rel_root.parts and not any(rel.endswith(s) for s in (".tf", ".yml", ".cfg")):
                 continue
@@ -359,5 +419,6 @@ async def generate(
     files = plan_files(generator, out_dir, rendered, force=force)
     if not dry_run:
         write_files(out_dir, rendered, files)
-    return GenerateResult(generator=generator, out_dir=str(out_dir), dry_run=dry_run, files=files,
-                          warnings=warnings)
+    return GenerateResult(
+        generator=generator, out_dir=str(out_dir), dry_run=dry_run, files=files, warnings=warnings
+    )

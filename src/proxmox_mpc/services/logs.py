@@ -16,7 +16,7 @@ from proxmox_mpc.core.models import to_int
 from proxmox_mpc.errors import PmpcError, UsageError
 
 Source = Literal["all", "cluster", "pmpc"]
-STATUSES = ("ok", "error", "running")
+STATUSES = ("ok", "error", "running", "skipped")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.I)
 FOLLOW_INTERVAL = 2.0
@@ -171,7 +171,8 @@ async def cluster_entries(app_ctx: AppContext, flt: LogFilter) -> tuple[list[Log
         if flt.node:
             nodes = [n for n in nodes if n == flt.node]
             offline = [n for n in offline if n == flt.node]
-        params: dict[str, Any] = {"limit": max(flt.limit, NODE_TASK_LIMIT)}
+        # source=all: PVE lists only finished tasks by default, and a log should show running ones too.
+        params: dict[str, Any] = {"limit": max(flt.limit, NODE_TASK_LIMIT), "source": "all"}
         if vmid:
             params["vmid"] = int(vmid)
         if flt.type:

@@ -43,8 +43,13 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.path, "line": self.line, "column": self.column, "field": self.field,
-                "message": self.message}
+        return {
+            "file": self.path,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -117,8 +122,9 @@ def _index(node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -
                 line, column = _mark(key_node)
                 problems.append(Problem(source.path, line, column, field_name((*loc, key)), "duplicate key"))
             seen.add(key)
-            source.keys[(*loc, key)] = _mark(key_node)
-            _index(value_node, (*loc, key), source, problems)
+            sub: Loc = (*loc, key)
+            source.keys[sub] = _mark(key_node)
+            _index(value_node, sub, source, problems)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _index(item, (*loc, index), source, problems)
@@ -206,8 +212,13 @@ def manifest_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -225,14 +236,20 @@ def check_unique(loaded: Sequence[LoadedManifest]) -> list[Problem]:
         m = item.manifest
         first = names.get(m.address)
         if first is not None:
-            problems.append(item.source.problem(("name",), f"{m.address} is already described in {_at(first, 'name')}"))
+            problems.append(
+                item.source.problem(("name",), f"{m.address} is already described in {_at(first, 'name')}")
+            )
         else:
             names[m.address] = item
         if m.vmid is not None:
             other = vmids.get(m.vmid)
             if other is not None:
-                problems.append(item.source.problem(
-                    ("vmid",), f"VMID {m.vmid} is already used by {other.manifest.address} ({_at(other, 'vmid')})"))
+                problems.append(
+                    item.source.problem(
+                        ("vmid",),
+                        f"VMID {m.vmid} is already used by {other.manifest.address} ({_at(other, 'vmid')})",
+                    )
+                )
             else:
                 vmids[m.vmid] = item
         for index, net in enumerate(m.spec.networks or []):
@@ -241,8 +258,12 @@ def check_unique(loaded: Sequence[LoadedManifest]) -> list[Problem]:
                 continue
             other = macs.get(mac)
             if other is not None:
-                problems.append(item.source.problem(
-                    ("spec", "networks", index), f"MAC address {mac} is also used by {other.manifest.address}"))
+                problems.append(
+                    item.source.problem(
+                        ("spec", "networks", index),
+                        f"MAC address {mac} is also used by {other.manifest.address}",
+                    )
+                )
             else:
                 macs[mac] = item
     return problems
@@ -301,7 +322,9 @@ def require_workspace(app_ctx: AppContext) -> Path:
         UsageError: the command runs outside a workspace.
     """
     if app_ctx.workspace is None:
-        raise UsageError("Not in a pmpc workspace (no pmpc.yaml here or above): run `pmpc init` or pass --workspace.")
+        raise UsageError(
+            "Not in a pmpc workspace (no pmpc.yaml here or above): run `pmpc init` or pass --workspace."
+        )
     return app_ctx.workspace
 
 
@@ -330,10 +353,27 @@ def safe_file_name(name: str) -> str:
     return cleaned[:100]
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Safe YAML, with multi-line text (descriptions) as literal blocks."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and value.strip() == value.rstrip("\n").strip() else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _text)
+
+
 def dump_manifest(manifest: AnyManifest) -> str:
     """Return a manifest as YAML text."""
-    return yaml.safe_dump(manifest_to_document(manifest), sort_keys=False, default_flow_style=False,
-                          allow_unicode=True)
+    return yaml.dump(
+        manifest_to_document(manifest),
+        Dumper=_ManifestDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+    )
 
 
 def manifest_path(workspace: Path, manifest: AnyManifest) -> Path:
@@ -342,24 +382,31 @@ def manifest_path(workspace: Path, manifest: AnyManifest) -> Path:
 
 
 def manifest_for_guest(guest: Any, config: dict[str, Any]) -> AnyManifest:
-    """Build the manifest of a guest (a core Guest, a state GuestRecord or an ObservedGuest) and its config."""
+    """Build the manifest of a guest (a core Guest, GuestRecord or ObservedGuest) from its config."""
     gtype = getattr(guest, "type", None) or ("qemu" if getattr(guest, "kind", "vm") == "vm" else "lxc")
     template = bool(getattr(guest, "template", False))
     status = getattr(guest, "status", None)
     state = None if template else ("stopped" if status == "stopped" else "running" if status else None)
     return manifest_from_config(
-        gtype, guest.name, guest.node, guest.vmid, config, state=state, pool=getattr(guest, "pool", None) or None,
+        gtype,
+        guest.name,
+        guest.node,
+        guest.vmid,
+        config,
+        state=state,
+        pool=getattr(guest, "pool", None) or None,
         template=template or None,
     )
 
 
-def import_manifests(app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
-                     ) -> list[Path]:
-    """Write one manifest per guest into the workspace (`pmpc sync --import`); return the files written.
+def import_manifests(
+    app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
+) -> list[Path]:
+    """Write a manifest for each guest that has none yet (`pmpc sync --import`); return the files written.
 
-    `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest that
-    already has a manifest (same VMID) is rewritten in place; two guests with one name get the VMID in
-    their file name.
+    `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest
+    already described by a manifest (same VMID, or same kind and name) keeps it untouched: an import
+    never overwrites what someone wrote. Two guests with one name get the VMID in their file name.
 
     Raises:
         UsageError: there is no workspace.
@@ -371,29 +418,33 @@ def import_manifests(app_ctx: AppContext, guests_with_configs: Iterable[Any], wo
             pairs.append((item[0], dict(item[1] or {})))
         else:
             pairs.append((item, dict(getattr(item, "config", {}) or {})))
-    existing: dict[int, Path] = {}
+    described_vmids: set[int] = set()
+    described_names: set[tuple[str, str]] = set()
     directory = resources_dir(root)
     if directory.is_dir():
         for path in manifest_files([directory]):
             found, _ = parse_text(path.read_text(encoding="utf-8"), str(path))
             for item in found:
-                if item.manifest.vmid is not None and len(found) == 1:
-                    existing[item.manifest.vmid] = path
-    manifests = sorted((manifest_for_guest(g, c) for g, c in pairs), key=lambda m: (m.kind, m.name, m.vmid or 0))
+                if item.manifest.vmid is not None:
+                    described_vmids.add(item.manifest.vmid)
+                else:
+                    described_names.add((item.manifest.kind, item.manifest.name))
+    manifests = sorted(
+        (manifest_for_guest(g, c) for g, c in pairs), key=lambda m: (m.kind, m.name, m.vmid or 0)
+    )
     counts: dict[tuple[str, str], int] = {}
     for m in manifests:
-        counts[(m.kind, safe_file_name(m.name).lower())] = counts.get((m.kind, safe_file_name(m.name).lower()), 0) + 1
+        key = (m.kind, safe_file_name(m.name).lower())
+        counts[key] = counts.get(key, 0) + 1
     written: list[Path] = []
     for m in manifests:
-        path = existing.get(m.vmid) if m.vmid is not None else None
-        if path is None:
-            base = safe_file_name(m.name)
-            if counts[(m.kind, base.lower())] > 1:
-                base = f"{base}-{m.vmid}"
-            path = resources_dir(root) / KIND_DIRS[m.kind] / f"{base}.yaml"
+        if m.vmid in described_vmids or (m.kind, m.name) in described_names:
+            continue
+        base = safe_file_name(m.name)
+        path = resources_dir(root) / KIND_DIRS[m.kind] / f"{base}.yaml"
+        if counts[(m.kind, base.lower())] > 1 or path.exists():
+            path = path.with_name(f"{base}-{m.vmid}.yaml")
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = dump_manifest(m)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+        path.write_text(dump_manifest(m), encoding="utf-8")
         written.append(path)
     return written

@@ -55,20 +55,26 @@ async def observe_guest(api: ProxmoxClient, resource: dict[str, Any]) -> Observe
     gtype = str(resource.get("type"))
     vmid = int(resource.get("vmid") or str(resource.get("id", "/0")).rpartition("/")[2])
     node = str(resource.get("node"))
-    running = resource.get("status") == "running"
+    # A VM's changes that wait for its next start are compared as done: /pending has them whatever the
+    # power state (PVE's own GET /config folds them in for containers, and for VMs unless current=1).
+    read_pending = gtype == "qemu" or resource.get("status") == "running"
     try:
         config = await api.guest_config(node, gtype, vmid)
-        pending = await api.get(f"/nodes/{node}/{gtype}/{vmid}/pending") if running else None
+        pending = await api.get(f"/nodes/{node}/{gtype}/{vmid}/pending") if read_pending else None
     except ApiNotFound:
         return None
     digest = config.pop("digest", None)
     merged = compose_pending(config, pending if isinstance(pending, list) else None)
     return ObservedGuest(
-        vmid=vmid, type=gtype, node=node,  # type: ignore[arg-type]
+        vmid=vmid,
+        type=gtype,
+        node=node,  # type: ignore[arg-type]
         name=str(resource.get("name") or config.get("name") or config.get("hostname") or vmid),
-        status=str(resource.get("status") or "unknown"), template=bool(int(resource.get("template") or 0)),
+        status=str(resource.get("status") or "unknown"),
+        template=bool(int(resource.get("template") or 0)),
         pool=resource.get("pool") or None,
-        config={k: v for k, v in merged.items() if v != REDACTED}, digest=str(digest) if digest else None,
+        config={k: v for k, v in merged.items() if v != REDACTED},
+        digest=str(digest) if digest else None,
     )
 
 
@@ -84,8 +90,8 @@ async def observe_cluster(api: ProxmoxClient) -> list[ObservedGuest]:
     unreachable = sorted({str(r.get("node")) for r in guests if str(r.get("node")) in offline})
     if unreachable:
         raise ConnectionFailed(
-            f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: bring them back, "
-            "or plan against the last sync with --offline."
+            f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
+            "bring them back, or plan against the last sync with --offline."
         )
     found = await asyncio.gather(*(observe_guest(api, r) for r in guests))
     return sorted((g for g in found if g is not None), key=lambda g: g.vmid)
@@ -105,14 +111,25 @@ def observed_from_store(app_ctx: AppContext) -> tuple[list[ObservedGuest], Clust
     try:
         cluster = cluster_key(app_ctx)
         if store.last_sync(cluster) is None:
-            raise StateError(f"No sync of {cluster} in the state store: run `pmpc sync` before planning offline.")
+            raise StateError(
+                f"No sync of {cluster} in the state store: run `pmpc sync` before planning offline."
+            )
         records = store.current_guests(cluster)
         facts = facts_from_store(store.nodes(cluster), store.storages(cluster))
     finally:
         store.close()
     observed = [
-        ObservedGuest(vmid=r.vmid, type=r.type, node=r.node, name=r.name, status=r.status, template=r.template,
-                      pool=r.pool, config={k: v for k, v in r.config.items() if v != REDACTED}, digest=r.digest)
+        ObservedGuest(
+            vmid=r.vmid,
+            type=r.type,
+            node=r.node,
+            name=r.name,
+            status=r.status,
+            template=r.template,
+            pool=r.pool,
+            config={k: v for k, v in r.config.items() if v != REDACTED},
+            digest=r.digest,
+        )
         for r in records
     ]
     return observed, facts
@@ -121,18 +138,34 @@ def observed_from_store(app_ctx: AppContext) -> tuple[list[ObservedGuest], Clust
 def manifest_guest(manifest: AnyManifest) -> Guest:
     """Return the guest a manifest describes, for selectors (`-l tag=web`)."""
     kind = "vm" if manifest.kind == "VM" else "ct"
-    return Guest(kind=kind, type=manifest.type, vmid=manifest.vmid or 0, name=manifest.name,  # type: ignore[arg-type]
-                 node=manifest.node, status=manifest.spec.state or "unknown",
-                 template=bool(manifest.spec.template), tags=list(manifest.spec.tags or []), pool=manifest.spec.pool)
+    return Guest(
+        kind=kind,
+        type=manifest.type,
+        vmid=manifest.vmid or 0,
+        name=manifest.name,  # type: ignore[arg-type]
+        node=manifest.node,
+        status=manifest.spec.state or "unknown",
+        template=bool(manifest.spec.template),
+        tags=list(manifest.spec.tags or []),
+        pool=manifest.spec.pool,
+    )
 
 
 def observed_guest(guest: ObservedGuest) -> Guest:
     """Return an observed guest as a core Guest, for selectors."""
     from proxmox_mpc.core.models import split_tags
 
-    return Guest(kind=guest.kind, type=guest.type, vmid=guest.vmid, name=guest.name,  # type: ignore[arg-type]
-                 node=guest.node, status=guest.status, template=guest.template,
-                 tags=split_tags(guest.config.get("tags")), pool=guest.pool)
+    return Guest(
+        kind=guest.kind,
+        type=guest.type,
+        vmid=guest.vmid,
+        name=guest.name,  # type: ignore[arg-type]
+        node=guest.node,
+        status=guest.status,
+        template=guest.template,
+        tags=split_tags(guest.config.get("tags")),
+        pool=guest.pool,
+    )
 
 
 def select(
@@ -142,13 +175,15 @@ def select(
     if not selector:
         return list(loaded), list(observed)
     by_vmid = {g.vmid: g for g in observed}
-    by_name = {(g.type, g.name): g for g in observed}
+    by_name: dict[tuple[str, str], ObservedGuest] = {(g.type, g.name): g for g in observed}
     kept: list[LoadedManifest] = []
     kept_guests: dict[int, ObservedGuest] = {}
     for item in loaded:
         m = item.manifest
         guest = by_vmid.get(m.vmid) if m.vmid is not None else by_name.get((m.type, m.name))
-        if selector.matches(manifest_guest(m)) or (guest is not None and selector.matches(observed_guest(guest))):
+        if selector.matches(manifest_guest(m)) or (
+            guest is not None and selector.matches(observed_guest(guest))
+        ):
             kept.append(item)
             if guest is not None:
                 kept_guests[guest.vmid] = guest
@@ -206,9 +241,51 @@ async def compute_plan(
             facts = await read_facts(api, observed)
         require_valid(loaded, facts)
     kept, guests = select(loaded, observed, chosen)
-    plan = build_plan([item.manifest for item in kept], guests, context=app_ctx.settings.context,
-                      workspace=workspace_label(app_ctx))
+    _check_creatable(kept, observed)
+    plan = build_plan(
+        [item.manifest for item in kept],
+        guests,
+        context=app_ctx.settings.context,
+        workspace=workspace_label(app_ctx),
+    )
+    if targets and app_ctx.workspace is not None:
+        plan.unmanaged = _unmanaged_in_workspace(app_ctx, plan.unmanaged, observed)
     return PlanResult(plan=plan, manifests=kept, observed=observed)
+
+
+def _unmanaged_in_workspace(
+    app_ctx: AppContext, listed: list[str], observed: Sequence[ObservedGuest]
+) -> list[str]:
+    """Drop from `unmanaged` the guests other workspace manifests describe (a plan of some files only)."""
+    from proxmox_mpc.core.diff import match_guests
+    from proxmox_mpc.errors import ManifestError
+
+    try:
+        everything = workspace_manifests(app_ctx)
+        _, rest = match_guests([item.manifest for item in everything], observed)
+    except ManifestError:
+        return listed  # another manifest is broken: keep the plain listing
+    free = {f"{g.ref} ({g.name})" for g in rest}
+    return [ref for ref in listed if ref in free]
+
+
+def _check_creatable(loaded: Sequence[LoadedManifest], observed: Sequence[ObservedGuest]) -> None:
+    """Refuse (before anything is sent) a container to create that says neither what to create it from."""
+    from proxmox_mpc.core.diff import match_guests
+    from proxmox_mpc.core.manifest import CtManifest
+    from proxmox_mpc.services.manifests import raise_problems
+
+    pairs, _ = match_guests([item.manifest for item in loaded], observed)
+    problems = []
+    for item, (manifest, guest) in zip(loaded, pairs, strict=True):
+        creating = guest is None or guest.type != manifest.type
+        if not creating or manifest.spec.state == "absent" or not isinstance(manifest, CtManifest):
+            continue
+        if manifest.spec.ostemplate is None and manifest.spec.clone is None:
+            problems.append(
+                item.source.problem(("spec",), "creating a container needs spec.ostemplate (or spec.clone)")
+            )
+    raise_problems(problems)
 
 
 def workspace_label(app_ctx: AppContext) -> str | None:

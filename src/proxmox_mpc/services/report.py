@@ -25,7 +25,8 @@ TITLE_MAX = 80
 SECRET_WORDS = ("secret", "password", "passwd", "token-secret", "cipassword", "ticket", "cookie", "csrf")
 
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
-IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])::1(?![\w:])")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+IP = re.compile(f"{IPV6.pattern}|{IPV4.pattern}")
 MAC = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:])")
 FINGERPRINT = re.compile(r"(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}")
 # host.example.org style names (two dots or more, a letter in the last label); versions and files stay.
@@ -135,13 +136,20 @@ class Anonymiser:
         self.counters: dict[str, int] = {}
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         self.home = home
-        self.names: list[tuple[str, str]] = []
+        self.kinds: dict[str, str] = {}
         for kind, values in (("host", hosts), ("guest", guests)):
             for value in values:
-                if value and (value, kind) not in self.names:
-                    self.names.append((value, kind))
-        # Longest first, so web-10 is replaced before web-1 could match inside it.
-        self.names.sort(key=lambda item: len(item[0]), reverse=True)
+                if value:
+                    self.kinds.setdefault(value.lower(), kind)
+        # Longest first, so web-10 is matched whole rather than as web-1 and a rest.
+        names = sorted(self.kinds, key=len, reverse=True)
+        self.pattern = (
+            re.compile(
+                r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.IGNORECASE
+            )
+            if names
+            else None
+        )
 
     def token(self, kind: str, value: str) -> str:
         """Return the placeholder of a value, the same every time it is seen."""
@@ -175,11 +183,9 @@ class Anonymiser:
         text = _outside_fingerprints(
             text, lambda part: MAC.sub(lambda m: self.token("mac", m.group(0)), part)
         )
-        text = _outside_fingerprints(text, lambda part: IPV6.sub(self._ip, part))
-        text = IPV4.sub(self._ip, text)
-        for value, kind in self.names:
-            pattern = re.compile(r"(?<![\w.-])" + re.escape(value) + r"(?![\w-])", re.IGNORECASE)
-            text = pattern.sub(lambda _m, v=value, k=kind: self.token(k, v), text)  # type: ignore[misc]
+        text = _outside_fingerprints(text, lambda part: IP.sub(self._ip, part))
+        if self.pattern is not None:
+            text = self.pattern.sub(lambda m: self.token(self.kinds[m.group(0).lower()], m.group(0)), text)
         return FQDN.sub(self._fqdn, text)
 
 

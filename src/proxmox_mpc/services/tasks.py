@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,7 +16,7 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.models import to_int
 from proxmox_mpc.core.upid import parse_upid
-from proxmox_mpc.errors import ApiConflict, Conflict, TaskFailedError, UsageError
+from proxmox_mpc.errors import ApiConflict, Conflict, PmpcError, TaskFailedError, TaskTimeout, UsageError
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.connection import connect
 
@@ -128,12 +129,20 @@ async def send(
             if not (is_upid(result) and wait):
                 return result if is_upid(result) else None
             remaining = max(0.0, deadline - time.monotonic()) + wait_grace
-            return await wait_task(api, str(result), remaining, target=target, progress=progress)
+            try:
+                return await wait_task(api, str(result), remaining, target=target, progress=progress)
+            except TaskTimeout as exc:
+                # Word it with the target's whole --timeout, not the part left for this task.
+                upid = parse_upid(exc.upid)
+                raise TaskTimeout(
+                    f"Task {upid.type} on {upid.node} was still running after {timeout:g}s ({exc.upid}).",
+                    upid=exc.upid,
+                ) from exc
         except ApiConflict as exc:
             if not is_lock_error(exc):
                 raise
-            lock = getattr(exc, "lock", None) or _lock_in(exc.message) or "config"
-            message = exc.message
+            message = str(getattr(exc, "pve_message", None) or exc.message)
+            lock = getattr(exc, "lock", None) or _lock_in(message) or "config"
         except TaskFailedError as exc:
             # PVE checks some locks inside the worker (vm_start): the task fails, nothing was done.
             lock = _lock_in(exc.exitstatus)
@@ -245,23 +254,37 @@ async def get_task(app_ctx: AppContext, upid: str) -> TaskInfo:
     return TaskInfo.from_api(dict(raw, upid=raw.get("upid") or upid))
 
 
+@dataclass
+class WaitOutcome:
+    """The tasks `task wait` waited for, and the errors of those that failed or ran out of time."""
+
+    tasks: list[TaskInfo]
+    errors: list[PmpcError] = field(default_factory=list)
+
+
 async def wait_tasks(
     app_ctx: AppContext, upids: Sequence[str], *, timeout: float, progress: Progress | None = None
-) -> list[TaskInfo]:
-    """Wait for every task (concurrently) and return their final status.
+) -> WaitOutcome:
+    """Wait for every task (concurrently); return their final status and the errors of those that failed.
 
     Raises:
-        TaskFailedError: a task ended in error.
-        TaskTimeout: a task was still running after `timeout` seconds.
+        UsageError: no task, or a text that is not a UPID.
     """
     if not upids:
         raise UsageError("Name at least one task id (UPID).")
     for upid in upids:
         parse_upid(upid)
     async with connect(app_ctx) as api:
-        await asyncio.gather(*(wait_task(api, u, timeout, progress=progress) for u in upids))
+        outcomes = await asyncio.gather(
+            *(wait_task(api, u, timeout, progress=progress) for u in upids), return_exceptions=True
+        )
         raws = await asyncio.gather(*(api.task_status(parse_upid(u).node, u) for u in upids))
-    return [TaskInfo.from_api(dict(r, upid=r.get("upid") or u)) for u, r in zip(upids, raws, strict=True)]
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    for error in errors:
+        if not isinstance(error, PmpcError):
+            raise error
+    tasks = [TaskInfo.from_api(dict(r, upid=r.get("upid") or u)) for u, r in zip(upids, raws, strict=True)]
+    return WaitOutcome(tasks=tasks, errors=[e for e in errors if isinstance(e, PmpcError)])
 
 
 async def task_log(
@@ -288,7 +311,5 @@ async def task_log(
                         emit(str(entry.get("t", "")))
                 return TaskInfo.from_api(dict(status, upid=status.get("upid") or upid))
             if timeout and time.monotonic() - started > timeout:
-                from proxmox_mpc.errors import TaskTimeout
-
                 raise TaskTimeout(f"Task {upid} was still running after {timeout:g}s.", upid=upid)
             await asyncio.sleep(FOLLOW_POLL)

@@ -57,8 +57,9 @@ async def read_facts(api: ProxmoxClient, observed: Sequence[ObservedGuest] = ())
             entries = await api.get(f"/nodes/{node}/network") or []
         except ApiError:
             return
-        facts.bridges[node] = {str(e.get("iface")) for e in entries
-                               if str(e.get("type", "")).lower() in ("bridge", "ovsbridge")}
+        facts.bridges[node] = {
+            str(e.get("iface")) for e in entries if str(e.get("type", "")).lower() in ("bridge", "ovsbridge")
+        }
 
     async def pools() -> None:
         try:
@@ -124,23 +125,32 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
             for loc, storage, content in _storages_of(item):
                 if storage not in node_storages:
                     known = ", ".join(sorted(node_storages)) or "none"
-                    problems.append(src.problem(loc, f"no storage {storage!r} on node {m.node} (storages: {known})"))
+                    problems.append(
+                        src.problem(loc, f"no storage {storage!r} on node {m.node} (storages: {known})")
+                    )
                 elif content not in node_storages[storage]:
                     problems.append(src.problem(loc, f"storage {storage!r} does not hold {content} content"))
         bridges = facts.bridges.get(m.node)
         if bridges is not None:
-            for i, net in enumerate(m.spec.networks or []):
+            nets: list[Any] = list(m.spec.networks or [])  # type: ignore[attr-defined]
+            for i, net in enumerate(nets):
                 if net.bridge and net.bridge not in bridges and net.bridge not in facts.shared_bridges:
                     known = ", ".join(sorted(bridges)) or "none"
-                    problems.append(src.problem(("spec", "networks", i, "bridge"),
-                                                f"no bridge {net.bridge!r} on node {m.node} (bridges: {known})"))
+                    problems.append(
+                        src.problem(
+                            ("spec", "networks", i, "bridge"),
+                            f"no bridge {net.bridge!r} on node {m.node} (bridges: {known})",
+                        )
+                    )
         if m.spec.pool and facts.pools is not None and m.spec.pool not in facts.pools:
             problems.append(src.problem(("spec", "pool"), f"no pool {m.spec.pool!r} in the cluster"))
         clone = m.spec.clone
         if clone is not None:
             source = clone.source
             if not ((source.isdigit() and int(source) in vmids) or source in names):
-                problems.append(src.problem(("spec", "clone", "from"), f"no guest or template {source!r} to clone"))
+                problems.append(
+                    src.problem(("spec", "clone", "from"), f"no guest or template {source!r} to clone")
+                )
     return problems
 
 
@@ -159,12 +169,19 @@ async def validate_manifests(
     files = len({item.source.path for item in loaded})
     checked = False
     if not offline and app_ctx.settings.host:
+        from proxmox_mpc.services.plan import observe_cluster
+
         async with connect(app_ctx) as api:
-            facts = await read_facts(api)
+            # Bridges that guests already use count as existing (SDN VNets, bridges on other hosts).
+            facts = await read_facts(api, await observe_cluster(api))
         raise_problems(check_against_cluster(loaded, facts))
         checked = True
-    return ValidateReport(manifests=len(loaded), files=files, cluster_checked=checked,
-                          addresses=[item.manifest.address for item in loaded])
+    return ValidateReport(
+        manifests=len(loaded),
+        files=files,
+        cluster_checked=checked,
+        addresses=[item.manifest.address for item in loaded],
+    )
 
 
 def require_valid(loaded: Sequence[LoadedManifest], facts: ClusterFacts | None) -> None:
@@ -187,5 +204,11 @@ def facts_from_store(nodes: Sequence[Any], storages: Sequence[Any]) -> ClusterFa
     return facts
 
 
-__all__ = ["ClusterFacts", "ManifestError", "ValidateReport", "check_against_cluster", "read_facts",
-           "validate_manifests"]
+__all__ = [
+    "ClusterFacts",
+    "ManifestError",
+    "ValidateReport",
+    "check_against_cluster",
+    "read_facts",
+    "validate_manifests",
+]

@@ -56,11 +56,17 @@ def _workspace_text(name: str, context: str | None) -> str:
         "# pmpc workspace settings: no secrets here (use the contexts file, .env or PMPC_* variables).\n"
         "# name: the key of the workspace lock, shared by every checkout that uses one state database.\n"
     )
-    return header + yaml.safe_dump(body, sort_keys=False) + "# settings:\n#   timeout: 30\n#   concurrency: 8\n"
+    return (
+        header + yaml.safe_dump(body, sort_keys=False) + "# settings:\n#   timeout: 30\n#   concurrency: 8\n"
+    )
 
 
 def init_workspace(
-    app_ctx: AppContext, directory: Path | None, *, name: str | None = None, context: str | None = None,
+    app_ctx: AppContext,
+    directory: Path | None,
+    *,
+    name: str | None = None,
+    context: str | None = None,
     dry_run: bool = False,
 ) -> InitResult:
     """Create the SPEC workspace layout in `directory` (default: the current one); safe to run again.
@@ -117,5 +123,11 @@ def init_workspace(
             gitignore.write_text(text + "\n".join(missing) + "\n", encoding="utf-8")
     else:
         existing.append(".gitignore")
-    return InitResult(path=str(root), name=final_name, context=final_context, created=created, existing=existing,
-                      dry_run=dry_run)
+    return InitResult(
+        path=str(root),
+        name=final_name,
+        context=final_context,
+        created=created,
+        existing=existing,
+        dry_run=dry_run,
+    )

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # A fixed key: two processes migrating one PostgreSQL database at once take turns.
 MIGRATION_LOCK_KEY = 0x706D7063_00000001
 LOCK_POLL_SECONDS = 0.1
+UNLOCK_WAIT_SECONDS = 10.0
 
 clusters = ClusterRow.__table__  # type: ignore[attr-defined]
 nodes_t = NodeRow.__table__  # type: ignore[attr-defined]
@@ -400,8 +401,10 @@ class Store:
         Raises:
             StateError: the database is newer than this pmpc, or cannot be migrated.
         """
-        head = migrations.head_revision()
         before = self.revision()
+        if before == migrations.HEAD:
+            return before, before  # current: no need to load alembic
+        head = migrations.head_revision()
         self._check_known(before)
         if before == head:
             return before, head
@@ -425,7 +428,7 @@ class Store:
 
     def at_head(self) -> bool:
         """Return True when the schema is current."""
-        return self.revision() == migrations.head_revision()
+        return self.revision() == migrations.HEAD
 
     # ------------------------------------------------------------------ clusters
 
@@ -950,6 +953,7 @@ class Store:
         self, name: str, timeout: float, deadline: float, waiting: _Waiter
     ) -> Iterator[None]:
         from sqlalchemy import func, select
+        from sqlalchemy.exc import SQLAlchemyError
 
         key = self._schema_key(name)
         with self._guard():
@@ -968,9 +972,11 @@ class Store:
             try:
                 yield
             finally:
-                with self._guard():
+                try:
                     conn.execute(select(func.pg_advisory_unlock(key)))
                     conn.commit()
+                except SQLAlchemyError:
+                    pass  # the session is gone (`pmpc state unlock` ended it), and its lock with it
         finally:
             conn.close()
 
@@ -1008,6 +1014,10 @@ class Store:
                         host="database server",
                         since=utcnow(),
                     )
+            # A terminated backend lets go of its locks a moment later: return once it has.
+            deadline = time.monotonic() + UNLOCK_WAIT_SECONDS
+            while pids and self.advisory_lock_held(name) and time.monotonic() < deadline:
+                time.sleep(LOCK_POLL_SECONDS)
         with self.transaction() as conn:
             conn.execute(delete(locks_t).where(locks_t.c.name == name))
         return info

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import ssl
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import respx
 
 from proxmox_mpc.api.client import ProxmoxClient
+from proxmox_mpc.config import normalise_fingerprint
 
 BASE = "https://pve.test:8006"
 API = BASE + "/api2/json"
@@ -44,3 +48,9 @@ def arun(coro: Coroutine[Any, Any, T]) -> T:
 
 def router() -> respx.Router:
     return respx.Router(base_url=API, assert_all_called=False)
+
+
+def fingerprint_of(certfile: str) -> str:
+    """The SHA-256 fingerprint of a PEM certificate, as Proxmox shows it."""
+    der = ssl.PEM_cert_to_DER_cert(Path(certfile).read_text())
+    return normalise_fingerprint(hashlib.sha256(der).hexdigest())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 from pydantic import SecretStr
+from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
 from proxmox_mpc.api.auth import RENEW_AFTER, TicketAuth, TokenAuth
 from proxmox_mpc.errors import AuthError, ExitCode
-from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
 TOKEN_ID = "pmpc@pve!cli"
 SECRET = "0f4e2a86-6c1b-4d8e-9a57-3c2b1d0e9f8a"
@@ -24,7 +24,13 @@ class Clock:
 
 def login_answers() -> list[httpx.Response]:
     return [
-        envelope({"ticket": f"PVE:root@pam:{i:08X}::sig", "CSRFPreventionToken": f"csrf-{i}", "username": "root@pam"})
+        envelope(
+            {
+                "ticket": f"PVE:root@pam:{i:08X}::sig",
+                "CSRFPreventionToken": f"csrf-{i}",
+                "username": "root@pam",
+            }
+        )
         for i in range(1, 6)
     ]
 

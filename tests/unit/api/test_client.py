@@ -1,9 +1,10 @@
-"""Envelope unwrapping, retries (idempotent requests; connection errors, 502/503/595 only) and error mapping."""
+"""Envelope unwrapping, retries (idempotent only; connection errors, 502/503/595 only), error mapping."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
+from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
 from proxmox_mpc.errors import (
     ApiConflict,
@@ -14,7 +15,6 @@ from proxmox_mpc.errors import (
     ExitCode,
     OperationTimeout,
 )
-from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
 
 async def _request(client, method, path, **data):
@@ -38,7 +38,9 @@ async def _call(client, method, *args):
 def test_booleans_are_sent_as_0_and_1_and_none_is_dropped():
     pve = router()
     route = pve.put("/nodes/pve1/qemu/101/config").mock(return_value=envelope(None))
-    arun(_request(make_client(pve), "PUT", "/nodes/pve1/qemu/101/config", onboot=True, agent=False, name=None))
+    arun(
+        _request(make_client(pve), "PUT", "/nodes/pve1/qemu/101/config", onboot=True, agent=False, name=None)
+    )
     body = route.calls.last.request.content.decode()
     assert sorted(body.split("&")) == ["agent=0", "onboot=1"]
 
@@ -53,7 +55,11 @@ def test_get_is_retried_on_gateway_statuses(status):
 
 @pytest.mark.parametrize(
     "failure",
-    [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow connect"), httpx.RemoteProtocolError("dropped")],
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("slow connect"),
+        httpx.RemoteProtocolError("dropped"),
+    ],
     ids=["connect-error", "connect-timeout", "disconnected"],
 )
 def test_get_is_retried_on_connection_errors(failure):
@@ -110,16 +116,40 @@ def test_writes_are_never_retried(method, failure):
 @pytest.mark.parametrize(
     ("status", "message", "errors", "error_class", "exit_code", "expected"),
     [
-        (400, "Parameter verification failed.", {"memory": "value must have a minimum value of 16"},
-         ApiError, ExitCode.ERROR, "memory: value must have a minimum value of 16"),
+        (
+            400,
+            "Parameter verification failed.",
+            {"memory": "value must have a minimum value of 16"},
+            ApiError,
+            ExitCode.ERROR,
+            "memory: value must have a minimum value of 16",
+        ),
         (401, "authentication failure", None, AuthError, ExitCode.AUTH, "Authentication failed"),
-        (403, "Permission check failed (/vms/101, VM.PowerMgmt)", None, AuthError, ExitCode.AUTH,
-         "Permission denied for POST /nodes/pve1/qemu/101/status/start: Permission check failed"),
+        (
+            403,
+            "Permission check failed (/vms/101, VM.PowerMgmt)",
+            None,
+            AuthError,
+            ExitCode.AUTH,
+            "Permission denied for POST /nodes/pve1/qemu/101/status/start: Permission check failed",
+        ),
         (404, "Not Found", None, ApiNotFound, ExitCode.NOT_FOUND, "Not Found"),
-        (500, "Configuration file 'nodes/pve1/qemu-server/101.conf' does not exist", None, ApiNotFound,
-         ExitCode.NOT_FOUND, "does not exist"),
-        (500, "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout", None, ApiConflict,
-         ExitCode.CONFLICT, "can't lock file"),
+        (
+            500,
+            "Configuration file 'nodes/pve1/qemu-server/101.conf' does not exist",
+            None,
+            ApiNotFound,
+            ExitCode.NOT_FOUND,
+            "does not exist",
+        ),
+        (
+            500,
+            "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout",
+            None,
+            ApiConflict,
+            ExitCode.CONFLICT,
+            "can't lock file",
+        ),
         (500, "unable to create VM 101 - storage full", None, ApiError, ExitCode.ERROR, "storage full"),
         (595, "Connection refused", None, ApiError, ExitCode.ERROR, "Connection refused"),
     ],
@@ -146,7 +176,11 @@ def test_debug_trace_redacts_secrets_in_form_data():
     pve.post("/nodes/pve1/lxc").mock(return_value=envelope("UPID:x"))
     lines: list[str] = []
     client = make_client(pve, tracer=lines.append)
-    arun(_request(client, "POST", "/nodes/pve1/lxc", vmid=201, password="ct-root-pw", **{"ssh-public-keys": "k"}))
+    arun(
+        _request(
+            client, "POST", "/nodes/pve1/lxc", vmid=201, password="ct-root-pw", **{"ssh-public-keys": "k"}
+        )
+    )
     trace = "\n".join(lines)
     assert "POST https://pve.test:8006/api2/json/nodes/pve1/lxc" in trace
     assert "'vmid': 201" in trace

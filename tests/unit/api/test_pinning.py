@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import ssl
-from pathlib import Path
-
 import pytest
 from pydantic import SecretStr
+from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET
+from tests.unit.api.helpers import arun, fingerprint_of
 
 from proxmox_mpc.api.auth import TokenAuth
 from proxmox_mpc.api.client import ProxmoxClient
-from proxmox_mpc.config import normalise_fingerprint
 from proxmox_mpc.errors import ConnectionFailed, ExitCode
 from proxmox_mpc.services.config_ops import fetch_fingerprint
-from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET
-from tests.unit.api.helpers import arun
 
 WRONG = ":".join(["AB"] * 32)
 
 
-def fingerprint_of(certfile: str) -> str:
-    der = ssl.PEM_cert_to_DER_cert(Path(certfile).read_text())
-    return normalise_fingerprint(hashlib.sha256(der).hexdigest())
-
-
 async def _version(url: str, **kwargs) -> dict:
-    client = ProxmoxClient(base_url=url, auth=TokenAuth(TOKEN_ID, SecretStr(TOKEN_SECRET)), retries=0, **kwargs)
+    client = ProxmoxClient(
+        base_url=url, auth=TokenAuth(TOKEN_ID, SecretStr(TOKEN_SECRET)), retries=0, **kwargs
+    )
     async with client as api:
         return await api.version()
 
@@ -54,7 +46,7 @@ def test_other_fingerprint_is_refused_showing_both(pve, fakepve_cafile):
 
 
 def test_unknown_ca_is_refused_and_ca_file_is_accepted(pve, fakepve_cafile):
-    with pytest.raises(ConnectionFailed, match="TLS verification of .* failed"):
+    with pytest.raises(ConnectionFailed, match=r"TLS verification of .* failed"):
         arun(_version(pve.url))
     assert arun(_version(pve.url, verify=fakepve_cafile))["version"] == pve.version
 

@@ -7,6 +7,7 @@ and review the generated file in versions/.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 HERE = Path(__file__).resolve().parent
+# The newest revision, known without importing alembic (the fast path of every open); a test checks it.
+HEAD = "0001"
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -32,28 +35,33 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return cfg
 
 
-def head_revision() -> str:
-    """Return the newest revision these migrations know."""
+@functools.lru_cache(maxsize=1)
+def _script() -> Any:
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """Return the newest revision these migrations know."""
+    head = _script().get_current_head()
     assert head is not None
-    return head
+    return str(head)
 
 
 def known_revisions() -> set[str]:
     """Return every revision id these migrations know."""
-    from alembic.script import ScriptDirectory
-
-    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return {s.revision for s in _script().walk_revisions()}
 
 
 def current_revision(connection: Connection) -> str | None:
     """Return the revision the database is at (None: never migrated)."""
-    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect, text
 
-    ctx = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    return ctx.get_current_revision()
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
