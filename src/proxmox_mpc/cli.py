@@ -58,10 +58,13 @@ def load_command(name: str) -> Any:
     module_name, _, attribute = target.partition(":")
     module = importlib.import_module(module_name)
     if attribute:
-        group = typer.main.get_command(getattr(module, attribute))
+        sub_app = getattr(module, attribute)
+        # Built on its own, a group would render its help with rich (slow to import): plain, as the root.
+        sub_app.rich_markup_mode = None
+        group = typer.main.get_command(sub_app)
         group.name = name
         return group
-    holder = typer.Typer()
+    holder = typer.Typer(rich_markup_mode=None)
     module.register(holder)
     built = typer.main.get_command(holder)
     commands = getattr(built, "commands", None)

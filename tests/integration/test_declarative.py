@@ -430,3 +430,36 @@ def test_plan_of_one_file_lists_only_truly_unmanaged_guests(cluster, cli, tmp_pa
     assert "~ memory: 2048 -> 4096" in result.stdout
     unmanaged = result.stdout.split("Unmanaged guests")[1]
     assert "vm/104 (batch-1)" in unmanaged and "vm/102" not in unmanaged
+
+
+def test_pool_and_template_changes_apply(cluster, cli, tmp_path):
+    cluster.pools["dev"] = set()
+    ws = _init_and_import(cli, tmp_path)
+    path = ws / "resources" / "vms" / "web-2.yaml"
+    path.write_text(path.read_text().replace("pool: prod", "pool: dev"))
+    db = ws / "resources" / "vms" / "db-1.yaml"
+    db.write_text(db.read_text().replace("state: stopped", "template: true"))
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert cluster.vm(102).pool == "dev" and cluster.vm(103).template
+    result = cli("--workspace", str(ws), "plan", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    result = cli("--workspace", str(ws), "plan", "-l", "pool=nope", "-o", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["changes"] == []
+    bad = cli("--workspace", str(ws), "plan", "-l", "colour=red")
+    assert bad.exit_code == 64
+
+
+def test_a_new_node_migrates_the_container(cluster, cli, tmp_path):
+    ws = _init_and_import(cli, tmp_path)
+    path = ws / "resources" / "cts" / "cache-1.yaml"
+    path.write_text(
+        path.read_text().replace("node: pve3", "node: pve1").replace("memory: 1024", "memory: 768")
+    )
+    result = cli("--workspace", str(ws), "plan", "-o", "json")
+    change = json.loads(result.stdout)["changes"][0]
+    assert [f["name"] for f in change["fields"]] == ["memory", "node"]
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert cluster.ct(202).node == "pve1" and int(cluster.ct(202).config["memory"]) == 768
+    assert cli("--workspace", str(ws), "plan", "--detailed-exitcode").exit_code == 0

@@ -287,3 +287,17 @@ def test_offline_uses_the_last_sync(cluster, cli, tmp_path, monkeypatch):
     assert cluster.requests == []
     imports = (root / "terraform" / "imports.tf").read_text(encoding="utf-8")
     assert imports.count("import {") == 7
+
+
+def test_guests_that_cannot_be_described_are_left_out_with_a_warning(cluster, cli, tmp_path):
+    cluster.add_vm(150, "bad_name", node="pve1", status="stopped", config={"cores": 1, "memory": 512})
+    cluster.set_node_offline("pve3")
+    out = tmp_path / "tf"
+    result = cli("generate", "terraform", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "pmpc: warning: vm/150: cannot be described (" in result.stderr
+    assert "pmpc: warning: vm/104: its config could not be read (node offline); left out." in result.stderr
+    assert "pmpc: warning: ct/202: its config could not be read (node offline); left out." in result.stderr
+    vms = (out / "vms.tf").read_text(encoding="utf-8")
+    assert "bad_name" not in vms and "batch_1" not in vms
+    assert 'resource "proxmox_virtual_environment_vm" "web_1"' in vms

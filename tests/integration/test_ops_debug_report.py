@@ -167,3 +167,32 @@ def test_report_issue_works_without_a_cluster(cli, monkeypatch, isolated_env):
     assert "(the cluster could not be reached)" in text
     assert "10.99.0.1" not in text
     assert TOKEN_SECRET not in text
+
+
+def test_debug_in_a_synced_workspace_reports_it_and_the_migration_level(cluster, cli, isolated_env):
+    assert cli("init").exit_code == 0
+    assert cli("sync", "--import").exit_code == 0
+    result = cli("debug", "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["workspace"]["path"] == str(isolated_env)
+    assert data["workspace"]["manifests"] == 7
+    assert data["workspace"]["state_db"] is True
+    store = data["state_store"]
+    assert store["reachable"] is True and store["revision"] == store["head"] is not None
+    assert store["url"] == f"sqlite:///{isolated_env}/.pmpc/state.db"
+
+
+def test_report_issue_anonymises_with_state_store_names_when_the_cluster_fails(cluster, cli, isolated_env):
+    assert cli("init").exit_code == 0
+    assert cli("sync").exit_code == 0
+    assert cli("vm", "start", "web-1", "--bogus").exit_code == 64
+    cluster.fail("GET", "/cluster/status", 500, "cluster not ready")
+    cluster.fail("GET", "/cluster/resources", 500, "cluster not ready")
+    result = cli("report-issue")
+    assert result.exit_code == 0, result.output
+    text = Path(result.stdout.splitlines()[0]).read_text()
+    assert re.search(r"- command: `pmpc vm start guest-\d+ --bogus`", text), text
+    assert "(the cluster could not be reached)" in text
+    for name in ("web-1", "pve1", "127.0.0.1"):
+        assert name not in text

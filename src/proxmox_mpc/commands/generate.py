@@ -61,13 +61,35 @@ def _print(app_ctx: AppContext, result: GenerateResult, output: str) -> None:
     app_ctx.info(f"{result.generator}: {verb} {written} of {len(result.files)} file(s) in {result.out_dir}.")
 
 
-def _generate(ctx: typer.Context, generator: str, output: str, **options: object) -> None:
+def _generate(
+    ctx: typer.Context,
+    generator: str,
+    output: str,
+    *,
+    out: Path | None,
+    force: bool,
+    dry_run: bool,
+    offline: bool,
+    provider_version: str | None = None,
+    frameworks: list[str] | None = None,
+) -> None:
     app_ctx: AppContext = ctx.obj
     from proxmox_mpc.output.printers import check_format
     from proxmox_mpc.services.generate import generate
 
     check_format(output)
-    result = run(generate(app_ctx, generator, **options))  # type: ignore[arg-type]
+    result = run(
+        generate(
+            app_ctx,
+            generator,
+            out=out,
+            force=force,
+            dry_run=dry_run,
+            offline=offline,
+            provider_version=provider_version,
+            frameworks=frameworks,
+        )
+    )
     _print(app_ctx, result, output)
 
 

@@ -11,6 +11,7 @@ from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.columns import NODE_COLUMNS, STORAGE_COLUMNS
 from proxmox_mpc.output.printers import check_format, print_details, print_list, print_one, to_data
+from proxmox_mpc.output.units import humanize
 
 app = typer.Typer(help="Inspect cluster nodes.", no_args_is_help=True)
 NodeArg = Annotated[str, typer.Argument(help="Node name (never guessed).", metavar="NODE")]
@@ -67,7 +68,7 @@ def describe(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> 
     if output in ("table", "wide"):
         data = to_data(described)
         storages = data.pop("storages")
-        print_details(app_ctx.out, data)
+        print_details(app_ctx.out, humanize(data))
         app_ctx.out.write("Storages:\n")
         print_list(app_ctx.out, app_ctx.err, storages, fmt=output, columns=STORAGE_COLUMNS, plural="storages")
     else:

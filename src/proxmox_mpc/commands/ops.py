@@ -221,8 +221,9 @@ def test(
 ) -> None:
     """Test the infrastructure: run the generated tests in tests/, else check manifests against the cluster.
 
-    Reports pass/fail per guest; exits 1 when any fails.
-    Example: pmpc test   |   pmpc test --builtin -l tag=web -o json
+    The generated suite (`pmpc generate tests`) runs under pytest; -l or --builtin run the built-in checks
+    (existence, node, power, cores, memory, tags) instead. Reports pass/fail per guest; a failure exits 1.
+    Example: pmpc test   |   pmpc test -l tag=web -o json
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)

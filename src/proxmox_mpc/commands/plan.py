@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 ManifestArgs = Annotated[
     list[str] | None,
-    typer.Argument(help="Manifest files or directories (default: the workspace's resources/)."),
+    typer.Argument(
+        help="Manifest files or directories (default: the workspace's resources/).", metavar="MANIFEST"
+    ),
 ]
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Compare with the last sync instead of the live cluster.")
@@ -192,7 +194,7 @@ def destroy(
     ctx: typer.Context,
     targets: Annotated[
         list[str] | None,
-        typer.Argument(help="Manifest files, or names of managed guests.", metavar="[MANIFEST-OR-NAME]..."),
+        typer.Argument(help="Manifest files, or names of managed guests.", metavar="MANIFEST-OR-NAME"),
     ] = None,
     selector: SelectorOpt = None,
     dry_run: DryRunOpt = False,

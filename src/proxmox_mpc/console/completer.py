@@ -71,10 +71,11 @@ def split_line(text: str) -> tuple[list[str], str]:
     return words[:-1], words[-1] if words else ""
 
 
-def subcommands(command: Any) -> dict[str, Any]:
+def subcommands(command: Any) -> Mapping[str, Any]:
     """Return a group's subcommands by name (empty for a plain command): Typer keeps them in `commands`."""
     found = getattr(command, "commands", None)
-    return dict(found) if isinstance(found, Mapping) else {}
+    # The mapping itself, not a copy: pmpc's root loads each command only when it is looked up.
+    return found if isinstance(found, Mapping) else {}
 
 
 def options(command: Any) -> list[Any]:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
+from proxmox_mpc.core.models import split_tags
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, SIZE_UNITS, format_size, parse_size
 
 # Keys pmpc never compares, imports or sends: identity PVE generates, runtime state, secrets.
@@ -296,11 +297,7 @@ def decode_ssh_keys(value: Any) -> list[str]:
 
 def split_tag_text(value: Any) -> list[str]:
     """Return tags as PVE stores them: lower-cased, unique and sorted."""
-    if isinstance(value, list | tuple):
-        items = [str(v) for v in value]
-    else:
-        items = re.split(r"[;, ]+", str(value or ""))
-    return sorted({t.strip().lower() for t in items if t.strip()})
+    return split_tags(value)
 
 
 Canon = Any  # a str, or a dict of str for structured values
@@ -359,7 +356,8 @@ def _canonical(kind: str, key: str, value: Any) -> Canon:
     text = str(value)
     if "=" in text and "\n" not in text and " " not in text.split("=", 1)[0]:
         first, props = split_props(text)
-        return {"": first or "", **props}
+        if "" not in props and all(props.values()):
+            return {"": first or "", **props}
     return int_text(text) if re.fullmatch(r"-?\d+(\.0+)?", text.strip()) else text.strip()
 
 
@@ -429,11 +427,8 @@ def render(kind: str, key: str, value: Any) -> str | None:
             return join_props(
                 canon["cdrom"], {**{k: v for k, v in canon.items() if k != "cdrom"}, "media": "cdrom"}
             )
-        if "source" in canon:
-            head = canon["source"]
-        else:
-            # storage:SIZE; a disk whose size PVE did not write shows as `storage:`.
-            head = f"{canon.get('storage', '')}:{canon.get('size', '')}"
+        # storage:SIZE (a disk whose size PVE did not write shows as `storage:`), or the host path.
+        head = canon["source"] if "source" in canon else f"{canon.get('storage', '')}:{canon.get('size', '')}"
         rest = {k.removeprefix("opt:"): v for k, v in canon.items() if k.startswith("opt:")}
         if "source" in canon and "size" in canon:
             rest["size"] = canon["size"]

@@ -143,7 +143,7 @@ class GenerateInputs(BaseModel):
     guests: list[GuestSpec] = Field(default_factory=list)
     provider_version: str = DEFAULT_PROVIDER_VERSION
     # Where the generated Terraform is, relative to the tests' output directory (for Terratest).
-    terraform_dir: str = "../terraform"
+    terraform_dir: str = "../../terraform"
     frameworks: list[str] = Field(default_factory=lambda: list(FRAMEWORKS))
 
     def sorted(self) -> GenerateInputs:

@@ -42,3 +42,22 @@ def duration(seconds: Any) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+def humanize(record: dict[str, Any]) -> dict[str, Any]:
+    """Return a record for `describe` tables: byte counts, usage fractions and uptimes made readable."""
+    shown: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            shown[key] = humanize(value)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            shown[key] = value
+        elif key.endswith(("_used", "_total", "_size", "memory", "maxmem", "maxdisk")) or key in ("used", "total"):
+            shown[key] = human_bytes(value)
+        elif key.endswith("_usage"):
+            shown[key] = percent(value)
+        elif key == "uptime":
+            shown[key] = duration(value)
+        else:
+            shown[key] = value
+    return shown

@@ -198,7 +198,13 @@ def build_inputs(
                     f"{guest['kind']}/{guest['vmid']}: its config could not be read (node offline); left out."
                 )
                 continue
-            manifest = manifest_for_guest(_GuestView(guest), dict(guest["config"]))
+            try:
+                manifest = manifest_for_guest(_GuestView(guest), dict(guest["config"]))
+            except ValueError as exc:
+                # A config pmpc cannot describe (pydantic's ValidationError is a ValueError).
+                first = str(exc).splitlines()[0]
+                warnings.append(f"{guest['kind']}/{guest['vmid']}: cannot be described ({first}); left out.")
+                continue
             spec = spec_from_manifest(manifest)
             if spec is not None:
                 specs.append(spec)

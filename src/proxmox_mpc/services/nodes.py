@@ -56,23 +56,25 @@ async def describe_node(app_ctx: AppContext, name: str) -> NodeDescription:
     memory = status.get("memory") or {}
     swap = status.get("swap") or {}
     rootfs = status.get("rootfs") or {}
+    kernel = status.get("current-kernel") or {}
     return NodeDescription(
         name=node.name,
         status=node.status,
         pve_version=status.get("pveversion"),
-        kernel=status.get("kversion"),
+        kernel=kernel.get("release") or status.get("kversion"),
         cpu_model=cpuinfo.get("model"),
         cpus=to_int(cpuinfo.get("cpus")) or node.cpus,
         sockets=to_int(cpuinfo.get("sockets")),
-        cpu_usage=to_float(status.get("cpu"), node.cpu_usage),
+        cpu_usage=to_float(status.get("cpu")) or node.cpu_usage,
         load_average=[to_float(x) for x in status.get("loadavg") or []],
-        memory_used=to_int(memory.get("used"), node.memory_used),
-        memory_total=to_int(memory.get("total"), node.memory_total),
+        # /nodes already carries usage; the status report refines it where it has real numbers.
+        memory_used=to_int(memory.get("used")) or node.memory_used,
+        memory_total=to_int(memory.get("total")) or node.memory_total,
         swap_used=to_int(swap.get("used")),
         swap_total=to_int(swap.get("total")),
-        rootfs_used=to_int(rootfs.get("used"), node.disk_used),
-        rootfs_total=to_int(rootfs.get("total"), node.disk_total),
-        uptime=to_int(status.get("uptime"), node.uptime),
+        rootfs_used=to_int(rootfs.get("used")) or node.disk_used,
+        rootfs_total=to_int(rootfs.get("total")) or node.disk_total,
+        uptime=to_int(status.get("uptime")) or node.uptime,
         storages=sorted((Storage.from_api(name, s) for s in storages), key=lambda s: s.name),
         guests=count_guests(resources, name),
     )

@@ -257,7 +257,8 @@ def _state_names(app_ctx: AppContext) -> tuple[list[str], list[str]]:
     from proxmox_mpc.services.diagnostics import known_names
 
     names = known_names(app_ctx)
-    return names.get("nodes", []), names.get("guests", [])
+    # VMIDs are not private, and replacing bare numbers would garble the report.
+    return names.get("nodes", []), [n for n in names.get("guests", []) if not n.isdigit()]
 
 
 def issue_title(last_error: dict[str, Any] | None) -> str:

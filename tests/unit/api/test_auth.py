@@ -148,3 +148,47 @@ def test_a_user_with_a_second_factor_is_told_to_use_a_token():
     )
     with pytest.raises(AuthError, match="API token"):
         arun(_call(make_client(pve, TicketAuth("ops@pve", SecretStr("pw"), clock=Clock())), "nodes"))
+
+
+def test_concurrent_requests_share_one_login():
+    import asyncio
+
+    pve = router()
+    login = pve.post("/access/ticket").mock(side_effect=login_answers())
+    nodes = pve.get("/nodes").mock(return_value=envelope([]))
+    auth = TicketAuth("root@pam", SecretStr("pw"), clock=Clock())
+
+    async def go():
+        async with make_client(pve, auth, concurrency=16) as api:
+            await asyncio.gather(*(api.nodes() for _ in range(16)))
+
+    arun(go())
+    assert login.call_count == 1
+    assert nodes.call_count == 16
+    assert {c.request.headers["Cookie"] for c in nodes.calls} == {"PVEAuthCookie=PVE:root@pam:00000001::sig"}
+
+
+def test_a_revoked_ticket_seen_by_concurrent_requests_is_renewed_once():
+    import asyncio
+
+    pve = router()
+    login = pve.post("/access/ticket").mock(side_effect=login_answers())
+    revoked = "PVEAuthCookie=PVE:root@pam:00000001::sig"
+
+    async def answer(request):
+        await asyncio.sleep(0.01)  # so all eight are in flight with the revoked ticket
+        if request.headers["Cookie"] == revoked:
+            return pve_error(401, "permission denied - invalid PVE ticket")
+        return envelope([])
+
+    nodes = pve.get("/nodes").mock(side_effect=answer)
+    auth = TicketAuth("root@pam", SecretStr("pw"), clock=Clock())
+
+    async def go():
+        async with make_client(pve, auth, concurrency=8) as api:
+            await asyncio.gather(*(api.nodes() for _ in range(8)))
+
+    arun(go())
+    # One login for the first ticket, one renewal for all eight refusals: not eight.
+    assert login.call_count == 2
+    assert nodes.call_count == 16  # eight refused, eight repeated with the new ticket

@@ -184,7 +184,7 @@ def test_ct_manifest_to_config_and_back_is_the_identity(m):
     assert _round_trip(m) == m
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.one_of(vm_manifests(), ct_manifests()))
 def test_a_manifest_is_equivalent_to_its_own_config(m):
     config = manifest_to_config(m)
