@@ -100,6 +100,18 @@ def make_history(path: Path) -> Any:
     return PrivateHistory(str(path))
 
 
+def open_history(app_ctx: AppContext) -> Any:
+    """Return the persistent history, or one in memory (with a warning) when its file cannot be written."""
+    path = history_path(app_ctx)
+    try:
+        return make_history(path)
+    except OSError as exc:
+        from prompt_toolkit.history import InMemoryHistory
+
+        app_ctx.warn(f"history is not saved: cannot write {path} ({exc.strerror or exc}).")
+        return InMemoryHistory()
+
+
 def confirm(question: str) -> bool:
     """Ask a yes/no question inside the console (also from within a running command's event loop)."""
     from prompt_toolkit import PromptSession
@@ -177,7 +189,7 @@ def run(app_ctx: AppContext, app: typer.Typer, *, runner: Runner) -> None:
 
     session = slash.Session(out=app_ctx.out, err=app_ctx.err, run_line=run_line, root=root)
     prompt: PromptSession[str] = PromptSession(
-        history=make_history(history_path(app_ctx)),
+        history=open_history(app_ctx),
         completer=PmpcCompleter(root, names),
         auto_suggest=AutoSuggestFromHistory(),
         complete_while_typing=False,

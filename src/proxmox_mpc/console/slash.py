@@ -23,6 +23,10 @@ ROUTED: tuple[str, ...] = (
 )
 
 
+# Characters of a command's help shown after its name (keeps /help within 110 columns).
+HELP_WIDTH = 80
+
+
 class ExitConsole(Exception):
     """Raised by /exit to leave the loop."""
 
@@ -99,14 +103,14 @@ def render_help(root: Any) -> str:
     lines += ["", "Slash commands (each runs the pmpc command of the same name):"]
     for name in ROUTED:
         sub = commands.get(name)
-        text = short_help(sub, 90) if sub is not None else "not available in this pmpc"
+        text = short_help(sub, HELP_WIDTH) if sub is not None else "not available in this pmpc"
         lines.append(f"  /{name:<21} {text}")
     lines += ["", "Every pmpc command works too, without `pmpc` (e.g. `vm list -o json`):"]
     for name, sub in commands.items():
-        if getattr(sub, "hidden", False) or name in ROUTED:
+        if getattr(sub, "hidden", False) or name in ROUTED or name == "console":
             continue
         suffix = " ..." if subcommands(sub) else ""
-        lines.append(f"  {name + suffix:<22} {short_help(sub, 90)}")
+        lines.append(f"  {name + suffix:<22} {short_help(sub, HELP_WIDTH)}")
     lines += [
         "",
         "Tab completes commands, flags and names; Up/Down browse history; Ctrl-C cancels a running command;",

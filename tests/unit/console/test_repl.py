@@ -75,3 +75,17 @@ def test_a_workspace_created_in_the_console_is_adopted(isolated_env):
     assert adopt_new_workspace(app_ctx) is True
     assert app_ctx.workspace == isolated_env
     assert app_ctx.settings.workspace == str(isolated_env)
+
+
+def test_unwritable_history_falls_back_to_memory_with_a_warning(tmp_path):
+    import io
+
+    from prompt_toolkit.history import InMemoryHistory
+
+    from proxmox_mpc.console.repl import open_history
+
+    (tmp_path / ".pmpc").write_text("a file where the directory should be")
+    app_ctx = ctx(tmp_path)
+    app_ctx.err = io.StringIO()
+    assert isinstance(open_history(app_ctx), InMemoryHistory)
+    assert app_ctx.err.getvalue().startswith("pmpc: warning: history is not saved: cannot write ")
