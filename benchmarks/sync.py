@@ -172,6 +172,7 @@ def concurrent_sync(
 
     from proxmox_mpc.config import Settings
     from proxmox_mpc.context import AppContext
+    from proxmox_mpc.services.connection import request_limit
     from proxmox_mpc.services.sync import sync_cluster
 
     settings = Settings(
@@ -184,7 +185,7 @@ def concurrent_sync(
     )
     app_ctx = AppContext(loader=lambda: settings)
     # The client's request limit, as services.connection.connect() sets it from PMPC_CONCURRENCY.
-    limit = max(16, settings.concurrency * 2)
+    limit = request_limit(settings.concurrency, bulk=True)
     cpu, wall = time.process_time(), time.perf_counter()
     report = asyncio.run(sync_cluster(app_ctx))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -201,7 +202,7 @@ def main() -> int:
     )
     parser.add_argument("--full-serial", action="store_true", help="time every serial request (slow)")
     parser.add_argument(
-        "--concurrency", type=int, default=8, help="PMPC_CONCURRENCY (the client allows 2x, >= 16)"
+        "--concurrency", type=int, default=8, help="PMPC_CONCURRENCY (sync reads allow 4x, >= 32)"
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

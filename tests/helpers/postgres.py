@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,19 @@ from contextlib import contextmanager
 from urllib.parse import quote
 
 ENV_URL = "PMPC_TEST_POSTGRES_URL"
+WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, runuser, pg_ctl, data, base = int(sys.argv[1]), *sys.argv[2:]
+while os.path.isdir(data):
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        subprocess.run([runuser, "-u", "postgres", "--", pg_ctl, "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+        break
+    time.sleep(1)
+"""
 _cached: tuple[str | None, str] | None = None
 
 
@@ -72,6 +86,12 @@ def _start_private_server() -> tuple[str | None, str]:
     except (subprocess.SubprocessError, OSError) as exc:
         shutil.rmtree(base, ignore_errors=True)
         return None, f"could not start a throwaway PostgreSQL server: {exc}"
+
+    # If this test process is killed (no atexit), a watchdog stops the server once it is gone.
+    subprocess.Popen(
+        [sys.executable, "-c", WATCHDOG, str(os.getpid()), runuser, pg_ctl, data, base],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
 
     def stop() -> None:
         subprocess.run(

@@ -36,7 +36,16 @@ def build_auth(app_ctx: AppContext) -> httpx.Auth:
     )
 
 
-def connect(app_ctx: AppContext) -> ProxmoxClient:
+def request_limit(concurrency: int, *, bulk: bool = False) -> int:
+    """Return how many HTTP requests may be in flight for a target concurrency.
+
+    Bulk reads (sync, plan) are many small GETs whose time is mostly network latency, so they get
+    a deeper pipeline than verbs, which mostly wait on tasks.
+    """
+    return max(32, concurrency * 4) if bulk else max(16, concurrency * 2)
+
+
+def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
     """Return a client for the configured cluster (use it as `async with connect(app_ctx) as api`)."""
     from proxmox_mpc.api.client import ProxmoxClient
 
@@ -60,6 +69,6 @@ def connect(app_ctx: AppContext) -> ProxmoxClient:
         verify=verify,
         fingerprint=fingerprint,
         timeout=s.timeout,
-        concurrency=max(16, s.concurrency * 2),
+        concurrency=request_limit(s.concurrency, bulk=bulk),
         tracer=tracer,
     )

@@ -236,7 +236,7 @@ async def compute_plan(
         observed, facts = observed_from_store(app_ctx)
         require_valid(loaded, facts)
     else:
-        async with connect(app_ctx) as api:
+        async with connect(app_ctx, bulk=True) as api:
             observed = await observe_cluster(api)
             facts = await read_facts(api, observed)
         require_valid(loaded, facts)

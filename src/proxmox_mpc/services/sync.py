@@ -197,7 +197,7 @@ async def read_live(app_ctx: AppContext) -> ClusterSnapshot:
     """Connect and read the cluster."""
     from proxmox_mpc.services.connection import connect
 
-    async with connect(app_ctx) as api:
+    async with connect(app_ctx, bulk=True) as api:
         return await read_cluster(api)
 
 
