@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxmox_mpc.core.guest_params import QEMU_OSTYPES
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.generators.common import identifier, render_template, safe_name, scaffold_header, with_header
 from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, check_inputs
@@ -12,23 +13,7 @@ GENERATOR = "ansible"
 KVM = "community.proxmox.proxmox_kvm"
 LXC = "community.proxmox.proxmox"
 # Option values the modules accept (checked against `ansible-doc` in the tests); others are left out.
-KVM_OSTYPES = frozenset(
-    {
-        "other",
-        "wxp",
-        "w2k",
-        "w2k3",
-        "w2k8",
-        "wvista",
-        "win7",
-        "win8",
-        "win10",
-        "win11",
-        "l24",
-        "l26",
-        "solaris",
-    }
-)
+KVM_OSTYPES = frozenset(QEMU_OSTYPES)
 KVM_SCSIHW = frozenset({"lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"})
 KVM_BIOS = frozenset({"seabios", "ovmf"})
 LXC_OSTYPES = frozenset(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.models import KIND_PREFIX, split_tags, to_float, to_int
+from proxmox_mpc.core.models import KIND_PREFIX, Guest, to_int
 from proxmox_mpc.errors import ApiNotFound, AuthError, PmpcError
 
 if TYPE_CHECKING:
@@ -64,21 +64,20 @@ class LiveGuest:
 
     @classmethod
     def from_resource(cls, raw: dict[str, Any]) -> LiveGuest:
-        gtype = str(raw.get("type"))
-        vmid = to_int(raw.get("vmid")) or to_int(str(raw.get("id", "")).rpartition("/")[2])
+        guest = Guest.from_resource(raw)
         return cls(
-            vmid=vmid,
-            type=gtype,
-            node=str(raw.get("node") or ""),
-            name=str(raw.get("name") or f"{KIND_PREFIX.get(gtype, gtype)}-{vmid}"),
-            status=str(raw.get("status") or "unknown"),
-            template=bool(to_int(raw.get("template"))),
-            tags=split_tags(raw.get("tags")),
-            pool=raw.get("pool") or None,
-            lock=raw.get("lock") or None,
-            cpus=to_float(raw.get("maxcpu")),
-            memory=to_int(raw.get("maxmem")),
-            disk_size=to_int(raw.get("maxdisk")),
+            vmid=guest.vmid,
+            type=guest.type,
+            node=guest.node,
+            name=guest.name,
+            status=guest.status,
+            template=guest.template,
+            tags=guest.tags,
+            pool=guest.pool,
+            lock=guest.lock,
+            cpus=guest.cpus,
+            memory=guest.memory,
+            disk_size=guest.disk_size,
             config=None,
             digest=None,
         )
