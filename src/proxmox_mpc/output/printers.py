@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -102,12 +101,19 @@ class Printer(Protocol):
     def print_one(self, out: TextIO, record: dict[str, Any]) -> None: ...
 
 
+def dump_json(data: Any) -> str:
+    """Return indented JSON (pydantic-core's encoder: an order of magnitude faster than json.dumps)."""
+    from pydantic_core import to_json
+
+    return to_json(data, indent=2).decode("utf-8")
+
+
 class JsonPrinter:
     def print_list(self, out: TextIO, records: list[dict[str, Any]]) -> None:
-        out.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+        out.write(dump_json(records) + "\n")
 
     def print_one(self, out: TextIO, record: dict[str, Any]) -> None:
-        out.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        out.write(dump_json(record) + "\n")
 
 
 class YamlPrinter:
