@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.ansible import needs_community_proxmox
 from tests.helpers.cluster import TOKEN_SECRET
 
 
@@ -83,6 +84,7 @@ def test_generated_pytest_suite_is_green_then_catches_changes_behind_its_back(cl
     assert outcomes["test_cores[web-1]"] == "passed"
 
 
+@needs_community_proxmox
 @pytest.mark.slow
 def test_dynamic_inventory_config_reads_the_cluster(cluster, cli, tmp_path, fakepve_cafile):
     binary = Path(sys.executable).parent / "ansible-inventory"
@@ -137,6 +139,7 @@ def test_generated_jest_suite_runs_when_jest_is_available(cluster, cli, tmp_path
     assert "vm/103 db-1 › cores" in red.stderr
 
 
+@needs_community_proxmox
 @pytest.mark.slow
 def test_the_provisioning_playbook_creates_and_updates_guests(
     cluster, cli, tmp_path, monkeypatch, fakepve_cafile

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.helpers.ansible import needs_community_proxmox
 from tests.unit.generators.inputs import SECRET, fixture_inputs
 
 from proxmox_mpc.errors import ManifestError
@@ -223,6 +224,7 @@ def test_inventory_groups_by_node_tag_pool_and_kind_with_known_addresses():
     assert load(files["inventory/host_vars/app-1.yml"])["ansible_user"] == "ops"
 
 
+@needs_community_proxmox
 def test_every_module_option_exists_with_a_valid_value():
     docs = module_docs()
     files = ansible.render(fixture_inputs())
@@ -253,6 +255,7 @@ def test_the_module_rules_catch_what_the_modules_refuse():
     ]
 
 
+@needs_community_proxmox
 def test_the_option_checker_catches_bad_options():
     docs = module_docs()
     options = docs[MODULES[0]]["options"]
@@ -376,6 +379,7 @@ def test_host_vars_file_names_cannot_escape():
         ansible.render(inputs.model_copy(update={"guests": bad}))
 
 
+@needs_community_proxmox
 @pytest.mark.slow
 def test_ansible_playbook_syntax_check_passes(tmp_path):
     render(tmp_path)
