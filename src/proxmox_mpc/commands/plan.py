@@ -74,7 +74,7 @@ def validate(
 
     report = run(validate_manifests(app_ctx, manifests or [], offline=offline))
     if output in ("table", "wide"):
-        where = "files and cluster" if report.cluster_checked else "files only (no cluster checks)"
+        where = "files and cluster" if report.cluster_checked else "files only, no cluster checks"
         app_ctx.out.write(f"{report.manifests} manifest(s) in {report.files} file(s) are valid ({where}).\n")
     else:
         print_one(

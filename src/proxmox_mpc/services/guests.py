@@ -227,6 +227,18 @@ async def list_guests(
     return filter_guests(guests, kind, node=node, status=status, selector=selector)
 
 
+def check_target_choice(kind: GuestType, targets: Sequence[str], selector: Selector | None) -> None:
+    """Reject a command line that names no guest, or names guests and a selector together.
+
+    Raises:
+        UsageError: no target, or targets and a selector together.
+    """
+    if targets and selector:
+        raise UsageError("Give guests by name/VMID or a selector (-l), not both.")
+    if not targets and selector is None:
+        raise UsageError(f"Name at least one {NOUN[kind]} (VMID or name), or select some with -l.")
+
+
 def resolve_targets(
     guests: Sequence[Guest], kind: GuestType, targets: Sequence[str], selector: Selector | None
 ) -> list[Guest]:
@@ -237,10 +249,7 @@ def resolve_targets(
         NotFound: no guest of this kind has that VMID or name.
     """
     prefix = KIND_PREFIX[kind]
-    if targets and selector:
-        raise UsageError("Give guests by name/VMID or a selector (-l), not both.")
-    if not targets and selector is None:
-        raise UsageError(f"Name at least one {NOUN[kind]} (VMID or name), or select some with -l.")
+    check_target_choice(kind, targets, selector)
     if selector is not None:
         return filter_guests(guests, kind, selector=selector)
     chosen: list[Guest] = []
@@ -701,6 +710,7 @@ async def run_guest_action(
         UsageError, NotFound: the targets cannot be resolved.
         ConfirmationRequired, Aborted: the user did not confirm.
     """
+    check_target_choice(kind, targets, selector)  # before any connection: a usage error is 64, not 1
     opts = options or VerbOptions()
     limit = asyncio.Semaphore(concurrency or app_ctx.settings.concurrency)
     batch = BatchResult(action=action, dry_run=dry_run)
