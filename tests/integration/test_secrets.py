@@ -110,3 +110,47 @@ def test_secrets_never_leave_the_contexts_file(contexts, cli, cluster, tmp_path,
         for secret in (TOKEN_SECRET, PASSWORD, TOKEN_SECRET[::-1], PASSWORD[::-1]):
             assert secret not in result.stdout, result.output
             assert secret not in result.stderr, result.output
+
+
+# A cloud-init password set on a guest: Proxmox hands it back in the config, pmpc must never keep it.
+CI_PASSWORD = "ci-4Kd8-guest-leak-canary"
+
+
+@pytest.mark.fakepve(password=PASSWORD)
+def test_secrets_stay_out_of_the_workspace_the_state_store_and_generated_files(contexts, cli, cluster, tmp_path):
+    cluster.vm(101).config["cipassword"] = CI_PASSWORD
+    workspace = Path.cwd()
+    (workspace / "pmpc.yaml").unlink()
+    steps = [
+        ("init", "."),
+        ("sync", "--import"),
+        ("plan", "-o", "json"),
+        ("vm", "describe", "web-1", "-o", "json"),
+        ("vm", "get", "web-1", "-o", "yaml"),
+        ("state", "show", "web-1", "-o", "json"),
+        ("generate", "terraform"),
+        ("generate", "ansible"),
+        ("generate", "tests"),
+        ("health", "-o", "json"),
+        ("logs", "-o", "json"),
+        ("debug",),
+        ("report-issue",),
+        ("vm", "set", "web-1", "memory=4096", "--dry-run", "-o", "json"),
+    ]
+    results = []
+    for name in ("tok", "pw"):
+        for step in steps:
+            results.append(cli("--debug", "--context", name, *step))
+    for result in results[: len(steps)]:
+        assert result.exit_code in (0, 1), result.output  # health may FAIL on the fake; nothing else may
+    assert results[1].exit_code == 0, results[1].output
+    assert "cipassword" in results[3].stdout  # the key is shown (redacted): the canary was really there
+    written = scan_files(tmp_path)
+    assert (workspace / ".pmpc" / "state.db") in written
+    assert any(p.suffix == ".tf" for p in written) and any(p.name == "web-1.yaml" for p in written)
+    for path in written:
+        assert CI_PASSWORD.encode() not in path.read_bytes(), path
+    for result in results:
+        for secret in (TOKEN_SECRET, PASSWORD, CI_PASSWORD):
+            assert secret not in result.stdout, result.output
+            assert secret not in result.stderr, result.output
