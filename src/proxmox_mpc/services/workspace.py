@@ -14,7 +14,7 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ConfigError, PmpcError, UsageError
 
 DIRECTORIES = ("resources/vms", "resources/cts", "terraform", "ansible", "tests", ".pmpc")
-GITIGNORE_LINES = (".pmpc/", ".env", "*.tfstate", "*.tfstate.*", ".terraform/")
+GITIGNORE_LINES = (".pmpc/", ".env", "*.tfstate", "*.tfstate.*", ".terraform/", "pmpc-report-*.md")
 GITIGNORE_HEADER = "# pmpc: local state and secrets stay out of git"
 
 
