@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET, populate
 from tests.helpers.runner import Result, invoke
+
+# Property tests explore new examples on every developer run; CI replays the same ones, so a red CI
+# is always reproducible (run with CI=1 to get its examples).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
