@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # A fixed key: two processes migrating one PostgreSQL database at once take turns.
 MIGRATION_LOCK_KEY = 0x706D7063_00000001
 LOCK_POLL_SECONDS = 0.1
+HOLDER_ROW_GRACE_SECONDS = 2.0
 UNLOCK_WAIT_SECONDS = 10.0
 
 clusters = ClusterRow.__table__  # type: ignore[attr-defined]
@@ -879,6 +880,13 @@ class Store:
 
     def _held_error(self, name: str, timeout: float) -> Conflict:
         info = self.lock_info(name)
+        if info is None and self.dialect == "postgresql":
+            # The holder names itself in the lock row just after it takes the advisory lock: a loser of a
+            # close race gives that row a moment to appear, so the error can say who holds the lock.
+            settle = time.monotonic() + HOLDER_ROW_GRACE_SECONDS
+            while info is None and time.monotonic() < settle:
+                time.sleep(LOCK_POLL_SECONDS)
+                info = self.lock_info(name)
         waited = f"gave up after {timeout:g}s" if timeout else "not waiting (--lock-timeout 0)"
         if info is None:
             return Conflict(f"The workspace lock {name!r} is held by another pmpc session; {waited}.")
