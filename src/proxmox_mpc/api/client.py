@@ -128,6 +128,10 @@ class ProxmoxClient:
                     self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
             except httpx.HTTPError as exc:
                 self._trace(f"< {type(exc).__name__}: {exc} ({what})")
+                if _being_cancelled():
+                    # Ctrl-C cancelled this task while aiohttp was waiting; its timeout guard can report that
+                    # as a timeout. Let the cancellation through instead of retrying or reporting an error.
+                    raise asyncio.CancelledError from exc
                 if attempt < attempts and _is_retryable(exc):
                     await self._sleep(attempt)
                     continue
@@ -224,6 +228,13 @@ class ProxmoxClient:
     async def tasks(self, node: str, **filters: Any) -> list[dict[str, Any]]:
         """GET /nodes/{node}/tasks with PVE's filters (limit, vmid, typefilter, errors, since)."""
         return list(await self.get(f"/nodes/{_seg(node)}/tasks", **filters) or [])
+
+
+def _being_cancelled() -> bool:
+    """Return True when the running task has a cancellation pending (Python 3.11+ can tell)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling and cancelling())
 
 
 def _seg(value: str) -> str:

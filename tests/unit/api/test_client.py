@@ -210,3 +210,31 @@ def test_concurrency_limit_bounds_requests_in_flight():
 
     arun(go())
     assert peak == 3
+
+
+def test_a_transport_error_during_cancellation_is_a_cancellation_not_a_retry():
+    """aiohttp may report a Ctrl-C (task cancel) as a timeout: pmpc must stop, not retry or report it."""
+    import asyncio
+    import sys
+
+    if sys.version_info < (3, 11):
+        pytest.skip("Task.cancelling() arrived in Python 3.11")
+    calls = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        asyncio.current_task().cancel()  # type: ignore[union-attr]  # Ctrl-C arrives now ...
+        raise httpx.ReadTimeout("timed out", request=request)  # ... and surfaces as a timeout
+
+    async def scenario() -> None:
+        pve = router()
+        pve.get("/version").mock(side_effect=answer)
+        async with make_client(pve) as api:
+            request = asyncio.ensure_future(api.version())
+            with pytest.raises(asyncio.CancelledError):
+                await request
+            assert request.cancelled()
+
+    asyncio.run(scenario())
+    assert calls == 1
