@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ansible import needs_community_proxmox
+from tests.helpers.ansible import needs_community_proxmox, skip_unless_container_updates_work
 from tests.helpers.cluster import TOKEN_SECRET
 
 
@@ -147,6 +147,7 @@ def test_the_provisioning_playbook_creates_and_updates_guests(
     pytest.importorskip(
         "proxmoxer", reason="the community.proxmox modules need proxmoxer (pip install proxmoxer)"
     )
+    skip_unless_container_updates_work()
     playbook = Path(sys.executable).parent / "ansible-playbook"
     if not playbook.exists():
         pytest.skip("ansible-playbook is not installed (pip install ansible)")
