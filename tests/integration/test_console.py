@@ -12,6 +12,8 @@ import pexpect
 import pyte
 import pytest
 
+from tests.helpers.signals import default_sigint
+
 PROMPT = "pmpc:lab [127.0.0.1]> "
 UP = "\x1b[A"
 CTRL_C = "\x03"
@@ -29,7 +31,12 @@ class Terminal:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.child = pexpect.spawn(
-            sys.executable, ["-m", "proxmox_mpc", *args], cwd=str(cwd), env=env, dimensions=(rows, cols)
+            sys.executable,
+            ["-m", "proxmox_mpc", *args],
+            cwd=str(cwd),
+            env=env,
+            dimensions=(rows, cols),
+            preexec_fn=default_sigint,
         )
         # Answer the terminal's own queries (cursor position reports) as a real terminal does.
         self.screen.write_process_input = lambda data: self.child.send(data)

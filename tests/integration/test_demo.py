@@ -18,6 +18,7 @@ import yaml
 from proxmox_mpc.cli import build_app
 from proxmox_mpc.commands.demo import _has_command
 from proxmox_mpc.services.demo import guests_document, make_pki
+from tests.helpers.signals import default_sigint
 
 
 def _exists(line: str) -> bool:
@@ -159,6 +160,7 @@ def test_demo_serve_keeps_the_cluster_up_until_ctrl_c(cli, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=default_sigint,
     )
     try:
         banner = []
