@@ -69,10 +69,10 @@ def create_engine_for(url: str) -> Engine:
             # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred, too late).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -88,6 +88,26 @@ def create_engine_for(url: str) -> Engine:
             "PostgreSQL state databases need the psycopg driver: pip install 'proxmox-mpc[postgres]'."
         ) from exc
     return create_engine(url, pool_pre_ping=True)
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch a SQLite database to WAL, retrying while another process holds it.
+
+    Changing the journal mode takes an exclusive lock and does not wait in SQLite's busy handler, so two
+    processes opening a new database at once (two CI jobs' first `pmpc sync`) would otherwise fail.
+    """
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def describe_db_error(exc: BaseException, url: str) -> str:
