@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from proxmox_mpc.api.errors import error_from_exception, error_from_response
+from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import PmpcError
 
 API_ROOT = "/api2/json"
@@ -256,16 +257,9 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-SECRET_KEYS = ("password", "cipassword", "token", "secret", "sshkeys", "ssh-public-keys")
-
-
-def _is_secret_key(key: str) -> bool:
-    return any(s in key.lower() for s in SECRET_KEYS)
-
-
 def _trace_params(query: Mapping[str, Any] | None, form: Mapping[str, Any] | None) -> str:
     def clean(values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: ("<redacted>" if _is_secret_key(k) else v) for k, v in values.items()}
+        return for_output(values)
 
     parts = []
     if query:

@@ -37,6 +37,7 @@ from proxmox_mpc.core.plan import (
     Plan,
     make_plan,
 )
+from proxmox_mpc.core.secrets import SHOWN, is_secret_key
 from proxmox_mpc.errors import (
     ApiNotFound,
     Conflict,
@@ -330,9 +331,8 @@ class _Run:
 
 def _journal_line(request: PlannedRequest) -> str:
     """Return a request as the journal keeps it: secrets never, long values cut."""
-    from proxmox_mpc.services.sync import is_secret_key
 
-    shown = {k: ("<redacted>" if is_secret_key(k) else str(v)[:80]) for k, v in request.params.items()}
+    shown = {k: (SHOWN if is_secret_key(k) else str(v)[:80]) for k, v in request.params.items()}
     return PlannedRequest(method=request.method, path=request.path, params=shown).line()[:500]
 
 

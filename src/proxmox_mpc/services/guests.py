@@ -21,6 +21,7 @@ from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
 from proxmox_mpc.core.guest_params import Resize
 from proxmox_mpc.core.models import KIND_PREFIX, Guest, to_int
 from proxmox_mpc.core.pveconfig import format_size, parse_property_string, parse_size
+from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.errors import (
     ApiError,
@@ -45,7 +46,6 @@ PLURAL = {"qemu": "VMs", "lxc": "containers"}
 # A shutdown task ends itself at PVE's timeout; allow it this long to report before pmpc gives up.
 SHUTDOWN_GRACE = 5.0
 VMID_ATTEMPTS = 10
-SECRET_PARAMS = ("password", "cipassword", "sshkeys", "ssh-public-keys")
 RECENT_TASKS = 10
 
 # action -> (past tense for the result line, verb for the confirmation prompt)
@@ -361,7 +361,7 @@ def _agent_enabled(value: Any) -> bool:
 
 
 def _redacted(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("<redacted>" if k in SECRET_PARAMS else v) for k, v in sorted(config.items())}
+    return for_output(dict(sorted(config.items())))
 
 
 async def _addresses(api: ProxmoxClient, guest: Guest) -> list[str]:
@@ -640,7 +640,7 @@ def _label(guest: Guest) -> str:
 
 def redact_params(params: dict[str, Any]) -> dict[str, Any]:
     """Return request parameters fit for printing: passwords and keys replaced."""
-    return {k: ("<redacted>" if k in SECRET_PARAMS else v) for k, v in params.items()}
+    return for_output(params)
 
 
 def _shown(requests: Sequence[PlannedRequest]) -> list[PlannedRequest]:

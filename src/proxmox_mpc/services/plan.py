@@ -14,6 +14,7 @@ from proxmox_mpc.core.diff import ObservedGuest, build_plan
 from proxmox_mpc.core.manifest import AnyManifest
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.plan import Plan
+from proxmox_mpc.core.secrets import MASK
 from proxmox_mpc.errors import ApiNotFound, ConnectionFailed, StateError, UsageError
 from proxmox_mpc.services.manifests import LoadedManifest, workspace_manifests
 from proxmox_mpc.services.validate import ClusterFacts, facts_from_store, read_facts, require_valid
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.core.selectors import Selector
 
-REDACTED = "**********"
 
 
 @dataclass
@@ -73,7 +73,7 @@ async def observe_guest(api: ProxmoxClient, resource: dict[str, Any]) -> Observe
         status=str(resource.get("status") or "unknown"),
         template=bool(int(resource.get("template") or 0)),
         pool=resource.get("pool") or None,
-        config={k: v for k, v in merged.items() if v != REDACTED},
+        config={k: v for k, v in merged.items() if v != MASK},
         digest=str(digest) if digest else None,
     )
 
@@ -127,7 +127,7 @@ def observed_from_store(app_ctx: AppContext) -> tuple[list[ObservedGuest], Clust
             status=r.status,
             template=r.template,
             pool=r.pool,
-            config={k: v for k, v in r.config.items() if v != REDACTED},
+            config={k: v for k, v in r.config.items() if v != MASK},
             digest=r.digest,
         )
         for r in records

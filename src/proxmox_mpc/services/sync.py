@@ -13,26 +13,20 @@ from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import KIND_PREFIX, Guest, to_int
+from proxmox_mpc.core.secrets import MASK, is_secret_key
 from proxmox_mpc.errors import ApiNotFound, AuthError, PmpcError
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.state.store import GuestRecord, LockInfo, Store
 
-REDACTED = "**********"
 # Guest attributes whose changes become history rows (besides every config key, as `config.KEY`).
 TRACKED = ("name", "node", "status", "template", "pool", "tags", "type")
 
 
-def is_secret_key(key: str) -> bool:
-    """Return True for a config key that holds a secret (never stored, printed or compared)."""
-    lowered = key.lower()
-    return any(word in lowered for word in ("password", "secret", "token")) or lowered == "cipassword"
-
-
 def redact_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return a guest config fit for the store: secrets replaced, PVE's `digest` removed."""
-    return {k: (REDACTED if is_secret_key(k) else v) for k, v in config.items() if k != "digest"}
+    return {k: (MASK if is_secret_key(k) else v) for k, v in config.items() if k != "digest"}
 
 
 @dataclass

@@ -1,0 +1,30 @@
+"""Which Proxmox keys hold secrets: the one rule for the state store, traces and printed requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# What stands for a secret in a stored config; PVE itself answers `cipassword` with the same mask.
+MASK = "**********"
+# What stands for a secret in text meant for people (dry runs, debug traces, journals).
+SHOWN = "<redacted>"
+SECRET_WORDS = ("password", "secret", "token")
+# Public keys are no secret, but long URL-encoded blobs: printed output leaves them out as well.
+SSH_KEY_PARAMS = frozenset({"sshkeys", "ssh-public-keys"})
+
+
+def is_secret_key(key: str) -> bool:
+    """Return True for a config key or request parameter that holds a secret (cipassword, password...)."""
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def hidden_in_output(key: str) -> bool:
+    """Return True for a parameter that printed output replaces: secrets and SSH public keys."""
+    return is_secret_key(key) or key.lower() in SSH_KEY_PARAMS
+
+
+def for_output(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return parameters fit for printing: secrets and SSH keys replaced by SHOWN."""
+    return {k: (SHOWN if hidden_in_output(k) else v) for k, v in values.items()}
