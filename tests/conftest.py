@@ -73,3 +73,11 @@ def state_url(
     with schema_url(require_server()) as url:
         monkeypatch.setenv("PMPC_DATABASE_URL", url)
         yield url
+
+
+@pytest.fixture
+def backup_cluster(cluster: Any) -> Any:
+    """The fixture cluster on a fakepve whose vzdump stores a backup volume (see tests/helpers/backups.py)."""
+    from tests.helpers.backups import enable_backups
+
+    return enable_backups(cluster)

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ct": ("proxmox_mpc.commands.guest:ct_app", "Manage LXC containers."),
     "storage": ("proxmox_mpc.commands.storage:app", "Inspect storages and what they hold."),
     "task": ("proxmox_mpc.commands.task:app", "Follow Proxmox tasks (UPIDs)."),
+    "backup": ("proxmox_mpc.commands.backup:app", "List and delete backups (vzdump archives)."),
     "generate": ("proxmox_mpc.commands.generate:app", "Generate Terraform, Ansible and tests."),
     "state": ("proxmox_mpc.commands.state:app", "Inspect and maintain the state store."),
     "config": ("proxmox_mpc.commands.config:app", "View and edit contexts (clusters and credentials)."),

@@ -48,7 +48,12 @@ MUTATING = [
     ("ct", ("snapshot", "delete", "201", "old")),
     ("ct", ("create", "--hostname", "new-ct", "--node", "pve2", "--ostemplate", CT_TEMPLATE)),
     ("ct", ("clone", "dns-1", "--name", "copy")),
+    ("vm", ("backup", "101", "--storage", "local")),
+    ("ct", ("backup", "201", "--storage", "local", "--mode", "stop")),
+    ("backup", ("delete", "local:backup/vzdump-qemu-101-2026_12_06-03_54_36.vma.zst")),
 ]
+# The verbs of the day-2 operations (issue 17): each refuses without a TTY and without --yes.
+DAY2 = MUTATING[-3:]
 IDS = [f"{kind}-{'-'.join(a for a in args[:2] if not a[0].isdigit())}" for kind, args in MUTATING]
 
 
@@ -57,6 +62,11 @@ def prepared(cluster):
     cluster.vm(101).qmpstatus = "paused"
     cluster.vm(101).snapshots["old"] = {"snaptime": 1700000000}
     cluster.ct(201).snapshots["old"] = {"snaptime": 1700000000}
+    cluster.storages["local"]["volumes"] = {
+        "backup/vzdump-qemu-101-2026_12_06-03_54_36.vma.zst": {
+            "content": "backup", "format": "vma.zst", "size": 1024, "ctime": 1796529276, "vmid": 101
+        }
+    }
     cluster.requests.clear()
     return cluster
 
@@ -133,6 +143,15 @@ def test_no_tty_without_yes_refuses_with_4(cluster, cli):
     assert "pass --yes" in result.stderr
     assert {m for m, _, _ in cluster.requests} <= {"GET"}
     assert cluster.vm(101).status == "running"
+
+
+@pytest.mark.parametrize(("kind", "args"), DAY2, ids=[f"{k}-{a[0]}" for k, a in DAY2])
+def test_day2_verbs_refuse_without_tty_or_yes(prepared, cli, kind, args):
+    result = cli(kind, *args)
+    assert result.exit_code == 4, result.output
+    assert result.stdout == ""
+    assert "pass --yes" in result.stderr
+    assert {m for m, _, _ in prepared.requests} <= {"GET"}
 
 
 class _Tty(io.StringIO):

@@ -10,6 +10,7 @@ from proxmox_mpc.cli import COMMANDS, build_app, load_command
 SPEC_TREE = {
     "init", "status", "sync", "validate", "plan", "apply", "destroy", "test", "console", "node", "vm", "ct",
     "storage", "task", "generate", "state", "config", "health", "logs", "debug", "report-issue", "demo",
+    "backup",
 }
 
 

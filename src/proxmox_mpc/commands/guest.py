@@ -837,6 +837,9 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         f"Example: pmpc {prefix} snapshot delete web-1 web-2 before-upgrade -y"
     )
 
+    from proxmox_mpc.commands import guest_ops
+
+    guest_ops.register(app, kind)
     return app
 
 

@@ -79,3 +79,14 @@ VOLUME_COLUMNS = (
     Column("CREATED", "ctime", wide=True),
     Column("NOTES", "notes", wide=True),
 )
+
+BACKUP_COLUMNS = (
+    Column("VOLID", "volid"),
+    Column("GUEST", "guest"),
+    Column("TIME", "backup_time"),
+    Column("SIZE", "size", format=human_bytes),
+    Column("PROTECTED", "protected"),
+    Column("NOTES", "notes"),
+    Column("NODE", "node", wide=True),
+    Column("FORMAT", "format", wide=True),
+)

@@ -1,0 +1,97 @@
+"""Day-2 guest verbs of `pmpc vm|ct`: backup, restore, unlock and (VMs) exec; `make_guest_app` registers them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from proxmox_mpc.commands._options import (
+    DEFAULT_TIMEOUT,
+    ConcurrencyOpt,
+    DryRunOpt,
+    OutputOpt,
+    SelectorOpt,
+    TimeoutOpt,
+    YesOpt,
+)
+from proxmox_mpc.commands._run import confirmer, run
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.models import KIND_PREFIX
+from proxmox_mpc.output.printers import check_format
+
+PLURAL = {"qemu": "VMs", "lxc": "containers"}
+
+TargetsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="VMIDs or names (or use -l).", metavar="GUEST...", show_default=False),
+]
+BackupStorageOpt = Annotated[str, typer.Option("--storage", help="Storage to write the backup to.", metavar="STORAGE")]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", help="snapshot (no downtime), suspend or stop.", metavar="snapshot|suspend|stop")
+]
+CompressOpt = Annotated[
+    str, typer.Option("--compress", help="zstd, lzo, gzip or none.", metavar="zstd|lzo|gzip|none")
+]
+NotesOpt = Annotated[
+    str | None,
+    typer.Option("--notes", help="Notes kept with the backup ({{guestname}}, {{vmid}} expand).", metavar="TEXT"),
+]
+ProtectedOpt = Annotated[bool, typer.Option("--protected", help="Protect the backup from pruning and deletion.")]
+
+
+def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
+    """Add the day-2 verbs to a `vm` or `ct` group."""
+    from proxmox_mpc.commands.guest import _finish  # late: guest.py calls this while it loads
+    prefix = KIND_PREFIX[kind]
+    plural = PLURAL[kind]
+
+    @app.command()
+    def backup(
+        ctx: typer.Context,
+        storage: BackupStorageOpt,
+        targets: TargetsArg = None,
+        selector: SelectorOpt = None,
+        mode: ModeOpt = "snapshot",
+        compress: CompressOpt = "zstd",
+        notes: NotesOpt = None,
+        protected: ProtectedOpt = False,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        concurrency: ConcurrencyOpt = None,
+        dry_run: DryRunOpt = False,
+        yes: YesOpt = False,
+        output: OutputOpt = "table",
+    ) -> None:
+        app_ctx: AppContext = ctx.obj
+        check_format(output)
+        from proxmox_mpc.core.backups import BackupOptions
+        from proxmox_mpc.core.selectors import parse_selector
+        from proxmox_mpc.output.progress import make_progress
+        from proxmox_mpc.services import backup as backups
+
+        options = BackupOptions(storage=storage, mode=mode, compress=compress, notes=notes, protected=protected)
+        options.check()
+        sel = parse_selector(selector) if selector is not None else None
+        with make_progress(app_ctx.err, color=app_ctx.color) as progress:
+            result = run(
+                backups.backup_guests(
+                    app_ctx,
+                    kind,
+                    list(targets or []),
+                    sel,
+                    options,
+                    timeout=timeout,
+                    dry_run=dry_run,
+                    confirm=confirmer(app_ctx, yes, output),
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+            )
+        _finish(app_ctx, result, kind, output)
+
+    backup.__doc__ = (
+        f"Back up {plural} with vzdump (each on its node) and print the volume each backup went to.\n\n"
+        f"Example: pmpc {prefix} backup web-1 --storage local   |   "
+        f"pmpc {prefix} backup -l tag=prod --storage pbs --notes 'before upgrade' -y"
+    )
+
