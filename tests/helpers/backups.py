@@ -5,7 +5,9 @@ task that stores nothing, so no backup ever appears on a storage. `BackupPve` ke
 schema check (`answer` validates the parameters before `synthesise` runs) and replaces only the
 synthesised answer: a task that locks each guest (`lock: backup`), logs what PVE's vzdump logs (the
 archive path included), and stores the archive on the storage with its size, time, notes and protection,
-or fails with `job errors` and PVE's "No space left on device" line when the storage is full.
+or fails with `job errors` and PVE's "No space left on device" line when the storage is full. The
+fake keeps one set of volumes per storage for the whole cluster; for backups, a storage that is not
+shared lists them on the node that wrote them only, as PVE's node-local `local` storage does.
 
 `enable_backups(pve)` turns the running fixture instance into one (the routes call `self.answer`, so
 changing the instance's class is enough); the `backup_cluster` fixture in tests/conftest.py does it.
@@ -24,12 +26,24 @@ from fakepve.model import TaskError
 BACKUP_SIZE = 512 * 1024**2
 EXTENSIONS = {"zstd": ".zst", "lzo": ".lzo", "gzip": ".gz", "1": ".lzo", "0": ""}
 FORMATS = {"qemu": "vma", "lxc": "tar"}
+CONTENT = "/nodes/{node}/storage/{storage}/content"
 # Where PVE's dir storages keep dumps.
 DUMP_DIR = {"local": "/var/lib/vz/dump"}
 
 
 class BackupPve(FakePve):  # type: ignore[misc]
     """FakePve whose vzdump task stores a backup volume on the storage it names."""
+
+    async def answer(self, request: Any, match: Any, params: Any, user: Any, call: Any = None) -> Any:
+        data = await super().answer(request, match, params, user, call)
+        if request.method == "GET" and match is not None and match.template == CONTENT and isinstance(data, list):
+            # A storage that is not shared is a different disk on every node: a backup is on its own node only.
+            node, sid = match.params.get("node"), match.params.get("storage")
+            store = self.storages.get(sid) or {}
+            if not store.get("shared"):
+                volumes = store.get("volumes", {})
+                data = [i for i in data if volumes.get(i["volid"].partition(":")[2], {}).get("node", node) == node]
+        return data
 
     async def synthesise(self, match: Any, method: str, info: Any, user: Any, values: dict[str, Any]) -> Any:
         if method == "POST" and match.template == "/nodes/{node}/vzdump" and values.get("vmid"):
@@ -106,6 +120,8 @@ class BackupPve(FakePve):  # type: ignore[misc]
                 "ctime": int(time.time()),
                 "vmid": vmid,
                 "subtype": gtype,
+                # The fake's own key: the node whose disk holds it (see `answer`).
+                "node": node,
             }
             notes = values.get("notes-template")
             if notes:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.helpers.backups import BACKUP_SIZE
+from tests.helpers.runner import invoke as invoke_cli
 
 
 def _backup(cli, *args):
@@ -112,3 +113,68 @@ def test_backup_delete_of_a_protected_backup_fails_with_the_task_error(backup_cl
     assert result.exit_code == 1, result.output
     assert "cannot remove protected volume" in result.stderr
     assert [b["volid"] for b in json.loads(cli("backup", "list", "-o", "json").stdout)] == [volid]
+
+
+def _posts(pve, suffix):
+    return [parse_qs(b.decode()) for m, p, b in pve.requests if m == "POST" and p.endswith(suffix)]
+
+
+def test_container_restore_to_a_new_vmid_sends_pve_s_parameters(backup_cluster, cli):
+    volid = _backup(cli, "ct", "backup", "201", "--storage", "local")[0]["volid"]
+    backup_cluster.requests.clear()
+    result = cli("ct", "restore", volid, "--vmid", "250", "--storage", "local-lvm", "--unique", "-y", "-o", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert (record["target"], record["node"], record["action"], record["ok"]) == ("ct/250", "pve1", "restore", True)
+    assert _posts(backup_cluster, "/nodes/pve1/lxc") == [
+        {"vmid": ["250"], "ostemplate": [volid], "restore": ["1"], "storage": ["local-lvm"], "unique": ["1"]}
+    ]
+    assert backup_cluster.ct(250) is not None
+
+
+def test_restore_refuses_to_overwrite_an_existing_guest_without_force(backup_cluster, cli):
+    volid = _backup(cli, "ct", "backup", "202", "--storage", "local")[0]["volid"]
+    backup_cluster.requests.clear()
+    refused = cli("ct", "restore", volid, "--vmid", "202", "-y")
+    assert refused.exit_code == 7, refused.output
+    assert "ct/202 (cache-1) exists on pve3: add --force" in refused.stderr
+    assert {m for m, _, _ in backup_cluster.requests} <= {"GET"}
+    forced = cli("ct", "restore", volid, "--vmid", "202", "--force", "--storage", "local-lvm", "-y")
+    assert forced.exit_code == 0, forced.output
+    assert forced.stdout == f"ct/202 restored from {volid}\n"
+    assert _posts(backup_cluster, "/nodes/pve3/lxc") == [
+        {"vmid": ["202"], "ostemplate": [volid], "restore": ["1"], "storage": ["local-lvm"], "force": ["1"]}
+    ]
+
+
+def test_vm_restore_sends_the_archive_and_reports_the_fake_s_refusal(backup_cluster, cli):
+    volid = _backup(cli, "vm", "backup", "103", "--storage", "local")[0]["volid"]
+    backup_cluster.requests.clear()
+    result = cli("vm", "restore", volid, "--vmid", "150", "--storage", "local-lvm", "-y")
+    assert result.exit_code == 1, result.output
+    assert "restoring an archive is not supported" in result.stderr
+    assert _posts(backup_cluster, "/nodes/pve2/qemu") == [
+        {"vmid": ["150"], "archive": [volid], "storage": ["local-lvm"]}
+    ]
+    assert backup_cluster.vm(150) is None
+
+
+def test_restore_of_the_other_kind_or_an_unknown_backup(backup_cluster, cli):
+    volid = _backup(cli, "ct", "backup", "201", "--storage", "local")[0]["volid"]
+    wrong = cli("vm", "restore", volid, "--vmid", "150", "-y")
+    assert wrong.exit_code == 64, wrong.output
+    assert "use `pmpc ct restore`" in wrong.stderr
+    missing = cli("vm", "restore", "local:backup/vzdump-qemu-999-2026_01_01-00_00_00.vma.zst", "--vmid", "150", "-y")
+    assert missing.exit_code == 6, missing.output
+
+
+def test_forced_restore_confirms_with_the_guest_s_name(backup_cluster):
+    from tests.integration.test_guest_safety import _run_on_tty
+
+    volid = _backup(invoke_cli, "vm", "backup", "103", "--storage", "local")[0]["volid"]
+    backup_cluster.requests.clear()
+    result, asked = _run_on_tty(["vm", "restore", volid, "--vmid", "103", "--force"], answer=False)
+    assert result.exit_code == 4, result.output
+    assert asked == ["Overwrite 1 target(s)?"]
+    assert f"About to overwrite:\n  vm/103 (db-1) on pve2 with {volid}\n" in result.stderr
+    assert {m for m, _, _ in backup_cluster.requests} <= {"GET"}

@@ -51,9 +51,11 @@ MUTATING = [
     ("vm", ("backup", "101", "--storage", "local")),
     ("ct", ("backup", "201", "--storage", "local", "--mode", "stop")),
     ("backup", ("delete", "local:backup/vzdump-qemu-101-2026_12_06-03_54_36.vma.zst")),
+    ("vm", ("restore", "local:backup/vzdump-qemu-101-2026_12_06-03_54_36.vma.zst", "--vmid", "150")),
+    ("ct", ("restore", "local:backup/vzdump-lxc-201-2026_12_06-03_54_36.tar.zst", "--vmid", "201", "--force")),
 ]
 # The verbs of the day-2 operations (issue 17): each refuses without a TTY and without --yes.
-DAY2 = MUTATING[-3:]
+DAY2 = MUTATING[-5:]
 IDS = [f"{kind}-{'-'.join(a for a in args[:2] if not a[0].isdigit())}" for kind, args in MUTATING]
 
 
@@ -65,7 +67,10 @@ def prepared(cluster):
     cluster.storages["local"]["volumes"] = {
         "backup/vzdump-qemu-101-2026_12_06-03_54_36.vma.zst": {
             "content": "backup", "format": "vma.zst", "size": 1024, "ctime": 1796529276, "vmid": 101
-        }
+        },
+        "backup/vzdump-lxc-201-2026_12_06-03_54_36.tar.zst": {
+            "content": "backup", "format": "tar.zst", "size": 1024, "ctime": 1796529276, "vmid": 201
+        },
     }
     cluster.requests.clear()
     return cluster

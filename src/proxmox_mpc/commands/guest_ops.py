@@ -20,6 +20,7 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import KIND_PREFIX
 from proxmox_mpc.output.printers import check_format
 
+NOUN = {"qemu": "VM", "lxc": "container"}
 PLURAL = {"qemu": "VMs", "lxc": "containers"}
 
 TargetsArg = Annotated[
@@ -38,6 +39,19 @@ NotesOpt = Annotated[
     typer.Option("--notes", help="Notes kept with the backup ({{guestname}}, {{vmid}} expand).", metavar="TEXT"),
 ]
 ProtectedOpt = Annotated[bool, typer.Option("--protected", help="Protect the backup from pruning and deletion.")]
+VolidArg = Annotated[
+    str, typer.Argument(help="Backup volume id, as `pmpc backup list` shows it.", metavar="VOLID")
+]
+RestoreVmidOpt = Annotated[int, typer.Option("--vmid", min=100, help="VMID to restore to.", metavar="ID")]
+RestoreNodeOpt = Annotated[
+    str | None,
+    typer.Option("--node", help="Node to restore on (default: the guest's, else the backup's).", metavar="NODE"),
+]
+RestoreStorageOpt = Annotated[
+    str | None, typer.Option("--storage", help="Storage for the restored disks.", metavar="STORAGE")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the guest that has this VMID.")]
+UniqueOpt = Annotated[bool, typer.Option("--unique", help="Give the restored guest new MAC addresses.")]
 
 
 def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
@@ -88,6 +102,48 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
                 )
             )
         _finish(app_ctx, result, kind, output)
+
+    @app.command()
+    def restore(
+        ctx: typer.Context,
+        volid: VolidArg,
+        vmid: RestoreVmidOpt,
+        node: RestoreNodeOpt = None,
+        storage: RestoreStorageOpt = None,
+        force: ForceOpt = False,
+        unique: UniqueOpt = False,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        dry_run: DryRunOpt = False,
+        yes: YesOpt = False,
+        output: OutputOpt = "table",
+    ) -> None:
+        app_ctx: AppContext = ctx.obj
+        check_format(output)
+        from proxmox_mpc.output.progress import make_progress
+        from proxmox_mpc.services import backup as backups
+
+        options = backups.RestoreOptions(vmid=vmid, node=node, storage=storage, force=force, unique=unique)
+        with make_progress(app_ctx.err, color=app_ctx.color) as progress:
+            result = run(
+                backups.restore_backup(
+                    app_ctx,
+                    kind,
+                    volid,
+                    options,
+                    timeout=timeout,
+                    dry_run=dry_run,
+                    confirm=confirmer(app_ctx, yes, output),
+                    progress=progress,
+                )
+            )
+        _finish(app_ctx, result, kind, output)
+
+    restore.__doc__ = (
+        f"Restore a backup to a VMID; overwriting an existing {NOUN[kind]} needs --force "
+        "(and confirms with its name).\n\n"
+        f"Example: pmpc {prefix} restore local:backup/vzdump-{kind}-{'101' if kind == 'qemu' else '201'}-"
+        f"2026_12_06-03_54_36.{'vma' if kind == 'qemu' else 'tar'}.zst --vmid 150 --unique"
+    )
 
     backup.__doc__ = (
         f"Back up {plural} with vzdump (each on its node) and print the volume each backup went to.\n\n"

@@ -17,15 +17,17 @@ from urllib.parse import quote
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.backups import BackupOptions, BackupVolume, check_volid, volid_from_log, vzdump_params
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
-from proxmox_mpc.core.models import Guest, Storage, to_int
+from proxmox_mpc.core.models import KIND_PREFIX, Guest, Storage, to_int
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.core.upid import parse_upid
-from proxmox_mpc.errors import ApiError, NotFound, PmpcError, UsageError
+from proxmox_mpc.errors import ApiError, Conflict, NotFound, PmpcError, UsageError
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.connection import connect
 from proxmox_mpc.services.guests import (
+    NOUN,
     Confirm,
     GuestType,
+    _check_node,
     _cluster_guests,
     _label,
     check_target_choice,
@@ -335,4 +337,126 @@ async def delete_backups(
                 result.fail(exc)
                 continue
             result.upid = upid
+    return batch
+
+
+# --------------------------------------------------------------------------- restore
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Where and how to restore a backup."""
+
+    vmid: int
+    node: str | None = None
+    storage: str | None = None
+    force: bool = False
+    unique: bool = False
+
+
+def restore_request(kind: GuestType, volid: str, node: str, options: RestoreOptions) -> PlannedRequest:
+    """Return PVE's restore request: a create with `archive` (VM) or `ostemplate` and `restore=1` (container)."""
+    params: dict[str, Any] = {"vmid": options.vmid}
+    if kind == "qemu":
+        params["archive"] = volid
+    else:
+        params["ostemplate"] = volid
+        params["restore"] = 1
+    if options.storage:
+        params["storage"] = options.storage
+    if options.force:
+        params["force"] = 1
+    if options.unique:
+        params["unique"] = 1
+    return PlannedRequest(method="POST", path=f"/nodes/{node}/{kind}", params=params)
+
+
+async def plan_restore(
+    api: ProxmoxClient, kind: GuestType, volid: str, options: RestoreOptions
+) -> tuple[TargetResult, Guest | None]:
+    """Plan a restore: its result (with the request) and the guest it would overwrite, if any.
+
+    Raises:
+        UsageError: the backup is of the other kind, or --node names another node than the guest's.
+        NotFound: the backup or the node is unknown.
+        Conflict: a guest with that VMID exists and --force was not given.
+    """
+    backup = await locate_backup(api, volid)
+    if backup.type is not None and backup.type != kind:
+        other = "ct" if backup.type == "lxc" else "vm"
+        raise UsageError(f"{backup.volid} is a backup of a {NOUN[backup.type]}: use `pmpc {other} restore`.")
+    existing = next((g for g in await _cluster_guests(api) if g.vmid == options.vmid), None)
+    if existing is not None:
+        if existing.type != kind:
+            raise Conflict(f"VMID {options.vmid} is taken by {existing.ref} ({existing.name}): pick another --vmid.")
+        if not options.force:
+            raise Conflict(
+                f"{existing.ref} ({existing.name}) exists on {existing.node}: add --force to overwrite it "
+                "with the backup, or restore to a free --vmid."
+            )
+        if options.node and options.node != existing.node:
+            raise UsageError(
+                f"{existing.ref} lives on {existing.node}: it can only be overwritten there (drop --node)."
+            )
+    node = options.node or (existing.node if existing else backup.node)
+    await _check_node(api, node)
+    request = restore_request(kind, backup.volid, node, options)
+    result = TargetResult(
+        target=f"{KIND_PREFIX[kind]}/{options.vmid}",
+        kind=KIND_PREFIX[kind],
+        vmid=options.vmid,
+        node=node,
+        action="restore",
+        message=f"restored from {backup.volid}",
+        requests=[request],
+    )
+    return result, existing
+
+
+async def run_restore(
+    api: ProxmoxClient, result: TargetResult, *, timeout: float, progress: Progress | None = None
+) -> None:
+    """Send a planned restore and wait for its task; a failure is kept in the result."""
+    try:
+        result.upid = await send(
+            api,
+            result.requests[0],
+            target=result.target,
+            deadline=time.monotonic() + timeout,
+            timeout=timeout,
+            wait=True,
+            progress=progress,
+        )
+    except PmpcError as exc:
+        result.fail(exc)
+
+
+async def restore_backup(
+    app_ctx: AppContext,
+    kind: GuestType,
+    volid: str,
+    options: RestoreOptions,
+    *,
+    timeout: float = 300.0,
+    dry_run: bool = False,
+    confirm: Confirm,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Restore a backup to a VMID; overwriting an existing guest needs `force` and names it in the confirmation.
+
+    Raises:
+        UsageError, NotFound, Conflict: see plan_restore.
+        ConfirmationRequired, Aborted: the user did not confirm.
+    """
+    batch = BatchResult(action="restore", dry_run=dry_run)
+    async with connect(app_ctx) as api:
+        result, existing = await plan_restore(api, kind, volid, options)
+        batch.results = [result]
+        if dry_run:
+            return batch
+        if existing is not None:
+            confirm("overwrite", [f"{existing.ref} ({existing.name}) on {existing.node} with {volid}"])
+        else:
+            confirm("restore", [f"{volid} to {result.target} on {result.node}"])
+        await run_restore(api, result, timeout=timeout, progress=progress)
     return batch
