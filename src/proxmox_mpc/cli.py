@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from proxmox_mpc.commands._cmdline import hoist_global_options
 from proxmox_mpc.errors import ExitCode, PmpcError
 
 EXIT_CODES_HELP = (
@@ -50,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("proxmox_mpc.commands.ops", "Print a diagnostics report (secrets redacted)."),
     "report-issue": ("proxmox_mpc.commands.ops", "Write an anonymised bug report file."),
     "demo": ("proxmox_mpc.commands.demo:app", "Try pmpc on a simulated 3-node cluster."),
+    "completion": ("proxmox_mpc.commands.completion", "Print a shell completion script (bash, zsh, fish)."),
+    "api": ("proxmox_mpc.commands.api:app", "Call the Proxmox API directly (like pvesh)."),
 }
 
 
@@ -62,10 +65,12 @@ def load_command(name: str) -> Any:
         sub_app = getattr(module, attribute)
         # Built on its own, a group would render its help with rich (slow to import): plain, as the root.
         sub_app.rich_markup_mode = None
+        # Completion is installed from the root only (`pmpc --install-completion`, `pmpc completion SHELL`).
+        sub_app._add_completion = False
         group = typer.main.get_command(sub_app)
         group.name = name
         return group
-    holder = typer.Typer(rich_markup_mode=None)
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
     module.register(holder)
     built = typer.main.get_command(holder)
     commands = getattr(built, "commands", None)
@@ -115,6 +120,22 @@ class LazyGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        # A <TAB> (_PMPC_COMPLETE set) is answered here; global options may sit anywhere on its line too.
+        from typer._click.shell_completion import add_completion_class
+        from typer._completion_classes import BashComplete, FishComplete, ZshComplete
+
+        from proxmox_mpc.commands._cmdline import hoist_global_options
+
+        for base in (BashComplete, ZshComplete, FishComplete):
+
+            class Hoisting(base):  # type: ignore[valid-type,misc]
+                def get_completions(self, args: list[str], incomplete: str) -> Any:
+                    return super().get_completions(hoist_global_options(args, lenient=True), incomplete)
+
+            add_completion_class(Hoisting, base.name)
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -124,10 +145,31 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _install_completion(ctx: typer.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from typer.completion import install
+
+    from proxmox_mpc.commands.completion import COMPLETE_VAR, PROG_NAME
+
+    shell, path = install(prog_name=PROG_NAME, complete_var=COMPLETE_VAR)
+    sys.stderr.write(f"{shell} completion installed in {path}; it takes effect in a new shell.\n")
+    raise typer.Exit()
+
+
+def _complete_contexts(ctx: typer.Context, incomplete: str) -> list[str]:
+    from proxmox_mpc.commands import _complete
+
+    return _complete.of("contexts")(ctx, incomplete)
+
+
 def root(
     ctx: typer.Context,
     context: Annotated[
-        str | None, typer.Option("--context", help="Use this context of the contexts file.")
+        str | None,
+        typer.Option(
+            "--context", help="Use this context of the contexts file.", autocompletion=_complete_contexts
+        ),
     ] = None,
     workspace: Annotated[
         Path | None,
@@ -140,6 +182,15 @@ def root(
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour or animation on stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    install_completion: Annotated[
+        bool,
+        typer.Option(
+            "--install-completion",
+            callback=_install_completion,
+            is_eager=True,
+            help="Install completion for the current shell (or print it: pmpc completion bash|zsh|fish).",
+        ),
     ] = False,
 ) -> None:
     """pmpc: an Infrastructure-as-Code console for Proxmox VE.
@@ -227,6 +278,7 @@ def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
 
     err = getattr(obj, "err", None) or sys.stderr
     try:
+        args = hoist_global_options(args)
         command = typer.main.get_command(build_app())
         result = command.main(args=args, prog_name="pmpc", standalone_mode=False, obj=obj)
         if result == TYPER_INTERRUPTED:

@@ -2,7 +2,7 @@
 
 Precedence, highest first: command-line flags > environment (PMPC_*) > `.env` in the workspace >
 the workspace's `pmpc.yaml` > the selected context of the user's contexts file > defaults.
-This is the only module that reads os.environ.
+With proxmox_mpc.locations, the only module that reads os.environ.
 """
 
 from __future__ import annotations
@@ -20,6 +20,20 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from proxmox_mpc.errors import ConfigError, NotFound
+from proxmox_mpc.locations import (  # noqa: F401 (re-exported: the settings module is where callers look)
+    NO_COLOR,
+    PMPC_CONFIG,
+    PMPC_DATABASE_URL,
+    PMPC_WORKSPACE,
+    WORKSPACE_FILE,
+    contexts_path,
+    env_flag,
+    environ,
+    find_workspace,
+    no_color_requested,
+    user_cache_dir,
+    user_state_dir,
+)
 
 ENV_PREFIX = "PMPC_"
 PMPC_CONTEXT = "PMPC_CONTEXT"
@@ -34,19 +48,15 @@ PMPC_CA_FILE = "PMPC_CA_FILE"
 PMPC_FINGERPRINT = "PMPC_FINGERPRINT"
 PMPC_TIMEOUT = "PMPC_TIMEOUT"
 PMPC_CONCURRENCY = "PMPC_CONCURRENCY"
-PMPC_DATABASE_URL = "PMPC_DATABASE_URL"
-PMPC_WORKSPACE = "PMPC_WORKSPACE"
 PMPC_DEBUG = "PMPC_DEBUG"
-PMPC_CONFIG = "PMPC_CONFIG"
-NO_COLOR = "NO_COLOR"
+PMPC_READ_ONLY = "PMPC_READ_ONLY"
 
-WORKSPACE_FILE = "pmpc.yaml"
 DOTENV_FILE = ".env"
 SECRET_FIELDS = frozenset({"password", "token_secret"})
 # Fields a context in the contexts file may hold (everything but the workspace's own).
 CONTEXT_FIELDS = (
     "host", "port", "user", "password", "token_id", "token_secret", "verify_tls",
-    "ca_file", "fingerprint", "timeout", "concurrency", "database_url",
+    "ca_file", "fingerprint", "timeout", "concurrency", "database_url", "read_only",
 )
 REDACTED = "********"
 
@@ -71,6 +81,8 @@ class Settings(BaseSettings):
     timeout: float = Field(30.0, gt=0)
     concurrency: int = Field(8, ge=1, le=256)
     database_url: str | None = Field(None, repr=False)  # may embed a password
+    # A read-only context (production, say): every write to the cluster is refused (exit 5).
+    read_only: bool = False
     workspace: str | None = None
     debug: bool = False
 
@@ -171,57 +183,8 @@ def redact_url(url: str) -> str:
 # ----------------------------------------------------------------------------- paths
 
 
-def environ() -> Mapping[str, str]:
-    """Return the process environment (the one place it is read)."""
-    return os.environ
-
-
-def contexts_path() -> Path:
-    """Return the contexts file: $PMPC_CONFIG, else $XDG_CONFIG_HOME/pmpc/config.yaml."""
-    env = environ()
-    if env.get(PMPC_CONFIG):
-        return Path(env[PMPC_CONFIG]).expanduser()
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "pmpc" / "config.yaml"
-
-
-def user_state_dir() -> Path:
-    """Return the per-user data directory (state database outside a workspace, console history)."""
-    env = environ()
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "pmpc"
-
-
-def user_cache_dir() -> Path:
-    """Return the per-user cache directory (login tickets, mode 0600)."""
-    env = environ()
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pmpc"
-
-
-def env_flag(name: str) -> bool:
-    """Return True when an environment variable is set to a true-ish value."""
-    return environ().get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def no_color_requested() -> bool:
-    """Return True when NO_COLOR is set (to anything non-empty)."""
-    return bool(environ().get(NO_COLOR))
-
-
-def find_workspace(start: Path | None = None, explicit: str | None = None) -> Path | None:
-    """Return the workspace directory: --workspace/PMPC_WORKSPACE, else the nearest pmpc.yaml upwards."""
-    chosen = explicit or environ().get(PMPC_WORKSPACE)
-    if chosen:
-        path = Path(chosen).expanduser().resolve()
-        if not (path / WORKSPACE_FILE).is_file():
-            raise NotFound(f"No workspace at {path}: {WORKSPACE_FILE} is missing (run `pmpc init {path}`).")
-        return path
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / WORKSPACE_FILE).is_file():
-            return directory
-    return None
+# environ, contexts_path, user_state_dir, user_cache_dir, env_flag, no_color_requested and
+# find_workspace live in proxmox_mpc.locations (light: shell completion uses them) and are re-exported here.
 
 
 # ----------------------------------------------------------------------------- files
@@ -300,6 +263,31 @@ class ContextsFile:
             raise ConfigError(describe_validation_error(exc, f"context {name!r}")) from exc
         self.contexts[name] = entry
         return entry
+
+    def delete(self, name: str) -> None:
+        """Remove a context; the current context is unset when it was this one.
+
+        Raises:
+            NotFound: no context has that name.
+        """
+        self.get(name)
+        del self.contexts[name]
+        if self.current == name:
+            self.current = None
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a context, keeping it current when it was.
+
+        Raises:
+            NotFound: no context is named `old`.
+            ConfigError: a context is already named `new`.
+        """
+        self.get(old)
+        if new in self.contexts:
+            raise ConfigError(f"A context named {new!r} already exists in {self.path}.")
+        self.contexts = {(new if k == old else k): v for k, v in self.contexts.items()}
+        if self.current == old:
+            self.current = new
 
     def save(self) -> None:
         """Write the file with mode 0600 (it may hold secrets)."""

@@ -5,6 +5,7 @@
     ├── ConfigError                1  unusable settings or contexts file
     ├── ConnectionFailed           1  unreachable host, TLS or fingerprint failure
     ├── ConfirmationRequired       4  mutating command without a TTY and without --yes
+    ├── ReadOnlyContext            5  a write through a context marked read_only
     ├── Aborted                    4  the user declined, or pressed Ctrl-C
     ├── NotFound                   6  guest, node, context, file ... does not exist
     ├── Conflict                   7  locked guest, changed digest, stale plan, held lock
@@ -71,6 +72,11 @@ class ConnectionFailed(PmpcError):
 class ConfirmationRequired(PmpcError):
     exit_code = ExitCode.ABORTED
     kind = "confirmation_required"
+
+
+class ReadOnlyContext(PmpcError):
+    exit_code = ExitCode.AUTH
+    kind = "read_only"
 
 
 class Aborted(PmpcError):

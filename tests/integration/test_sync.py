@@ -230,11 +230,19 @@ def test_sync_import_writes_manifests_in_the_workspace(cluster, cli, state_url, 
     refused = cli("sync", "--import")
     assert refused.exit_code == 64 and "needs a workspace" in refused.stderr
     (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
-    both = cli("sync", "--import", "--dry-run")
-    assert both.exit_code == 64 and both.stdout == ""
-    result = cli("sync", "--import")
+    # Wave 2: --import --dry-run lists the manifests it would write (path and address) and writes nothing.
+    preview = cli("sync", "--import", "--dry-run")
+    assert preview.exit_code == 0, preview.output
+    would = [line.split(" ", 2)[2] for line in preview.stdout.splitlines() if line.startswith("would import ")]
+    assert len(would) == 7 and "(vm/web-1)" in " ".join(would)
+    assert not (isolated_env / "resources").exists()
+    planned = cli("sync", "--import", "--dry-run", "-o", "json").json()["would_import"]
+    assert {p["address"] for p in planned} >= {"vm/web-1", "ct/cache-1"}
+    assert not (isolated_env / "resources").exists()
+    result = cli("sync", "--import", "-y")
     assert result.exit_code == 0, result.output
     imported = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("imported ")]
+    assert sorted(imported) == sorted(p["path"] for p in planned)
     assert len(imported) == 7 and all(Path(p).is_file() for p in imported)
     assert all(Path(p).resolve().is_relative_to(isolated_env.resolve()) for p in imported)
     text = "".join(Path(p).read_text(encoding="utf-8") for p in imported)

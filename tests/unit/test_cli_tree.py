@@ -11,6 +11,8 @@ SPEC_TREE = {
     "init", "status", "sync", "validate", "plan", "apply", "destroy", "test", "console", "node", "vm", "ct",
     "storage", "task", "generate", "state", "config", "health", "logs", "debug", "report-issue", "demo",
     "backup",
+    # Wave 2 (CLI contract at kubectl level):
+    "completion", "api",
 }
 
 

@@ -108,7 +108,8 @@ def test_get_contexts_and_use_context(cli):
     table = cli("config", "get-contexts")
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["CURRENT", "NAME", "HOST", "PORT", "AUTH", "VERIFY-TLS", "PINNED"]
+    # Wave 2 adds READ-ONLY (read-only contexts).
+    assert lines[0].split() == ["CURRENT", "NAME", "HOST", "PORT", "AUTH", "VERIFY-TLS", "PINNED", "READ-ONLY"]
     assert lines[1].split()[:3] == ["*", "a", "pve-a"]
     assert lines[2].split()[:4] == ["b", "pve-b", "8443", "password"]
     switched = cli("config", "use-context", "b")
@@ -177,3 +178,38 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_current_rename_and_delete_context(cli):
+    assert cli("config", "current-context").exit_code == 6
+    assert cli("config", "set-context", "lab", "--host", "pve-a", "-y").exit_code == 0
+    cli("config", "set-context", "prod", "--host", "pve-b", "--read-only", "-y")
+    assert cli("config", "current-context").stdout == "lab\n"
+    listed = {c["name"]: c["read_only"] for c in cli("config", "get-contexts", "-o", "json").json()}
+    assert listed == {"lab": False, "prod": True}
+    preview = cli("config", "rename-context", "lab", "lab-old", "--dry-run")
+    assert preview.exit_code == 0 and cli("config", "current-context").stdout == "lab\n"
+    renamed = cli("config", "rename-context", "lab", "lab-old", "-y")
+    assert renamed.stdout == "context/lab renamed to context/lab-old\n", renamed.output
+    assert cli("config", "current-context").stdout == "lab-old\n"
+    taken = cli("config", "rename-context", "lab-old", "prod")
+    assert taken.exit_code == 1 and "already exists" in taken.stderr
+    assert cli("config", "delete-context", "nope").exit_code == 6
+    deleted = cli("config", "delete-context", "lab-old", "-y")
+    assert deleted.exit_code == 0 and deleted.stdout == "context/lab-old deleted\n"
+    assert "was the current context" in deleted.stderr
+    assert cli("config", "current-context").exit_code == 6
+    assert [c["name"] for c in cli("config", "get-contexts", "-o", "json").json()] == ["prod"]
+    writable = cli("config", "set-context", "prod", "--read-write")
+    assert writable.exit_code == 0 and cli("config", "get-contexts", "-o", "json").json()[0]["read_only"] is False
+
+
+def test_setters_accept_yes_and_global_options_anywhere(cli, tmp_path):
+    assert cli("config", "set-context", "a", "--host", "pve-a", "--yes").exit_code == 0
+    assert cli("config", "use-context", "a", "-y").exit_code == 0
+    assert cli("init", str(tmp_path / "ws"), "-y").exit_code == 0
+    late = cli("config", "view", "--effective", "-o", "json", "--context", "a")
+    assert late.exit_code == 0, late.output
+    assert late.json()["context"] == "a"
+    unknown = cli("config", "view", "--effective", "--context", "zzz")
+    assert unknown.exit_code == 6 and "zzz" in unknown.stderr

@@ -12,7 +12,7 @@ import httpx
 
 from proxmox_mpc.api.errors import error_from_exception, error_from_response
 from proxmox_mpc.core.secrets import for_output
-from proxmox_mpc.errors import PmpcError
+from proxmox_mpc.errors import PmpcError, ReadOnlyContext
 
 API_ROOT = "/api2/json"
 # Proxmox's proxy answers 595 when it cannot reach the node behind it; 502/503 are gateways restarting.
@@ -69,8 +69,11 @@ class ProxmoxClient:
         retries: int = 3,
         backoff: float = 0.25,
         tracer: Tracer | None = None,
+        read_only: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The name of a read-only context: every write is refused before it is sent.
+        self.read_only = read_only
         self.retries = retries
         self.backoff = backoff
         self._tracer = tracer
@@ -114,9 +117,15 @@ class ProxmoxClient:
         Raises:
             ApiError: Proxmox answered with an error (subclasses by status and message).
             ConnectionFailed: the server could not be reached or its certificate was refused.
+            ReadOnlyContext: a write through a read-only context (exit 5).
         """
         method = method.upper()
         what = f"{method} {path}"
+        if self.read_only is not None and method not in IDEMPOTENT:
+            raise ReadOnlyContext(
+                f"Context {self.read_only!r} is read-only: refusing {what} (pick another with --context, "
+                f"or `pmpc config set-context {self.read_only} --read-write`)."
+            )
         attempts = self.retries + 1 if method in IDEMPOTENT else 1
         form = _encode(data) if data is not None else None
         query = _encode(params) if params is not None else None

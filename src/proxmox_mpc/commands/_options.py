@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
+
 OutputOpt = Annotated[
     str,
     typer.Option(
@@ -13,6 +15,7 @@ OutputOpt = Annotated[
         "-o",
         help="Output format: table, wide, json, yaml, name, or custom-columns=HEADER:.field,...",
         metavar="FORMAT",
+        autocompletion=_complete.output_formats,
     ),
 ]
 NoHeadersOpt = Annotated[bool, typer.Option("--no-headers", help="Print tables without the header row.")]
@@ -27,10 +30,16 @@ SelectorOpt = Annotated[
         "-l",
         help="Filter: tag=web, tag!=db, name=web-*, pool=prod, node=pve1, status=running, "
         "template=false; comma = AND.",
+        autocompletion=_complete.selector(),
     ),
 ]
-NodeFilterOpt = Annotated[str | None, typer.Option("--node", help="Only this node.")]
-StatusFilterOpt = Annotated[str | None, typer.Option("--status", help="Only this status (running, stopped...).")]
+NodeFilterOpt = Annotated[
+    str | None, typer.Option("--node", help="Only this node.", autocompletion=_complete.of("nodes"))
+]
+StatusFilterOpt = Annotated[
+    str | None,
+    typer.Option("--status", help="Only this status (running, stopped...).", autocompletion=_complete.statuses),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print exactly what would be done; send no write anywhere.")
 ]

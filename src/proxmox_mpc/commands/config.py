@@ -1,4 +1,4 @@
-"""`pmpc config view | get-contexts | set-context | use-context`: the contexts file."""
+"""`pmpc config view | get-contexts | current-context | set-context | use-context | ...`: the contexts file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from proxmox_mpc.commands._options import DryRunOpt, NoHeadersOpt, OutputOpt
+from proxmox_mpc.commands import _complete
+from proxmox_mpc.commands._options import DryRunOpt, NoHeadersOpt, OutputOpt, YesOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import UsageError
@@ -26,9 +27,12 @@ CONTEXT_COLUMNS = (
     Column("TOKEN-ID", "token_id", wide=True),
     Column("VERIFY-TLS", "verify_tls"),
     Column("PINNED", "pinned"),
+    Column("READ-ONLY", "read_only"),
     Column("CA-FILE", "ca_file", wide=True),
 )
-NameArg = Annotated[str, typer.Argument(help="Context name.", metavar="NAME")]
+NameArg = Annotated[
+    str, typer.Argument(help="Context name.", metavar="NAME", autocompletion=_complete.of("contexts"))
+]
 FileOpt = Annotated[
     Path | None,
     typer.Option(dir_okay=False, exists=True, readable=True, help="Read it from this file (first line)."),
@@ -127,7 +131,14 @@ def set_context(
     unset: Annotated[
         list[str] | None, typer.Option("--unset", help="Remove a field from the context (repeatable).")
     ] = None,
+    read_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--read-only/--read-write", help="Refuse every write to the cluster through this context (exit 5)."
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
     output: OutputOpt = "table",
 ) -> None:
     """Create or update a context; secrets come from a file or stdin, never from the command line.
@@ -162,6 +173,7 @@ def set_context(
         "timeout": timeout,
         "concurrency": concurrency,
         "database_url": database_url,
+        "read_only": read_only,
     }
     result = run(config_ops.set_context(name, values, unset=tuple(unset or ()), trust=trust, dry_run=dry_run))
     app_ctx.reload()
@@ -178,8 +190,8 @@ def set_context(
 
 
 @app.command("use-context")
-def use_context(ctx: typer.Context, name: NameArg, dry_run: DryRunOpt = False) -> None:
-    """Make a context the current one.
+def use_context(ctx: typer.Context, name: NameArg, dry_run: DryRunOpt = False, yes: YesOpt = False) -> None:
+    """Make a context the current one (never prompts: -y is accepted and changes nothing).
 
     Example: pmpc config use-context prod
     """
@@ -189,3 +201,53 @@ def use_context(ctx: typer.Context, name: NameArg, dry_run: DryRunOpt = False) -
     config_ops.use_context(name, dry_run=dry_run)
     app_ctx.reload()
     app_ctx.out.write(f"context/{name} is now current{' (dry run)' if dry_run else ''}\n")
+
+
+@app.command("current-context")
+def current_context(ctx: typer.Context) -> None:
+    """Print the name of the current context (exit 6 when none is set).
+
+    Example: pmpc config current-context
+    """
+    app_ctx: AppContext = ctx.obj
+    from proxmox_mpc.services import config_ops
+
+    app_ctx.out.write(config_ops.current_context() + "\n")
+
+
+@app.command("delete-context")
+def delete_context(ctx: typer.Context, name: NameArg, dry_run: DryRunOpt = False, yes: YesOpt = False) -> None:
+    """Delete a context from the contexts file (never prompts: -y is accepted and changes nothing).
+
+    Example: pmpc config delete-context old-lab
+    """
+    app_ctx: AppContext = ctx.obj
+    from proxmox_mpc.services import config_ops
+
+    was_current = config_ops.delete_context(name, dry_run=dry_run)
+    app_ctx.reload()
+    app_ctx.out.write(f"context/{name} deleted{' (dry run)' if dry_run else ''}\n")
+    if was_current:
+        app_ctx.warn(f"{name!r} was the current context: pick another with `pmpc config use-context NAME`.")
+
+
+@app.command("rename-context")
+def rename_context(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(
+            help="Current name of the context.", metavar="OLD", autocompletion=_complete.of("contexts")
+        )],
+    new: Annotated[str, typer.Argument(help="New name.", metavar="NEW")],
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+) -> None:
+    """Rename a context; it stays current if it was (never prompts: -y is accepted and changes nothing).
+
+    Example: pmpc config rename-context lab lab-old
+    """
+    app_ctx: AppContext = ctx.obj
+    from proxmox_mpc.services import config_ops
+
+    config_ops.rename_context(old, new, dry_run=dry_run)
+    app_ctx.reload()
+    app_ctx.out.write(f"context/{old} renamed to context/{new}{' (dry run)' if dry_run else ''}\n")

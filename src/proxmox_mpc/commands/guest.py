@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     ConcurrencyOpt,
@@ -36,14 +37,20 @@ PLURAL = {"qemu": "VMs", "lxc": "containers"}
 
 TargetsArg = Annotated[
     list[str] | None,
-    typer.Argument(help="VMIDs or names (or use -l).", metavar="GUEST...", show_default=False),
+    typer.Argument(
+        help="VMIDs or names (or use -l).", metavar="GUEST...", show_default=False, autocompletion=_complete.guests
+    ),
 ]
-GuestArg = Annotated[str, typer.Argument(help="VMID or name.", metavar="GUEST")]
+GuestArg = Annotated[str, typer.Argument(help="VMID or name.", metavar="GUEST", autocompletion=_complete.guests)]
 ItemsArg = Annotated[
-    list[str] | None, typer.Argument(help="GUEST... then KEY=VALUE...", metavar="GUEST... KEY=VALUE...")
+    list[str] | None,
+    typer.Argument(help="GUEST... then KEY=VALUE...", metavar="GUEST... KEY=VALUE...", autocompletion=_complete.guests),
 ]
 SnapArgs = Annotated[
-    list[str] | None, typer.Argument(help="GUEST... then the snapshot NAME.", metavar="GUEST... NAME")
+    list[str] | None,
+    typer.Argument(
+        help="GUEST... then the snapshot NAME.", metavar="GUEST... NAME", autocompletion=_complete.guests_then_snapshots
+    ),
 ]
 ForceStopOpt = Annotated[
     bool, typer.Option("--force-stop", help="Stop the guest if it has not shut down in time.")
@@ -57,7 +64,9 @@ PurgeOpt = Annotated[
 DeleteKeyOpt = Annotated[
     list[str] | None, typer.Option("--delete", help="Remove this config key (repeatable).")
 ]
-TargetNodeOpt = Annotated[str, typer.Option("--target", help="Node to move to.")]
+TargetNodeOpt = Annotated[
+    str, typer.Option("--target", help="Node to move to.", autocompletion=_complete.of("nodes"))
+]
 OnlineOpt = Annotated[
     bool | None,
     typer.Option("--online/--offline", help="Live migration (default: when running; containers restart)."),
@@ -67,7 +76,9 @@ DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Snaps
 VmstateOpt = Annotated[bool, typer.Option("--vmstate", help="Include the RAM of a running VM.")]
 TodiskOpt = Annotated[bool, typer.Option("--todisk", help="Hibernate a VM to disk instead of pausing it.")]
 NameOpt = Annotated[str, typer.Option("--name", help="Name of the new guest.")]
-NodeOpt = Annotated[str, typer.Option("--node", help="Node to create on (never guessed).")]
+NodeOpt = Annotated[
+    str, typer.Option("--node", help="Node to create on (never guessed).", autocompletion=_complete.of("nodes"))
+]
 VmidOpt = Annotated[int | None, typer.Option("--vmid", min=100, help="VMID (default: the next free one).")]
 CoresOpt = Annotated[int | None, typer.Option("--cores", help="CPU cores.")]
 SocketsOpt = Annotated[int | None, typer.Option("--sockets", help="CPU sockets.")]
@@ -85,8 +96,12 @@ CtNetOpt = Annotated[
 CloudInitOpt = Annotated[
     str | None, typer.Option("--cloud-init", help="user=U,ssh-key=FILE,ip=dhcp|CIDR[,gw=IP]")
 ]
-TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")]
-PoolOpt = Annotated[str | None, typer.Option("--pool", help="Resource pool.")]
+TagOpt = Annotated[
+    list[str] | None, typer.Option("--tag", help="Tag (repeatable).", autocompletion=_complete.of("tags"))
+]
+PoolOpt = Annotated[
+    str | None, typer.Option("--pool", help="Resource pool.", autocompletion=_complete.of("pools"))
+]
 OsTypeOpt = Annotated[str | None, typer.Option("--os-type", help="Guest OS type, e.g. l26.")]
 StartOpt = Annotated[bool, typer.Option("--start", help="Start it once created.")]
 TemplateOpt = Annotated[bool, typer.Option("--template", help="Convert it to a template once created.")]
@@ -106,8 +121,14 @@ FullOpt = Annotated[
     bool | None,
     typer.Option("--full/--linked", help="Full copy or linked clone (default: linked from templates)."),
 ]
-CloneTargetOpt = Annotated[str | None, typer.Option("--target", help="Node to place the clone on.")]
-StorageOpt = Annotated[str | None, typer.Option("--storage", help="Storage for a full clone's disks.")]
+CloneTargetOpt = Annotated[
+    str | None,
+    typer.Option("--target", help="Node to place the clone on.", autocompletion=_complete.of("nodes")),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option("--storage", help="Storage for a full clone's disks.", autocompletion=_complete.of("storages")),
+]
 CountOpt = Annotated[int, typer.Option("--count", min=1, max=1000, help="How many clones.")]
 DiskArg = Annotated[
     str, typer.Argument(help="Disk: scsi0, virtio1... (VM) or rootfs, mp0 (container).", metavar="DISK")
@@ -115,7 +136,9 @@ DiskArg = Annotated[
 SizeArg = Annotated[
     str, typer.Argument(help="+SIZE to grow by, SIZE for the new total (grows only).", metavar="SIZE")
 ]
-SnapNameArg = Annotated[str, typer.Argument(help="Snapshot name.", metavar="NAME")]
+SnapNameArg = Annotated[
+    str, typer.Argument(help="Snapshot name.", metavar="NAME", autocompletion=_complete.snapshots)
+]
 
 
 def _verb_options(**values: Any) -> VerbOptions:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SortByOpt, StatusFilterOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
@@ -14,7 +15,9 @@ from proxmox_mpc.output.printers import check_format, print_details, print_list,
 from proxmox_mpc.output.units import humanize
 
 app = typer.Typer(help="Inspect cluster nodes.", no_args_is_help=True)
-NodeArg = Annotated[str, typer.Argument(help="Node name (never guessed).", metavar="NODE")]
+NodeArg = Annotated[
+    str, typer.Argument(help="Node name (never guessed).", metavar="NODE", autocompletion=_complete.of("nodes"))
+]
 
 
 @app.command("list")

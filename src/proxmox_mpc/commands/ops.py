@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SelectorOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
@@ -86,9 +87,13 @@ def health(
 def logs(
     ctx: typer.Context,
     guest: Annotated[
-        str | None, typer.Option("--guest", "-g", help="Only this guest (VMID or name).")
+        str | None, typer.Option(
+            "--guest", "-g", help="Only this guest (VMID or name).", autocompletion=_complete.of("guests")
+        )
     ] = None,
-    node: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
+    node: Annotated[
+        str | None, typer.Option("--node", help="Only this node.", autocompletion=_complete.of("nodes"))
+    ] = None,
     type_: Annotated[
         str | None, typer.Option("--type", help="Only this task type (qmstart, vzdump, apply...).")
     ] = None,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import (
     DetailedExitcodeOpt,
     DryRunOpt,
@@ -21,14 +22,18 @@ from proxmox_mpc.errors import ChangesPresent
 from proxmox_mpc.output.printers import check_format, print_details, print_list, print_one, to_data
 
 app = typer.Typer(help="Inspect and maintain the state store.", no_args_is_help=True)
-GuestArg = Annotated[str, typer.Argument(help="VMID or name.", metavar="GUEST")]
+GuestArg = Annotated[
+    str, typer.Argument(help="VMID or name.", metavar="GUEST", autocompletion=_complete.of("guests"))
+]
 
 
 @app.command()
 def show(
     ctx: typer.Context,
     guest: Annotated[
-        str | None, typer.Argument(help="VMID or name (default: every guest).", metavar="[GUEST]")
+        str | None, typer.Argument(
+            help="VMID or name (default: every guest).", metavar="[GUEST]", autocompletion=_complete.of("guests")
+        )
     ] = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include guests marked deleted.")] = False,
     output: OutputOpt = "table",

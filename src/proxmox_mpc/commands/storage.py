@@ -6,14 +6,23 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SortByOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format
 
 app = typer.Typer(help="Inspect storages and what they hold.", no_args_is_help=True)
-StorageArg = Annotated[str, typer.Argument(help="Storage name, e.g. local.", metavar="STORAGE")]
-NodeOpt = Annotated[str | None, typer.Option("--node", help="Only this node (default: every online node).")]
+StorageArg = Annotated[
+    str,
+    typer.Argument(help="Storage name, e.g. local.", metavar="STORAGE", autocompletion=_complete.of("storages")),
+]
+NodeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--node", help="Only this node (default: every online node).", autocompletion=_complete.of("nodes")
+    ),
+]
 ContentOpt = Annotated[
     str | None,
     typer.Option("--content", help="Only this content type: iso, vztmpl, images, rootdir, backup..."),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from proxmox_mpc.commands._options import DryRunOpt, LockTimeoutOpt, OutputOpt
+from proxmox_mpc.commands._options import DryRunOpt, LockTimeoutOpt, OutputOpt, YesOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import UsageError
@@ -21,15 +21,14 @@ def sync(
         bool, typer.Option("--import", help="Also write a manifest for every guest into the workspace.")
     ] = False,
     output: OutputOpt = "table",
+    yes: YesOpt = False,
 ) -> None:
-    """Read the whole cluster and record it in the state store (one transaction).
+    """Read the whole cluster and record it in the state store (one transaction); never prompts (-y: no-op).
 
-    Example: pmpc sync   |   pmpc sync --dry-run -o json   |   pmpc sync --import --lock-timeout 60
+    Example: pmpc sync   |   pmpc sync --dry-run -o json   |   pmpc sync --import --dry-run
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
-    if import_ and dry_run:
-        raise UsageError("--import writes manifests: it cannot be combined with --dry-run.")
     if import_ and app_ctx.workspace is None:
         raise UsageError("--import needs a workspace (no pmpc.yaml here or above): run `pmpc init` first.")
     from proxmox_mpc.output.state_view import print_sync_report

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, NoHeadersOpt, OutputOpt, TimeoutOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
@@ -15,7 +16,12 @@ from proxmox_mpc.output.printers import check_format
 app = typer.Typer(help="Follow Proxmox tasks (UPIDs).", no_args_is_help=True)
 UpidArg = Annotated[str, typer.Argument(help="Task id (UPID:...).", metavar="UPID")]
 UpidsArg = Annotated[list[str] | None, typer.Argument(help="Task ids (UPID:...).", metavar="UPID...")]
-NodeOpt = Annotated[str | None, typer.Option("--node", help="Only this node (default: every online node).")]
+NodeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--node", help="Only this node (default: every online node).", autocompletion=_complete.of("nodes")
+    ),
+]
 VmidOpt = Annotated[int | None, typer.Option("--vmid", help="Only tasks of this guest.")]
 ErrorsOpt = Annotated[bool, typer.Option("--errors", help="Only tasks that failed.")]
 RunningOpt = Annotated[bool, typer.Option("--running", help="Only tasks still running.")]

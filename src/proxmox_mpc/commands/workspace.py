@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from proxmox_mpc.commands._options import DryRunOpt, OutputOpt
+from proxmox_mpc.commands._options import DryRunOpt, OutputOpt, YesOpt
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format, print_one
 
@@ -21,8 +21,11 @@ def init(
     ] = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = "table",
+    yes: YesOpt = False,
 ) -> None:
     """Make a workspace: pmpc.yaml, resources/, generated directories, .gitignore (safe to run twice).
+
+    It never prompts: -y/--yes is accepted for scripts that pass it to every command.
 
     Example: pmpc init infra   |   pmpc init --name prod-cluster
     """

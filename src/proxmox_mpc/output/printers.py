@@ -202,7 +202,8 @@ def get_printer(
     if fmt.startswith(CUSTOM_PREFIX):
         return TablePrinter(parse_custom_columns(fmt), wide=True, headers=headers)
     raise UsageError(
-        f"Unknown output format {fmt!r}: use one of {', '.join(FORMATS)} or custom-columns=HEADER:.field,..."
+        f"Unknown output format {fmt!r} for -o/--output: use one of {', '.join(FORMATS)} "
+        "or custom-columns=HEADER:.field,..."
     )
 
 

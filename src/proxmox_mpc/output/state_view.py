@@ -83,6 +83,8 @@ def print_sync_report(out: TextIO, report: dict[str, Any]) -> None:
         )
     for path in report.get("imported") or []:
         out.write(f"imported {path}\n")
+    for planned in report.get("would_import") or []:
+        out.write(f"would import {planned['path']} ({planned['address']})\n")
 
 
 def print_status(out: TextIO, status: dict[str, Any]) -> None:

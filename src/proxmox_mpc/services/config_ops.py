@@ -1,4 +1,4 @@
-"""Context use cases: view, list, set and switch contexts, and fetch a server's certificate fingerprint."""
+"""Context use cases: view, list, set, switch, rename and delete contexts; fetch a certificate fingerprint."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from proxmox_mpc.config import (
     settings_from_values,
 )
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import ConfigError, ConnectionFailed, UsageError
+from proxmox_mpc.errors import ConfigError, ConnectionFailed, NotFound, UsageError
 
 
 class ContextSummary(BaseModel):
@@ -40,6 +40,7 @@ class ContextSummary(BaseModel):
     ca_file: str | None = None
     fingerprint: str | None = None
     pinned: bool = False
+    read_only: bool = False
 
 
 class SetContextResult(BaseModel):
@@ -114,6 +115,7 @@ def list_contexts(path: Path | None = None) -> list[ContextSummary]:
                 ca_file=fields.get("ca_file"),
                 fingerprint=fields.get("fingerprint"),
                 pinned=bool(fields.get("fingerprint")),
+                read_only=bool(fields.get("read_only", False)),
             )
         )
     return out
@@ -131,6 +133,45 @@ def use_context(name: str, path: Path | None = None, *, dry_run: bool = False) -
         contexts.current = name
         contexts.save()
     return name
+
+
+def current_context(path: Path | None = None) -> str:
+    """Return the name of the current context.
+
+    Raises:
+        NotFound: the contexts file names no current context.
+    """
+    contexts = ContextsFile.load(path)
+    if not contexts.current:
+        raise NotFound(f"No current context is set in {contexts.path}: run `pmpc config use-context NAME`.")
+    return contexts.current
+
+
+def delete_context(name: str, path: Path | None = None, *, dry_run: bool = False) -> bool:
+    """Delete a context (on dry run: only check it exists); return True when it was the current one.
+
+    Raises:
+        NotFound: no context has that name.
+    """
+    contexts = ContextsFile.load(path)
+    was_current = contexts.current == name
+    contexts.delete(name)
+    if not dry_run:
+        contexts.save()
+    return was_current
+
+
+def rename_context(old: str, new: str, path: Path | None = None, *, dry_run: bool = False) -> None:
+    """Rename a context (on dry run: only check that it can be).
+
+    Raises:
+        NotFound: no context is named `old`.
+        ConfigError: `new` is taken.
+    """
+    contexts = ContextsFile.load(path)
+    contexts.rename(old, new)
+    if not dry_run:
+        contexts.save()
 
 
 def read_secret(

@@ -71,4 +71,5 @@ def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
         timeout=s.timeout,
         concurrency=request_limit(s.concurrency, bulk=bulk),
         tracer=tracer,
+        read_only=(s.context or "(settings)") if s.read_only else None,
     )

@@ -395,33 +395,9 @@ def _open_for_reading(app_ctx: AppContext) -> tuple[Any, str] | None:
 
 def known_names(app_ctx: AppContext) -> dict[str, list[str]]:
     """Return the names the state store knows: vm, ct, guests (names, VMIDs), nodes, storages, tags, pools."""
-    try:
-        opened = _open_for_reading(app_ctx)
-    except PmpcError:
-        return {}
-    if opened is None:
-        return {}
-    store, cluster = opened
-    try:
-        guests = store.current_guests(cluster)
-        nodes = [n.name for n in store.nodes(cluster)]
-        storages = sorted({s.name for s in store.storages(cluster)})
-    except PmpcError:
-        return {}
-    finally:
-        store.close()
-    by_kind: dict[str, list[str]] = {"vm": [], "ct": []}
-    for guest in guests:
-        by_kind[guest.kind] += [guest.name, str(guest.vmid)]
-    return {
-        "vm": sorted(set(by_kind["vm"])),
-        "ct": sorted(set(by_kind["ct"])),
-        "guests": sorted({g.name for g in guests} | {str(g.vmid) for g in guests}),
-        "nodes": sorted(set(nodes)),
-        "storages": storages,
-        "tags": sorted({t for g in guests for t in g.tags}),
-        "pools": sorted({g.pool for g in guests if g.pool}),
-    }
+    from proxmox_mpc.services.completion import load_names
+
+    return load_names(app_ctx)
 
 
 def _upid_node(upid: str | None) -> str | None:

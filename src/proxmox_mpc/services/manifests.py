@@ -404,6 +404,22 @@ def import_manifests(
 ) -> list[Path]:
     """Write a manifest for each guest that has none yet (`pmpc sync --import`); return the files written.
 
+    Raises:
+        UsageError: there is no workspace.
+    """
+    written: list[Path] = []
+    for path, manifest in plan_imports(app_ctx, guests_with_configs, workspace):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_manifest(manifest), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def plan_imports(
+    app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
+) -> list[tuple[Path, AnyManifest]]:
+    """Return the manifest file each guest without one would get (`sync --import`, dry run included).
+
     `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest
     already described by a manifest (same VMID, or same kind and name) keeps it untouched: an import
     never overwrites what someone wrote. Two guests with one name get the VMID in their file name.
@@ -436,7 +452,7 @@ def import_manifests(
     for m in manifests:
         key = (m.kind, safe_file_name(m.name).lower())
         counts[key] = counts.get(key, 0) + 1
-    written: list[Path] = []
+    planned: list[tuple[Path, AnyManifest]] = []
     for m in manifests:
         if m.vmid in described_vmids or (m.kind, m.name) in described_names:
             continue
@@ -444,7 +460,5 @@ def import_manifests(
         path = resources_dir(root) / KIND_DIRS[m.kind] / f"{base}.yaml"
         if counts[(m.kind, base.lower())] > 1 or path.exists():
             path = path.with_name(f"{base}-{m.vmid}.yaml")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_manifest(m), encoding="utf-8")
-        written.append(path)
-    return written
+        planned.append((path, m))
+    return planned

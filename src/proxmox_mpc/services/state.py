@@ -13,13 +13,12 @@ from pydantic import BaseModel, Field
 from proxmox_mpc.config import read_workspace_file, redact_url, user_state_dir
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import NotFound, PmpcError, UsageError
+from proxmox_mpc.locations import STATE_DIR, STATE_FILE
 
 if TYPE_CHECKING:
     from proxmox_mpc.services.sync import GuestChange
     from proxmox_mpc.state.store import ChangeRecord, GuestRecord, LockInfo, Store, SyncRunRecord
 
-STATE_DIR = ".pmpc"
-STATE_FILE = "state.db"
 Confirm = Callable[[str, Sequence[str]], None]
 
 

@@ -102,6 +102,13 @@ class GuestChange(BaseModel):
     new: str | None = None
 
 
+class PlannedManifest(BaseModel):
+    """A manifest file `sync --import --dry-run` would write, and the guest it describes."""
+
+    path: str
+    address: str
+
+
 class SyncReport(BaseModel):
     """What a sync wrote (or, with --dry-run, would write) to the store."""
 
@@ -119,6 +126,7 @@ class SyncReport(BaseModel):
     seconds: float = 0.0
     sync_run_id: int | None = None
     imported: list[str] = Field(default_factory=list)
+    would_import: list[PlannedManifest] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -424,7 +432,10 @@ async def sync_cluster(
             if ro_store is not None:
                 ro_store.close()
         changes = diff_guests(previous, snapshot.guests)
-        return _report(cluster, snapshot, changes, clock, dry_run=True)
+        report = _report(cluster, snapshot, changes, clock, dry_run=True)
+        if import_manifests:
+            report.would_import = _planned_imports(app_ctx, snapshot.guests)
+        return report
 
     store = open_app_store(app_ctx)
     try:
@@ -469,6 +480,16 @@ def _import(app_ctx: AppContext, guests: list[GuestRecord]) -> list[Any]:
     from proxmox_mpc.services import manifests
 
     return list(manifests.import_manifests(app_ctx, guests, app_ctx.workspace))
+
+
+def _planned_imports(app_ctx: AppContext, guests: list[LiveGuest]) -> list[PlannedManifest]:
+    """The `sync --import --dry-run` hook: the manifest files an import would write, nothing written."""
+    from proxmox_mpc.services import manifests
+
+    return [
+        PlannedManifest(path=str(path), address=manifest.address)
+        for path, manifest in manifests.plan_imports(app_ctx, guests, app_ctx.workspace)
+    ]
 
 
 def _record_failure(

@@ -7,7 +7,7 @@ import typer
 from prompt_toolkit.document import Document
 
 from proxmox_mpc.cli import build_app
-from proxmox_mpc.console.completer import NameCache, PmpcCompleter, resolve, split_line
+from proxmox_mpc.console.completer import NameCache, PmpcCompleter, split_line
 
 NAMES = {
     "vm": ["101", "103", "db-1", "web-1"],
@@ -113,7 +113,8 @@ def test_split_line(text, words, current):
     assert split_line(text) == (words, current)
 
 
-def test_resolve_skips_option_values(root):
-    command, path = resolve(root, ["--context", "vm", "vm", "list"])
-    assert path == ["vm", "list"]
-    assert command.name == "list"
+def test_option_values_are_skipped_and_global_options_sit_anywhere(completer):
+    # The console completes through the shell's source (Click): option values are not commands.
+    assert complete(completer, "--context vm vm li") == ["list"]
+    assert complete(completer, "vm start --context ") == []
+    assert complete(completer, "vm list --node p") == ["pve1", "pve2"]

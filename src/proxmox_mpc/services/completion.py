@@ -1,0 +1,107 @@
+"""The one completion source, for the shell and the console: live names from the state store and the
+contexts file, never the network.
+
+A shell <TAB> runs in a fresh process without settings: the database is found from the command line's
+--workspace, PMPC_DATABASE_URL, the workspace's .pmpc/state.db or the per-user one (what `pmpc sync` writes
+by default). The console passes its AppContext, so its names come from the database its commands use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from proxmox_mpc.errors import PmpcError
+from proxmox_mpc.locations import PMPC_DATABASE_URL, STATE_DIR, STATE_FILE, environ, find_workspace, user_state_dir
+
+if TYPE_CHECKING:
+    from proxmox_mpc.context import AppContext
+    from proxmox_mpc.state.names import StoredNames
+
+Names = dict[str, list[str]]
+SNAPSHOT_PREFIX = "snapshots:"
+
+
+class NameCache:
+    """Names for completion (vm, ct, guests, nodes, storages, tags, pools, contexts), loaded on first use."""
+
+    def __init__(self, load: Callable[[], Names]) -> None:
+        self._load = load
+        self._data: Names | None = None
+
+    def get(self, key: str) -> list[str]:
+        """Return the names of one kind (empty when the state store has none)."""
+        if self._data is None:
+            try:
+                self._data = self._load()
+            except Exception:  # completion must never break the prompt
+                self._data = {}
+        return self._data.get(key, [])
+
+    def invalidate(self) -> None:
+        """Forget the names (after a command that may have changed them, such as sync)."""
+        self._data = None
+
+
+def names_from(stored: StoredNames) -> Names:
+    """Group stored names by what completes them: vm, ct, guests (names and VMIDs), nodes, ... snapshots."""
+    by_kind: dict[str, set[str]] = {"vm": set(), "ct": set()}
+    snapshots: Names = {}
+    for guest in stored.guests:
+        by_kind[guest.kind] |= {guest.name, str(guest.vmid)}
+        if guest.snapshot:
+            for ref in (guest.name, str(guest.vmid)):
+                snapshots.setdefault(f"{SNAPSHOT_PREFIX}{guest.kind}/{ref}", []).append(guest.snapshot)
+    return {
+        "vm": sorted(by_kind["vm"]),
+        "ct": sorted(by_kind["ct"]),
+        "guests": sorted(by_kind["vm"] | by_kind["ct"]),
+        "nodes": list(stored.nodes),
+        "storages": list(stored.storages),
+        "tags": sorted({t for g in stored.guests for t in g.tags}),
+        "pools": sorted({g.pool for g in stored.guests if g.pool}),
+        **snapshots,
+    }
+
+
+def database_url_for_completion(workspace: str | None = None) -> str:
+    """Return the state database a shell completion reads (settings are not loaded: see the module doc)."""
+    configured = environ().get(PMPC_DATABASE_URL)
+    if configured:
+        return configured
+    try:
+        found = find_workspace(explicit=workspace)
+    except PmpcError:
+        found = None
+    directory = found / STATE_DIR if found is not None else user_state_dir()
+    return f"sqlite:///{directory / STATE_FILE}"
+
+
+def context_names() -> list[str]:
+    """Return the names of the contexts in the contexts file (empty when it cannot be read)."""
+    import yaml
+
+    from proxmox_mpc.locations import contexts_path
+
+    try:
+        data = yaml.load(contexts_path().read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    contexts = data.get("contexts") if isinstance(data, dict) else None
+    return sorted(str(name) for name in contexts) if isinstance(contexts, dict) else []
+
+
+def load_names(app_ctx: AppContext | None = None, *, workspace: str | None = None) -> Names:
+    """Return every name completion offers: from the console's database, else the one a shell would use."""
+    from proxmox_mpc.state.names import read_names
+
+    if app_ctx is not None:
+        from proxmox_mpc.services.state import database_url
+
+        try:
+            url = database_url(app_ctx)
+        except PmpcError:
+            url = database_url_for_completion(str(app_ctx.workspace) if app_ctx.workspace else None)
+    else:
+        url = database_url_for_completion(workspace)
+    return {**names_from(read_names(url)), "contexts": context_names()}
