@@ -1,4 +1,4 @@
-"""The generated suites run: pytest against the cluster it was generated from, Ansible's dynamic inventory."""
+"""The generated suites run: pytest and Jest against the cluster they were generated from, Ansible's inventory."""
 
 from __future__ import annotations
 
@@ -8,19 +8,36 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.helpers.ansible import needs_community_proxmox, skip_unless_container_updates_work
 from tests.helpers.cluster import TOKEN_SECRET
+from tests.helpers.tools import unavailable
+
+
+def run_suite(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a generated suite's test runner in a subprocess (argument list, no shell), capturing its output."""
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=300, env=dict(os.environ), check=False
+    )
+
+
+def change_behind_its_back(cluster: Any) -> None:
+    """Someone changes the cluster behind pmpc's back: cores, power state, tags, and a container removed."""
+    cluster.vm(103).config["cores"] = 8
+    cluster.vm(102).status = "stopped"
+    cluster.vm(101).config["tags"] = "web"
+    cluster.cts = [ct for ct in cluster.cts if ct.vmid != 202]
 
 
 def run_generated_pytest(
     directory: Path, tmp_path: Path
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """Run the generated pytest suite in a subprocess (argument list, no shell) with a JUnit report."""
+    """Run the generated pytest suite with a JUnit report; outcomes by test name."""
     report = tmp_path / "junit.xml"
-    done = subprocess.run(
+    done = run_suite(
         [
             sys.executable,
             "-m",
@@ -35,12 +52,7 @@ def run_generated_pytest(
             f"--junitxml={report}",
             str(directory),
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ),
-        check=False,
+        tmp_path,
     )
     import xml.etree.ElementTree as ET
 
@@ -69,11 +81,7 @@ def test_generated_pytest_suite_is_green_then_catches_changes_behind_its_back(cl
     assert sum(1 for s in outcomes.values() if s == "passed") >= 7 * 4
     assert TOKEN_SECRET not in green.stdout + green.stderr
 
-    # Someone changes the cluster behind pmpc's back.
-    cluster.vm(103).config["cores"] = 8
-    cluster.vm(102).status = "stopped"
-    cluster.vm(101).config["tags"] = "web"
-    cluster.cts = [ct for ct in cluster.cts if ct.vmid != 202]
+    change_behind_its_back(cluster)
     red, outcomes = run_generated_pytest(out / "pytest", tmp_path)
     assert red.returncode == 1, red.stdout + red.stderr
     failed = sorted(name for name, state in outcomes.items() if state in ("failure", "error"))
@@ -119,24 +127,83 @@ def test_dynamic_inventory_config_reads_the_cluster(cluster, cli, tmp_path, fake
     assert TOKEN_SECRET not in done.stdout
 
 
-@pytest.mark.slow
-def test_generated_jest_suite_runs_when_jest_is_available(cluster, cli, tmp_path):
-    # Jest is not a Python dependency: point JEST_NODE_MODULES at a node_modules holding jest and undici
-    # (`npm install` in the generated jest/ directory makes one).
+def jest_modules() -> Path:
+    """A node_modules holding jest and undici: JEST_NODE_MODULES (.ci/run installs one outside the repo)."""
     modules = os.environ.get("JEST_NODE_MODULES")
     if not modules or not (Path(modules) / ".bin" / "jest").exists():
-        pytest.skip("set JEST_NODE_MODULES (node_modules with jest and undici) to run the Jest suite")
+        unavailable(
+            "JEST_NODE_MODULES does not name a node_modules with jest and undici "
+            "(`npm install --prefix DIR jest@^29.7.0 undici@^6.21.0` makes DIR/node_modules)"
+        )
+    return Path(modules)
+
+
+def satisfies(version: str, caret: str) -> bool:
+    """Whether an installed version satisfies an npm caret range such as ^29.7.0 (a major version >= 1)."""
+    have = tuple(int(part) for part in version.split("-")[0].split("."))
+    want = tuple(int(part) for part in caret.removeprefix("^").split("."))
+    return have[0] == want[0] and have >= want
+
+
+def run_generated_jest(
+    suite: Path, modules: Path, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """Run the generated Jest suite with a JSON report; outcomes by test name."""
+    report = tmp_path / "jest.json"
+    report.unlink(missing_ok=True)
+    done = run_suite(
+        [
+            str(modules / ".bin" / "jest"),
+            "--ci",
+            "--rootDir",
+            str(suite),
+            "--cacheDirectory",
+            str(tmp_path / "jest-cache"),
+            "--json",
+            "--outputFile",
+            str(report),
+        ],
+        suite,
+    )
+    outcomes = {}
+    if report.exists():
+        for result in json.loads(report.read_text(encoding="utf-8"))["testResults"]:
+            for case in result["assertionResults"]:
+                outcomes[case["fullName"]] = case["status"]
+    return done, outcomes
+
+
+@pytest.mark.slow
+def test_generated_jest_suite_is_green_then_catches_changes_behind_its_back(cluster, cli, tmp_path):
+    modules = jest_modules()
     out = tmp_path / "generated"
     assert cli("generate", "tests", "--framework", "jest", "--out", str(out)).exit_code == 0
     suite = out / "jest"
-    (suite / "node_modules").symlink_to(Path(modules), target_is_directory=True)
-    argv = [str(Path(modules) / ".bin" / "jest"), "--ci", "--rootDir", str(suite)]
-    green = subprocess.run(argv, cwd=suite, capture_output=True, text=True, timeout=300, check=False)
+    wanted = json.loads((suite / "package.json").read_text(encoding="utf-8"))["devDependencies"]
+    for name, caret in wanted.items():
+        installed = json.loads((modules / name / "package.json").read_text(encoding="utf-8"))["version"]
+        assert satisfies(installed, caret), f"{name} {installed} does not satisfy the generated {caret}"
+    (suite / "node_modules").symlink_to(modules, target_is_directory=True)
+
+    green, outcomes = run_generated_jest(suite, modules, tmp_path)
     assert green.returncode == 0, green.stdout + green.stderr
-    cluster.vm(103).config["cores"] = 8
-    red = subprocess.run(argv, cwd=suite, capture_output=True, text=True, timeout=300, check=False)
+    assert outcomes["vm/101 web-1 power state"] == "passed"
+    assert outcomes["vm/103 db-1 cores"] == "passed"
+    assert outcomes["vm/9000 ubuntu-tmpl power state"] == "pending"
+    assert sum(1 for s in outcomes.values() if s == "passed") >= 7 * 4
+    assert TOKEN_SECRET not in green.stdout + green.stderr
+
+    change_behind_its_back(cluster)
+    red, outcomes = run_generated_jest(suite, modules, tmp_path)
     assert red.returncode == 1, red.stdout + red.stderr
+    failed = sorted(name for name, state in outcomes.items() if state == "failed")
+    assert "vm/103 db-1 cores" in failed
+    assert "vm/102 web-2 power state" in failed
+    assert "vm/101 web-1 tags" in failed
+    assert "ct/202 cache-1 exists with its name and kind" in failed
+    assert outcomes["vm/101 web-1 cores"] == "passed"
     assert "vm/103 db-1 › cores" in red.stderr
+    assert TOKEN_SECRET not in red.stdout + red.stderr
 
 
 @needs_community_proxmox

@@ -10,7 +10,6 @@ same provider checks the import blocks too.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from proxmox_mpc.generators import terraform
 from tests.helpers.tfprovider import SchemaOnlyProvider, run_terraform, serve, terraform_env
+from tests.helpers.tools import require_binary
 from tests.unit.generators.inputs import fixture_inputs
 
 VM = "proxmox_virtual_environment_vm"
@@ -27,10 +27,7 @@ CT = "proxmox_virtual_environment_container"
 
 @pytest.fixture(scope="module")
 def terraform_binary() -> str:
-    binary = shutil.which("terraform")
-    if binary is None:
-        pytest.skip("terraform is not installed: `terraform validate` cannot run here")
-    return binary
+    return require_binary("terraform", "`terraform validate` cannot run here")
 
 
 @pytest.fixture(scope="module")

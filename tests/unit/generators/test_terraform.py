@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers.tools import require_binary
 from tests.unit.generators.inputs import SECRET, fixture_inputs
 
 from proxmox_mpc.errors import ManifestError
@@ -283,9 +283,7 @@ def test_an_unsafe_guest_name_is_refused():
 
 
 def test_terraform_fmt_accepts_the_output(tmp_path):
-    binary = shutil.which("terraform")
-    if binary is None:
-        pytest.skip("terraform is not installed: `terraform fmt -check` cannot run here")
+    binary = require_binary("terraform", "`terraform fmt -check` cannot run here")
     for path, text in terraform.render(fixture_inputs()).items():
         (tmp_path / path).write_text(text, encoding="utf-8")
     done = subprocess.run(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from tests.helpers.tools import require_binary
 from tests.unit.generators.inputs import SECRET, fixture_inputs
 
 from proxmox_mpc.generators import tests as tests_generator
@@ -87,27 +88,63 @@ def test_terratest_checks_validate_and_a_plan_without_changes():
     assert "module pmpc.generated/terratest" in files["terratest/go.mod"]
 
 
-def test_gofmt_accepts_the_go_file(tmp_path):
-    gofmt = shutil.which("gofmt")
-    if gofmt is None:
-        pytest.skip("gofmt is not installed: the Go file's formatting cannot be checked here")
+def gofmt(binary: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    """`gofmt -l -e`: lists the files whose formatting differs, reports every syntax error (exit 2)."""
+    return subprocess.run(
+        [binary, "-l", "-e", str(directory)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+# Compiling or vetting the Terratest file needs the terratest modules from the Go module proxy, which
+# is out of reach here: gofmt checks its syntax and formatting, and `go mod edit` its go.mod, offline.
+def test_gofmt_accepts_the_go_file_and_go_parses_its_go_mod(tmp_path):
+    binary = require_binary("gofmt", "the Go file's syntax and formatting cannot be checked here")
     write(tmp_path, tests_generator.render(fixture_inputs(frameworks=["terratest"])))
-    done = subprocess.run(
-        [gofmt, "-l", "-e", str(tmp_path / "terratest")],
+    done = gofmt(binary, tmp_path / "terratest")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    go = require_binary("go", "the generated go.mod cannot be parsed here")
+    env = {**os.environ, "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    parsed = subprocess.run(
+        [go, "mod", "edit", "-json"],
+        cwd=tmp_path / "terratest",
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == ""
+    assert parsed.returncode == 0, parsed.stderr
+    assert json.loads(parsed.stdout)["Module"]["Path"] == "pmpc.generated/terratest"
+
+
+@pytest.mark.parametrize(
+    ("generated", "broken", "listed", "error"),
+    [
+        ("\toptions := ", "\t  options := ", True, ""),
+        ("func terraformDir() string {", "func terraformDir() string (", False, "expected ';', found '('"),
+        ('"path/filepath"\n', '"path/filepath\n', False, "string literal not terminated"),
+    ],
+    ids=["misformatted", "broken-declaration", "unterminated-string"],
+)
+def test_gofmt_rejects_a_broken_go_file(tmp_path, generated, broken, listed, error):
+    binary = require_binary("gofmt", "the Go file's syntax and formatting cannot be checked here")
+    files = tests_generator.render(fixture_inputs(frameworks=["terratest"]))
+    go = files["terratest/guests_test.go"]
+    assert generated in go
+    write(tmp_path, {**files, "terratest/guests_test.go": go.replace(generated, broken, 1)})
+    done = gofmt(binary, tmp_path / "terratest")
+    if listed:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("guests_test.go")
+    else:
+        assert done.returncode == 2, done.stdout
+        assert error in done.stderr
 
 
 @pytest.mark.parametrize("guests", ["fixture", "none"], ids=["fixture-cluster", "empty-cluster"])
 def test_node_check_parses_the_jest_suite(tmp_path, guests):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: `node --check` cannot run here")
+    node = require_binary("node", "`node --check` cannot run here")
     inputs = fixture_inputs(frameworks=["jest"])
     if guests == "none":
         inputs = inputs.model_copy(update={"guests": []})
