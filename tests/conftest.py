@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET, populate
+from tests.helpers.cluster import PASSWORD, TOKEN_ID, TOKEN_SECRET, populate
 from tests.helpers.runner import Result, invoke
 
 # Property tests explore new examples on every developer run; CI replays the same ones, so a red CI
@@ -81,3 +81,18 @@ def backup_cluster(cluster: Any) -> Any:
     from tests.helpers.backups import enable_backups
 
     return enable_backups(cluster)
+
+
+@pytest.fixture
+def day2_cluster(cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fixture cluster on the day-2 fake (tests/helpers/day2.py), pmpc logged in as root@pam by password.
+
+    PVE lets only the root@pam user (not its API tokens) pass skiplock, which `vm unlock` needs.
+    """
+    from tests.helpers.day2 import enable_day2
+
+    monkeypatch.delenv("PMPC_TOKEN_ID")
+    monkeypatch.delenv("PMPC_TOKEN_SECRET")
+    monkeypatch.setenv("PMPC_USER", "root@pam")
+    monkeypatch.setenv("PMPC_PASSWORD", PASSWORD)
+    return enable_day2(cluster)

@@ -51,6 +51,9 @@ RestoreStorageOpt = Annotated[
     str | None, typer.Option("--storage", help="Storage for the restored disks.", metavar="STORAGE")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the guest that has this VMID.")]
+UnlockForceOpt = Annotated[
+    bool, typer.Option("--force", help="Clear the lock even while the task holding it still runs.")
+]
 UniqueOpt = Annotated[bool, typer.Option("--unique", help="Give the restored guest new MAC addresses.")]
 
 
@@ -143,6 +146,54 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         "(and confirms with its name).\n\n"
         f"Example: pmpc {prefix} restore local:backup/vzdump-{kind}-{'101' if kind == 'qemu' else '201'}-"
         f"2026_12_06-03_54_36.{'vma' if kind == 'qemu' else 'tar'}.zst --vmid 150 --unique"
+    )
+
+    @app.command()
+    def unlock(
+        ctx: typer.Context,
+        targets: TargetsArg = None,
+        selector: SelectorOpt = None,
+        force: UnlockForceOpt = False,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        concurrency: ConcurrencyOpt = None,
+        dry_run: DryRunOpt = False,
+        yes: YesOpt = False,
+        output: OutputOpt = "table",
+    ) -> None:
+        app_ctx: AppContext = ctx.obj
+        check_format(output)
+        from proxmox_mpc.core.selectors import parse_selector
+        from proxmox_mpc.output.progress import make_progress
+        from proxmox_mpc.services import locks
+
+        sel = parse_selector(selector) if selector is not None else None
+        with make_progress(app_ctx.err, color=app_ctx.color) as progress:
+            result = run(
+                locks.unlock_guests(
+                    app_ctx,
+                    kind,
+                    list(targets or []),
+                    sel,
+                    force=force,
+                    timeout=timeout,
+                    dry_run=dry_run,
+                    confirm=confirmer(app_ctx, yes, output),
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+            )
+        _finish(app_ctx, result, kind, output)
+
+    unlock.__doc__ = (
+        f"Clear a stale lock (backup, migrate, snapshot...) of {plural}, as `{'qm' if kind == 'qemu' else 'pct'} "
+        "unlock` does; refused while the task holding it still runs, unless --force.\n\n"
+        + (
+            "Needs the root@pam user (a password login): Proxmox VE allows skiplock for no one else.\n\n"
+            if kind == "qemu"
+            else "Proxmox VE's API cannot clear a container's lock: for a locked container this says so "
+            "and names the `pct unlock` to run on its node.\n\n"
+        )
+        + f"Example: pmpc {prefix} unlock {'web-1' if kind == 'qemu' else '201'}"
     )
 
     backup.__doc__ = (

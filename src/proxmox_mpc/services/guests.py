@@ -65,6 +65,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "snapshot-delete": ("snapshot deleted", "delete a snapshot of"),
     "create": ("created", "create"),
     "clone": ("cloned", "clone"),
+    "unlock": ("unlocked", "unlock"),
 }
 
 
@@ -143,6 +144,8 @@ class Plan:
     message: str = ""
     # A shutdown/reboot passes PVE its own timeout: give its task a moment to report after it.
     wait_grace: float = 0.0
+    # How the confirmation lists this target (default: `vm/101 (web-1) on pve1`).
+    label: str = ""
 
 
 @dataclass
@@ -610,7 +613,8 @@ async def _plan_snapshot_delete(api: ProxmoxClient, guest: Guest, opts: VerbOpti
     return Plan(guest, [request], message=f"snapshot {name} deleted")
 
 
-_PLANNERS: dict[str, Callable[[ProxmoxClient, Guest, VerbOptions], Awaitable[Plan]]] = {
+Planner = Callable[["ProxmoxClient", Guest, VerbOptions], Awaitable[Plan]]
+_PLANNERS: dict[str, Planner] = {
     "start": _plan_start,
     "stop": _plan_stop,
     "shutdown": _plan_shutdown,
@@ -700,8 +704,11 @@ async def run_guest_action(
     confirm: Confirm,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    planner: Planner | None = None,
 ) -> BatchResult:
     """Run one verb on every target (concurrently); return each target's result.
+
+    `planner` plans each target in place of the verb's own (a verb defined outside this module).
 
     Planning reads only; a dry run stops there. Errors of a target are kept in its result, never raised,
     except those that concern the whole command (bad targets, confirmation refused).
@@ -724,7 +731,10 @@ async def run_guest_action(
         async def plan_one(guest: Guest, result: TargetResult) -> Plan | None:
             async with limit:
                 try:
-                    plan = await plan_action(api, action, guest, opts)
+                    if planner is not None:
+                        plan = await planner(api, guest, opts)
+                    else:
+                        plan = await plan_action(api, action, guest, opts)
                 except PmpcError as exc:
                     result.fail(exc)
                     return None
@@ -742,7 +752,7 @@ async def run_guest_action(
         ]
         if dry_run or not todo:
             return batch
-        confirm(ACTIONS[action][1], [_label(p.guest) for p, _ in todo])
+        confirm(ACTIONS[action][1], [p.label or _label(p.guest) for p, _ in todo])
 
         async def run_one(plan: Plan, result: TargetResult) -> None:
             async with limit:
