@@ -20,6 +20,10 @@ Completer = Callable[..., list[str]]
 
 def names(ctx: Any, key: str) -> list[str]:
     """Return the names of one kind for this completion (`vm`, `ct`, `guests`, `nodes`, `contexts`...)."""
+    if key == "contexts":
+        from proxmox_mpc.services.completion import context_names
+
+        return context_names()
     root = ctx.find_root()
     cache = root.obj if hasattr(root.obj, "invalidate") and hasattr(root.obj, "get") else None
     if cache is None:

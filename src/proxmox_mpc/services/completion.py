@@ -92,7 +92,10 @@ def context_names() -> list[str]:
 
 
 def load_names(app_ctx: AppContext | None = None, *, workspace: str | None = None) -> Names:
-    """Return every name completion offers: from the console's database, else the one a shell would use."""
+    """Return the names of the state store: the console's database, else the one a shell would use.
+
+    Context names come from context_names() (the contexts file, read only when a context is completed).
+    """
     from proxmox_mpc.state.names import read_names
 
     if app_ctx is not None:
@@ -104,4 +107,4 @@ def load_names(app_ctx: AppContext | None = None, *, workspace: str | None = Non
             url = database_url_for_completion(str(app_ctx.workspace) if app_ctx.workspace else None)
     else:
         url = database_url_for_completion(workspace)
-    return {**names_from(read_names(url)), "contexts": context_names()}
+    return names_from(read_names(url))

@@ -1,0 +1,91 @@
+"""Shell completion: the generated scripts run in real shells and offer live names from a synced store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = str(Path(sys.executable).parent)
+
+
+def _shell_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _bash_complete(script: Path, *words: str) -> list[str]:
+    """Source the script in a real bash, complete the last word of `words`, return COMPREPLY."""
+    array = " ".join(f"'{w}'" for w in words)
+    program = (
+        f"source '{script}'\n"
+        f"COMP_WORDS=({array}); COMP_CWORD={len(words) - 1}\n"
+        "_pmpc_completion pmpc\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", program],
+        capture_output=True, text=True, env=_shell_env(), timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if line]
+
+
+@pytest.fixture
+def bash_script(cli, tmp_path) -> Path:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed on this machine")
+    result = cli("completion", "bash")
+    assert result.exit_code == 0, result.output
+    script = tmp_path / "pmpc.bash"
+    script.write_text(result.stdout)
+    return script
+
+
+def test_bash_completes_commands_live_names_and_contexts(cluster, cli, bash_script):
+    assert cli("sync").exit_code == 0
+    cli("config", "set-context", "lab", "--host", "pve-lab")
+    cli("config", "set-context", "prod", "--host", "pve-prod")
+
+    assert _bash_complete(bash_script, "pmpc", "vm", "st") == ["start", "stop"]
+    vms = _bash_complete(bash_script, "pmpc", "vm", "start", "")
+    assert {"web-1", "web-2", "db-1", "batch-1", "ubuntu-tmpl", "101", "9000"} <= set(vms)
+    assert "dns-1" not in vms  # a container: `vm` offers VMs only
+    assert "dns-1" in _bash_complete(bash_script, "pmpc", "ct", "start", "")
+    assert _bash_complete(bash_script, "pmpc", "--context", "") == ["lab", "prod"]
+    assert _bash_complete(bash_script, "pmpc", "vm", "list", "--context", "p") == ["prod"]
+    assert _bash_complete(bash_script, "pmpc", "vm", "list", "--node", "") == ["pve1", "pve2", "pve3"]
+    assert _bash_complete(bash_script, "pmpc", "vm", "list", "-l", "tag=w") == ["tag=web"]
+    assert _bash_complete(bash_script, "pmpc", "vm", "list", "-l", "pool=") == ["pool=prod"]
+    assert "local-lvm" in _bash_complete(bash_script, "pmpc", "storage", "content", "")
+
+
+def test_completion_without_a_store_offers_commands_and_no_names(cli, bash_script):
+    assert _bash_complete(bash_script, "pmpc", "vm", "start", "") == []
+    assert "completion" in _bash_complete(bash_script, "pmpc", "comp")
+
+
+def test_groups_no_longer_advertise_their_own_completion_options(cli):
+    for args in (("vm", "--help"), ("init", "--help"), ("config", "--help")):
+        result = cli(*args)
+        assert result.exit_code == 0 and "--install-completion" not in result.stdout
+    root = cli("--help")
+    assert "--install-completion" in root.stdout
+    assert cli("completion", "tcsh").exit_code == 64
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_scripts_parse(cli, tmp_path, shell):
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed on this machine (.ci/run installs it)")
+    result = cli("completion", shell)
+    assert result.exit_code == 0 and "_PMPC_COMPLETE" in result.stdout
+    script = tmp_path / f"pmpc.{shell}"
+    script.write_text(result.stdout)
+    done = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
