@@ -12,14 +12,9 @@ import typer
 from typer.core import TyperGroup
 
 from proxmox_mpc.commands._cmdline import hoist_global_options
-from proxmox_mpc.errors import ExitCode, PmpcError
+from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, PmpcError
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 success (plan: no changes) · 1 error · 2 changes present (--detailed-exitcode) · "
-    "3 partial batch failure · 4 aborted or confirmation required without a TTY · 5 authentication or "
-    "permission denied · 6 not found · 7 conflict (locked, digest changed, stale plan, lock held) · "
-    "8 timeout · 64 usage error."
-)
+EXIT_CODES_HELP = "Exit codes: " + " · ".join(f"{int(c)} {text}" for c, text in EXIT_CODE_MEANINGS.items()) + "."
 
 # What Typer's main() returns (standalone_mode=False) when Ctrl-C interrupted the command.
 TYPER_INTERRUPTED = 130
@@ -53,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("proxmox_mpc.commands.demo:app", "Try pmpc on a simulated 3-node cluster."),
     "completion": ("proxmox_mpc.commands.completion", "Print a shell completion script (bash, zsh, fish)."),
     "api": ("proxmox_mpc.commands.api:app", "Call the Proxmox API directly (like pvesh)."),
+    "schema": ("proxmox_mpc.commands.schema", "Print the whole command tree as JSON (for agents and CI)."),
 }
 
 

@@ -40,6 +40,21 @@ class ExitCode(IntEnum):
     USAGE = 64
 
 
+# What each exit code means, in the words of `--help` and `pmpc schema`.
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success (plan: no changes)",
+    ExitCode.ERROR: "error",
+    ExitCode.CHANGES_PRESENT: "changes present (--detailed-exitcode)",
+    ExitCode.PARTIAL_FAILURE: "partial batch failure",
+    ExitCode.ABORTED: "aborted or confirmation required without a TTY",
+    ExitCode.AUTH: "authentication or permission denied (read-only context included)",
+    ExitCode.NOT_FOUND: "not found",
+    ExitCode.CONFLICT: "conflict (locked, digest changed, stale plan, lock held)",
+    ExitCode.TIMEOUT: "timeout",
+    ExitCode.USAGE: "usage error",
+}
+
+
 class PmpcError(Exception):
     """Base of every error reported to the user; str(exc) is one sentence."""
 

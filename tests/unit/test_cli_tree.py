@@ -12,7 +12,7 @@ SPEC_TREE = {
     "storage", "task", "generate", "state", "config", "health", "logs", "debug", "report-issue", "demo",
     "backup",
     # Wave 2 (CLI contract at kubectl level):
-    "completion", "api",
+    "completion", "api", "schema",
 }
 
 
