@@ -14,7 +14,11 @@ from typer.core import TyperGroup
 from proxmox_mpc.commands._cmdline import hoist_global_options
 from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, PmpcError
 
-EXIT_CODES_HELP = "Exit codes: " + " · ".join(f"{int(c)} {text}" for c, text in EXIT_CODE_MEANINGS.items()) + "."
+EXIT_CODES_HELP = (
+    "Exit codes: "
+    + " · ".join(f"{int(c)} {text}" for c, text in EXIT_CODE_MEANINGS.items())
+    + ". `vm exec` exits with the command's own code."
+)
 
 # What Typer's main() returns (standalone_mode=False) when Ctrl-C interrupted the command.
 TYPER_INTERRUPTED = 130

@@ -54,6 +54,15 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the guest tha
 UnlockForceOpt = Annotated[
     bool, typer.Option("--force", help="Clear the lock even while the task holding it still runs.")
 ]
+ExecGuestArg = Annotated[str, typer.Argument(help="VMID or name.", metavar="GUEST")]
+CommandArgs = Annotated[
+    list[str] | None,
+    typer.Argument(help="The command and its arguments, after --.", metavar="-- CMD ARGS...", show_default=False),
+]
+ExecTimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0, help="Seconds to wait for the command (and the agent).", metavar="SECONDS"),
+]
 UniqueOpt = Annotated[bool, typer.Option("--unique", help="Give the restored guest new MAC addresses.")]
 
 
@@ -195,6 +204,47 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         )
         + f"Example: pmpc {prefix} unlock {'web-1' if kind == 'qemu' else '201'}"
     )
+
+    if kind == "qemu":
+
+        @app.command("exec")
+        def exec_(
+            ctx: typer.Context,
+            guest: ExecGuestArg,
+            command: CommandArgs = None,
+            timeout: ExecTimeoutOpt = DEFAULT_TIMEOUT,
+            output: OutputOpt = "table",
+        ) -> int:
+            """Run a command in a VM through the QEMU guest agent; exit with the command's own exit code.
+
+            Output streams to stdout and stderr as the agent hands it over; -o json prints
+            {"exit_code", "stdout", "stderr"} instead. pmpc's own failures keep their codes (8: the agent
+            or the command did not finish within --timeout).
+
+            Example: pmpc vm exec web-1 -- systemctl is-active nginx   |   pmpc vm exec 101 -o json -- uname -a
+            """
+            app_ctx: AppContext = ctx.obj
+            if output not in ("table", "json", "yaml"):
+                from proxmox_mpc.errors import UsageError
+
+                raise UsageError(f"-o {output}: vm exec prints table (the raw output), json or yaml.")
+            from proxmox_mpc.output.printers import get_printer
+            from proxmox_mpc.services import agent
+
+            def emit(stream: str, text: str) -> None:
+                target = app_ctx.out if stream == "stdout" else app_ctx.err
+                target.write(text)
+                target.flush()
+
+            streaming = output == "table"
+            result = run(
+                agent.exec_command(
+                    app_ctx, guest, list(command or []), timeout=timeout, emit=emit if streaming else None
+                )
+            )
+            if not streaming:
+                get_printer(output).print_one(app_ctx.out, result.model_dump(mode="json"))
+            return result.exit_code
 
     backup.__doc__ = (
         f"Back up {plural} with vzdump (each on its node) and print the volume each backup went to.\n\n"
