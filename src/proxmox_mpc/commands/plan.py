@@ -39,18 +39,20 @@ OfflineOpt = Annotated[
 PLAN_FORMATS = ("table", "json", "yaml")
 
 
-def _check_plan_format(output: str) -> None:
-    if output not in PLAN_FORMATS:
-        raise UsageError(
-            f"Unknown output format {output!r} for a plan: use one of {', '.join(PLAN_FORMATS)}."
-        )
+def _check_plan_format(output: str, formats: tuple[str, ...] = PLAN_FORMATS) -> None:
+    if output not in formats:
+        raise UsageError(f"Unknown output format {output!r} for a plan: use one of {', '.join(formats)}.")
 
 
-def _print_plan(app_ctx: AppContext, plan: Plan, output: str) -> None:
+def _print_plan(app_ctx: AppContext, plan: Plan, output: str, plan_file: Path | None = None) -> None:
     from proxmox_mpc.output.plan_view import render_plan
 
     if output == "table":
         render_plan(plan, app_ctx.out)
+    elif output == "markdown":
+        from proxmox_mpc.output.markdown import render_plan_markdown
+
+        app_ctx.out.write(render_plan_markdown(plan, plan_file=str(plan_file) if plan_file else None))
     else:
         print_one(app_ctx.out, plan.to_document(), fmt=output, columns=())
 
@@ -96,10 +98,11 @@ def plan(
 ) -> None:
     """Show what apply would change: + create, ~ update, - delete, -/+ replace, power changes.
 
-    Example: pmpc plan   |   pmpc plan --dry-run --detailed-exitcode -o json   |   pmpc plan --out plan.json
+    -o markdown renders it for a pull-request comment (under GitHub's comment size limit).
+    Example: pmpc plan   |   pmpc plan --dry-run --detailed-exitcode -o json   |   pmpc plan --out plan.json -o markdown
     """
     app_ctx: AppContext = ctx.obj
-    _check_plan_format(output)
+    _check_plan_format(output, (*PLAN_FORMATS, "markdown"))
     if dry_run and out is not None:
         raise UsageError("--dry-run writes nothing anywhere: drop --out, or --dry-run.")
     from proxmox_mpc.services.plan import compute_plan, write_plan
@@ -108,7 +111,7 @@ def plan(
     if out is not None:
         write_plan(result.plan, out)
         app_ctx.info(f"Saved the plan to {out}: apply it with `pmpc apply {out}`.")
-    _print_plan(app_ctx, result.plan, output)
+    _print_plan(app_ctx, result.plan, output, out)
     if detailed_exitcode and not result.plan.empty:
         raise ChangesPresent("The plan has changes.")
 

@@ -110,10 +110,11 @@ def drift(
 ) -> None:
     """Show what changed on the cluster since the last sync (reads the cluster, writes nothing).
 
-    Example: pmpc state drift   |   pmpc state drift --detailed-exitcode -o json
+    Example: pmpc state drift   |   pmpc state drift --detailed-exitcode -o json   |   pmpc state drift -o markdown
     """
     app_ctx: AppContext = ctx.obj
-    check_format(output)
+    if output != "markdown":
+        check_format(output)
     from proxmox_mpc.output.state_view import CHANGE_COLUMNS, change_line, timestamp
     from proxmox_mpc.services import state
 
@@ -126,6 +127,11 @@ def drift(
             app_ctx.out.write(change_line(change) + "\n")
         since = f" since the last sync ({timestamp(to_data(report.last_sync))})" if report.last_sync else ""
         app_ctx.err.write(f"{len(changes)} change(s){since}.\n" if changes else f"No drift{since}.\n")
+    elif output == "markdown":
+        from proxmox_mpc.output.markdown import render_drift_markdown
+
+        when = timestamp(to_data(report.last_sync)) if report.last_sync else None
+        app_ctx.out.write(render_drift_markdown(changes, last_sync=when))
     else:
         print_list(
             app_ctx.out,
