@@ -221,6 +221,10 @@ def test(
     builtin: Annotated[
         bool, typer.Option("--builtin", help="Run the built-in checks even if tests/ exists.")
     ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="Also write a JUnit XML report: a testcase per guest and check.", metavar="FILE"),
+    ] = None,
     output: OutputOpt = "table",
     no_headers: NoHeadersOpt = False,
 ) -> None:
@@ -228,7 +232,7 @@ def test(
 
     The generated suite (`pmpc generate tests`) runs under pytest; -l or --builtin run the built-in checks
     (existence, node, power, cores, memory, tags) instead. Reports pass/fail per guest; a failure exits 1.
-    Example: pmpc test   |   pmpc test -l tag=web -o json
+    Example: pmpc test   |   pmpc test -l tag=web -o json   |   pmpc test --junit report.xml
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
@@ -250,6 +254,8 @@ def test(
         print_one(
             app_ctx.out, result, fmt=output, columns=TEST_COLUMNS, name_of=lambda r: f"test/{r['result']}"
         )
+    if junit is not None:
+        infra_test.write_junit(result, junit)
     if not result.ok:
         raise PmpcError(result.failure_sentence())
 

@@ -244,6 +244,21 @@ async def run_generated(directory: Path, workspace: Path) -> TestRun | None:
     return _finish("generated", guests)
 
 
+def write_junit(run: TestRun, path: Path) -> None:
+    """Write the run as a JUnit XML report (one testcase per guest and check).
+
+    Raises:
+        UsageError: the file cannot be written.
+    """
+    from proxmox_mpc.config import write_private
+    from proxmox_mpc.output.junit import render_junit
+
+    try:
+        write_private(path, render_junit(run.model_dump(mode="json")))
+    except OSError as exc:
+        raise UsageError(f"Cannot write the JUnit report to {path}: {exc.strerror or exc}.") from exc
+
+
 async def run_tests(app_ctx: AppContext, *, selector: str | None = None, builtin: bool = False) -> TestRun:
     """Run the generated tests when the workspace has them (no selector, no --builtin), else built-in checks.
 
