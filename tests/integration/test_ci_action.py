@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.helpers.github_stub import TOKEN, GitHubStub, serve_github
+from tests.helpers.workspace import edit_spec, imported_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action"
@@ -57,9 +58,15 @@ def test_action_inputs_outputs_and_steps():
         assert os.access(ROOT / script, os.X_OK), f"{script} is not executable"
 
 
-def test_action_scripts_pass_shellcheck():
+def test_action_scripts_pass_shellcheck(tmp_path):
     scripts = sorted(str(p) for p in ACTION.glob("*.sh"))
     assert len(scripts) == 3
+    # The steps' own `run:` lines too, with each ${{ expression }} standing in as a word.
+    for i, step in enumerate(yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]):
+        if "run" in step:
+            script = tmp_path / f"step-{i}.sh"
+            script.write_text("#!/usr/bin/env bash\n" + re.sub(r"\$\{\{.*?\}\}", "EXPR", step["run"]) + "\n")
+            scripts.append(str(script))
     result = subprocess.run([_tool("shellcheck"), *scripts], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -114,22 +121,8 @@ def _event(tmp_path: Path, number: int) -> str:
     return str(path)
 
 
-def _workspace(cli, tmp_path: Path) -> Path:
-    ws = tmp_path / "infra"
-    assert cli("init", str(ws), "--name", "infra").exit_code == 0
-    assert cli("--workspace", str(ws), "sync", "--import").exit_code == 0
-    return ws
-
-
-def _edit(ws: Path, name: str, **spec: Any) -> None:
-    path = ws / "resources" / "vms" / f"{name}.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["spec"].update(spec)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
 def test_plan_comment_then_apply_end_to_end(cluster, cli, tmp_path):
-    ws = _workspace(cli, tmp_path)
+    ws = imported_workspace(cli, tmp_path)
     env = _env(tmp_path)
     with serve_github() as stub:
         pr = stub.add_issue("Grow db-1", pull_request=True)
@@ -138,7 +131,7 @@ def test_plan_comment_then_apply_end_to_end(cluster, cli, tmp_path):
         stub.add_comment(pr, "<!-- pmpc-action: plan . prod -->\nanother workspace's plan")
         event = _event(tmp_path, pr)
 
-        _edit(ws, "db-1", memory=4096)
+        edit_spec(ws, "db-1", memory=4096)
         out = run_step(ws, env, "plan")
         assert out["exit_code"] == "2" and out["has_changes"] == "true"
         assert out["plan_file"] == str(ws / "pmpc-plan.json") and Path(out["plan_file"]).is_file()
@@ -150,7 +143,7 @@ def test_plan_comment_then_apply_end_to_end(cluster, cli, tmp_path):
         assert first.returncode == 0, first.stdout + first.stderr
         assert "created comment" in first.stdout
 
-        _edit(ws, "db-1", memory=16384)  # a new push to the pull request
+        edit_spec(ws, "db-1", memory=16384)  # a new push to the pull request
         out = run_step(ws, env, "plan")
         second = sticky(env, stub, *comment, out["markdown_file"], GITHUB_EVENT_PATH=event)
         assert second.returncode == 0, second.stdout + second.stderr
@@ -175,9 +168,9 @@ def test_plan_comment_then_apply_end_to_end(cluster, cli, tmp_path):
 
 
 def test_a_stale_plan_fails_the_apply_step(cluster, cli, tmp_path):
-    ws = _workspace(cli, tmp_path)
+    ws = imported_workspace(cli, tmp_path)
     env = _env(tmp_path)
-    _edit(ws, "db-1", memory=4096)
+    edit_spec(ws, "db-1", memory=4096)
     assert run_step(ws, env, "plan")["exit_code"] == "2"
     cluster.vm(103).config["cores"] = 2  # changed on the cluster after the review
     out = run_step(ws, env, "apply")
@@ -188,7 +181,7 @@ def test_a_stale_plan_fails_the_apply_step(cluster, cli, tmp_path):
 
 
 def test_a_plan_error_is_reported_in_the_markdown_and_fails_last(cluster, cli, tmp_path):
-    ws = _workspace(cli, tmp_path)
+    ws = imported_workspace(cli, tmp_path)
     (ws / "resources" / "vms" / "bad.yaml").write_text("kind: VM\nname: [oops\n")
     out = run_step(ws, _env(tmp_path), "plan")
     assert out["exit_code"] == "1" and out["has_changes"] == "false"
@@ -212,15 +205,15 @@ def test_unknown_command_is_an_error(tmp_path):
 
 
 def test_drift_opens_updates_then_closes_one_issue(cluster, cli, tmp_path):
-    ws = _workspace(cli, tmp_path)
+    ws = imported_workspace(cli, tmp_path)
     env = _env(tmp_path)
     with serve_github() as stub:
-        stub.add_issue("A pull request that mentions <!-- pmpc-action: drift . -->", pull_request=True)
+        stub.add_issue("A pull request", "quotes <!-- pmpc-action: issue drift . -->", pull_request=True)
         stub.add_issue("Unrelated bug", "no marker here")
 
         def drift_issue() -> subprocess.CompletedProcess[str]:
             out = run_step(ws, env, "drift")
-            return sticky(env, stub, "issue", "--key", "drift . ", "--body-file", out["markdown_file"],
+            return sticky(env, stub, "issue", "--key", "issue drift . ", "--body-file", out["markdown_file"],
                           "--has-changes", out["has_changes"], "--title", "pmpc: drift in .")  # fmt: skip
 
         quiet = drift_issue()

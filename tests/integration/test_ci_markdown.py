@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
-
-
-def _workspace(cli, tmp_path: Path) -> Path:
-    ws = tmp_path / "infra"
-    assert cli("init", str(ws), "--name", "infra").exit_code == 0
-    result = cli("--workspace", str(ws), "sync", "--import")
-    assert result.exit_code == 0, result.output
-    return ws
-
-
-def _edit(ws: Path, name: str, **spec) -> None:
-    path = ws / "resources" / "vms" / f"{name}.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["spec"].update(spec)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+from tests.helpers.workspace import edit_spec, imported_workspace
 
 
 def test_plan_markdown_with_detailed_exitcode_and_a_saved_plan(cluster, cli, tmp_path):
-    ws = _workspace(cli, tmp_path)
+    ws = imported_workspace(cli, tmp_path)
     clean = cli("--workspace", str(ws), "plan", "-o", "markdown", "--detailed-exitcode")
     assert clean.exit_code == 0, clean.output
     assert "**Plan: 0 to add, 0 to change, 0 to destroy.**" in clean.stdout
     assert "No changes: the cluster matches the manifests." in clean.stdout
 
-    _edit(ws, "web-1", memory=4096)
-    _edit(ws, "db-1", state="running")
+    edit_spec(ws, "web-1", memory=4096)
+    edit_spec(ws, "db-1", state="running")
     plan_file = tmp_path / "plan.json"
     result = cli("--workspace", str(ws), "plan", "-o", "markdown", "--detailed-exitcode", "--out", str(plan_file))
     assert result.exit_code == 2, result.output
@@ -50,7 +34,7 @@ def test_plan_markdown_with_detailed_exitcode_and_a_saved_plan(cluster, cli, tmp
 
 
 def test_markdown_is_refused_where_it_means_nothing(cluster, cli, tmp_path):
-    ws = _workspace(cli, tmp_path)
+    ws = imported_workspace(cli, tmp_path)
     result = cli("--workspace", str(ws), "apply", "-o", "markdown", "-y")
     assert result.exit_code == 64, result.output
     assert "Unknown output format 'markdown' for a plan" in result.stderr
