@@ -23,6 +23,7 @@ from proxmox_mpc.commands._options import (
     YesOpt,
 )
 from proxmox_mpc.commands._run import confirmer, run
+from proxmox_mpc.commands._watch import WatchOpt, watch
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import KIND_PREFIX
 from proxmox_mpc.errors import UsageError
@@ -221,6 +222,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         limit: LimitOpt = None,
         output: OutputOpt = "table",
         no_headers: NoHeadersOpt = False,
+        watch_: WatchOpt = False,
     ) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)
@@ -229,10 +231,15 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         from proxmox_mpc.output.printers import print_list, sort_records, to_data
         from proxmox_mpc.services import guests
 
-        found = run(guests.list_guests(app_ctx, kind, node=node, status=status, selector=sel))
-        records = sort_records(to_data(found), sort_by)
-        if limit is not None:
-            records = records[:limit]
+        def fetch() -> list[dict[str, Any]]:
+            found = run(guests.list_guests(app_ctx, kind, node=node, status=status, selector=sel))
+            records = sort_records(to_data(found), sort_by)
+            return records[:limit] if limit is not None else records
+
+        if watch_:
+            watch(app_ctx, fetch, fmt=output, columns=GUEST_COLUMNS, plural=plural, headers=not no_headers)
+            return
+        records = fetch()
         print_list(
             app_ctx.out,
             app_ctx.err,
@@ -255,15 +262,21 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         targets: TargetsArg = None,
         output: OutputOpt = "table",
         no_headers: NoHeadersOpt = False,
+        watch_: WatchOpt = False,
     ) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)
         from proxmox_mpc.output.columns import GUEST_COLUMNS
-        from proxmox_mpc.output.printers import print_list, print_one
+        from proxmox_mpc.output.printers import print_list, print_one, to_data
         from proxmox_mpc.services import guests
 
         if not targets:
             raise UsageError(f"Name at least one {noun} (VMID or name).")
+        if watch_:
+            names = list(targets)
+            fetch = lambda: [to_data(g) for g in run(guests.get_guests(app_ctx, kind, names))]  # noqa: E731
+            watch(app_ctx, fetch, fmt=output, columns=GUEST_COLUMNS, plural=plural, headers=not no_headers)
+            return
         found = run(guests.get_guests(app_ctx, kind, targets))
         if len(found) == 1:
             print_one(app_ctx.out, found[0], fmt=output, columns=GUEST_COLUMNS, headers=not no_headers)
@@ -860,9 +873,10 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         f"Example: pmpc {prefix} snapshot delete web-1 web-2 before-upgrade -y"
     )
 
-    from proxmox_mpc.commands import guest_ops
+    from proxmox_mpc.commands import guest_ops, guest_wait
 
     guest_ops.register(app, kind)
+    guest_wait.register(app, kind)
     return app
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SortByOpt, StatusFilterOpt
 from proxmox_mpc.commands._run import run
+from proxmox_mpc.commands._watch import WatchOpt, watch
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.columns import NODE_COLUMNS, STORAGE_COLUMNS
 from proxmox_mpc.output.printers import check_format, print_details, print_list, print_one, to_data
@@ -27,15 +28,25 @@ def list_(
     output: OutputOpt = "table",
     sort_by: SortByOpt = None,
     no_headers: NoHeadersOpt = False,
+    watch_: WatchOpt = False,
 ) -> None:
     """List the nodes of the cluster.
 
-    Example: pmpc node list -o wide   |   pmpc node list -o json | jq '.[].name'
+    Example: pmpc node list -o wide   |   pmpc node list -o json | jq '.[].name'   |   pmpc node list -w
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
     from proxmox_mpc.services import nodes
 
+    if watch_:
+        from proxmox_mpc.output.printers import sort_records
+
+        def fetch() -> list[dict[str, Any]]:
+            listed = [n for n in run(nodes.list_nodes(app_ctx)) if not status or n.status == status]
+            return sort_records(to_data(listed), sort_by)
+
+        watch(app_ctx, fetch, fmt=output, columns=NODE_COLUMNS, plural="nodes", headers=not no_headers)
+        return
     found = run(nodes.list_nodes(app_ctx))
     if status:
         found = [n for n in found if n.status == status]
@@ -44,14 +55,25 @@ def list_(
 
 
 @app.command()
-def get(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table", no_headers: NoHeadersOpt = False) -> None:
+def get(
+    ctx: typer.Context,
+    node: NodeArg,
+    output: OutputOpt = "table",
+    no_headers: NoHeadersOpt = False,
+    watch_: WatchOpt = False,
+) -> None:
     """Show one node.
 
-    Example: pmpc node get pve1 -o yaml
+    Example: pmpc node get pve1 -o yaml   |   pmpc node get pve1 -w -o json
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
     from proxmox_mpc.services import nodes
+
+    if watch_:
+        fetch = lambda: [to_data(run(nodes.get_node(app_ctx, node)))]  # noqa: E731
+        watch(app_ctx, fetch, fmt=output, columns=NODE_COLUMNS, plural="nodes", headers=not no_headers)
+        return
 
     print_one(app_ctx.out, run(nodes.get_node(app_ctx, node)), fmt=output, columns=NODE_COLUMNS,
               headers=not no_headers)
