@@ -3,7 +3,9 @@
 fakepve 0.5.0 checks the VM lock on every config update, `skiplock=1` or not, so `delete=lock` (how
 `pmpc vm unlock` clears a stale lock) is refused with "VM is locked". qemu-server skips that check
 when root@pam passes skiplock, and refuses skiplock from anyone else with a parameter error. `Day2Pve`
-keeps the fake's route, schema check and config handling and adds exactly that.
+keeps the fake's route, schema check and config handling and adds exactly that. It also lets an HA
+migration request move the HA-managed guest, as PVE's HA manager does (the fake accepts it and moves
+nothing).
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from tests.helpers.backups import BackupPve
 
 
 class Day2Pve(BackupPve):
-    """BackupPve whose VM config update honours skiplock for root@pam."""
+    """BackupPve whose VM config update honours skiplock for root@pam, and whose HA migrates its guests."""
+
+    async def synthesise(self, match: Any, method: str, info: Any, user: Any, values: dict[str, Any]) -> Any:
+        if method == "POST" and match.template == "/cluster/ha/resources/{sid}/migrate":
+            # fakepve 0.5.0 accepts the request (schema-checked) and moves nothing; PVE's HA manager moves the
+            # guest shortly after. Here it moves at once.
+            sid = str(values["sid"])
+            guest = self.guest(int(sid.partition(":")[2] or sid))
+            if guest is None or guest.ha_state is None:
+                raise PveError(500, f"service '{sid}' not defined")
+            guest.node = values["node"]
+        return await super().synthesise(match, method, info, user, values)
 
     async def _apply_config(self, vm: Any, user: str, p: dict[str, Any]) -> Any:
         if not p.get("skiplock") or str(p.get("skiplock")) == "0":

@@ -55,10 +55,11 @@ MUTATING = [
     ("vm", ("restore", "local:backup/vzdump-qemu-101-2026_12_06-03_54_36.vma.zst", "--vmid", "150")),
     ("ct", ("restore", "local:backup/vzdump-lxc-201-2026_12_06-03_54_36.tar.zst", "--vmid", "201", "--force")),
     ("vm", ("unlock", "104")),
+    ("node", ("drain", "pve3", "--include-stopped", "--with-local-disks")),
 ]
 # The verbs of the day-2 operations (issue 17): each refuses without a TTY and without --yes. (`ct unlock`
 # has nothing to send: PVE's API cannot clear a container's lock; tests/integration/test_unlock.py.)
-DAY2 = MUTATING[-6:]
+DAY2 = MUTATING[-7:]
 IDS = [f"{kind}-{'-'.join(a for a in args[:2] if not a[0].isdigit())}" for kind, args in MUTATING]
 
 

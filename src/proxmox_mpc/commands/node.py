@@ -115,3 +115,12 @@ def status(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> No
         print_details(app_ctx.out, report)
     else:
         print_one(app_ctx.out, report, fmt=output, columns=())
+
+
+def _register_drain() -> None:
+    from proxmox_mpc.commands import drain
+
+    drain.register(app)
+
+
+_register_drain()

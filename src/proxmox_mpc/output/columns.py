@@ -90,3 +90,13 @@ BACKUP_COLUMNS = (
     Column("NODE", "node", wide=True),
     Column("FORMAT", "format", wide=True),
 )
+
+DRAIN_COLUMNS = (
+    Column("GUEST", "target"),
+    Column("NAME", "name"),
+    Column("STATUS", "status"),
+    Column("MEMORY", "memory", format=human_bytes),
+    Column("TO", "to"),
+    Column("VIA", "via"),
+    Column("REASON", "reason"),
+)
