@@ -178,3 +178,12 @@ def test_forced_restore_confirms_with_the_guest_s_name(backup_cluster):
     assert asked == ["Overwrite 1 target(s)?"]
     assert f"About to overwrite:\n  vm/103 (db-1) on pve2 with {volid}\n" in result.stderr
     assert {m for m, _, _ in backup_cluster.requests} <= {"GET"}
+
+
+def test_no_wait_prints_the_vzdump_task(backup_cluster, cli):
+    result = cli("vm", "backup", "101", "--storage", "local", "--no-wait", "-y", "-o", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert ":vzdump:101:" in record["upid"] and record["volid"] is None
+    table = cli("ct", "backup", "201", "--storage", "local", "--no-wait", "-y")
+    assert table.stdout.startswith("ct/201 backup submitted: UPID:pve1:")

@@ -13,6 +13,7 @@ from proxmox_mpc.commands._options import (
     OutputOpt,
     SortByOpt,
     TimeoutOpt,
+    WaitOpt,
     YesOpt,
 )
 from proxmox_mpc.commands._run import confirmer, run
@@ -68,6 +69,7 @@ def delete(
     ctx: typer.Context,
     volids: VolidsArg = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    wait: WaitOpt = True,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     output: OutputOpt = "table",
@@ -88,12 +90,13 @@ def delete(
                 app_ctx,
                 list(volids or []),
                 timeout=timeout,
+                wait=wait,
                 dry_run=dry_run,
                 confirm=confirmer(app_ctx, yes, output),
                 progress=progress,
             )
         )
-    print_batch(app_ctx.out, app_ctx.err, result, fmt=output, plural="backups")
+    print_batch(app_ctx.out, app_ctx.err, result, fmt=output, plural="backups", waited=wait)
     failure = result.failure()
     if failure is not None:
         raise failure

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, DryRunOpt, OutputOpt, TimeoutOpt, YesOpt
+from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, DryRunOpt, OutputOpt, TimeoutOpt, WaitOpt, YesOpt
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format
@@ -36,6 +36,7 @@ def drain(
     max_parallel: MaxParallelOpt = 2,
     with_local_disks: WithLocalDisksOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    wait: WaitOpt = True,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     output: OutputOpt = "table",
@@ -62,6 +63,7 @@ def drain(
         with_local_disks=with_local_disks,
         max_parallel=max_parallel,
         timeout=timeout,
+        wait=wait,
     )
     drains.check_drain_options(node, options)
     # The table comes before the question; without one to ask (no terminal, no --yes) pmpc refuses and prints nothing.
@@ -89,7 +91,7 @@ def drain(
             )
         )
     if result.results:
-        print_batch(app_ctx.out, app_ctx.err, result, fmt=output, plural="guests")
+        print_batch(app_ctx.out, app_ctx.err, result, fmt=output, plural="guests", waited=wait)
     staying = drains.staying_guests(result)
     if staying and not dry_run:
         app_ctx.err.write(f"{len(staying)} guest(s) stay on {node}: {', '.join(staying)}.\n")

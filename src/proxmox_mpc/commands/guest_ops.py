@@ -13,6 +13,7 @@ from proxmox_mpc.commands._options import (
     OutputOpt,
     SelectorOpt,
     TimeoutOpt,
+    WaitOpt,
     YesOpt,
 )
 from proxmox_mpc.commands._run import confirmer, run
@@ -83,6 +84,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         notes: NotesOpt = None,
         protected: ProtectedOpt = False,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        wait: WaitOpt = True,
         concurrency: ConcurrencyOpt = None,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
@@ -107,13 +109,14 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
                     sel,
                     options,
                     timeout=timeout,
+                    wait=wait,
                     dry_run=dry_run,
                     confirm=confirmer(app_ctx, yes, output),
                     concurrency=concurrency,
                     progress=progress,
                 )
             )
-        _finish(app_ctx, result, kind, output)
+        _finish(app_ctx, result, kind, output, waited=wait)
 
     @app.command()
     def restore(
@@ -125,6 +128,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         force: ForceOpt = False,
         unique: UniqueOpt = False,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        wait: WaitOpt = True,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
         output: OutputOpt = "table",
@@ -143,12 +147,13 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
                     volid,
                     options,
                     timeout=timeout,
+                    wait=wait,
                     dry_run=dry_run,
                     confirm=confirmer(app_ctx, yes, output),
                     progress=progress,
                 )
             )
-        _finish(app_ctx, result, kind, output)
+        _finish(app_ctx, result, kind, output, waited=wait)
 
     restore.__doc__ = (
         f"Restore a backup to a VMID; overwriting an existing {NOUN[kind]} needs --force "
@@ -164,6 +169,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         selector: SelectorOpt = None,
         force: UnlockForceOpt = False,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        wait: WaitOpt = True,
         concurrency: ConcurrencyOpt = None,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
@@ -185,13 +191,14 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
                     sel,
                     force=force,
                     timeout=timeout,
+                    wait=wait,
                     dry_run=dry_run,
                     confirm=confirmer(app_ctx, yes, output),
                     concurrency=concurrency,
                     progress=progress,
                 )
             )
-        _finish(app_ctx, result, kind, output)
+        _finish(app_ctx, result, kind, output, waited=wait)
 
     unlock.__doc__ = (
         f"Clear a stale lock (backup, migrate, snapshot...) of {plural}, as `{'qm' if kind == 'qemu' else 'pct'} "

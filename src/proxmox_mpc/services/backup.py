@@ -139,12 +139,15 @@ async def backup_guests(
     options: BackupOptions,
     *,
     timeout: float = 300.0,
+    wait: bool = True,
     dry_run: bool = False,
     confirm: Confirm,
     concurrency: int | None = None,
     progress: Progress | None = None,
 ) -> BatchResult:
     """Back up every target (concurrently, each on its node); return each target's result and volume.
+
+    Without `wait` each target only starts its vzdump task (its UPID is the result; no volume yet).
 
     Raises:
         UsageError: bad options or targets.
@@ -178,6 +181,12 @@ async def backup_guests(
         async def run_one(guest: Guest, result: BackupResult) -> None:
             async with limit:
                 try:
+                    if not wait:
+                        result.upid = await send(
+                            api, result.requests[0], target=guest.ref, deadline=time.monotonic() + timeout,
+                            timeout=timeout, wait=False,
+                        )
+                        return
                     done = await run_backup(api, guest, options, timeout=timeout, progress=progress)
                 except PmpcError as exc:
                     result.fail(exc)
@@ -293,6 +302,7 @@ async def delete_backups(
     volids: Sequence[str],
     *,
     timeout: float = 300.0,
+    wait: bool = True,
     dry_run: bool = False,
     confirm: Confirm,
     progress: Progress | None = None,
@@ -331,7 +341,7 @@ async def delete_backups(
             try:
                 upid = await send(
                     api, result.requests[0], target=result.target, deadline=deadline, timeout=timeout,
-                    wait=True, progress=progress,
+                    wait=wait, progress=progress,
                 )
             except ApiError as exc:
                 result.fail(exc)
@@ -414,9 +424,14 @@ async def plan_restore(
 
 
 async def run_restore(
-    api: ProxmoxClient, result: TargetResult, *, timeout: float, progress: Progress | None = None
+    api: ProxmoxClient,
+    result: TargetResult,
+    *,
+    timeout: float,
+    wait: bool = True,
+    progress: Progress | None = None,
 ) -> None:
-    """Send a planned restore and wait for its task; a failure is kept in the result."""
+    """Send a planned restore and (unless not `wait`) wait for its task; a failure is kept in the result."""
     try:
         result.upid = await send(
             api,
@@ -424,7 +439,7 @@ async def run_restore(
             target=result.target,
             deadline=time.monotonic() + timeout,
             timeout=timeout,
-            wait=True,
+            wait=wait,
             progress=progress,
         )
     except PmpcError as exc:
@@ -438,6 +453,7 @@ async def restore_backup(
     options: RestoreOptions,
     *,
     timeout: float = 300.0,
+    wait: bool = True,
     dry_run: bool = False,
     confirm: Confirm,
     progress: Progress | None = None,
@@ -458,5 +474,5 @@ async def restore_backup(
             confirm("overwrite", [f"{existing.ref} ({existing.name}) on {existing.node} with {volid}"])
         else:
             confirm("restore", [f"{volid} to {result.target} on {result.node}"])
-        await run_restore(api, result, timeout=timeout, progress=progress)
+        await run_restore(api, result, timeout=timeout, wait=wait, progress=progress)
     return batch

@@ -54,6 +54,7 @@ class DrainOptions:
     with_local_disks: bool = False
     max_parallel: int = 2
     timeout: float = 300.0
+    wait: bool = True
     headroom: float = DEFAULT_HEADROOM
 
 
@@ -201,12 +202,13 @@ async def _move(
     deadline = time.monotonic() + opts.timeout
     for request in result.requests:
         upid = await send(
-            api, request, target=result.target, deadline=deadline, timeout=opts.timeout, wait=True, progress=progress
+            api, request, target=result.target, deadline=deadline, timeout=opts.timeout, wait=opts.wait,
+            progress=progress,
         )
         if upid:
             result.upids.append(upid)
             result.upid = upid
-    if result.via == "ha":
+    if result.via == "ha" and opts.wait:
         await _wait_for_ha(api, guest, str(result.to), deadline, opts.timeout)
 
 
