@@ -1,9 +1,18 @@
-"""`pmpc test --junit`: the report parses as JUnit (junitparser, the reader CI result publishers use)."""
+"""`pmpc test --junit`: the report is valid JUnit.
+
+Three readers agree: an XSD of the format (tests/fixtures/junit/junit.xsd, which pytest's own
+--junitxml output also passes), junitparser (the reader CI result publishers use), and pmpc's reader
+of pytest's reports.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+import xmlschema
 from junitparser import Failure, JUnitXml
 
 from proxmox_mpc.output.junit import render_junit
@@ -23,6 +32,32 @@ RUN = _finish(
         ),
     ],
 )
+
+
+XSD = Path(__file__).resolve().parents[2] / "fixtures" / "junit" / "junit.xsd"
+
+
+@pytest.fixture(scope="module")
+def schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(XSD))
+
+
+def test_the_report_is_valid_against_the_junit_schema(schema):
+    schema.validate(render_junit(RUN.model_dump(mode="json")))
+    schema.validate(render_junit(_finish("generated", []).model_dump(mode="json")))
+
+
+def test_the_schema_accepts_pytests_own_report_and_refuses_a_broken_one(schema, tmp_path):
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n\ndef test_ok():\n    pass\n\ndef test_bad():\n    assert 1 == 2\n\n"
+        "@pytest.mark.skip(reason='later')\ndef test_later():\n    pass\n"
+    )
+    report = tmp_path / "pytest.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                    str(tmp_path / "test_sample.py")], cwd=tmp_path, capture_output=True, check=False)  # fmt: skip
+    schema.validate(str(report))
+    broken = render_junit(RUN.model_dump(mode="json")).replace('name="memory"', "", 1)
+    assert not schema.is_valid(broken)  # a test case without a name
 
 
 def _read(run: TestRun, tmp_path: Path) -> JUnitXml:
