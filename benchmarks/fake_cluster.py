@@ -17,6 +17,57 @@ from typing import Any
 
 from proxmox_mpc.services.demo import guests_document, make_pki, pick_address, stop_process
 
+NODES = ("pve1", "pve2", "pve3", "pve4")
+
+
+def fleet_guests(count: int) -> list[dict[str, Any]]:
+    """Return `count` guests in fakepve's JSON format (four in five VMs, VMIDs from 1000), spread over NODES."""
+    out = []
+    for i in range(count):
+        vmid = 1000 + i
+        node = NODES[i % len(NODES)]
+        if i % 5 == 4:
+            out.append(
+                {
+                    "type": "lxc",
+                    "vmid": vmid,
+                    "name": f"ct-{vmid}",
+                    "node": node,
+                    "status": "running",
+                    "config": {
+                        "hostname": f"ct-{vmid}",
+                        "cores": 1,
+                        "memory": 512,
+                        "swap": 512,
+                        "rootfs": f"local-lvm:subvol-{vmid}-disk-0,size=8G",
+                        "ostype": "debian",
+                        "net0": "name=eth0,bridge=vmbr0,ip=dhcp",
+                        "unprivileged": 1,
+                        "tags": "bench",
+                    },
+                }
+            )
+        else:
+            out.append(
+                {
+                    "vmid": vmid,
+                    "name": f"vm-{vmid}",
+                    "node": node,
+                    "status": "running",
+                    "config": {
+                        "cores": 2,
+                        "memory": 2048,
+                        "ostype": "l26",
+                        "scsihw": "virtio-scsi-pci",
+                        "scsi0": f"local-lvm:vm-{vmid}-disk-0,size=32G",
+                        "agent": "1",
+                        "net0": f"virtio=BC:24:11:{vmid >> 16 & 255:02X}:{vmid >> 8 & 255:02X}:{vmid & 255:02X},bridge=vmbr0",
+                        "tags": "bench;web",
+                    },
+                }
+            )
+    return out
+
 
 @dataclass
 class FakeCluster:

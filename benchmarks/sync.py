@@ -24,59 +24,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fake_cluster import fleet_guests
 
 AIMS = {5: 6.0, 20: 15.0}
-NODES = ("pve1", "pve2", "pve3", "pve4")
 USER, PASSWORD = "root@pam", "bench-secret"
-
-
-def guests(count: int) -> list[dict[str, Any]]:
-    out = []
-    for i in range(count):
-        vmid = 1000 + i
-        node = NODES[i % len(NODES)]
-        if i % 5 == 4:
-            out.append(
-                {
-                    "type": "lxc",
-                    "vmid": vmid,
-                    "name": f"ct-{vmid}",
-                    "node": node,
-                    "status": "running",
-                    "config": {
-                        "hostname": f"ct-{vmid}",
-                        "cores": 1,
-                        "memory": 512,
-                        "swap": 512,
-                        "rootfs": f"local-lvm:subvol-{vmid}-disk-0,size=8G",
-                        "ostype": "debian",
-                        "net0": "name=eth0,bridge=vmbr0,ip=dhcp",
-                        "unprivileged": 1,
-                        "tags": "bench",
-                    },
-                }
-            )
-        else:
-            out.append(
-                {
-                    "vmid": vmid,
-                    "name": f"vm-{vmid}",
-                    "node": node,
-                    "status": "running",
-                    "config": {
-                        "cores": 2,
-                        "memory": 2048,
-                        "ostype": "l26",
-                        "scsihw": "virtio-scsi-pci",
-                        "scsi0": f"local-lvm:vm-{vmid}-disk-0,size=32G",
-                        "agent": "1",
-                        "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0",
-                        "tags": "bench;web",
-                    },
-                }
-            )
-    return out
 
 
 def free_port() -> int:
@@ -93,7 +47,7 @@ class Server:
 
         self.ca, key, _ = make_cert(str(directory), hosts=("127.0.0.1",))
         data = directory / f"guests-{count}.json"
-        data.write_text(json.dumps({"guests": guests(count)}))
+        data.write_text(json.dumps({"guests": fleet_guests(count)}))
         self.port = free_port()
         self.log = directory / f"fakepve-{count}-{latency_ms}.log"
         env = {**os.environ, "PVE_USER": USER, "PVE_PASS": PASSWORD}

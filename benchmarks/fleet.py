@@ -1,0 +1,366 @@
+"""Whole pmpc commands at fleet scale, against what users run today, timed in the same run.
+
+    python benchmarks/fleet.py            # full sizes (the reported figures), 5 rounds
+    python benchmarks/fleet.py --quick    # smaller sizes, 3 rounds: a few minutes, ratio rows checked
+
+fakepve runs in its own process (`python -m fakepve GUESTS.json`, tasks instant); a loopback TCP delay
+line (benchmarks/delay_line.py, its own process) holds every chunk RTT/2 in each direction, so each
+request pays a real round trip. pmpc runs as whole processes (`pmpc sync`, `pmpc plan`, ...) in a
+workspace, as a user runs it; the baselines (benchmarks/baselines.py: a serial proxmoxer script, a raw
+aiohttp script with 32 requests in flight, a one-request script on pmpc's libraries) run as whole
+processes too, interleaved with pmpc round by round (the order rotates), and every figure is the median
+of the rounds. Peak RSS is the child's own maximum resident set (wait4).
+
+Every row of issue 14's table is printed with its aim and `met` or `missed`; the exit status is 1 when
+a row misses. With --quick the absolute-time rows (sized for 10,000 guests) are printed for information
+only and the ratio and memory rows are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fake_cluster import fleet_guests
+
+HERE = Path(__file__).resolve().parent
+USER, PASSWORD = "root@pam", "bench-secret"
+CONCURRENCY = 32
+
+
+@dataclasses.dataclass
+class Run:
+    wall: float
+    rss_mb: float
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    pmpc: str
+    baseline: str
+    aim: str
+    ok: bool | None  # None: not checked (quick mode)
+
+
+def pmpc_command() -> list[str]:
+    """Return how a user starts pmpc: the installed console script beside this interpreter."""
+    script = Path(sys.executable).parent / "pmpc"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "proxmox_mpc"]
+
+
+def timed(argv: Sequence[str], *, env: dict[str, str], cwd: Path, ok_codes: Sequence[int] = (0,)) -> Run:
+    """Run one whole process; return its wall time and peak RSS (its stdout is discarded)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in ok_codes:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {err.read().decode()[-2000:]}")
+    return Run(wall, usage.ru_maxrss / 1024)
+
+
+def wait_for_line(process: subprocess.Popen[bytes], log: Path, needle: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_text() if log.exists() else ""
+        for line in text.splitlines():
+            if needle in line:
+                return line
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args} did not start: {text[-2000:]}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def process(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        child = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+
+
+class Bench:
+    def __init__(self, stack: ExitStack, scratch: Path) -> None:
+        from fakepve.certs import make_cert
+
+        self.stack = stack
+        self.scratch = scratch
+        self.ca, self.key, _ = make_cert(str(scratch), hosts=("127.0.0.1",))
+        self.home = scratch / "home"
+        self.counter = 0
+        self.servers: dict[int, int] = {}
+
+    def fakepve(self, count: int) -> int:
+        """Start fakepve with `count` guests (once per size); return its port."""
+        if count in self.servers:
+            return self.servers[count]
+        data = self.scratch / f"guests-{count}.json"
+        data.write_text(json.dumps({"guests": fleet_guests(count)}))
+        log = self.scratch / f"fakepve-{count}.log"
+        port = free_port()
+        env = {**os.environ, "PVE_USER": USER, "PVE_PASS": PASSWORD}
+        argv = [sys.executable, "-m", "fakepve", str(data), "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--cert", self.ca, "--key", self.key, "--time-scale", "0"]
+        child = self.stack.enter_context(process(argv, log, env))
+        wait_for_line(child, log, "listening on")
+        self.servers[count] = port
+        return port
+
+    def delay_line(self, target: int, rtt_ms: float) -> int:
+        """Start a delay line in front of `target`; return its port."""
+        log = self.scratch / f"delay-{target}-{rtt_ms:g}.log"
+        argv = [sys.executable, str(HERE / "delay_line.py"), "--target-port", str(target), "--rtt-ms", str(rtt_ms)]
+        child = self.stack.enter_context(process(argv, log))
+        return int(wait_for_line(child, log, "listening on").split()[-1])
+
+    def env(self, port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMPC_", "PVE_"))}
+        for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+            env[name] = str(self.home / name.lower())
+        url = f"https://127.0.0.1:{port}"
+        env.update(
+            {
+                "PMPC_HOST": url,
+                "PMPC_USER": USER,
+                "PMPC_PASSWORD": PASSWORD,
+                "PMPC_CA_FILE": self.ca,
+                "PMPC_CONCURRENCY": str(CONCURRENCY // 4),
+                "PVE_URL": url,
+                "PVE_USER": USER,
+                "PVE_PASS": PASSWORD,
+                "PVE_CA": self.ca,
+            }
+        )
+        return env
+
+    def workspace(self, port: int, name: str) -> tuple[Path, dict[str, str]]:
+        """Make a workspace (`pmpc init`) talking to `port`; return it and its environment."""
+        path = self.scratch / name
+        path.mkdir()
+        env = self.env(port)
+        timed([*pmpc_command(), "init"], env=env, cwd=path)
+        return path, env
+
+    def baseline(self, script: str, env: dict[str, str]) -> Run:
+        self.counter += 1
+        out = self.scratch / f"baseline-{self.counter}.json"
+        run = timed([sys.executable, str(HERE / "baselines.py"), script, str(out)], env=env, cwd=self.scratch)
+        out.unlink()
+        return run
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def interleave(rounds: int, contenders: dict[str, Callable[[], Run]]) -> dict[str, list[Run]]:
+    """Run every contender once per round, rotating the order; return each one's runs."""
+    names = list(contenders)
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            runs[name].append(contenders[name]())
+    return runs
+
+
+def median(runs: Sequence[Run]) -> float:
+    return statistics.median(r.wall for r in runs)
+
+
+def median_rss(runs: Sequence[Run]) -> float:
+    return statistics.median(r.rss_mb for r in runs)
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.0f} ms"
+
+
+def sync_rows(bench: Bench, count: int, rtts: Sequence[int], rounds: int) -> tuple[list[Row], list[Run]]:
+    """`pmpc sync` vs the proxmoxer and aiohttp scripts at each RTT; return the rows and the 5 ms runs."""
+    aims = {5: 8.0, 20: 20.0}
+    server = bench.fakepve(count)
+    rows: list[Row] = []
+    first: list[Run] = []
+    for rtt in rtts:
+        port = bench.delay_line(server, rtt)
+        ws, env = bench.workspace(port, f"sync-{count}-{rtt}")
+        timed([*pmpc_command(), "sync"], env=env, cwd=ws)  # the first sync creates the store, logs in
+        runs = interleave(
+            rounds,
+            {
+                "pmpc": lambda ws=ws, env=env: timed([*pmpc_command(), "sync"], env=env, cwd=ws),
+                "proxmoxer": lambda env=env: bench.baseline("proxmoxer", env),
+                "aiohttp": lambda env=env: bench.baseline("aiohttp", env),
+            },
+        )
+        pmpc, serial, raw = median(runs["pmpc"]), median(runs["proxmoxer"]), median(runs["aiohttp"])
+        requests = count + 3 + 4  # configs, nodes + resources + status, 4 nodes' storages
+        floor = (-(-requests // CONCURRENCY)) * rtt / 1000
+        fast, slow = serial / pmpc, pmpc / raw
+        aim = aims.get(rtt, aims[20])
+        rows.append(
+            Row(
+                f"sync, {count:,} guests, {rtt} ms RTT",
+                seconds(pmpc),
+                f"proxmoxer {seconds(serial)} ({fast:.1f}x); raw aiohttp {seconds(raw)} ({slow:.2f}x); "
+                f"RTT floor {seconds(floor)}",
+                f">= {aim:g}x proxmoxer, <= 1.3x raw aiohttp",
+                fast >= aim and slow <= 1.3,
+            )
+        )
+        if not first:
+            first = runs["pmpc"]
+    return rows, first
+
+
+def list_row(bench: Bench, count: int, rounds: int) -> Row:
+    """`pmpc vm list -o json` (one request, no delay line) vs the same request from a script."""
+    server = bench.fakepve(count)
+    ws, env = bench.workspace(server, "list")
+    argv = [*pmpc_command(), "vm", "list", "-o", "json"]
+    timed(argv, env=env, cwd=ws)
+    runs = interleave(
+        rounds * 2,
+        {"pmpc": lambda: timed(argv, env=env, cwd=ws), "script": lambda: bench.baseline("list", env)},
+    )
+    pmpc, script = median(runs["pmpc"]), median(runs["script"])
+    return Row(
+        "vm list -o json (1 request)",
+        seconds(pmpc),
+        f"script on the same libraries {seconds(script)} ({pmpc / script:.2f}x)",
+        "<= 1.15x that script",
+        pmpc / script <= 1.15,
+    )
+
+
+def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
+    """sync --import, plan --offline, plan (live, 5 ms), generate ansible and sync's RSS at `count` guests."""
+    scale = count / 10_000
+    server = bench.delay_line(bench.fakepve(count), 5)
+    seed, env = bench.workspace(server, f"fleet-{count}")
+    pmpc = pmpc_command()
+    timed([*pmpc, "sync"], env=env, cwd=seed)
+
+    imports: list[Run] = []
+    for r in range(rounds):
+        ws = bench.scratch / f"import-{count}-{r}"
+        shutil.copytree(seed, ws)
+        imports.append(timed([*pmpc, "sync", "--import"], env=env, cwd=ws))
+    ws = bench.scratch / f"import-{count}-0"
+    cold = [timed([*pmpc, "plan", "--offline"], env=env, cwd=ws)]
+    runs = interleave(
+        rounds,
+        {
+            "offline": lambda: timed([*pmpc, "plan", "--offline"], env=env, cwd=ws),
+            "live": lambda: timed([*pmpc, "plan"], env=env, cwd=ws),
+            "generate": lambda: timed([*pmpc, "generate", "ansible", "--force"], env=env, cwd=ws),
+            "sync": lambda: timed([*pmpc, "sync"], env=env, cwd=ws),
+        },
+    )
+
+    def row(name: str, key_runs: list[Run], aim_s: float, note: str = "") -> Row:
+        value = median(key_runs)
+        aim = aim_s * scale if quick else aim_s
+        return Row(
+            name.format(n=f"{count:,}"),
+            seconds(value),
+            note,
+            f"< {aim_s:g} s at 10,000" + (f" (scaled: {seconds(aim)}, not checked)" if quick else ""),
+            None if quick else value < aim,
+        )
+
+    rss = median_rss(runs["sync"])
+    rss_aim = 160.0
+    return [
+        row(
+            "plan --offline, {n} manifests",
+            runs["offline"],
+            2.0,
+            f"first plan after the import (manifest cache cold) {seconds(median(cold))}",
+        ),
+        row("plan, {n} guests, live, 5 ms RTT", runs["live"], 4.0),
+        row("sync --import, {n} guests, 5 ms RTT", imports, 6.0, "into a synced store, no manifests yet"),
+        row("generate ansible, {n} guests", runs["generate"], 5.0),
+        Row(
+            f"peak RSS, sync {count:,} guests",
+            f"{rss:.0f} MB",
+            f"sync {count:,} guests takes {seconds(median(runs['sync']))}",
+            f"<= {rss_aim:g} MB at 10,000",
+            rss <= rss_aim,
+        ),
+    ]
+
+
+def print_rows(rows: Sequence[Row]) -> None:
+    print("| command (whole process) | pmpc | what users run instead, same run | aim | verdict |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        verdict = "not checked" if row.ok is None else ("met" if row.ok else "MISSED")
+        print(f"| `{row.name}` | {row.pmpc} | {row.baseline} | {row.aim} | {verdict} |", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument("--rounds", type=int, help="rounds per row (default 5, quick 3)")
+    parser.add_argument("--sync-guests", type=int, help="guests for the sync rows (default 1100, quick 300)")
+    parser.add_argument("--fleet-guests", type=int, help="guests for the fleet rows (default 10000, quick 1000)")
+    parser.add_argument("--only", default="sync,list,fleet", help="row groups to run: sync,list,fleet")
+    args = parser.parse_args()
+    rounds = args.rounds or (3 if args.quick else 5)
+    small = args.sync_guests or (300 if args.quick else 1100)
+    large = args.fleet_guests or (1000 if args.quick else 10_000)
+    groups = set(args.only.split(","))
+    rows: list[Row] = []
+    started = time.perf_counter()
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="pmpc-fleet-") as tmp:
+        bench = Bench(stack, Path(tmp))
+        if "sync" in groups:
+            sync, first = sync_rows(bench, small, (5, 20), rounds)
+            rows += sync
+            rss = median_rss(first)
+            rows.append(
+                Row(f"peak RSS, sync {small:,} guests", f"{rss:.0f} MB", "seed: 45-65 MB", "<= 80 MB at 1,100", rss <= 80)
+            )
+        if "list" in groups:
+            rows.append(list_row(bench, small, rounds))
+        if "fleet" in groups:
+            rows += fleet_rows(bench, large, rounds, args.quick)
+    print(f"\nfleet benchmark: {rounds} rounds, medians, {time.perf_counter() - started:.0f} s in all\n")
+    print_rows(rows)
+    missed = [row.name for row in rows if row.ok is False]
+    if missed:
+        print(f"\nmissed: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
