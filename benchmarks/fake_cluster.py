@@ -61,7 +61,7 @@ def fleet_guests(count: int) -> list[dict[str, Any]]:
                         "scsihw": "virtio-scsi-pci",
                         "scsi0": f"local-lvm:vm-{vmid}-disk-0,size=32G",
                         "agent": "1",
-                        "net0": f"virtio=BC:24:11:{vmid >> 16 & 255:02X}:{vmid >> 8 & 255:02X}:{vmid & 255:02X},bridge=vmbr0",
+                        "net0": f"virtio=BC:24:11:00:{vmid >> 8 & 255:02X}:{vmid & 255:02X},bridge=vmbr0",
                         "tags": "bench;web",
                     },
                 }

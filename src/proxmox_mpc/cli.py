@@ -192,6 +192,12 @@ def root(
             help="Install completion for the current shell (or print it: pmpc completion bash|zsh|fish).",
         ),
     ] = False,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile", metavar="FILE", help="Write a cProfile of the run to FILE (or set PMPC_PROFILE)."
+        ),
+    ] = None,
 ) -> None:
     """pmpc: an Infrastructure-as-Code console for Proxmox VE.
 
@@ -269,6 +275,16 @@ def report_error(exc: PmpcError, *, err: Any, json_errors: bool) -> None:
 def run_cli(argv: Sequence[str] | None = None, obj: Any = None) -> int:
     """Run one command line and return its exit code; never raises (but SystemExit from inside)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if obj is None:
+        # `--profile FILE` / PMPC_PROFILE: the whole run, imports included (a console line is part of it).
+        from proxmox_mpc.profiling import profile_target, profiled
+
+        with profiled(profile_target(args)):
+            return _run_cli(args, obj)
+    return _run_cli(args, obj)
+
+
+def _run_cli(args: list[str], obj: Any) -> int:
     json_errors = _wants_json(args)
     debug_flag = "--debug" in args
 
