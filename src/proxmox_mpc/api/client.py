@@ -79,6 +79,7 @@ class ProxmoxClient:
         self._tracer = tracer
         self._limit = asyncio.Semaphore(max(1, concurrency))
         self.requests_sent = 0
+        self._root = self.base_url + API_ROOT
         self._http = httpx.AsyncClient(
             base_url=self.base_url + API_ROOT,
             auth=auth,
@@ -87,6 +88,9 @@ class ProxmoxClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"Accept": "application/json", "User-Agent": "pmpc"},
         )
+        # PVE sets no cookies (the ticket comes in a body and TicketAuth sends it), yet httpx would parse
+        # every response's headers into a cookie jar: about a sixth of its CPU per request. Skip that.
+        self._http._cookies = _NoCookies()
 
     async def __aenter__(self) -> ProxmoxClient:
         return self
@@ -129,13 +133,18 @@ class ProxmoxClient:
         attempts = self.retries + 1 if method in IDEMPOTENT else 1
         form = _encode(data) if data is not None else None
         query = _encode(params) if params is not None else None
+        # An absolute URL: httpx parses it once (a path relative to base_url is parsed and joined thrice).
+        url = self._root + path
+        tracing = self._tracer is not None
         for attempt in range(1, attempts + 1):
             try:
                 async with self._limit:
                     self.requests_sent += 1
-                    self._trace(f"> {method} {self.base_url}{API_ROOT}{path} {_trace_params(query, form)}")
-                    response = await self._http.request(method, path, params=query, data=form)
-                    self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
+                    if tracing:
+                        self._trace(f"> {method} {url} {_trace_params(query, form)}")
+                    response = await self._http.request(method, url, params=query, data=form)
+                    if tracing:
+                        self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
             except httpx.HTTPError as exc:
                 self._trace(f"< {type(exc).__name__}: {exc} ({what})")
                 if _being_cancelled():
@@ -238,6 +247,13 @@ class ProxmoxClient:
     async def tasks(self, node: str, **filters: Any) -> list[dict[str, Any]]:
         """GET /nodes/{node}/tasks with PVE's filters (limit, vmid, typefilter, errors, since)."""
         return list(await self.get(f"/nodes/{_seg(node)}/tasks", **filters) or [])
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing a server sets (pmpc's ticket travels through its auth)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
 
 def _being_cancelled() -> bool:

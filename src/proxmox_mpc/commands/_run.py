@@ -16,7 +16,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a service coroutine to completion (Typer does not await)."""
     import asyncio  # lazy: keeps `pmpc --help` fast
 
-    return asyncio.run(coro)
+    results: list[T] = []
+
+    async def main() -> None:
+        results.append(await coro)
+
+    # The task returns None, not the result: when asyncio.run() restores the SIGINT handler at exit,
+    # Python 3.11 formats the repr of its handler, which holds the main task and so the repr of its
+    # result, in full (seconds for a plan of 10,000 manifests), only to throw it away.
+    asyncio.run(main())
+    return results[0]
 
 
 class Confirm(Protocol):

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,6 +21,9 @@ from proxmox_mpc.core.manifest import (
     manifest_to_document,
 )
 from proxmox_mpc.errors import ManifestError, UsageError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.services.manifest_cache import ManifestCache
 
 RESOURCES_DIR = "resources"
 KIND_DIRS = {"VM": "vms", "CT": "cts"}
@@ -212,18 +215,26 @@ def manifest_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix in SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            found: list[tuple[tuple[str, ...], str]] = []
+            _scan(str(path), (), found)
+            files += [Path(full) for _, full in sorted(found)]
         elif path.is_file():
             files.append(path)
         else:
             raise UsageError(f"No such manifest file or directory: {path}.")
     return files
+
+
+def _scan(directory: str, rel: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]) -> None:
+    """Collect (relative parts, path) of YAML files below `directory`, skipping hidden names and dir links."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                _scan(entry.path, (*rel, entry.name), found)
+            elif os.path.splitext(entry.name)[1] in SUFFIXES and entry.is_file():
+                found.append(((*rel, entry.name), entry.path))
 
 
 def check_unique(loaded: Sequence[LoadedManifest]) -> list[Problem]:
@@ -286,28 +297,44 @@ def raise_problems(problems: Sequence[Problem]) -> None:
     raise ManifestError("\n".join(str(p) for p in ordered), details=[p.to_dict() for p in ordered])
 
 
-def load_manifests(paths: Sequence[Path]) -> list[LoadedManifest]:
-    """Load, validate and cross-check every manifest under `paths`.
+def load_manifests(paths: Sequence[Path], cache: ManifestCache | None = None) -> list[LoadedManifest]:
+    """Load, validate and cross-check every manifest under `paths` (unchanged files from `cache`).
 
     Raises:
         ManifestError: some manifest is invalid (every problem is listed with file:line:column).
         UsageError: a path does not exist.
     """
-    loaded: list[LoadedManifest] = []
-    problems: list[Problem] = []
-    for path in manifest_files(paths):
-        shown = display_path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(shown, 1, 1, "", f"cannot read the file: {exc}"))
-            continue
-        found, bad = parse_text(text, shown)
-        loaded += found
-        problems += bad
+    loaded, problems = parse_files(manifest_files(paths), cache)
     problems += check_unique(loaded)
     raise_problems(problems)
     return loaded
+
+
+def parse_files(
+    files: Sequence[Path], cache: ManifestCache | None = None, *, shown: bool = True
+) -> tuple[list[LoadedManifest], list[Problem]]:
+    """Parse and validate manifest files (those unchanged since they were cached come from `cache`)."""
+    loaded: list[LoadedManifest] = []
+    problems: list[Problem] = []
+    for path in files:
+        name = display_path(path) if shown else str(path)
+        try:
+            stat = path.stat() if cache is not None else None
+            if cache is not None and stat is not None:
+                hit = cache.get(path, name, stat)
+                if hit is not None:
+                    loaded += hit
+                    continue
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(name, 1, 1, "", f"cannot read the file: {exc}"))
+            continue
+        found, bad = parse_text(text, name)
+        loaded += found
+        problems += bad
+        if cache is not None and stat is not None and not bad:
+            cache.add(path, stat, found)
+    return loaded, problems
 
 
 def resources_dir(workspace: Path) -> Path:
@@ -337,11 +364,18 @@ def workspace_manifests(app_ctx: AppContext, targets: Sequence[str] = ()) -> lis
     """
     if targets:
         return load_manifests([Path(t) for t in targets])
+    from proxmox_mpc.services.manifest_cache import manifest_cache
+
     workspace = require_workspace(app_ctx)
     directory = resources_dir(workspace)
     if not directory.is_dir():
         return []
-    return load_manifests([directory])
+    files = manifest_files([directory])
+    with manifest_cache(app_ctx, directory, files) as cache:
+        loaded, problems = parse_files(files, cache)
+    problems += check_unique(loaded)
+    raise_problems(problems)
+    return loaded
 
 
 # ----------------------------------------------------------------------------- writing
@@ -438,13 +472,16 @@ def plan_imports(
     described_names: set[tuple[str, str]] = set()
     directory = resources_dir(root)
     if directory.is_dir():
-        for path in manifest_files([directory]):
-            found, _ = parse_text(path.read_text(encoding="utf-8"), str(path))
-            for item in found:
-                if item.manifest.vmid is not None:
-                    described_vmids.add(item.manifest.vmid)
-                else:
-                    described_names.add((item.manifest.kind, item.manifest.name))
+        from proxmox_mpc.services.manifest_cache import manifest_cache
+
+        files = manifest_files([directory])
+        with manifest_cache(app_ctx, directory, files) as cache:
+            found, _ = parse_files(files, cache, shown=False)
+        for item in found:
+            if item.manifest.vmid is not None:
+                described_vmids.add(item.manifest.vmid)
+            else:
+                described_names.add((item.manifest.kind, item.manifest.name))
     manifests = sorted(
         (manifest_for_guest(g, c) for g, c in pairs), key=lambda m: (m.kind, m.name, m.vmid or 0)
     )

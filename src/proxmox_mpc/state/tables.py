@@ -201,6 +201,19 @@ class LockRow(SQLModel, table=True):
     since: datetime = Field(sa_type=UTCDateTime)
 
 
+class ManifestCacheRow(SQLModel, table=True):
+    """A manifest file parsed before, keyed by its absolute path; valid while its size and mtime match."""
+
+    __tablename__ = PREFIX + "manifest_cache"
+
+    path: str = Field(primary_key=True, sa_type=Text)
+    size: int = Field(sa_type=BigInteger)
+    mtime_ns: int = Field(sa_type=BigInteger)
+    # Which pmpc (and manifest format) wrote the entry: another one re-parses the file.
+    format: str
+    body: str = Field(sa_type=Text)
+
+
 TABLES = (
     ClusterRow,
     NodeRow,
@@ -211,6 +224,7 @@ TABLES = (
     ApplyRunRow,
     ApplyActionRow,
     LockRow,
+    ManifestCacheRow,
 )
 
 

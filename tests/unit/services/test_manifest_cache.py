@@ -1,0 +1,152 @@
+"""The manifest cache: an unchanged workspace is not parsed again, and nothing else changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from proxmox_mpc.config import Settings
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.errors import ManifestError
+from proxmox_mpc.services import manifest_cache, manifests
+from proxmox_mpc.services.manifests import resources_dir, workspace_manifests
+from proxmox_mpc.state.store import open_store
+
+COUNT = 6
+MANIFEST = """\
+kind: VM
+name: web-{i}
+node: pve1
+vmid: {vmid}
+spec:
+  cores: 2
+  memory: 2048
+  tags: [web]
+  networks:
+    - slot: net0
+      model: virtio
+      bridge: vmbr0
+      macaddr: BC:24:11:00:00:{i:02X}
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace with COUNT manifests (old enough to cache) and a migrated state database."""
+    monkeypatch.setattr(manifest_cache, "CACHE_MIN_FILES", 1)
+    (tmp_path / "pmpc.yaml").write_text("name: cache\n", encoding="utf-8")
+    vms = resources_dir(tmp_path) / "vms"
+    vms.mkdir(parents=True)
+    for i in range(COUNT):
+        write(vms / f"web-{i}.yaml", MANIFEST.format(i=i, vmid=100 + i))
+    open_store(f"sqlite:///{tmp_path / '.pmpc' / 'state.db'}").close()
+    return tmp_path
+
+
+def write(path: Path, text: str, age: float = 60.0) -> None:
+    """Write a file dated `age` seconds ago (the cache leaves files written a moment ago alone)."""
+    path.write_text(text, encoding="utf-8")
+    stamp = path.stat().st_mtime - age
+    os.utime(path, (stamp, stamp))
+
+
+def ctx(workspace: Path) -> AppContext:
+    return AppContext(loader=lambda: Settings(), workspace=workspace)
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files parsed from YAML (not taken from the cache), in order."""
+    seen: list[str] = []
+    original = manifests.parse_text
+
+    def counting(text: str, path: str):  # type: ignore[no-untyped-def]
+        seen.append(Path(path).name)
+        return original(text, path)
+
+    monkeypatch.setattr(manifests, "parse_text", counting)
+    return seen
+
+
+def test_a_second_load_parses_nothing_and_gives_the_same_manifests(workspace, parsed):
+    first = workspace_manifests(ctx(workspace))
+    assert len(parsed) == COUNT
+    parsed.clear()
+    second = workspace_manifests(ctx(workspace))
+    assert parsed == []
+    assert [m.manifest for m in second] == [m.manifest for m in first]
+    assert [m.manifest.model_fields_set for m in second] == [m.manifest.model_fields_set for m in first]
+    assert [m.source.marks for m in second] == [m.source.marks for m in first]
+    assert [m.source.keys for m in second] == [m.source.keys for m in first]
+
+
+def test_a_changed_file_is_parsed_again_and_its_change_seen(workspace, parsed):
+    workspace_manifests(ctx(workspace))
+    parsed.clear()
+    target = resources_dir(workspace) / "vms" / "web-3.yaml"
+    write(target, MANIFEST.format(i=3, vmid=103).replace("cores: 2", "cores: 4"), age=30)
+    loaded = workspace_manifests(ctx(workspace))
+    assert parsed == ["web-3.yaml"]
+    assert {m.manifest.name: m.manifest.spec.cores for m in loaded}["web-3"] == 4
+
+
+def test_a_file_written_a_moment_ago_is_not_cached(workspace, parsed):
+    target = resources_dir(workspace) / "vms" / "web-1.yaml"
+    target.write_text(MANIFEST.format(i=1, vmid=101), encoding="utf-8")
+    workspace_manifests(ctx(workspace))
+    parsed.clear()
+    workspace_manifests(ctx(workspace))
+    assert parsed == ["web-1.yaml"]
+
+
+def test_a_removed_file_is_forgotten(workspace):
+    workspace_manifests(ctx(workspace))
+    (resources_dir(workspace) / "vms" / "web-0.yaml").unlink()
+    assert len(workspace_manifests(ctx(workspace))) == COUNT - 1
+    store = open_store(f"sqlite:///{workspace / '.pmpc' / 'state.db'}")
+    try:
+        cached = store.cached_manifests(os.path.join(os.path.abspath(resources_dir(workspace)), ""))
+    finally:
+        store.close()
+    assert sorted(Path(p).name for p in cached) == [f"web-{i}.yaml" for i in range(1, COUNT)]
+
+
+def test_errors_in_cached_files_keep_file_line_and_column(workspace, parsed, monkeypatch):
+    monkeypatch.chdir(workspace)
+    workspace_manifests(ctx(workspace))
+    parsed.clear()
+    # A new file repeats web-2's VMID and MAC: the error points into both files, the cached one included.
+    write(resources_dir(workspace) / "vms" / "zz.yaml", MANIFEST.format(i=2, vmid=102).replace("web-2", "zz"))
+    with pytest.raises(ManifestError) as raised:
+        workspace_manifests(ctx(workspace))
+    assert parsed == ["zz.yaml"]
+    message = str(raised.value)
+    assert "resources/vms/zz.yaml:4:7: vmid: VMID 102 is already used by vm/web-2 (resources/vms/web-2.yaml:4:7)" in message
+    assert "resources/vms/zz.yaml:10:7: spec.networks[0]: MAC address BC:24:11:00:00:02 is also used by vm/web-2" in message
+
+
+def test_a_file_with_a_secret_looking_key_is_never_stored(workspace, parsed):
+    secret = MANIFEST.format(i=4, vmid=104) + "  config:\n    password: hunter2-in-a-manifest\n"
+    write(resources_dir(workspace) / "vms" / "web-4.yaml", secret)
+    workspace_manifests(ctx(workspace))
+    parsed.clear()
+    workspace_manifests(ctx(workspace))
+    assert parsed == ["web-4.yaml"]
+    assert b"hunter2-in-a-manifest" not in (workspace / ".pmpc" / "state.db").read_bytes()
+
+
+def test_small_workspaces_and_missing_stores_parse_as_before(workspace, parsed, monkeypatch):
+    monkeypatch.setattr(manifest_cache, "CACHE_MIN_FILES", COUNT + 1)
+    workspace_manifests(ctx(workspace))
+    workspace_manifests(ctx(workspace))
+    assert len(parsed) == 2 * COUNT
+    monkeypatch.setattr(manifest_cache, "CACHE_MIN_FILES", 1)
+    for name in os.listdir(workspace / ".pmpc"):
+        (workspace / ".pmpc" / name).unlink()
+    parsed.clear()
+    workspace_manifests(ctx(workspace))
+    workspace_manifests(ctx(workspace))
+    assert len(parsed) == 2 * COUNT
+    assert not (workspace / ".pmpc" / "state.db").exists()
