@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from proxmox_mpc.state.migrations import HEAD
+
 HOLDER = textwrap.dedent("""
     import sys, time
     from proxmox_mpc.state.store import open_store
@@ -101,10 +103,10 @@ def test_status_works_with_the_database_down(cluster, cli, monkeypatch):
 def test_state_upgrade_is_explicit_and_idempotent(cli, state_url):
     first = cli("state", "upgrade")
     assert first.exit_code == 0, first.output
-    assert first.stdout.endswith("upgraded from empty to 0001.\n")
+    assert first.stdout.endswith(f"upgraded from empty to {HEAD}.\n")
     again = cli("state", "upgrade", "-o", "json")
     assert again.exit_code == 0
-    assert json.loads(again.stdout)["changed"] is False and json.loads(again.stdout)["after"] == "0001"
+    assert json.loads(again.stdout)["changed"] is False and json.loads(again.stdout)["after"] == HEAD
 
 
 def test_second_holder_exits_7_naming_the_holder(cluster, cli, state_url, holder):

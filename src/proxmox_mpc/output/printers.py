@@ -118,14 +118,14 @@ class JsonPrinter:
 
 class YamlPrinter:
     def print_list(self, out: TextIO, records: list[dict[str, Any]]) -> None:
-        import yaml
+        from proxmox_mpc.output.yaml_text import safe_dump
 
-        out.write(yaml.safe_dump(records, sort_keys=False, allow_unicode=True) if records else "[]\n")
+        out.write(safe_dump(records, sort_keys=False, allow_unicode=True) if records else "[]\n")
 
     def print_one(self, out: TextIO, record: dict[str, Any]) -> None:
-        import yaml
+        from proxmox_mpc.output.yaml_text import safe_dump
 
-        out.write(yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+        out.write(safe_dump(record, sort_keys=False, allow_unicode=True))
 
 
 class NamePrinter:

@@ -21,6 +21,7 @@ from proxmox_mpc.core.manifest import (
     manifest_to_document,
 )
 from proxmox_mpc.errors import ManifestError, UsageError
+from proxmox_mpc.output.yaml_text import SafeDumper, safe_dump
 
 if TYPE_CHECKING:
     from proxmox_mpc.services.manifest_cache import ManifestCache
@@ -387,8 +388,14 @@ def safe_file_name(name: str) -> str:
     return cleaned[:100]
 
 
-class _ManifestDumper(yaml.SafeDumper):
-    """Safe YAML, with multi-line text (descriptions) as literal blocks."""
+def manifest_dumper(base: type[yaml.SafeDumper] = SafeDumper) -> type[yaml.SafeDumper]:
+    """Return a safe dumper on `base` (LibYAML's when available) writing multi-line text as literal blocks."""
+
+    class ManifestDumper(base):  # type: ignore[valid-type,misc]
+        pass
+
+    ManifestDumper.add_representer(str, _text)
+    return ManifestDumper
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -396,14 +403,14 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_ManifestDumper.add_representer(str, _text)
+_ManifestDumper = manifest_dumper()
 
 
-def dump_manifest(manifest: AnyManifest) -> str:
+def dump_manifest(manifest: AnyManifest, dumper: type[yaml.SafeDumper] | None = None) -> str:
     """Return a manifest as YAML text."""
-    return yaml.dump(
+    return safe_dump(
         manifest_to_document(manifest),
-        Dumper=_ManifestDumper,
+        dumper=dumper or _ManifestDumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,

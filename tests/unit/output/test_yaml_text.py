@@ -1,0 +1,82 @@
+"""LibYAML's emitter writes the same bytes as PyYAML's pure-Python one for what pmpc dumps."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxmox_mpc.output import yaml_text
+from proxmox_mpc.services.manifests import manifest_dumper
+
+pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeDumper"), reason="PyYAML without LibYAML")
+
+# Text as manifests and API answers hold it: names, paths, descriptions over several lines, odd spacing,
+# quotes, YAML indicators, numbers and booleans spelled as strings, and letters beyond ASCII.
+words = st.sampled_from(
+    ["web-1", "yes", "no", "null", "~", "1e3", "0x1F", "007", "- item", "a: b", "#tag", "'quoted'", '"dq"',
+     "C:\\path", "ünïcode", "日本", "emoji 🚀", "tab\there", " lead", "trail ", "", "%", "@at", "`tick`", "*"]
+)
+text = st.one_of(
+    words,
+    st.lists(words, max_size=4).map(" ".join),
+    st.lists(words, max_size=40).map(" ".join),
+    st.lists(words, min_size=1, max_size=4).map("\n".join),
+    st.lists(words, min_size=1, max_size=4).map(lambda parts: "\n".join(parts) + "\n"),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+)
+scalars = st.one_of(text, st.integers(-(2**63), 2**63), st.booleans(), st.none(), st.floats(allow_nan=False))
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+def both(data: object, pure: type[yaml.SafeDumper], fast: type[yaml.SafeDumper], **options: object) -> tuple[str, str]:
+    return yaml.dump(data, Dumper=pure, **options), yaml_text.safe_dump(data, dumper=fast, **options)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents)
+def test_printer_output_is_the_same_with_libyaml(data):
+    pure, fast = both(data, yaml.SafeDumper, yaml_text.SafeDumper, sort_keys=False, allow_unicode=True)
+    assert fast == pure
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(text, documents, max_size=6))
+def test_manifest_output_is_the_same_with_libyaml(document):
+    options = {"sort_keys": False, "default_flow_style": False, "allow_unicode": True}
+    pure, fast = both(document, manifest_dumper(yaml.SafeDumper), manifest_dumper(yaml.CSafeDumper), **options)
+    assert fast == pure
+
+
+def test_the_fast_dumper_is_libyaml_when_available():
+    assert yaml_text.SafeDumper is yaml.CSafeDumper
+    assert yaml_text.safe_dump({"a": [1, "b"]}, sort_keys=False) == "a:\n- 1\n- b\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "alike"),
+    [
+        ({"a": [1, {"b": "c d\ne"}]}, True),
+        ("web-1", False),
+        ({"a": {"": None}}, False),
+        ([[{"": 1}]], False),
+        ({"a": "emoji 🚀"}, False),
+        ({"tab\there": 1}, False),
+        (["bell \x07"], False),
+        ({"a\nb": 1}, False),
+        ({"a": "kept\n\n"}, False),
+        ({1: "int key"}, False),
+    ],
+    ids=[
+        "nested", "bare-scalar", "empty-key", "empty-key-in-list", "astral", "tab-in-key", "control",
+        "multi-line-key", "kept-breaks", "int-key",
+    ],
+)
+def test_shapes_the_emitters_write_differently_go_through_the_pure_one(data, alike):
+    assert yaml_text.emits_alike(data) is alike
+    assert yaml_text.safe_dump(data) == yaml.safe_dump(data)
