@@ -62,12 +62,15 @@ def test_regenerating_changes_nothing(cluster, cli, tmp_path):
     first = cli("generate", "ansible", "--out", str(out))
     assert first.exit_code == 0, first.output
     before = files_of(out)
+    stamps = {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file()}
     again = cli("generate", "ansible", "--out", str(out), "-o", "json")
     assert again.exit_code == 0, again.output
     listed = json.loads(again.stdout)
     assert {f["action"] for f in listed} == {"unchanged"}
     assert not any(f["written"] for f in listed)
     assert files_of(out) == before
+    # Not rewritten at all (same bytes through a rename would still touch them): make and rsync stay idle.
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file()} == stamps
 
 
 def test_a_file_edited_by_hand_is_kept_unless_forced(cluster, cli, tmp_path):
