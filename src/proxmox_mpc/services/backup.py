@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.backups import BackupOptions, BackupVolume, check_volid, volid_from_log, vzdump_params
@@ -328,7 +327,8 @@ async def delete_backups(
             else:
                 result.node = found.node
                 result.message = "deleted"
-                path = f"/nodes/{found.node}/storage/{found.storage}/content/{quote(volid, safe='')}"
+                # The volume id goes in unencoded (`local:backup/...`), as PVE's own clients send it.
+                path = f"/nodes/{found.node}/storage/{found.storage}/content/{volid}"
                 result.requests = [PlannedRequest(method="DELETE", path=path)]
             results.append(result)
         batch.results = results
