@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     DryRunOpt,
@@ -22,9 +23,15 @@ from proxmox_mpc.output.printers import check_format
 
 app = typer.Typer(help="List and delete backups (vzdump archives).", no_args_is_help=True)
 GuestFilterOpt = Annotated[
-    str | None, typer.Option("--guest", help="Only backups of this guest (VMID or name).", metavar="GUEST")
+    str | None,
+    typer.Option(
+        "--guest", help="Only backups of this guest (VMID or name).", metavar="GUEST", autocompletion=_complete.guests
+    ),
 ]
-StorageFilterOpt = Annotated[str | None, typer.Option("--storage", help="Only this storage.", metavar="STORAGE")]
+StorageFilterOpt = Annotated[
+    str | None,
+    typer.Option("--storage", help="Only this storage.", metavar="STORAGE", autocompletion=_complete.of("storages")),
+]
 VolidsArg = Annotated[
     list[str] | None,
     typer.Argument(help="Backup volume ids, as `pmpc backup list` shows them.", metavar="VOLID...", show_default=False),

@@ -6,16 +6,24 @@ from typing import Annotated
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, DryRunOpt, OutputOpt, TimeoutOpt, WaitOpt, YesOpt
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format
 
-DrainNodeArg = Annotated[str, typer.Argument(help="The node to empty (never guessed).", metavar="NODE")]
+DrainNodeArg = Annotated[
+    str,
+    typer.Argument(help="The node to empty (never guessed).", metavar="NODE", autocompletion=_complete.of("nodes")),
+]
 ToOpt = Annotated[
     list[str] | None,
-    typer.Option("--to", help="Move guests only to this node (repeatable; default: every other online node).",
-                 metavar="NODE"),
+    typer.Option(
+        "--to",
+        help="Move guests only to this node (repeatable; default: every other online node).",
+        metavar="NODE",
+        autocompletion=_complete.of("nodes"),
+    ),
 ]
 IncludeStoppedOpt = Annotated[
     bool, typer.Option("--include-stopped", help="Move stopped guests and templates too (default: running ones).")

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     ConcurrencyOpt,
@@ -26,9 +27,16 @@ PLURAL = {"qemu": "VMs", "lxc": "containers"}
 
 TargetsArg = Annotated[
     list[str] | None,
-    typer.Argument(help="VMIDs or names (or use -l).", metavar="GUEST...", show_default=False),
+    typer.Argument(
+        help="VMIDs or names (or use -l).", metavar="GUEST...", show_default=False, autocompletion=_complete.guests
+    ),
 ]
-BackupStorageOpt = Annotated[str, typer.Option("--storage", help="Storage to write the backup to.", metavar="STORAGE")]
+BackupStorageOpt = Annotated[
+    str,
+    typer.Option(
+        "--storage", help="Storage to write the backup to.", metavar="STORAGE", autocompletion=_complete.of("storages")
+    ),
+]
 ModeOpt = Annotated[
     str, typer.Option("--mode", help="snapshot (no downtime), suspend or stop.", metavar="snapshot|suspend|stop")
 ]
@@ -46,7 +54,12 @@ VolidArg = Annotated[
 RestoreVmidOpt = Annotated[int, typer.Option("--vmid", min=100, help="VMID to restore to.", metavar="ID")]
 RestoreNodeOpt = Annotated[
     str | None,
-    typer.Option("--node", help="Node to restore on (default: the guest's, else the backup's).", metavar="NODE"),
+    typer.Option(
+        "--node",
+        help="Node to restore on (default: the guest's, else the backup's).",
+        metavar="NODE",
+        autocompletion=_complete.of("nodes"),
+    ),
 ]
 RestoreStorageOpt = Annotated[
     str | None, typer.Option("--storage", help="Storage for the restored disks.", metavar="STORAGE")
@@ -55,7 +68,9 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the guest tha
 UnlockForceOpt = Annotated[
     bool, typer.Option("--force", help="Clear the lock even while the task holding it still runs.")
 ]
-ExecGuestArg = Annotated[str, typer.Argument(help="VMID or name.", metavar="GUEST")]
+ExecGuestArg = Annotated[
+    str, typer.Argument(help="VMID or name.", metavar="GUEST", autocompletion=_complete.guests)
+]
 CommandArgs = Annotated[
     list[str] | None,
     typer.Argument(help="The command and its arguments, after --.", metavar="-- CMD ARGS...", show_default=False),
