@@ -61,8 +61,17 @@ def test_vm_list_table_has_template_column_and_no_headers(cluster, cli):
         (("--node", "pve2"), [102, 103]),
         (("--status", "stopped"), [103, 9000]),
         (("--sort-by", "name", "--limit", "2"), [104, 103]),
+        (("-l", "tag in (web,db)"), [101, 102, 103]),
+        (("-l", "tag notin (web,db),!template"), [104]),
+        (("-l", "!pool", "-l", "status=stopped"), [103, 9000]),
+        (("-l", "pool", "-l", "node in (pve2)"), [102]),
+        (("--sort-by", ".node"), [101, 9000, 102, 103, 104]),
+        (("--sort-by", "memory", "-l", "template=false"), [104, 101, 102, 103]),
     ],
-    ids=["no-templates", "tag", "not-tag-and", "name-glob", "pool-status", "node", "status", "sort-limit"],
+    ids=[
+        "no-templates", "tag", "not-tag-and", "name-glob", "pool-status", "node", "status", "sort-limit",
+        "tag-in", "tag-notin", "repeated-l", "exists-and-set", "sort-dotted", "sort-memory",
+    ],
 )
 def test_vm_list_filters(cluster, cli, args, expected):
     result = cli("vm", "list", *args, "-o", "json")
@@ -157,3 +166,35 @@ def test_snapshot_list(cluster, cli):
     assert empty.exit_code == 0
     assert empty.stdout == ""
     assert empty.stderr == "No snapshots found.\n"
+
+
+def test_jsonpath_and_custom_columns_with_indices(cluster, cli):
+    names = cli("vm", "list", "-l", "tag in (web,db)", "-o", "jsonpath={.items[*].name}")
+    assert names.exit_code == 0, names.output
+    assert names.stdout == "web-1 web-2 db-1"
+    rows = cli("vm", "list", "-l", "!template", "-o", 'jsonpath={range .items[*]}{.vmid}:{.tags[0]}{"\\n"}{end}')
+    assert rows.stdout == "101:prod\n102:prod\n103:db\n104:batch\n"
+    one = cli("vm", "get", "101", "-o", "jsonpath={.name} {.tags[1]}")
+    assert one.stdout == "web-1 web"
+    table = cli("vm", "list", "-l", "vmid in (101,103)", "-o", "custom-columns=ID:.vmid,TAG:.tags[0]")
+    assert [line.split() for line in table.stdout.splitlines()] == [["ID", "TAG"], ["101", "prod"], ["103", "db"]]
+
+
+@pytest.mark.parametrize("field", ["nosuch", "mem"])
+def test_sort_by_unknown_field_is_64_naming_the_fields(cluster, cli, field):
+    result = cli("vm", "list", "--sort-by", field)
+    assert result.exit_code == 64
+    assert result.stdout == ""
+    assert f"--sort-by: unknown field '{field}'" in result.stderr
+    assert "memory" in result.stderr and "vmid" in result.stderr
+
+
+def test_output_choices_are_per_command(cluster, cli):
+    verb = cli("vm", "start", "101", "-y", "-o", "custom-columns=A:.vmid")
+    assert verb.exit_code == 64
+    assert "-o/--output" in verb.stderr and "this command takes table, json, yaml, name or jsonpath" in verb.stderr
+    assert "custom-columns" not in cli("vm", "start", "--help").stdout
+    plan_help = cli("plan", "--help").stdout
+    assert "custom-columns" not in plan_help and "wide" not in plan_help
+    bad_template = cli("vm", "list", "-o", "jsonpath={.items[0")
+    assert bad_template.exit_code == 64 and "-o/--output" in bad_template.stderr

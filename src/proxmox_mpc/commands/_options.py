@@ -2,34 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from proxmox_mpc.commands import _complete
+from proxmox_mpc.output.printers import (
+    DOCUMENT_FORMATS,
+    LIST_FORMATS,
+    RESULT_FORMATS,
+    check_format,
+    describe_formats,
+)
 
-OutputOpt = Annotated[
-    str,
-    typer.Option(
+
+def output_option(formats: tuple[str, ...]) -> Any:
+    """Return an -o/--output option that offers, and accepts, exactly these formats (checked at parse time)."""
+
+    def check(value: str) -> str:
+        check_format(value, formats)
+        return value
+
+    offered = [f"{f}=" if f in ("jsonpath", "custom-columns") else f for f in formats]
+
+    def complete(ctx: Any, incomplete: str) -> list[str]:
+        return [f for f in offered if f.startswith(incomplete)]
+
+    return typer.Option(
         "--output",
         "-o",
-        help="Output format: table, wide, json, yaml, name, or custom-columns=HEADER:.field,...",
+        help=f"Output format: {describe_formats(formats)}.",
         metavar="FORMAT",
-        autocompletion=_complete.output_formats,
-    ),
-]
+        callback=check,
+        autocompletion=complete,
+    )
+
+
+# Lists and gets: every format. Verbs and reports: no columns. Documents (describe, plan): no names either.
+OutputOpt = Annotated[str, output_option(LIST_FORMATS)]
+ResultOutputOpt = Annotated[str, output_option(RESULT_FORMATS)]
+DocumentOutputOpt = Annotated[str, output_option(DOCUMENT_FORMATS)]
 NoHeadersOpt = Annotated[bool, typer.Option("--no-headers", help="Print tables without the header row.")]
 SortByOpt = Annotated[
-    str | None, typer.Option("--sort-by", help="Sort a list by this field (e.g. name, vmid, mem).")
+    str | None,
+    typer.Option(
+        "--sort-by", help="Sort by this JSON field, dotted paths too (e.g. name, memory, .tags[0]).", metavar="FIELD"
+    ),
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most this many items.")]
 SelectorOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--selector",
         "-l",
-        help="Filter: tag=web, tag!=db, name=web-*, pool=prod, node=pve1, status=running, "
-        "template=false; comma = AND.",
+        help="Filter: tag=web, tag!=db, name=web-*, 'tag in (web,db)', 'tag notin (db)', pool, !lock, "
+        "node=pve1, status=running, template=false; comma = AND, and repeated -l are ANDed.",
+        metavar="SELECTOR",
+        show_default=False,
         autocompletion=_complete.selector(),
     ),
 ]
@@ -61,3 +90,8 @@ LockTimeoutOpt = Annotated[
     float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the workspace lock.")
 ]
 DEFAULT_TIMEOUT = 300.0
+
+
+def selector_text(selectors: list[str] | None) -> str | None:
+    """Join repeated -l values into one selector (comma = AND), None when there is none."""
+    return None if selectors is None else ",".join(selectors)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from proxmox_mpc.commands import _complete
-from proxmox_mpc.commands._options import DryRunOpt, NoHeadersOpt, OutputOpt, YesOpt
+from proxmox_mpc.commands._options import DryRunOpt, NoHeadersOpt, OutputOpt, ResultOutputOpt, YesOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import UsageError
@@ -139,7 +139,7 @@ def set_context(
     ] = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    output: OutputOpt = "table",
+    output: ResultOutputOpt = "table",
 ) -> None:
     """Create or update a context; secrets come from a file or stdin, never from the command line.
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from proxmox_mpc.commands._options import DryRunOpt, OutputOpt
+from proxmox_mpc.commands._options import DryRunOpt, output_option
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 
@@ -27,6 +27,7 @@ OutOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite files changed by hand.")]
+FilesOutputOpt = Annotated[str, output_option(("table", "json", "yaml", "name", "jsonpath", "custom-columns"))]
 OfflineOpt = Annotated[
     bool,
     typer.Option("--offline", help="Describe existing guests from the last sync instead of the cluster."),
@@ -47,7 +48,7 @@ def _print(app_ctx: AppContext, result: GenerateResult, output: str) -> None:
     check_format(output)
     for warning in result.warnings:
         app_ctx.warn(warning)
-    if output in ("json", "yaml") or output.startswith("custom-columns="):
+    if output in ("json", "yaml") or output.startswith(("custom-columns=", "jsonpath=")):
         get_printer(output).print_list(app_ctx.out, [f.model_dump(mode="json") for f in result.files])
         return
     suffix = " (dry run)" if result.dry_run else ""
@@ -104,7 +105,7 @@ def terraform(
     force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     offline: OfflineOpt = False,
-    output: OutputOpt = "table",
+    output: FilesOutputOpt = "table",
 ) -> None:
     """Generate Terraform for the bpg/proxmox provider.
 
@@ -131,7 +132,7 @@ def ansible(
     force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     offline: OfflineOpt = False,
-    output: OutputOpt = "table",
+    output: FilesOutputOpt = "table",
 ) -> None:
     """Generate an Ansible inventory and playbooks.
 
@@ -155,7 +156,7 @@ def tests(
     force: ForceOpt = False,
     dry_run: DryRunOpt = False,
     offline: OfflineOpt = False,
-    output: OutputOpt = "table",
+    output: FilesOutputOpt = "table",
 ) -> None:
     """Generate tests of the cluster: pytest, Terratest and Jest.
 

@@ -10,11 +10,13 @@ from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     ConcurrencyOpt,
+    DocumentOutputOpt,
     DryRunOpt,
     LimitOpt,
     NodeFilterOpt,
     NoHeadersOpt,
     OutputOpt,
+    ResultOutputOpt,
     SelectorOpt,
     SortByOpt,
     StatusFilterOpt,
@@ -157,10 +159,10 @@ def _finish(app_ctx: AppContext, batch: BatchResult, kind: str, fmt: str, *, wai
         raise failure
 
 
-def _selector(text: str | None) -> Any:
+def _selector(texts: list[str] | None) -> Any:
     from proxmox_mpc.core.selectors import parse_selector
 
-    return parse_selector(text) if text is not None else None
+    return parse_selector(texts) if texts is not None else None
 
 
 def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
@@ -180,7 +182,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         ctx: typer.Context,
         action: str,
         targets: list[str] | None,
-        selector: str | None,
+        selector: list[str] | None,
         *,
         dry_run: bool,
         yes: bool,
@@ -227,13 +229,14 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         app_ctx: AppContext = ctx.obj
         check_format(output)
         sel = _selector(selector)
+        from proxmox_mpc.core.models import Guest
         from proxmox_mpc.output.columns import GUEST_COLUMNS
-        from proxmox_mpc.output.printers import print_list, sort_records, to_data
+        from proxmox_mpc.output.printers import model_fields, print_list, sort_records, to_data
         from proxmox_mpc.services import guests
 
         def fetch() -> list[dict[str, Any]]:
             found = run(guests.list_guests(app_ctx, kind, node=node, status=status, selector=sel))
-            records = sort_records(to_data(found), sort_by)
+            records = sort_records(to_data(found), sort_by, known=model_fields(Guest))
             return records[:limit] if limit is not None else records
 
         if watch_:
@@ -294,7 +297,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
     get.__doc__ = f"Show {plural} by VMID or name.\n\nExample: pmpc {prefix} get 101 -o yaml"
 
     @app.command()
-    def describe(ctx: typer.Context, guest: GuestArg, output: OutputOpt = "table") -> None:
+    def describe(ctx: typer.Context, guest: GuestArg, output: DocumentOutputOpt = "table") -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)
         from proxmox_mpc.output.columns import GUEST_COLUMNS
@@ -346,7 +349,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
             set_: SetOpt = None,
             dry_run: DryRunOpt = False,
             yes: YesOpt = False,
-            output: OutputOpt = "table",
+            output: ResultOutputOpt = "table",
             wait: WaitOpt = True,
             timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         ) -> None:
@@ -411,7 +414,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
             set_: SetOpt = None,
             dry_run: DryRunOpt = False,
             yes: YesOpt = False,
-            output: OutputOpt = "table",
+            output: ResultOutputOpt = "table",
             wait: WaitOpt = True,
             timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         ) -> None:
@@ -493,7 +496,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         count: CountOpt = 1,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,
@@ -537,7 +540,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
             selector: SelectorOpt = None,
             dry_run: DryRunOpt = False,
             yes: YesOpt = False,
-            output: OutputOpt = "table",
+            output: ResultOutputOpt = "table",
             wait: WaitOpt = True,
             timeout: TimeoutOpt = DEFAULT_TIMEOUT,
             concurrency: ConcurrencyOpt = None,
@@ -575,7 +578,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         force_stop: ForceStopOpt = False,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,
@@ -611,7 +614,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         purge: PurgeOpt = False,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,
@@ -643,7 +646,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         delete_keys: DeleteKeyOpt = None,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,
@@ -681,7 +684,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         size: SizeArg,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     ) -> None:
@@ -717,7 +720,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         with_local_disks: LocalDisksOpt = False,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,
@@ -768,7 +771,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
     snapshot_list.__doc__ = f"List the snapshots of a {noun}.\n\nExample: pmpc {prefix} snapshot list web-1"
 
     def snapshot_batch(
-        ctx: typer.Context, action: str, args: list[str] | None, selector: str | None, **kwargs: Any
+        ctx: typer.Context, action: str, args: list[str] | None, selector: list[str] | None, **kwargs: Any
     ) -> None:
         from proxmox_mpc.core.guest_params import check_snapshot_name
 
@@ -786,7 +789,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         vmstate: VmstateOpt = False,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,
@@ -818,7 +821,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         name: SnapNameArg,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     ) -> None:
@@ -850,7 +853,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         selector: SelectorOpt = None,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
         wait: WaitOpt = True,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         concurrency: ConcurrencyOpt = None,

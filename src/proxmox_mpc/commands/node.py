@@ -7,10 +7,18 @@ from typing import Annotated, Any
 import typer
 
 from proxmox_mpc.commands import _complete
-from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SortByOpt, StatusFilterOpt
+from proxmox_mpc.commands._options import (
+    DocumentOutputOpt,
+    NoHeadersOpt,
+    OutputOpt,
+    SortByOpt,
+    StatusFilterOpt,
+    output_option,
+)
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.commands._watch import WatchOpt, watch
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.models import Node
 from proxmox_mpc.output.columns import NODE_COLUMNS, STORAGE_COLUMNS
 from proxmox_mpc.output.printers import check_format, print_details, print_list, print_one, to_data
 from proxmox_mpc.output.units import humanize
@@ -51,7 +59,7 @@ def list_(
     if status:
         found = [n for n in found if n.status == status]
     print_list(app_ctx.out, app_ctx.err, found, fmt=output, columns=NODE_COLUMNS, plural="nodes",
-               sort_by=sort_by, headers=not no_headers)
+               sort_by=sort_by, headers=not no_headers, model=Node)
 
 
 @app.command()
@@ -79,8 +87,11 @@ def get(
               headers=not no_headers)
 
 
+DescribeOutputOpt = Annotated[str, output_option(("table", "wide", "json", "yaml", "jsonpath"))]
+
+
 @app.command()
-def describe(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> None:
+def describe(ctx: typer.Context, node: NodeArg, output: DescribeOutputOpt = "table") -> None:
     """Describe a node: versions, CPU, memory and disk use, storages and guest counts.
 
     Example: pmpc node describe pve1
@@ -101,7 +112,7 @@ def describe(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> 
 
 
 @app.command()
-def status(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> None:
+def status(ctx: typer.Context, node: NodeArg, output: DocumentOutputOpt = "table") -> None:
     """Show a node's own status report (as GET /nodes/NODE/status returns it).
 
     Example: pmpc node status pve1 -o json
@@ -112,7 +123,7 @@ def status(ctx: typer.Context, node: NodeArg, output: OutputOpt = "table") -> No
 
     report = run(nodes.node_status(app_ctx, node))
     if output in ("table", "wide"):
-        print_details(app_ctx.out, report)
+        print_details(app_ctx.out, report, titled=False)
     else:
         print_one(app_ctx.out, report, fmt=output, columns=())
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from proxmox_mpc.commands import _complete
-from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SelectorOpt
+from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, ResultOutputOpt, SelectorOpt, selector_text
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import PmpcError, UsageError
@@ -169,7 +169,7 @@ def logs(
     run(stream())
 
 
-def debug(ctx: typer.Context, out: OutFileOpt = None, output: OutputOpt = "table") -> None:
+def debug(ctx: typer.Context, out: OutFileOpt = None, output: ResultOutputOpt = "table") -> None:
     """Print a diagnostics report: versions, context (secrets redacted), connectivity, TLS, API, state store.
 
     Example: pmpc debug   |   pmpc debug --out debug.txt   |   pmpc debug -o json
@@ -194,7 +194,7 @@ def debug(ctx: typer.Context, out: OutFileOpt = None, output: OutputOpt = "table
     app_ctx.info(f"Wrote the diagnostics report to {path}.")
 
 
-def report_issue(ctx: typer.Context, out: OutFileOpt = None, output: OutputOpt = "table") -> None:
+def report_issue(ctx: typer.Context, out: OutFileOpt = None, output: ResultOutputOpt = "table") -> None:
     """Write an anonymised bug report (diagnostics, last error, recent logs) and print the tracker URL.
 
     Nothing is sent and no browser is opened: review the file, then attach it to a new issue.
@@ -238,7 +238,7 @@ def test(
     check_format(output)
     from proxmox_mpc.services import infra_test
 
-    result = run(infra_test.run_tests(app_ctx, selector=selector, builtin=builtin))
+    result = run(infra_test.run_tests(app_ctx, selector=selector_text(selector), builtin=builtin))
     app_ctx.info(result.summary)
     if output in ("table", "wide"):
         print_list(

@@ -11,12 +11,15 @@ from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     ConcurrencyOpt,
     DetailedExitcodeOpt,
+    DocumentOutputOpt,
     DryRunOpt,
     LockTimeoutOpt,
-    OutputOpt,
+    ResultOutputOpt,
     SelectorOpt,
     TimeoutOpt,
     YesOpt,
+    output_option,
+    selector_text,
 )
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
@@ -36,12 +39,8 @@ ManifestArgs = Annotated[
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Compare with the last sync instead of the live cluster.")
 ]
-PLAN_FORMATS = ("table", "json", "yaml")
-
-
-def _check_plan_format(output: str, formats: tuple[str, ...] = PLAN_FORMATS) -> None:
-    if output not in formats:
-        raise UsageError(f"Unknown output format {output!r} for a plan: use one of {', '.join(formats)}.")
+PLAN_FORMATS = ("table", "json", "yaml", "jsonpath", "markdown")
+PlanOutputOpt = Annotated[str, output_option(PLAN_FORMATS)]
 
 
 def _print_plan(app_ctx: AppContext, plan: Plan, output: str, plan_file: Path | None = None) -> None:
@@ -63,7 +62,7 @@ def validate(
     offline: Annotated[
         bool, typer.Option("--offline", help="Check the files only; do not ask the cluster.")
     ] = False,
-    output: OutputOpt = "table",
+    output: ResultOutputOpt = "table",
 ) -> None:
     """Check manifests: schema and duplicates offline, then nodes, storages, bridges, pools and clone sources.
 
@@ -94,7 +93,7 @@ def plan(
     ] = None,
     detailed_exitcode: DetailedExitcodeOpt = False,
     dry_run: DryRunOpt = False,
-    output: OutputOpt = "table",
+    output: PlanOutputOpt = "table",
 ) -> None:
     """Show what apply would change: + create, ~ update, - delete, -/+ replace, power changes.
 
@@ -102,12 +101,13 @@ def plan(
     Example: pmpc plan   |   pmpc plan --dry-run --detailed-exitcode -o json   |   pmpc plan --out plan.json -o markdown
     """
     app_ctx: AppContext = ctx.obj
-    _check_plan_format(output, (*PLAN_FORMATS, "markdown"))
     if dry_run and out is not None:
         raise UsageError("--dry-run writes nothing anywhere: drop --out, or --dry-run.")
     from proxmox_mpc.services.plan import compute_plan, write_plan
 
-    result = run(compute_plan(app_ctx, targets=manifests or [], selector=selector, offline=offline))
+    result = run(
+        compute_plan(app_ctx, targets=manifests or [], selector=selector_text(selector), offline=offline)
+    )
     if out is not None:
         write_plan(result.plan, out)
         app_ctx.info(f"Saved the plan to {out}: apply it with `pmpc apply {out}`.")
@@ -163,14 +163,13 @@ def apply(
     lock_timeout: LockTimeoutOpt = 0.0,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     concurrency: ConcurrencyOpt = None,
-    output: OutputOpt = "table",
+    output: DocumentOutputOpt = "table",
 ) -> None:
     """Make the cluster match the manifests (or execute a saved plan): shows the plan, confirms, applies.
 
     Example: pmpc apply   |   pmpc apply plan.json -y   |   pmpc apply -l tag=web --dry-run
     """
     app_ctx: AppContext = ctx.obj
-    _check_plan_format(output)
     from proxmox_mpc.services.apply import apply as apply_service
 
     report = run(
@@ -178,7 +177,7 @@ def apply(
             app_ctx,
             plan_file=planfile,
             targets=manifests or [],
-            selector=selector,
+            selector=selector_text(selector),
             dry_run=dry_run,
             confirm=confirmer(app_ctx, yes, output),
             show=_show(app_ctx, output),
@@ -205,7 +204,7 @@ def destroy(
     lock_timeout: LockTimeoutOpt = 0.0,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     concurrency: ConcurrencyOpt = None,
-    output: OutputOpt = "table",
+    output: DocumentOutputOpt = "table",
 ) -> None:
     """Delete managed guests (those with a manifest): all of them, or the ones named or selected.
 
@@ -213,14 +212,13 @@ def destroy(
     Example: pmpc destroy web-1 --dry-run   |   pmpc destroy -l tag=test -y
     """
     app_ctx: AppContext = ctx.obj
-    _check_plan_format(output)
     from proxmox_mpc.services.apply import destroy as destroy_service
 
     report = run(
         destroy_service(
             app_ctx,
             targets=targets or [],
-            selector=selector,
+            selector=selector_text(selector),
             dry_run=dry_run,
             confirm=confirmer(app_ctx, yes, output),
             show=_show(app_ctx, output),

@@ -13,6 +13,7 @@ from proxmox_mpc.commands._options import (
     LimitOpt,
     NoHeadersOpt,
     OutputOpt,
+    ResultOutputOpt,
     SortByOpt,
     YesOpt,
 )
@@ -50,6 +51,8 @@ def show(
     from proxmox_mpc.services import state
 
     if guest is None:
+        from proxmox_mpc.state.store import GuestRecord
+
         guests = state.show_state(app_ctx, include_deleted=all_)
         print_list(
             app_ctx.out,
@@ -60,6 +63,7 @@ def show(
             plural="guests in the state store",
             sort_by=sort_by,
             headers=not no_headers,
+            model=GuestRecord,
         )
         if not guests:
             app_ctx.info("Run `pmpc sync` to record the cluster.")
@@ -148,7 +152,7 @@ def drift(
 
 
 @app.command()
-def upgrade(ctx: typer.Context, output: OutputOpt = "table") -> None:
+def upgrade(ctx: typer.Context, output: ResultOutputOpt = "table") -> None:
     """Migrate the state database to the newest schema (pmpc also does this when it opens it).
 
     Example: pmpc state upgrade
@@ -175,7 +179,7 @@ def unlock(
     name: Annotated[str | None, typer.Option("--name", help="Lock name (default: this workspace's).")] = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    output: OutputOpt = "table",
+    output: ResultOutputOpt = "table",
 ) -> None:
     """Release the workspace lock a crashed pmpc left behind (asks first).
 

@@ -56,6 +56,7 @@ def list_(
         columns=STORAGE_COLUMNS,
         plural="storages",
         sort_by=sort_by,
+        model=storage.Storage,
         headers=not no_headers,
         name_of=lambda r: f"storage/{r['node']}/{r['name']}",
     )
@@ -90,6 +91,7 @@ def content(
         columns=VOLUME_COLUMNS,
         plural="volumes",
         sort_by=sort_by,
+        model=storage.Volume,
         headers=not no_headers,
         name_of=lambda r: str(r["volid"]),
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from proxmox_mpc.commands._options import DryRunOpt, LockTimeoutOpt, OutputOpt, YesOpt
+from proxmox_mpc.commands._options import DryRunOpt, LockTimeoutOpt, ResultOutputOpt, YesOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import UsageError
@@ -20,7 +20,7 @@ def sync(
     import_: Annotated[
         bool, typer.Option("--import", help="Also write a manifest for every guest into the workspace.")
     ] = False,
-    output: OutputOpt = "table",
+    output: ResultOutputOpt = "table",
     yes: YesOpt = False,
 ) -> None:
     """Read the whole cluster and record it in the state store (one transaction); never prompts (-y: no-op).
@@ -53,7 +53,7 @@ def sync(
         print_one(app_ctx.out, report, fmt=output, columns=(), name_of=lambda r: f"cluster/{r['cluster']}")
 
 
-def status(ctx: typer.Context, output: OutputOpt = "table") -> None:
+def status(ctx: typer.Context, output: ResultOutputOpt = "table") -> None:
     """Show the workspace, context, connection, guest counts, last sync and drift (what can be reached).
 
     Example: pmpc status   |   pmpc status -o json

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from proxmox_mpc.commands._options import DryRunOpt, OutputOpt, YesOpt
+from proxmox_mpc.commands._options import DryRunOpt, ResultOutputOpt, YesOpt
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format, print_one
 
@@ -20,7 +20,7 @@ def init(
         str | None, typer.Option("--context-name", help="Context to record in pmpc.yaml.")
     ] = None,
     dry_run: DryRunOpt = False,
-    output: OutputOpt = "table",
+    output: ResultOutputOpt = "table",
     yes: YesOpt = False,
 ) -> None:
     """Make a workspace: pmpc.yaml, resources/, generated directories, .gitignore (safe to run twice).

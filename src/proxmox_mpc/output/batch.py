@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from proxmox_mpc.core.batch import BatchResult, TargetResult
-from proxmox_mpc.output.printers import get_printer
+from proxmox_mpc.output.printers import JSONPATH_PREFIX, get_printer
 
 
 def result_line(result: TargetResult, *, dry_run: bool, waited: bool) -> str:
@@ -27,10 +27,10 @@ def print_batch(
     """
     if not batch.results:
         err.write(f"No {plural} matched.\n")
-        if fmt in ("json", "yaml"):
+        if fmt in ("json", "yaml") or fmt.startswith(JSONPATH_PREFIX):
             get_printer(fmt).print_list(out, [])
         return
-    if fmt in ("json", "yaml"):
+    if fmt in ("json", "yaml") or fmt.startswith(JSONPATH_PREFIX):
         get_printer(fmt).print_list(out, batch.records())
     elif fmt == "name":
         for result in batch.ok:

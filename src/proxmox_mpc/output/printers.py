@@ -9,13 +9,19 @@ from typing import Any, Protocol, TextIO
 
 from proxmox_mpc.errors import UsageError
 
-FORMATS = ("table", "wide", "json", "yaml", "name")
 CUSTOM_PREFIX = "custom-columns="
+JSONPATH_PREFIX = "jsonpath="
+# Which -o values a command takes: lists and gets all of them, verbs and reports no columns.
+LIST_FORMATS = ("table", "wide", "json", "yaml", "name", "jsonpath", "custom-columns")
+RESULT_FORMATS = ("table", "json", "yaml", "name", "jsonpath")
+DOCUMENT_FORMATS = ("table", "json", "yaml", "jsonpath")
+FORMATS = LIST_FORMATS
+_SPELLED = {"jsonpath": "jsonpath=TEMPLATE", "custom-columns": "custom-columns=HEADER:.field,..."}
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: header, the (dotted) field it shows, and whether only `-o wide` shows it."""
+    """A table column: header, the field (a path: `name`, `.tags[0]`) it shows, and whether only -o wide does."""
 
     header: str
     field: str
@@ -23,19 +29,21 @@ class Column:
     format: Callable[[Any], str] | None = None
 
 
+def describe_formats(formats: Sequence[str]) -> str:
+    """Return `table, json, yaml or jsonpath=TEMPLATE` for help texts and errors."""
+    spelled = [_SPELLED.get(f, f) for f in formats]
+    return ", ".join(spelled[:-1]) + " or " + spelled[-1] if len(spelled) > 1 else spelled[0]
+
+
 def lookup(record: Any, path: str) -> Any:
-    """Return record[a][b] for the dotted path `a.b` (a leading dot is allowed), None when absent."""
-    current = record
-    for part in path.lstrip(".").split("."):
-        if part == "":
-            continue
-        if isinstance(current, dict):
-            current = current.get(part)
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return None
-    return current
+    """Return the value at a path (`a.b`, `.tags[0]`, `.tags[*]`), None when absent; several values as a list."""
+    from proxmox_mpc.output.jsonpath import parse_path
+
+    parsed = parse_path(path)
+    found = parsed.find(record)
+    if not found:
+        return None
+    return found[0] if parsed.single else found
 
 
 def cell(value: Any) -> str:
@@ -62,28 +70,97 @@ def to_data(item: Any) -> Any:
     if isinstance(item, dict):
         return {k: to_data(v) for k, v in item.items()}
     if isinstance(item, datetime):
-        return item.astimezone(timezone.utc).isoformat()
+        return rfc3339(item)
     return item
 
 
+def rfc3339(moment: datetime) -> str:
+    """Return `2026-12-06T02:22:36Z`: UTC, whole seconds, the one time spelling of pmpc's JSON."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_custom_columns(spec: str) -> list[Column]:
-    """Parse `custom-columns=NAME:.field,VMID:.vmid` into columns."""
+    """Parse `custom-columns=NAME:.field,FIRST-TAG:.tags[0]` into columns (each field a checked path)."""
+    from proxmox_mpc.output.jsonpath import parse_path
+
     body = spec[len(CUSTOM_PREFIX) :]
     columns = []
-    for part in filter(None, body.split(",")):
+    for part in _split_outside_brackets(body):
         header, sep, field = part.partition(":")
         if not sep or not header or not field:
-            raise UsageError(f"Bad custom column {part!r}: write HEADER:.field, e.g. NAME:.name.")
+            raise UsageError(f"-o/--output: bad custom column {part!r}: write HEADER:.field, e.g. NAME:.name.")
+        parse_path(field)
         columns.append(Column(header=header, field=field))
     if not columns:
-        raise UsageError("custom-columns= needs at least one HEADER:.field.")
+        raise UsageError("-o/--output: custom-columns= needs at least one HEADER:.field.")
     return columns
 
 
-def sort_records(records: list[dict[str, Any]], field: str | None) -> list[dict[str, Any]]:
-    """Sort dumped records by a (dotted) field; missing values last; numbers numerically."""
+def _split_outside_brackets(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p]
+
+
+def field_names(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Return the dotted names of every field in the records (`name`, `guests.vms`), in first-seen order."""
+    names: dict[str, None] = {}
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict) and value and prefix.count(".") < 3:
+            for key, inner in value.items():
+                walk(inner, f"{prefix}.{key}" if prefix else str(key))
+        elif prefix:
+            names[prefix] = None
+
+    for record in records:
+        walk(record, "")
+    return list(names)
+
+
+def check_sort_field(field: str, known: Sequence[str]) -> None:
+    """Reject a --sort-by path whose field the records do not have (exit 64 naming the known ones).
+
+    Raises:
+        UsageError: the field is unknown or the path malformed.
+    """
+    from proxmox_mpc.output.jsonpath import JsonPathError, parse_path
+
+    try:
+        path = parse_path(field)
+    except JsonPathError as exc:
+        raise UsageError(f"--sort-by: {exc}") from None
+    dotted = ".".join(str(step.arg) for step in path.steps if step.op == "key")
+    if not dotted or not any(name == dotted or name.startswith(dotted + ".") or dotted.startswith(name + ".")
+                             for name in known):
+        top = list(dict.fromkeys(name.split(".")[0] for name in known))
+        raise UsageError(f"--sort-by: unknown field {field!r}: use one of {', '.join(top)} (dotted paths work).")
+
+
+def sort_records(
+    records: list[dict[str, Any]], field: str | None, *, known: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Sort dumped records by a field path; missing values last; numbers numerically.
+
+    `known` names the fields a list of this kind has (for an empty list too); by default the records' own.
+
+    Raises:
+        UsageError: the field is not one of them.
+    """
     if not field:
         return records
+    check_sort_field(field, list(known or ()) + field_names(records))
 
     def key(record: dict[str, Any]) -> tuple[int, Any]:
         value = lookup(record, field)
@@ -94,6 +171,20 @@ def sort_records(records: list[dict[str, Any]], field: str | None) -> list[dict[
         return (1, str(value).lower())
 
     return sorted(records, key=key)
+
+
+def model_fields(model: type[Any]) -> list[str]:
+    """Return the dotted field names of a pydantic model class (nested models expanded)."""
+    from typing import get_args
+
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        inner = [a for a in (info.annotation, *get_args(info.annotation)) if hasattr(a, "model_fields")]
+        if inner:
+            names.extend(f"{name}.{sub}" for sub in model_fields(inner[0]))
+        else:
+            names.append(name)
+    return names
 
 
 class Printer(Protocol):
@@ -161,9 +252,11 @@ class TablePrinter:
         rows = self.rows(records)
         if not rows:
             return
-        headers = [c.header for c in self.columns] if self.headers else ()
-        text = tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True)
-        out.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
+        # The header row is always laid out, then dropped for --no-headers: the spacing stays the same.
+        lines = tabulate(
+            rows, headers=[c.header for c in self.columns], tablefmt="plain", disable_numparse=True
+        ).splitlines()
+        out.write("\n".join(line.rstrip() for line in lines[0 if self.headers else 1 :]) + "\n")
 
     def print_one(self, out: TextIO, record: dict[str, Any]) -> None:
         self.print_list(out, [record])
@@ -179,6 +272,32 @@ def default_name(record: dict[str, Any]) -> str:
     return f"{kind}/{ident}"
 
 
+class JsonPathPrinter:
+    """`-o jsonpath=TEMPLATE`: a list is `{"kind": "List", "items": [...]}`, as kubectl's, one object itself."""
+
+    def __init__(self, spec: str) -> None:
+        from proxmox_mpc.output.jsonpath import JsonPathError, parse_template
+
+        try:
+            self.template = parse_template(spec[len(JSONPATH_PREFIX) :])
+        except JsonPathError as exc:
+            raise UsageError(f"-o/--output: {exc}") from None
+
+    def print_list(self, out: TextIO, records: list[dict[str, Any]]) -> None:
+        out.write(self.template.render({"kind": "List", "items": records}))
+
+    def print_one(self, out: TextIO, record: dict[str, Any]) -> None:
+        out.write(self.template.render(record))
+
+
+def format_family(fmt: str) -> str:
+    """Return the family of an -o value: `jsonpath` for `jsonpath=...`, `custom-columns` for its kind."""
+    for prefix in (CUSTOM_PREFIX, JSONPATH_PREFIX):
+        if fmt.startswith(prefix):
+            return prefix[:-1]
+    return fmt
+
+
 def get_printer(
     fmt: str,
     columns: Sequence[Column] = (),
@@ -189,7 +308,7 @@ def get_printer(
     """Return the printer for an output format.
 
     Raises:
-        UsageError: the format is unknown.
+        UsageError: the format is unknown or its template/columns malformed.
     """
     if fmt == "json":
         return JsonPrinter()
@@ -201,14 +320,21 @@ def get_printer(
         return TablePrinter(columns, wide=fmt == "wide", headers=headers)
     if fmt.startswith(CUSTOM_PREFIX):
         return TablePrinter(parse_custom_columns(fmt), wide=True, headers=headers)
-    raise UsageError(
-        f"Unknown output format {fmt!r} for -o/--output: use one of {', '.join(FORMATS)} "
-        "or custom-columns=HEADER:.field,..."
-    )
+    if fmt.startswith(JSONPATH_PREFIX):
+        return JsonPathPrinter(fmt)
+    raise UsageError(f"Unknown output format {fmt!r} for -o/--output: use {describe_formats(LIST_FORMATS)}.")
 
 
-def check_format(fmt: str) -> None:
-    """Reject an unknown -o value before any I/O."""
+def check_format(fmt: str, allowed: Sequence[str] = LIST_FORMATS) -> None:
+    """Reject an -o value this command does not take, or a malformed template, before any I/O.
+
+    Raises:
+        UsageError: naming -o/--output and the formats this command takes.
+    """
+    if format_family(fmt) not in allowed or fmt in (CUSTOM_PREFIX[:-1], JSONPATH_PREFIX[:-1]):
+        raise UsageError(
+            f"Unknown output format {fmt!r} for -o/--output: this command takes {describe_formats(allowed)}."
+        )
     get_printer(fmt)
 
 
@@ -223,12 +349,22 @@ def print_list(
     sort_by: str | None = None,
     headers: bool = True,
     name_of: Callable[[dict[str, Any]], str] = default_name,
+    model: type[Any] | None = None,
 ) -> None:
-    """Print a list in the chosen format; an empty list says so on stderr (JSON/YAML print [])."""
+    """Print a list in the chosen format; an empty list says so on stderr (JSON/YAML print []).
+
+    `model` (the items' pydantic class) lets --sort-by reject an unknown field even for an empty list.
+
+    Raises:
+        UsageError: a bad format, or a --sort-by field the items do not have.
+    """
     printer = get_printer(fmt, columns, headers=headers, name_of=name_of)
-    records = sort_records([to_data(i) for i in items], sort_by)
+    if model is None and items and hasattr(type(items[0]), "model_fields"):
+        model = type(items[0])
+    known = model_fields(model) if model is not None else None
+    records = sort_records([to_data(i) for i in items], sort_by, known=known)
     if not records:
-        if fmt in ("json", "yaml"):
+        if fmt in ("json", "yaml") or fmt.startswith(JSONPATH_PREFIX):
             printer.print_list(out, records)
         err.write(f"No {plural} found.\n")
         return
@@ -248,15 +384,19 @@ def print_one(
     get_printer(fmt, columns, headers=headers, name_of=name_of).print_one(out, to_data(item))
 
 
-def print_details(out: TextIO, record: dict[str, Any], indent: int = 0) -> None:
-    """Print a nested record as an indented `Key: value` description (kubectl describe style)."""
+def print_details(out: TextIO, record: dict[str, Any], indent: int = 0, *, titled: bool = True) -> None:
+    """Print a nested record as an indented `Key: value` description (kubectl describe style).
+
+    pmpc's own top-level keys are titled (`Ip addresses:`); nested keys are Proxmox's and case-sensitive,
+    so they print as they are (`net0:`, never `Net0:`), as do all keys with titled=False.
+    """
     pad = "  " * indent
     width = max((len(str(k)) for k in record), default=0) + 1
     for key, value in record.items():
-        label = f"{_title(str(key))}:"
+        label = f"{_title(str(key)) if titled and indent == 0 else key}:"
         if isinstance(value, dict) and value:
             out.write(f"{pad}{label}\n")
-            print_details(out, value, indent + 1)
+            print_details(out, value, indent + 1, titled=titled)
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             out.write(f"{pad}{label}\n")
             from tabulate import tabulate

@@ -53,6 +53,17 @@ CT = guest(kind="ct", type="lxc", vmid=201, name="dns-1", tags=["infra"], pool=N
         ("tag!=db,template=false", {101, 201}),
         ("status=running, node=pve1", {101, 201}),
         ("tag=web,tag=db", set()),
+        ("tag in (web,db)", {101, 103}),
+        ("tag in (WEB, infra)", {101, 201}),
+        ("tag notin (web,db)", {9000, 201}),
+        ("tag notin (pro*)", {103, 9000, 201}),
+        ("name in (db-1,dns-*),status=running", {201}),
+        ("tag", {101, 103, 201}),
+        ("!tag", {9000}),
+        ("pool", {101}),
+        ("!pool,!template", {103, 201}),
+        ("template", {9000}),
+        ("kind in (ct),tag in (infra,web)", {201}),
     ],
 )
 def test_matches(text, matching):
@@ -65,7 +76,12 @@ def test_matches(text, matching):
     [
         ("", "Empty selector"),
         ("   ", "Empty selector"),
-        ("tag", "write KEY=VALUE"),
+        ("name", "every guest has a name"),
+        ("!vmid", "every guest has a vmid"),
+        ("tag in (web", "'(' without its ')'"),
+        ("tag in ()", "at least one value"),
+        ("kind in (vm,pod)", "kind= takes vm or ct"),
+        ("color in (a)", "Unknown selector key 'color'"),
         ("color=blue", "Unknown selector key 'color'"),
         ("tag=web,,name=x", "empty term"),
         ("template=maybe", "template= takes true or false"),
@@ -73,7 +89,8 @@ def test_matches(text, matching):
         ("kind=pod", "kind= takes vm or ct"),
         ("tag>web", "write KEY=VALUE"),
     ],
-    ids=["empty", "blank", "no-op", "unknown-key", "double-comma", "template", "no-value", "kind", "bad-op"],
+    ids=["empty", "blank", "exists-name", "exists-vmid", "open-paren", "empty-set", "kind-set", "unknown-set",
+         "unknown-key", "double-comma", "template", "no-value", "kind", "bad-op"],
 )
 def test_parse_errors_are_usage_errors(text, message):
     with pytest.raises(UsageError) as info:
@@ -88,3 +105,12 @@ def test_round_trip_and_empty_selector():
     assert bool(selector) is True
     assert Selector().matches(DB) is True
     assert bool(Selector()) is False
+    assert str(parse_selector("tag in (web, db),!lock")) == "tag in (web,db),!lock"
+
+
+def test_repeated_selectors_are_anded():
+    """Repeated -l flags reach parse_selector as a list: every term of every flag must hold."""
+    selector = parse_selector(["tag in (web,db)", "status=running"])
+    assert {g.vmid for g in (WEB, DB, TMPL, CT) if selector.matches(g)} == {101}
+    with pytest.raises(UsageError, match="Empty selector"):
+        parse_selector([])
