@@ -18,7 +18,7 @@
         ├── AuthError              5  401 / 403: authentication or permission denied
         ├── ApiNotFound            6  404 / "does not exist"
         ├── ApiConflict            7  lock timeouts, digest mismatch
-        └── TaskFailedError        1  a task ended in error (upid, exitstatus, log tail)
+        └── TaskFailedError        1  a task ended in error (upid, exit status, log tail)
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class TaskFailedError(ApiError):
 
     def __init__(self, message: str, *, upid: str, exitstatus: str, log_tail: list[str] | None = None) -> None:
         super().__init__(
-            message, details={"upid": upid, "exitstatus": exitstatus, "log_tail": list(log_tail or [])}
+            message, details={"upid": upid, "exit_status": exitstatus, "log_tail": list(log_tail or [])}
         )
         self.upid = upid
         self.exitstatus = exitstatus

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+
+from tests.helpers.output_docs import documented_objects
 
 
 def _gets(pve):
@@ -134,7 +137,7 @@ def test_describe_vm_composes_everything(cluster, cli):
     result = cli("vm", "describe", "web-1", "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["vmid"] == 101 and data["status"] == "running" and data["qmpstatus"] == "running"
+    assert data["vmid"] == 101 and data["status"] == "running" and data["qmp_status"] == "running"
     assert data["config"]["cores"] == 2 and "digest" not in data["config"] and data["digest"]
     assert {"key": "memory", "value": "2048", "pending": 4096, "delete": False} in [
         {**p, "value": str(p["value"])} for p in data["pending"]
@@ -198,3 +201,29 @@ def test_output_choices_are_per_command(cluster, cli):
     assert "custom-columns" not in plan_help and "wide" not in plan_help
     bad_template = cli("vm", "list", "-o", "jsonpath={.items[0")
     assert bad_template.exit_code == 64 and "-o/--output" in bad_template.stderr
+
+
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def test_json_keys_are_the_documented_ones_and_times_rfc3339(cluster, cli):
+    """What `get`, `list`, `describe`, `snapshot list`, `task list` and a batch print is what docs/output.md lists."""
+    docs = {title: set(keys) for title, keys in documented_objects().items()}
+    cluster.vm(103).snapshots["before"] = {"snaptime": 1700000000, "description": "pre-upgrade"}
+    started = json.loads(cli("vm", "start", "103", "-y", "-o", "json").stdout)
+    assert set(started[0]) == docs["Batch result"] - {"dry_run", "requests"}
+    got = json.loads(cli("vm", "get", "103", "-o", "json").stdout)
+    listed = json.loads(cli("ct", "list", "-o", "json").stdout)
+    assert set(got) == docs["Guest"] and all(set(g) == docs["Guest"] for g in listed)
+    described = json.loads(cli("vm", "describe", "103", "-o", "json").stdout)
+    assert set(described) == docs["Guest description"]
+    assert described["ha_state"] == got["ha_state"]
+    assert {set(s) == docs["Snapshot"] for s in described["snapshots"]} == {True}
+    assert described["tasks"] and all(set(t) == docs["Task"] for t in described["tasks"])
+    snaps = json.loads(cli("vm", "snapshot", "list", "103", "-o", "json").stdout)
+    assert set(snaps[0]) == docs["Snapshot"] and snaps[0]["snapshot_time"] == "2023-11-14T22:13:20Z"
+    tasks = json.loads(cli("task", "list", "-o", "json").stdout)
+    assert tasks and all(set(t) == docs["Task"] for t in tasks)
+    assert all(RFC3339.fullmatch(t["start_time"]) and RFC3339.fullmatch(t["end_time"]) for t in tasks)
+    table = cli("vm", "snapshot", "list", "103")
+    assert "2023-11-14 22:13:20Z" in table.stdout

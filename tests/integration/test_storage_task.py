@@ -51,7 +51,7 @@ def test_task_list_get_and_log(cluster, cli):
     listed = cli("task", "list", "--vmid", "103", "-o", "json")
     assert listed.exit_code == 0, listed.output
     tasks = json.loads(listed.stdout)
-    assert tasks[0]["upid"] == upid and tasks[0]["type"] == "qmstart" and tasks[0]["exitstatus"] == "OK"
+    assert tasks[0]["upid"] == upid and tasks[0]["type"] == "qmstart" and tasks[0]["exit_status"] == "OK"
     assert tasks[0]["node"] == "pve2"
     got = cli("task", "get", upid, "-o", "json")
     assert got.exit_code == 0, got.output
@@ -70,7 +70,7 @@ def test_task_list_errors_only(cluster, cli):
     assert cli("vm", "stop", "101", "-y").exit_code == 0
     result = cli("task", "list", "--errors", "-o", "json")
     assert result.exit_code == 0, result.output
-    assert [t["exitstatus"] for t in json.loads(result.stdout)] == ["boom"]
+    assert [t["exit_status"] for t in json.loads(result.stdout)] == ["boom"]
 
 
 def test_task_wait_failed_and_bad_upid(cluster, cli):

@@ -13,10 +13,11 @@ from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import PmpcError, UsageError
 from proxmox_mpc.output.printers import Column, check_format, print_list, print_one
+from proxmox_mpc.output.units import timestamp
 
 CHECK_COLUMNS = (Column("CHECK", "name"), Column("STATUS", "status"), Column("MESSAGE", "message"))
 LOG_COLUMNS = (
-    Column("TIME", "time", format=lambda v: str(v).replace("T", " ")[:19]),
+    Column("TIME", "start_time", format=timestamp),
     Column("SOURCE", "source", wide=True),
     Column("NODE", "node"),
     Column("TYPE", "type"),

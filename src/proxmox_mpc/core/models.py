@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def rfc3339(moment: datetime) -> str:
+    """Return `2026-12-06T02:22:36Z`: UTC, whole seconds, the one spelling of a time in pmpc's JSON."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Every time in a JSON/YAML model: RFC 3339 in UTC (`2026-12-06T02:22:36Z`).
+UtcTime = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
 
 GuestKind = Literal["qemu", "lxc"]
 KIND_PREFIX = {"qemu": "vm", "lxc": "ct"}
@@ -180,7 +192,7 @@ class Guest(BaseModel):
     memory_used: int = 0
     disk_size: int = 0
     uptime: int = 0
-    hastate: str | None = None
+    ha_state: str | None = None
 
     @property
     def ref(self) -> str:
@@ -211,5 +223,5 @@ class Guest(BaseModel):
             memory_used=to_int(raw.get("mem")),
             disk_size=to_int(raw.get("maxdisk")),
             uptime=to_int(raw.get("uptime")),
-            hastate=raw.get("hastate") or None,
+            ha_state=raw.get("hastate") or None,
         )

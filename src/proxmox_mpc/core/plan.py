@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import ManifestError
 
 FORMAT_VERSION = "1.0"
@@ -95,7 +96,7 @@ class Plan(BaseModel):
     """A plan: the changes, in address order, and their summary."""
 
     format_version: str = FORMAT_VERSION
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: UtcTime = Field(default_factory=lambda: datetime.now(timezone.utc))
     context: str | None = None
     workspace: str | None = None
     changes: list[Change] = Field(default_factory=list)

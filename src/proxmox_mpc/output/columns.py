@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxmox_mpc.output.printers import Column
-from proxmox_mpc.output.units import duration, human_bytes, percent
+from proxmox_mpc.output.units import duration, human_bytes, percent, timestamp
 
 NODE_COLUMNS = (
     Column("NAME", "name"),
@@ -45,13 +45,13 @@ GUEST_COLUMNS = (
     Column("CPU", "cpu_usage", format=percent, wide=True),
     Column("MEM-USED", "memory_used", format=human_bytes, wide=True),
     Column("UPTIME", "uptime", format=duration, wide=True),
-    Column("HA", "hastate", wide=True),
+    Column("HA", "ha_state", wide=True),
 )
 
 SNAPSHOT_COLUMNS = (
     Column("NAME", "name"),
     Column("GUEST", "guest"),
-    Column("DATE", "snaptime"),
+    Column("DATE", "snapshot_time", format=timestamp),
     Column("PARENT", "parent"),
     Column("VMSTATE", "vmstate"),
     Column("DESCRIPTION", "description"),
@@ -64,8 +64,8 @@ TASK_COLUMNS = (
     Column("ID", "id"),
     Column("USER", "user"),
     Column("STATUS", "status"),
-    Column("EXIT", "exitstatus"),
-    Column("STARTED", "starttime"),
+    Column("EXIT", "exit_status"),
+    Column("STARTED", "start_time", format=timestamp),
     Column("DURATION", "duration", format=duration),
 )
 
@@ -76,7 +76,7 @@ VOLUME_COLUMNS = (
     Column("FORMAT", "format"),
     Column("SIZE", "size", format=human_bytes),
     Column("VMID", "vmid"),
-    Column("CREATED", "ctime", wide=True),
+    Column("CREATED", "creation_time", format=timestamp, wide=True),
     Column("NOTES", "notes", wide=True),
 )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol, TextIO
 
+from proxmox_mpc.core.models import rfc3339
 from proxmox_mpc.errors import UsageError
 
 CUSTOM_PREFIX = "custom-columns="
@@ -72,13 +73,6 @@ def to_data(item: Any) -> Any:
     if isinstance(item, datetime):
         return rfc3339(item)
     return item
-
-
-def rfc3339(moment: datetime) -> str:
-    """Return `2026-12-06T02:22:36Z`: UTC, whole seconds, the one time spelling of pmpc's JSON."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_custom_columns(spec: str) -> list[Column]:

@@ -5,22 +5,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from proxmox_mpc.output.printers import Column, cell
-from proxmox_mpc.output.units import human_bytes
-
-
-def timestamp(value: Any) -> str:
-    """Return an ISO timestamp as `2026-01-02 10:00:00Z` for tables."""
-    text = str(value)
-    if "T" in text:
-        text = text.replace("T", " ")
-    for suffix in ("+00:00",):
-        if text.endswith(suffix):
-            text = text[: -len(suffix)] + "Z"
-    if "." in text:
-        head, _, tail = text.partition(".")
-        text = head + ("Z" if tail.endswith("Z") else "")
-    return text
-
+from proxmox_mpc.output.units import human_bytes, timestamp
 
 STATE_GUEST_COLUMNS = (
     Column("VMID", "vmid"),

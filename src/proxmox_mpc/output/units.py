@@ -44,6 +44,19 @@ def duration(seconds: Any) -> str:
     return f"{secs}s"
 
 
+def timestamp(value: Any) -> str:
+    """Return a JSON time (`2026-12-06T02:22:36Z`) as every table shows a time: `2026-12-06 02:22:36Z`."""
+    text = str(value)
+    if "T" in text:
+        text = text.replace("T", " ")
+    if text.endswith("+00:00"):
+        text = text[: -len("+00:00")] + "Z"
+    if "." in text:
+        head, _, tail = text.partition(".")
+        text = head + ("Z" if tail.endswith("Z") else "")
+    return text
+
+
 def humanize(record: dict[str, Any]) -> dict[str, Any]:
     """Return a record for `describe` tables: byte counts, usage fractions and uptimes made readable."""
     shown: dict[str, Any] = {}

@@ -10,6 +10,7 @@ import platform
 import socket
 import ssl
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from proxmox_mpc.config import SECRET_FIELDS, environ, redact_url
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import PmpcError
 
 DEPENDENCIES = (
@@ -54,7 +56,7 @@ class TlsInfo(BaseModel):
     verify_error: str | None = None
     subject: str | None = None
     issuer: str | None = None
-    not_after: str | None = None
+    not_after: UtcTime | None = None
     protocol: str | None = None
 
 
@@ -241,7 +243,8 @@ async def check_tls(host: str, port: int, ca_file: str | None, pinned: str | Non
     info.subject = _cert_name(cert.get("subject"))
     info.issuer = _cert_name(cert.get("issuer"))
     not_after = cert.get("notAfter")
-    info.not_after = str(not_after) if not_after else None
+    # OpenSSL spells it `Jan  1 00:00:00 2030 GMT`; pmpc's JSON spells every time in RFC 3339.
+    info.not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), tz=timezone.utc) if not_after else None
     return info
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
 from proxmox_mpc.core.guest_params import Resize
-from proxmox_mpc.core.models import KIND_PREFIX, Guest, to_int
+from proxmox_mpc.core.models import KIND_PREFIX, Guest, UtcTime, to_int
 from proxmox_mpc.core.pveconfig import format_size, parse_property_string, parse_size
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.core.selectors import Selector
@@ -79,7 +79,7 @@ class Snapshot(BaseModel):
     name: str
     guest: str = ""
     description: str = ""
-    snaptime: datetime | None = None
+    snapshot_time: UtcTime | None = None
     parent: str | None = None
     vmstate: bool = False
 
@@ -90,7 +90,7 @@ class Snapshot(BaseModel):
             name=str(raw.get("name")),
             guest=guest,
             description=str(raw.get("description") or "").strip(),
-            snaptime=datetime.fromtimestamp(seconds, tz=timezone.utc) if seconds else None,
+            snapshot_time=datetime.fromtimestamp(seconds, tz=timezone.utc) if seconds else None,
             parent=raw.get("parent") or None,
             vmstate=bool(to_int(raw.get("vmstate"))),
         )
@@ -114,7 +114,7 @@ class GuestDescription(BaseModel):
     name: str
     node: str
     status: str
-    qmpstatus: str | None = None
+    qmp_status: str | None = None
     template: bool = False
     tags: list[str] = Field(default_factory=list)
     pool: str | None = None
@@ -322,7 +322,7 @@ async def describe_guest(app_ctx: AppContext, kind: GuestType, target: str) -> G
         name=guest.name,
         node=guest.node,
         status=str(status.get("status") or guest.status),
-        qmpstatus=status.get("qmpstatus"),
+        qmp_status=status.get("qmpstatus"),
         template=guest.template,
         tags=guest.tags,
         pool=guest.pool,
@@ -399,7 +399,7 @@ async def list_snapshots(app_ctx: AppContext, kind: GuestType, target: str) -> l
         raw = await api.get(f"{guest_path(guest)}/snapshot") or []
     snaps = [Snapshot.from_api(guest.ref, s) for s in raw if s.get("name") != "current"]
     epoch = datetime.fromtimestamp(0, tz=timezone.utc)
-    return sorted(snaps, key=lambda s: (s.snaptime or epoch, s.name))
+    return sorted(snaps, key=lambda s: (s.snapshot_time or epoch, s.name))
 
 
 # --------------------------------------------------------------------------- planning verbs
@@ -687,7 +687,7 @@ def _translate(exc: PmpcError, action: str, guest: Guest, opts: VerbOptions) -> 
         return OperationTimeout(
             f"{guest.ref} did not shut down within {opts.timeout:g}s ({exc.exitstatus})"
             + ("." if opts.force_stop else "; add --force-stop to stop it after the timeout."),
-            details={"upid": exc.upid, "exitstatus": exc.exitstatus},
+            details={"upid": exc.upid, "exit_status": exc.exitstatus},
         )
     return exc
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.models import to_int
+from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.errors import PmpcError, UsageError
 
 Source = Literal["all", "cluster", "pmpc"]
@@ -27,7 +27,7 @@ class LogEntry(BaseModel):
     """One line of `pmpc logs`: a cluster task or a journalled pmpc action."""
 
     source: Literal["cluster", "pmpc"]
-    time: datetime
+    start_time: UtcTime
     node: str | None = None
     type: str
     target: str | None = None
@@ -36,7 +36,7 @@ class LogEntry(BaseModel):
     user: str | None = None
     message: str | None = None
     upid: str | None = None
-    end_time: datetime | None = None
+    end_time: UtcTime | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def task_entry(task: dict[str, Any], names: dict[str, str]) -> LogEntry:
     raw_status = str(task.get("status") or "")
     return LogEntry(
         source="cluster",
-        time=_aware(task.get("starttime")),
+        start_time=_aware(task.get("starttime")),
         node=task.get("node"),
         type=str(task.get("type") or ""),
         target=ident or None,
@@ -117,7 +117,7 @@ def matches(entry: LogEntry, flt: LogFilter, vmid: str | None) -> bool:
         return False
     if flt.status and entry.status != flt.status:
         return False
-    if flt.since and entry.time < flt.since:
+    if flt.since and entry.start_time < flt.since:
         return False
     if flt.guest:
         wanted = vmid or flt.guest
@@ -196,7 +196,7 @@ def journal_entries(app_ctx: AppContext, flt: LogFilter) -> tuple[list[LogEntry]
     entries = [
         LogEntry(
             source="pmpc",
-            time=row["time"],
+            start_time=row["time"],
             type=str(row.get("type") or "apply"),
             target=row.get("target"),
             node=row.get("node"),
@@ -215,7 +215,7 @@ def _key(entry: LogEntry) -> tuple[str, str, str, str]:
     return (
         entry.source,
         entry.upid or "",
-        entry.time.isoformat(),
+        entry.start_time.isoformat(),
         f"{entry.type}|{entry.target}|{entry.status}",
     )
 
@@ -241,7 +241,7 @@ async def collect(app_ctx: AppContext, flt: LogFilter) -> tuple[list[LogEntry], 
         found, notes = journal_entries(app_ctx, flt)
         entries += found
         warnings += notes
-    entries.sort(key=lambda e: (e.time, e.upid or ""))
+    entries.sort(key=lambda e: (e.start_time, e.upid or ""))
     return entries[-flt.limit :], warnings
 
 

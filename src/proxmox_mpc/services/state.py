@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from proxmox_mpc.config import read_workspace_file, redact_url, user_state_dir
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import NotFound, PmpcError, UsageError
 from proxmox_mpc.locations import STATE_DIR, STATE_FILE
 
@@ -167,7 +167,7 @@ class DriftReport(BaseModel):
     """What changed on the cluster since the last sync."""
 
     cluster: str
-    last_sync: datetime | None = None
+    last_sync: UtcTime | None = None
     changes: list[Any] = Field(default_factory=list)
 
 
@@ -201,7 +201,7 @@ class StatusReport(BaseModel):
     pve_version: str | None = None
     counts: dict[str, dict[str, int]] = Field(default_factory=dict)
     counts_source: str | None = None
-    last_sync: datetime | None = None
+    last_sync: UtcTime | None = None
     last_sync_guests: int | None = None
     drift: int | None = None
     problems: list[str] = Field(default_factory=list)

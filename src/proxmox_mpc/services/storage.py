@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.models import Storage, to_int
+from proxmox_mpc.core.models import Storage, UtcTime, to_int
 from proxmox_mpc.errors import NotFound
 from proxmox_mpc.services.connection import connect
 
@@ -28,7 +28,7 @@ class Volume(BaseModel):
     format: str | None = None
     size: int = 0
     vmid: int | None = None
-    ctime: datetime | None = None
+    creation_time: UtcTime | None = None
     notes: str | None = None
     protected: bool = False
 
@@ -43,7 +43,7 @@ class Volume(BaseModel):
             format=raw.get("format"),
             size=to_int(raw.get("size")),
             vmid=to_int(raw.get("vmid")) if raw.get("vmid") not in (None, "") else None,
-            ctime=datetime.fromtimestamp(seconds, tz=timezone.utc) if seconds else None,
+            creation_time=datetime.fromtimestamp(seconds, tz=timezone.utc) if seconds else None,
             notes=raw.get("notes") or None,
             protected=bool(to_int(raw.get("protected"))),
         )

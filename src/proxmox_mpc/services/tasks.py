@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.models import to_int
+from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.core.upid import parse_upid
 from proxmox_mpc.errors import ApiConflict, Conflict, PmpcError, TaskFailedError, TaskTimeout, UsageError
 from proxmox_mpc.output.progress import Progress
@@ -38,10 +38,10 @@ class TaskInfo(BaseModel):
     id: str = ""
     user: str = ""
     status: str
-    exitstatus: str | None = None
+    exit_status: str | None = None
     ok: bool | None = None
-    starttime: datetime | None = None
-    endtime: datetime | None = None
+    start_time: UtcTime | None = None
+    end_time: UtcTime | None = None
     duration: float | None = None
 
     @classmethod
@@ -67,10 +67,10 @@ class TaskInfo(BaseModel):
             id=str(raw.get("id") or parsed.id),
             user=str(raw.get("user") or parsed.user),
             status=status,
-            exitstatus=exitstatus,
+            exit_status=exitstatus,
             ok=ok,
-            starttime=start,
-            endtime=end,
+            start_time=start,
+            end_time=end,
             duration=(end - start).total_seconds() if start and end else None,
         )
 
@@ -238,7 +238,7 @@ async def list_tasks(
     if errors_only:
         found = [t for t in found if t.ok is False]
     epoch = datetime.fromtimestamp(0, tz=timezone.utc)
-    found.sort(key=lambda t: t.starttime or epoch, reverse=True)
+    found.sort(key=lambda t: t.start_time or epoch, reverse=True)
     return found[:limit]
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.config import redact_url
-from proxmox_mpc.core.models import KIND_PREFIX, split_tags
+from proxmox_mpc.core.models import KIND_PREFIX, UtcTime, split_tags
 from proxmox_mpc.errors import Conflict, PmpcError, StateError
 from proxmox_mpc.state import migrations
 from proxmox_mpc.state.db import IMMEDIATE, create_engine_for, describe_db_error, dialect_of, normalise_url
@@ -143,9 +143,9 @@ class GuestRecord(BaseModel):
     disk_size: int = 0
     digest: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
-    first_seen: datetime
-    last_seen: datetime
-    deleted_at: datetime | None = None
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
 
     @property
     def ref(self) -> str:
@@ -165,9 +165,9 @@ class NodeRecord(BaseModel):
     memory_total: int = 0
     disk_total: int = 0
     ssl_fingerprint: str | None = None
-    first_seen: datetime
-    last_seen: datetime
-    deleted_at: datetime | None = None
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
 
 
 class StorageRecord(BaseModel):
@@ -182,9 +182,9 @@ class StorageRecord(BaseModel):
     total: int = 0
     used: int = 0
     available: int = 0
-    first_seen: datetime
-    last_seen: datetime
-    deleted_at: datetime | None = None
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
 
 
 class ChangeRecord(BaseModel):
@@ -198,15 +198,15 @@ class ChangeRecord(BaseModel):
     field: str
     old: str | None
     new: str | None
-    changed_at: datetime
+    changed_at: UtcTime
 
 
 class SyncRunRecord(BaseModel):
     id: int
     cluster: str
     workspace: str | None = None
-    started_at: datetime
-    finished_at: datetime | None = None
+    started_at: UtcTime
+    finished_at: UtcTime | None = None
     status: str
     guests: int = 0
     added: int = 0
@@ -221,8 +221,8 @@ class ApplyRunRecord(BaseModel):
     cluster: str
     workspace: str | None = None
     plan_digest: str | None = None
-    started_at: datetime
-    finished_at: datetime | None = None
+    started_at: UtcTime
+    finished_at: UtcTime | None = None
     status: str
 
 
@@ -234,7 +234,7 @@ class JournalEntry(BaseModel):
     status: str
     detail: str | None = None
     upid: str | None = None
-    at: datetime
+    at: UtcTime
 
 
 class LockInfo(BaseModel):
@@ -244,7 +244,7 @@ class LockInfo(BaseModel):
     holder: str
     pid: int
     host: str
-    since: datetime
+    since: UtcTime
 
     def describe(self) -> str:
         """Return `pmpc sync (pid 123 on host) since 2026-01-01 10:00:00 UTC`."""
