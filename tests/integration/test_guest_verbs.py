@@ -214,7 +214,7 @@ def test_vm_create_from_flags(cluster, cli, tmp_path):
         "--cores",
         "2",
         "--memory",
-        "2048",
+        "2G",
         "--disk",
         "local-lvm:32G",
         "--net",
@@ -236,6 +236,7 @@ def test_vm_create_from_flags(cluster, cli, tmp_path):
     vm = cluster.vm(100)
     assert vm.name == "web-3" and vm.config["scsi0"].startswith("local-lvm:vm-100-disk-")
     assert "size=32G" in vm.config["scsi0"] and vm.config["tags"] == "prod;web"
+    assert str(vm.config["memory"]) == "2048"  # --memory 2G, parsed as the disks' sizes are
     assert vm.config["net0"].startswith("virtio=") and "tag=20" in vm.config["net0"]
     assert vm.config["ciuser"] == "ops" and vm.config["ipconfig0"] == "ip=dhcp"
     assert "ssh-ed25519%20AAAAC3Nza" in vm.config["sshkeys"]

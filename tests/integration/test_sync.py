@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,12 @@ def test_guest_deleted_behind_our_back_is_marked_deleted_not_lost(cluster, cli, 
     everything = {g["vmid"]: g for g in _state(cli, "--all")}
     assert everything[104]["deleted_at"] is not None and everything[104]["config"]["cores"] == 1
     assert _state(cli, "batch-1")["deleted_at"] is not None
+    table = cli("state", "show", "--all").stdout.splitlines()
+    assert table[0].split()[-1] == "DELETED"
+    gone = next(line.split() for line in table if line.startswith("104 "))
+    assert gone[4] == "deleted" and "running" not in gone and re.fullmatch(r"\d\d:\d\d:\d\dZ", gone[-1])
+    live = next(line.split() for line in table if line.startswith("101 "))
+    assert live[4] == "running" and live[-1] == "-"
     history = json.loads(cli("state", "history", "batch-1", "-o", "json").stdout)
     assert [h["change"] for h in history] == ["add", "delete"]
     # A later sync does not delete it twice.

@@ -6,7 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from proxmox_mpc.commands import _complete
+from proxmox_mpc.commands import (
+    _complete,
+    _help,  # noqa: F401  (help shows metavars, never Python types)
+)
 from proxmox_mpc.output.printers import (
     DOCUMENT_FORMATS,
     LIST_FORMATS,
@@ -49,7 +52,7 @@ SortByOpt = Annotated[
         "--sort-by", help="Sort by this JSON field, dotted paths too (e.g. name, memory, .tags[0]).", metavar="FIELD"
     ),
 ]
-LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most this many items.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most this many items.", metavar="N")]
 SelectorOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -63,11 +66,17 @@ SelectorOpt = Annotated[
     ),
 ]
 NodeFilterOpt = Annotated[
-    str | None, typer.Option("--node", help="Only this node.", autocompletion=_complete.of("nodes"))
+    str | None,
+    typer.Option("--node", help="Only this node.", metavar="NODE", autocompletion=_complete.of("nodes")),
 ]
 StatusFilterOpt = Annotated[
     str | None,
-    typer.Option("--status", help="Only this status (running, stopped...).", autocompletion=_complete.statuses),
+    typer.Option(
+        "--status",
+        help="Only this status (running, stopped...).",
+        metavar="STATUS",
+        autocompletion=_complete.statuses,
+    ),
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print exactly what would be done; send no write anywhere.")
@@ -75,19 +84,23 @@ DryRunOpt = Annotated[
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 TimeoutOpt = Annotated[
     float,
-    typer.Option("--timeout", min=0, help="Seconds to wait for each target, lock retries included."),
+    typer.Option(
+        "--timeout", min=0, help="Seconds to wait for each target, lock retries included.", metavar="SECONDS"
+    ),
 ]
 WaitOpt = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait for Proxmox tasks to finish (--no-wait prints UPIDs).")
 ]
 ConcurrencyOpt = Annotated[
-    int | None, typer.Option("--concurrency", min=1, max=256, help="Targets run at once (default 8).")
+    int | None,
+    typer.Option("--concurrency", min=1, max=256, help="Targets run at once (default 8).", metavar="N"),
 ]
 DetailedExitcodeOpt = Annotated[
     bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes, 0 when there are none.")
 ]
 LockTimeoutOpt = Annotated[
-    float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the workspace lock.")
+    float,
+    typer.Option("--lock-timeout", min=0, help="Seconds to wait for the workspace lock.", metavar="SECONDS"),
 ]
 DEFAULT_TIMEOUT = 300.0
 

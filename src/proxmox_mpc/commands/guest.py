@@ -65,74 +65,95 @@ PurgeOpt = Annotated[
     ),
 ]
 DeleteKeyOpt = Annotated[
-    list[str] | None, typer.Option("--delete", help="Remove this config key (repeatable).")
+    list[str] | None, typer.Option("--delete", help="Remove this config key (repeatable).", metavar="KEY")
 ]
 TargetNodeOpt = Annotated[
-    str, typer.Option("--target", help="Node to move to.", autocompletion=_complete.of("nodes"))
+    str, typer.Option("--target", help="Node to move to.", metavar="NODE", autocompletion=_complete.of("nodes"))
 ]
 OnlineOpt = Annotated[
     bool | None,
     typer.Option("--online/--offline", help="Live migration (default: when running; containers restart)."),
 ]
 LocalDisksOpt = Annotated[bool, typer.Option("--with-local-disks", help="Migrate local disks too (VMs).")]
-DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Snapshot description.")]
+DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Snapshot description.", metavar="TEXT")]
 VmstateOpt = Annotated[bool, typer.Option("--vmstate", help="Include the RAM of a running VM.")]
 TodiskOpt = Annotated[bool, typer.Option("--todisk", help="Hibernate a VM to disk instead of pausing it.")]
-NameOpt = Annotated[str, typer.Option("--name", help="Name of the new guest.")]
+NameOpt = Annotated[str, typer.Option("--name", help="Name of the new guest.", metavar="NAME")]
 NodeOpt = Annotated[
-    str, typer.Option("--node", help="Node to create on (never guessed).", autocompletion=_complete.of("nodes"))
+    str,
+    typer.Option(
+        "--node", help="Node to create on (never guessed).", metavar="NODE", autocompletion=_complete.of("nodes")
+    ),
 ]
-VmidOpt = Annotated[int | None, typer.Option("--vmid", min=100, help="VMID (default: the next free one).")]
-CoresOpt = Annotated[int | None, typer.Option("--cores", help="CPU cores.")]
-SocketsOpt = Annotated[int | None, typer.Option("--sockets", help="CPU sockets.")]
-MemoryOpt = Annotated[int | None, typer.Option("--memory", help="Memory in MiB.")]
-SwapOpt = Annotated[int | None, typer.Option("--swap", help="Swap in MiB.")]
+VmidOpt = Annotated[
+    int | None, typer.Option("--vmid", min=100, help="VMID (default: the next free one).", metavar="VMID")
+]
+CoresOpt = Annotated[int | None, typer.Option("--cores", help="CPU cores.", metavar="N")]
+SocketsOpt = Annotated[int | None, typer.Option("--sockets", help="CPU sockets.", metavar="N")]
+MemoryOpt = Annotated[
+    str | None, typer.Option("--memory", help="Memory: 2G, 512M, or a bare number of MiB.", metavar="SIZE")
+]
+SwapOpt = Annotated[str | None, typer.Option("--swap", help="Swap: 1G, 512M, or a bare number of MiB.", metavar="SIZE")]
 DiskOpt = Annotated[
-    list[str] | None, typer.Option("--disk", help="STORAGE:SIZE, e.g. local-lvm:32G (repeatable).")
+    list[str] | None,
+    typer.Option("--disk", help="STORAGE:SIZE, e.g. local-lvm:32G (repeatable).", metavar="STORAGE:SIZE"),
 ]
 VmNetOpt = Annotated[
-    list[str] | None, typer.Option("--net", help="bridge=vmbr0[,model=virtio][,tag=VLAN] (repeatable).")
+    list[str] | None, typer.Option("--net", help="bridge=vmbr0[,model=virtio][,tag=VLAN] (repeatable).", metavar="SPEC")
 ]
 CtNetOpt = Annotated[
-    list[str] | None, typer.Option("--net", help="name=eth0,bridge=vmbr0,ip=dhcp|CIDR[,gw=IP] (repeatable).")
+    list[str] | None,
+    typer.Option("--net", help="name=eth0,bridge=vmbr0,ip=dhcp|CIDR[,gw=IP] (repeatable).", metavar="SPEC"),
 ]
 CloudInitOpt = Annotated[
-    str | None, typer.Option("--cloud-init", help="user=U,ssh-key=FILE,ip=dhcp|CIDR[,gw=IP]")
+    str | None, typer.Option("--cloud-init", help="user=U,ssh-key=FILE,ip=dhcp|CIDR[,gw=IP]", metavar="SPEC")
 ]
 TagOpt = Annotated[
-    list[str] | None, typer.Option("--tag", help="Tag (repeatable).", autocompletion=_complete.of("tags"))
+    list[str] | None,
+    typer.Option("--tag", help="Tag (repeatable).", metavar="TAG", autocompletion=_complete.of("tags")),
 ]
 PoolOpt = Annotated[
-    str | None, typer.Option("--pool", help="Resource pool.", autocompletion=_complete.of("pools"))
+    str | None, typer.Option("--pool", help="Resource pool.", metavar="POOL", autocompletion=_complete.of("pools"))
 ]
-OsTypeOpt = Annotated[str | None, typer.Option("--os-type", help="Guest OS type, e.g. l26.")]
+OsTypeOpt = Annotated[str | None, typer.Option("--os-type", help="Guest OS type, e.g. l26.", metavar="TYPE")]
 StartOpt = Annotated[bool, typer.Option("--start", help="Start it once created.")]
 TemplateOpt = Annotated[bool, typer.Option("--template", help="Convert it to a template once created.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Any other config KEY=VALUE (repeatable).")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Any other config KEY=VALUE (repeatable).", metavar="KEY=VALUE")
+]
 HostnameOpt = Annotated[
-    str, typer.Option("--hostname", "--name", help="Hostname (and name) of the container.")
+    str, typer.Option("--hostname", "--name", help="Hostname (and name) of the container.", metavar="NAME")
 ]
-OsTemplateOpt = Annotated[str, typer.Option("--ostemplate", help="STORAGE:vztmpl/FILE")]
-RootfsOpt = Annotated[str | None, typer.Option("--rootfs", help="STORAGE:SIZE, e.g. local-lvm:8G.")]
+OsTemplateOpt = Annotated[str, typer.Option("--ostemplate", help="STORAGE:vztmpl/FILE", metavar="STORAGE:vztmpl/FILE")]
+RootfsOpt = Annotated[
+    str | None, typer.Option("--rootfs", help="STORAGE:SIZE, e.g. local-lvm:8G.", metavar="STORAGE:SIZE")
+]
 PasswordFileOpt = Annotated[
-    str | None, typer.Option("--password-file", help="File holding the root password.")
+    str | None, typer.Option("--password-file", help="File holding the root password.", metavar="FILE")
 ]
-SshKeyOpt = Annotated[str | None, typer.Option("--ssh-key", help="File of SSH public keys for root.")]
+SshKeyOpt = Annotated[str | None, typer.Option("--ssh-key", help="File of SSH public keys for root.", metavar="FILE")]
 UnprivilegedOpt = Annotated[bool, typer.Option("--unprivileged/--privileged", help="Unprivileged container.")]
-CloneNameOpt = Annotated[str, typer.Option("--name", help="Name of the clone (NAME-1..NAME-K with --count).")]
+CloneNameOpt = Annotated[
+    str, typer.Option("--name", help="Name of the clone (NAME-1..NAME-K with --count).", metavar="NAME")
+]
 FullOpt = Annotated[
     bool | None,
     typer.Option("--full/--linked", help="Full copy or linked clone (default: linked from templates)."),
 ]
 CloneTargetOpt = Annotated[
     str | None,
-    typer.Option("--target", help="Node to place the clone on.", autocompletion=_complete.of("nodes")),
+    typer.Option("--target", help="Node to place the clone on.", metavar="NODE", autocompletion=_complete.of("nodes")),
 ]
 StorageOpt = Annotated[
     str | None,
-    typer.Option("--storage", help="Storage for a full clone's disks.", autocompletion=_complete.of("storages")),
+    typer.Option(
+        "--storage",
+        help="Storage for a full clone's disks.",
+        metavar="STORAGE",
+        autocompletion=_complete.of("storages"),
+    ),
 ]
-CountOpt = Annotated[int, typer.Option("--count", min=1, max=1000, help="How many clones.")]
+CountOpt = Annotated[int, typer.Option("--count", min=1, max=1000, help="How many clones.", metavar="N")]
 DiskArg = Annotated[
     str, typer.Argument(help="Disk: scsi0, virtio1... (VM) or rootfs, mp0 (container).", metavar="DISK")
 ]
@@ -355,7 +376,7 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
         ) -> None:
             """Create a VM from flags; its VMID comes from the cluster unless given.
 
-            Example: pmpc vm create --name web-3 --node pve1 --cores 2 --memory 2048 --disk local-lvm:32G
+            Example: pmpc vm create --name web-3 --node pve1 --cores 2 --memory 2G --disk local-lvm:32G
             --net bridge=vmbr0 --cloud-init user=ops,ssh-key=~/.ssh/id_ed25519.pub,ip=dhcp -y
             """
             app_ctx: AppContext = ctx.obj

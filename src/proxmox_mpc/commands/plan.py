@@ -36,6 +36,10 @@ ManifestArgs = Annotated[
         help="Manifest files or directories (default: the workspace's resources/).", metavar="MANIFEST"
     ),
 ]
+ManifestOpt = Annotated[
+    list[str] | None,
+    typer.Option("--manifest", "-f", help="Only these manifest files or directories (repeatable).", metavar="FILE"),
+]
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Compare with the last sync instead of the live cluster.")
 ]
@@ -44,9 +48,16 @@ PlanOutputOpt = Annotated[str, output_option(PLAN_FORMATS)]
 
 
 def _print_plan(app_ctx: AppContext, plan: Plan, output: str, plan_file: Path | None = None) -> None:
+    from proxmox_mpc.output.colour import paint_plan, wants_colour
     from proxmox_mpc.output.plan_view import render_plan
 
-    if output == "table":
+    if output == "table" and wants_colour(app_ctx.out, no_color=app_ctx.no_color):
+        import io
+
+        text = io.StringIO()
+        render_plan(plan, text)
+        app_ctx.out.write(paint_plan(text.getvalue()))
+    elif output == "table":
         render_plan(plan, app_ctx.out)
     elif output == "markdown":
         from proxmox_mpc.output.markdown import render_plan_markdown
@@ -86,6 +97,7 @@ def validate(
 def plan(
     ctx: typer.Context,
     manifests: ManifestArgs = None,
+    files: ManifestOpt = None,
     selector: SelectorOpt = None,
     offline: OfflineOpt = False,
     out: Annotated[
@@ -99,6 +111,7 @@ def plan(
 
     -o markdown renders it for a pull-request comment (under GitHub's comment size limit).
     Example: pmpc plan   |   pmpc plan --dry-run --detailed-exitcode -o json   |   pmpc plan --out plan.json -o markdown
+    |   pmpc plan -f resources/vms/web-1.yaml
     """
     app_ctx: AppContext = ctx.obj
     if dry_run and out is not None:
@@ -106,7 +119,9 @@ def plan(
     from proxmox_mpc.services.plan import compute_plan, write_plan
 
     result = run(
-        compute_plan(app_ctx, targets=manifests or [], selector=selector_text(selector), offline=offline)
+        compute_plan(
+            app_ctx, targets=[*(manifests or []), *(files or [])], selector=selector_text(selector), offline=offline
+        )
     )
     if out is not None:
         write_plan(result.plan, out)
@@ -153,10 +168,7 @@ def _progress(app_ctx: AppContext):  # type: ignore[no-untyped-def]
 def apply(
     ctx: typer.Context,
     planfile: Annotated[Path | None, typer.Argument(help="A plan saved by `pmpc plan --out FILE`.")] = None,
-    manifests: Annotated[
-        list[str] | None,
-        typer.Option("--manifest", "-f", help="Apply only these manifest files or directories."),
-    ] = None,
+    manifests: ManifestOpt = None,
     selector: SelectorOpt = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,

@@ -47,19 +47,20 @@ def show(
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
-    from proxmox_mpc.output.state_view import STATE_GUEST_COLUMNS
+    from proxmox_mpc.output.state_view import STATE_ALL_COLUMNS, STATE_GUEST_COLUMNS, mark_deleted
     from proxmox_mpc.services import state
 
     if guest is None:
         from proxmox_mpc.state.store import GuestRecord
 
         guests = state.show_state(app_ctx, include_deleted=all_)
+        tabular = output in ("table", "wide")
         print_list(
             app_ctx.out,
             app_ctx.err,
-            guests,
+            mark_deleted(to_data(guests)) if all_ and tabular else guests,
             fmt=output,
-            columns=STATE_GUEST_COLUMNS,
+            columns=STATE_ALL_COLUMNS if all_ else STATE_GUEST_COLUMNS,
             plural="guests in the state store",
             sort_by=sort_by,
             headers=not no_headers,

@@ -16,6 +16,7 @@ from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, format_size, parse_size
 from proxmox_mpc.errors import UsageError
 
 GIB = 1024**3
+MIB = 1024**2
 # PVE's dns-name format for VM names and CT hostnames.
 _NAME_RE = re.compile(
     r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
@@ -64,6 +65,26 @@ def check_positive(value: int | None, flag: str, minimum: int = 1) -> int | None
     if value is not None and value < minimum:
         raise UsageError(f"{flag} must be at least {minimum}, not {value}.")
     return value
+
+
+def parse_mib(value: str | int | None, flag: str, minimum: int = 0) -> int | None:
+    """Return MiB for `2G`, `512M`, `1.5G` or `2048` (a bare number is MiB, as Proxmox counts memory).
+
+    Sizes go through the same parser as disk sizes; None passes.
+
+    Raises:
+        UsageError: not a size, not a whole number of MiB, or below `minimum` MiB; the message names the flag.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        size = parse_size(text + "M" if re.fullmatch(r"\d+", text) else text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: not a size (write e.g. 2G, 512M, or 2048 for MiB).") from None
+    if size % MIB:
+        raise UsageError(f"{flag} {text!r}: give a whole number of MiB (e.g. 1536M).")
+    return check_positive(size // MIB, flag, minimum)
 
 
 def tags_value(tags: Sequence[str], flag: str = "--tag") -> str | None:
@@ -280,7 +301,7 @@ def vm_create_params(
     name: str,
     cores: int | None = None,
     sockets: int | None = None,
-    memory: int | None = None,
+    memory: str | int | None = None,
     disks: Sequence[str] = (),
     nets: Sequence[str] = (),
     cloud_init: CloudInit | None = None,
@@ -299,7 +320,7 @@ def vm_create_params(
     params: dict[str, object] = {"name": check_name(name, "--name")}
     for flag, value in (("--cores", cores), ("--sockets", sockets)):
         check_positive(value, flag)
-    check_positive(memory, "--memory", 16)
+    memory = parse_mib(memory, "--memory", 16)
     if cores:
         params["cores"] = cores
     if sockets:
@@ -347,8 +368,8 @@ def ct_create_params(
     hostname: str,
     ostemplate: str,
     cores: int | None = None,
-    memory: int | None = None,
-    swap: int | None = None,
+    memory: str | int | None = None,
+    swap: str | int | None = None,
     rootfs: str | None = None,
     nets: Sequence[str] = (),
     password: str | None = None,
@@ -372,8 +393,8 @@ def ct_create_params(
         )
     params: dict[str, object] = {"hostname": check_name(hostname, "--hostname"), "ostemplate": ostemplate}
     check_positive(cores, "--cores")
-    check_positive(memory, "--memory", 16)
-    check_positive(swap, "--swap", 0)
+    memory = parse_mib(memory, "--memory", 16)
+    swap = parse_mib(swap, "--swap", 0)
     if cores:
         params["cores"] = cores
     if memory:

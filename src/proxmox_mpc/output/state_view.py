@@ -23,6 +23,18 @@ STATE_GUEST_COLUMNS = (
     Column("DELETED", "deleted_at", format=timestamp, wide=True),
 )
 
+# `state show --all`: deleted guests say so (STATUS `deleted`, and when) instead of their last power state.
+STATE_ALL_COLUMNS = (
+    *(c for c in STATE_GUEST_COLUMNS if c.field != "deleted_at"),
+    Column("DELETED", "deleted_at", format=timestamp),
+)
+
+
+def mark_deleted(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return table rows where a guest gone from the cluster shows STATUS `deleted`, not its last state."""
+    return [{**r, "status": "deleted"} if r.get("deleted_at") else r for r in records]
+
+
 HISTORY_COLUMNS = (
     Column("WHEN", "changed_at", format=timestamp),
     Column("CHANGE", "change"),

@@ -329,5 +329,10 @@ def read_plan(path: Path) -> Plan:
     try:
         data = json.loads(text)
     except ValueError as exc:
+        if path.suffix in (".yaml", ".yml") or text.lstrip().startswith(("kind:", "---", "apiVersion:")):
+            raise UsageError(
+                f"{path} is a manifest, not a saved plan: apply it with `pmpc apply -f {path}` "
+                "(a plan file comes from `pmpc plan --out FILE`)."
+            ) from None
         raise ManifestError(f"{path} is not JSON: {exc}.") from exc
     return load_plan(data, str(path))

@@ -11,6 +11,7 @@ from proxmox_mpc.core.guest_params import (
     clone_params,
     ct_create_params,
     parse_cloud_init,
+    parse_mib,
     parse_resize,
     set_params,
     vm_create_params,
@@ -256,3 +257,24 @@ def test_snapshot_names():
     for bad in ("1st", "current", "a b", "x"):
         with pytest.raises(UsageError, match="NAME"):
             check_snapshot_name(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "mib"),
+    [("2048", 2048), ("2G", 2048), ("512M", 512), ("1.5G", 1536), ("1GiB", 1024), ("0", 0), (4096, 4096), (None, None)],
+)
+def test_parse_mib_takes_units_like_disk_sizes(text, mib):
+    assert parse_mib(text, "--memory") == mib
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("2X", "--memory '2X': not a size"), ("1000K", "whole number of MiB"), ("8M", "--memory must be at least 16")],
+)
+def test_parse_mib_errors_name_the_flag(text, message):
+    with pytest.raises(UsageError, match=message):
+        parse_mib(text, "--memory", 16)
+
+
+def test_create_params_take_memory_with_units():
+    assert vm_create_params(name="a", memory="2G")["memory"] == 2048
