@@ -12,6 +12,7 @@ from proxmox_mpc.commands._options import (
     DryRunOpt,
     NoHeadersOpt,
     OutputOpt,
+    ResultOutputOpt,
     SortByOpt,
     TimeoutOpt,
     WaitOpt,
@@ -79,7 +80,7 @@ def delete(
     wait: WaitOpt = True,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    output: OutputOpt = "table",
+    output: ResultOutputOpt = "table",
 ) -> None:
     """Delete backups by volume id (a protected backup is refused by Proxmox).
 

@@ -11,7 +11,7 @@ from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     ConcurrencyOpt,
     DryRunOpt,
-    OutputOpt,
+    ResultOutputOpt,
     SelectorOpt,
     TimeoutOpt,
     WaitOpt,
@@ -103,7 +103,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         concurrency: ConcurrencyOpt = None,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
     ) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)
@@ -146,7 +146,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         wait: WaitOpt = True,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
     ) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)
@@ -188,7 +188,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         concurrency: ConcurrencyOpt = None,
         dry_run: DryRunOpt = False,
         yes: YesOpt = False,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
     ) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from proxmox_mpc.core.models import KIND_PREFIX, to_int
+from proxmox_mpc.core.models import KIND_PREFIX, UtcTime, to_int
 from proxmox_mpc.errors import UsageError
 
 MODES = ("snapshot", "suspend", "stop")
@@ -114,7 +114,7 @@ class BackupVolume(BaseModel):
     guest: str | None = None
     vmid: int | None = None
     type: Literal["qemu", "lxc"] | None = None
-    backup_time: datetime | None = None
+    backup_time: UtcTime | None = None
     size: int = 0
     format: str = ""
     notes: str = ""

@@ -83,7 +83,7 @@ VOLUME_COLUMNS = (
 BACKUP_COLUMNS = (
     Column("VOLID", "volid"),
     Column("GUEST", "guest"),
-    Column("TIME", "backup_time"),
+    Column("TIME", "backup_time", format=timestamp),
     Column("SIZE", "size", format=human_bytes),
     Column("PROTECTED", "protected"),
     Column("NOTES", "notes"),

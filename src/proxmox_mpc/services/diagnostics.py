@@ -244,7 +244,8 @@ async def check_tls(host: str, port: int, ca_file: str | None, pinned: str | Non
     info.issuer = _cert_name(cert.get("issuer"))
     not_after = cert.get("notAfter")
     # OpenSSL spells it `Jan  1 00:00:00 2030 GMT`; pmpc's JSON spells every time in RFC 3339.
-    info.not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), tz=timezone.utc) if not_after else None
+    if isinstance(not_after, str):
+        info.not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), tz=timezone.utc)
     return info
 
 

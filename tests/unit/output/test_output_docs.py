@@ -7,7 +7,7 @@ import re
 import pytest
 from tests.helpers.output_docs import documented_objects
 
-from proxmox_mpc.core import batch, models, plan
+from proxmox_mpc.core import backups, batch, models, plan
 from proxmox_mpc.services import (
     apply,
     config_ops,
@@ -45,6 +45,8 @@ OBJECTS = {
     "Batch result": BATCH_KEYS,
     "Sync report": sync.SyncReport,
     "Guest change": sync.GuestChange,
+    "Planned manifest": sync.PlannedManifest,
+    "Backup": backups.BackupVolume,
     "Status": state.StatusReport,
     "Drift": state.DriftReport,
     "Stored guest": store.GuestRecord,
