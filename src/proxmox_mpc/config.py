@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -351,6 +352,69 @@ class _MappingSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
 
 
+@dataclass(frozen=True)
+class _SourceLayers:
+    """What each source of the precedence holds, read once: flags, environment, .env, pmpc.yaml, context."""
+
+    given: Mapping[str, Any]
+    env: Mapping[str, str]
+    dotenv: Mapping[str, str]
+    workspace: dict[str, Any]
+    context: dict[str, Any]
+    context_name: str | None
+
+    @classmethod
+    def read(
+        cls, given: Mapping[str, Any], workspace: Path | None, contexts: ContextsFile | None
+    ) -> _SourceLayers:
+        env = environ()
+        dotenv = _dotenv_values(workspace)
+        ws_values = _workspace_settings(workspace)
+        contexts = contexts if contexts is not None else ContextsFile.load()
+        name = (
+            given.get("context")
+            or env.get(PMPC_CONTEXT)
+            or dotenv.get(PMPC_CONTEXT)
+            or ws_values.get("context")
+            or contexts.current
+        )
+        return cls(given, env, dotenv, ws_values, contexts.get(name) if name else {}, name)
+
+    def source_of(self, field: str) -> str:
+        """Return where a setting's value comes from, in SPEC's precedence."""
+        env_name = ENV_PREFIX + field.upper()
+        if field in self.given:
+            return "flag"
+        if env_name in self.env:
+            return f"environment ({env_name})"
+        if env_name in self.dotenv:
+            return f"{DOTENV_FILE} ({env_name})"
+        if field in self.workspace:
+            return WORKSPACE_FILE
+        if field in self.context:
+            return f"context {self.context_name}"
+        if field == "context" and self.context_name:
+            return "contexts file (current-context)"
+        return "default"
+
+
+def setting_sources(
+    flags: Mapping[str, Any] | None = None, workspace: Path | None = None, contexts: ContextsFile | None = None
+) -> dict[str, str]:
+    """Return, for every setting, which source won: `flag`, `environment (PMPC_PORT)`, `.env (...)`,
+    `pmpc.yaml`, `context NAME` or `default`.
+
+    Raises:
+        ConfigError: a source cannot be read.
+    """
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    layers = _SourceLayers.read(given, workspace, contexts)
+    sources = {field: layers.source_of(field) for field in Settings.model_fields}
+    if workspace is not None and "workspace" not in given:
+        sources["workspace"] = "workspace directory"
+    return sources
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     workspace: Path | None = None,
@@ -363,18 +427,8 @@ def load_settings(
         NotFound: the selected context does not exist.
     """
     given = {k: v for k, v in (flags or {}).items() if v is not None}
-    env = environ()
-    dotenv = _dotenv_values(workspace)
-    ws_values = _workspace_settings(workspace)
-    contexts = contexts if contexts is not None else ContextsFile.load()
-    name = (
-        given.get("context")
-        or env.get(PMPC_CONTEXT)
-        or dotenv.get(PMPC_CONTEXT)
-        or ws_values.get("context")
-        or contexts.current
-    )
-    ctx_values = contexts.get(name) if name else {}
+    layers = _SourceLayers.read(given, workspace, contexts)
+    ws_values, ctx_values, name = layers.workspace, layers.context, layers.context_name
     if name:
         given.setdefault("context", name)
     if workspace is not None:

@@ -263,8 +263,12 @@ BAD_MANIFESTS = {
         "bad.yaml:6:3: spec.colour: unknown field",
     ),
     "wrong-type": (
+        "kind: VM\nname: bad-1\nnode: pve1\nspec:\n  cores: lots\n",
+        "bad.yaml:5:10: spec.cores: Input should be a valid integer",
+    ),
+    "memory-not-a-size": (
         "kind: VM\nname: bad-1\nnode: pve1\nspec:\n  memory: lots\n",
-        "bad.yaml:5:11: spec.memory: Input should be a valid integer",
+        "bad.yaml:5:11: spec.memory: not a size: 'lots' (write e.g. 32G, 512M)",
     ),
     "duplicate-vmid": (
         "kind: VM\nname: bad-1\nnode: pve1\nvmid: 101\nspec: {cores: 1}\n",

@@ -90,7 +90,7 @@ def test_view_redacts_secrets(cli, secret_file, monkeypatch):
     result = cli("config", "view", "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["current_context"] == "prod"
+    assert data["current-context"] == "prod"  # as the file spells it
     assert data["contexts"]["prod"]["token_secret"] == "********"
     assert data["contexts"]["prod"]["database_url"] == "postgresql+psycopg://u:********@db/x"
     monkeypatch.setenv("PMPC_PORT", "9000")
@@ -98,6 +98,8 @@ def test_view_redacts_secrets(cli, secret_file, monkeypatch):
     assert effective.exit_code == 0, effective.output
     settings = yaml.safe_load(effective.stdout)
     assert settings["port"] == 9000 and settings["host"] == "pve" and settings["token_secret"] == "********"
+    assert settings["sources"]["port"] == "environment (PMPC_PORT)" and settings["sources"]["host"] == "context prod"
+    assert settings["sources"]["timeout"] == "default" and settings["sources"]["context"].startswith("contexts file")
     for out in (result, effective):
         assert SECRET not in out.stdout + out.stderr and "dbpw" not in out.stdout + out.stderr
 
@@ -210,6 +212,6 @@ def test_setters_accept_yes_and_global_options_anywhere(cli, tmp_path):
     assert cli("init", str(tmp_path / "ws"), "-y").exit_code == 0
     late = cli("config", "view", "--effective", "-o", "json", "--context", "a")
     assert late.exit_code == 0, late.output
-    assert late.json()["context"] == "a"
+    assert late.json()["context"] == "a" and late.json()["sources"]["context"] == "flag"
     unknown = cli("config", "view", "--effective", "--context", "zzz")
     assert unknown.exit_code == 6 and "zzz" in unknown.stderr

@@ -290,9 +290,22 @@ def _config(value: Any) -> dict[str, ConfigValue]:
     return result
 
 
+def _mib(value: Any) -> Any:
+    """Take `2048` (MiB, as Proxmox counts memory) or a size with a unit, `2G`, `512M`, as disks do."""
+    if not isinstance(value, str) or re.fullmatch(r"\s*\d+\s*", value):
+        return value
+    size = parse_size(value)  # ValueError: the manifest error names the field and the line
+    if size % 1024**2:
+        raise ValueError(f"{value!r} is not a whole number of MiB")
+    return size // 1024**2
+
+
+Mib = Annotated[int | None, BeforeValidator(_mib)]
+
+
 class _Spec(_Strict):
     cores: int | None = Field(None, ge=1, le=8192)
-    memory: int | None = Field(None, ge=16, description="MiB")
+    memory: Mib = Field(None, ge=16, description="MiB, or a size: 2G")
     os_type: str | None = None
     onboot: bool | None = None
     protection: bool | None = None
@@ -338,7 +351,7 @@ class VmSpec(_Spec):
 class CtSpec(_Spec):
     """What a container should be."""
 
-    swap: int | None = Field(None, ge=0)
+    swap: Mib = Field(None, ge=0)
     unprivileged: bool | None = None
     ostemplate: str | None = None
     ssh_keys: list[str] | None = None

@@ -73,14 +73,21 @@ def view_contexts_file(path: Path | None = None) -> dict[str, Any]:
     contexts = ContextsFile.load(path)
     return {
         "path": str(contexts.path),
-        "current_context": contexts.current,
+        "current-context": contexts.current,  # spelled as the file spells it (kubeconfig's key)
         "contexts": {name: redact_context(fields) for name, fields in sorted(contexts.contexts.items())},
     }
 
 
 def view_effective_settings(app_ctx: AppContext) -> dict[str, Any]:
-    """Return the settings this invocation would use (every source merged), secrets redacted."""
-    return app_ctx.settings.redacted()
+    """Return the settings this invocation would use (every source merged), secrets redacted, and under
+    `sources` which source won for each (`flag`, `environment (PMPC_PORT)`, `pmpc.yaml`, `context NAME`...).
+    """
+    from proxmox_mpc.config import setting_sources
+
+    settings = app_ctx.settings.redacted()
+    flags = {k: v for k, v in app_ctx.flags.items() if k in settings}
+    sources = setting_sources(flags, app_ctx.workspace)
+    return {**settings, "sources": {key: sources.get(key, "default") for key in settings}}
 
 
 def _auth_of(fields: Mapping[str, Any]) -> str:

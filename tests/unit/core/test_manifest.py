@@ -227,7 +227,8 @@ def test_canonical_forms():
 
 INVALID = [
     ({"spec": {"colour": "red"}}, ("spec", "colour"), "extra_forbidden"),
-    ({"spec": {"memory": "lots"}}, ("spec", "memory"), "int_parsing"),
+    ({"spec": {"memory": "lots"}}, ("spec", "memory"), "value_error"),  # memory takes sizes (2G): not one
+    ({"spec": {"memory": "1000K"}}, ("spec", "memory"), "value_error"),
     (
         {"spec": {"disks": [{"slot": "scsi99", "storage": "s", "size": "1G"}]}},
         ("spec", "disks", 0, "slot"),
@@ -283,3 +284,12 @@ def test_masked_secrets_are_never_imported():
     )
     assert m.spec.cloud_init is not None and m.spec.cloud_init.user == "ops"
     assert "cipassword" not in str(manifest_to_document(m))
+
+
+def test_memory_and_swap_take_sizes_as_disks_do():
+    vm = VmManifest.model_validate({"kind": "VM", "name": "a", "node": "pve1", "spec": {"memory": "2G"}})
+    ct = CtManifest.model_validate(
+        {"kind": "CT", "name": "b", "node": "pve1", "spec": {"memory": "512M", "swap": "1G"}}
+    )
+    plain = VmManifest.model_validate({"kind": "VM", "name": "c", "node": "pve1", "spec": {"memory": 2048}})
+    assert (vm.spec.memory, ct.spec.memory, ct.spec.swap, plain.spec.memory) == (2048, 512, 1024, 2048)
