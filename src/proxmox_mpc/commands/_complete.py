@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name", "custom-columns=")
 STATUS_VALUES = ("running", "stopped", "paused")
 SELECTOR_KEYS = ("tag=", "tag!=", "name=", "pool=", "node=", "status=", "template=", "kind=", "vmid=", "lock=")
 SELECTOR_VALUES = {"tag": "tags", "name": "guests", "pool": "pools", "node": "nodes"}
@@ -58,10 +57,6 @@ def group_kind(ctx: Any) -> str:
 def guests(ctx: Any, incomplete: str) -> list[str]:
     """Complete guests (names and VMIDs) of the group on the line: `pmpc vm start <TAB>` offers VMs."""
     return [n for n in names(ctx, group_kind(ctx)) if n.startswith(incomplete)]
-
-
-def output_formats(ctx: Any, incomplete: str) -> list[str]:
-    return [f for f in OUTPUT_FORMATS if f.startswith(incomplete)]
 
 
 def statuses(ctx: Any, incomplete: str) -> list[str]:
