@@ -10,6 +10,7 @@ from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import (
     DEFAULT_TIMEOUT,
     ConcurrencyOpt,
+    DocumentOutputOpt,
     DryRunOpt,
     ResultOutputOpt,
     SelectorOpt,
@@ -235,7 +236,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
             guest: ExecGuestArg,
             command: CommandArgs = None,
             timeout: ExecTimeoutOpt = DEFAULT_TIMEOUT,
-            output: OutputOpt = "table",
+            output: DocumentOutputOpt = "table",
         ) -> int:
             """Run a command in a VM through the QEMU guest agent; exit with the command's own exit code.
 
@@ -246,10 +247,6 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
             Example: pmpc vm exec web-1 -- systemctl is-active nginx   |   pmpc vm exec 101 -o json -- uname -a
             """
             app_ctx: AppContext = ctx.obj
-            if output not in ("table", "json", "yaml"):
-                from proxmox_mpc.errors import UsageError
-
-                raise UsageError(f"-o {output}: vm exec prints table (the raw output), json or yaml.")
             from proxmox_mpc.output.printers import get_printer
             from proxmox_mpc.services import agent
 

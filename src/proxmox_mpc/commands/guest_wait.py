@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, OutputOpt, SelectorOpt, TimeoutOpt
+from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, ResultOutputOpt, SelectorOpt, TimeoutOpt
 from proxmox_mpc.commands._run import run
 
 # guest.py imports this module while it builds its groups, after these names exist.
@@ -45,7 +45,7 @@ def register(app: typer.Typer, kind: Literal["qemu", "lxc"]) -> None:
         targets: TargetsArg = None,
         selector: SelectorOpt = None,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-        output: OutputOpt = "table",
+        output: ResultOutputOpt = "table",
     ) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)

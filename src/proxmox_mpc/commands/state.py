@@ -16,11 +16,12 @@ from proxmox_mpc.commands._options import (
     ResultOutputOpt,
     SortByOpt,
     YesOpt,
+    output_option,
 )
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ChangesPresent
-from proxmox_mpc.output.printers import check_format, print_details, print_list, print_one, to_data
+from proxmox_mpc.output.printers import LIST_FORMATS, check_format, print_details, print_list, print_one, to_data
 
 app = typer.Typer(help="Inspect and maintain the state store.", no_args_is_help=True)
 GuestArg = Annotated[
@@ -106,11 +107,14 @@ def history(
     )
 
 
+DriftOutputOpt = Annotated[str, output_option((*LIST_FORMATS, "markdown"))]
+
+
 @app.command()
 def drift(
     ctx: typer.Context,
     detailed_exitcode: DetailedExitcodeOpt = False,
-    output: OutputOpt = "table",
+    output: DriftOutputOpt = "table",
     no_headers: NoHeadersOpt = False,
 ) -> None:
     """Show what changed on the cluster since the last sync (reads the cluster, writes nothing).
@@ -118,8 +122,6 @@ def drift(
     Example: pmpc state drift   |   pmpc state drift --detailed-exitcode -o json   |   pmpc state drift -o markdown
     """
     app_ctx: AppContext = ctx.obj
-    if output != "markdown":
-        check_format(output)
     from proxmox_mpc.output.state_view import CHANGE_COLUMNS, change_line, timestamp
     from proxmox_mpc.services import state
 

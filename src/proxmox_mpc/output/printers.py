@@ -329,7 +329,8 @@ def check_format(fmt: str, allowed: Sequence[str] = LIST_FORMATS) -> None:
         raise UsageError(
             f"Unknown output format {fmt!r} for -o/--output: this command takes {describe_formats(allowed)}."
         )
-    get_printer(fmt)
+    if format_family(fmt) in LIST_FORMATS:  # others (markdown) are rendered by the command itself
+        get_printer(fmt)
 
 
 def print_list(
