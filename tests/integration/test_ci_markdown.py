@@ -37,7 +37,7 @@ def test_markdown_is_refused_where_it_means_nothing(cluster, cli, tmp_path):
     ws = imported_workspace(cli, tmp_path)
     result = cli("--workspace", str(ws), "apply", "-o", "markdown", "-y")
     assert result.exit_code == 64, result.output
-    assert "Unknown output format 'markdown' for a plan" in result.stderr
+    assert "Unknown output format 'markdown' for -o/--output" in result.stderr
     assert cli("vm", "list", "-o", "markdown").exit_code == 64
 
 
