@@ -48,6 +48,20 @@ class Path:
         """Return True when the path names at most one value (no wildcard, slice, filter or recursion)."""
         return all(s.op == "key" or (s.op in ("index", "keys") and len(s.arg) == 1) for s in self.steps)
 
+    def get(self, node: Any) -> Any:
+        """Return the one value a `single` path names, or None (the fast path of table cells)."""
+        for step in self.steps:
+            if step.op == "key":
+                node = node.get(step.arg) if isinstance(node, dict) else None
+            elif step.op == "keys":
+                node = node.get(step.arg[0]) if isinstance(node, dict) else None
+            else:
+                index = step.arg[0]
+                node = node[index] if isinstance(node, list) and -len(node) <= index < len(node) else None
+            if node is None:
+                return None
+        return node
+
     def find(self, root: Any, current: Any | None = None) -> list[Any]:
         """Return every value the path selects, in document order (empty when nothing matches)."""
         nodes = [root if self.start == "$" or current is None else current]

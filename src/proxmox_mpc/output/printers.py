@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol, TextIO
 
 from proxmox_mpc.core.models import rfc3339
@@ -36,15 +37,28 @@ def describe_formats(formats: Sequence[str]) -> str:
     return ", ".join(spelled[:-1]) + " or " + spelled[-1] if len(spelled) > 1 else spelled[0]
 
 
-def lookup(record: Any, path: str) -> Any:
-    """Return the value at a path (`a.b`, `.tags[0]`, `.tags[*]`), None when absent; several values as a list."""
+@lru_cache(maxsize=256)
+def getter(path: str) -> Callable[[Any], Any]:
+    """Return a function giving a record's value at a path (`name`, `.tags[0]`, `.tags[*]`): None when absent,
+    several values as a list. Compiled once per path: a table asks it for every cell.
+
+    Raises:
+        UsageError: the path is malformed.
+    """
     from proxmox_mpc.output.jsonpath import parse_path
 
     parsed = parse_path(path)
-    found = parsed.find(record)
-    if not found:
-        return None
-    return found[0] if parsed.single else found
+    if len(parsed.steps) == 1 and parsed.steps[0].op == "key":
+        key = parsed.steps[0].arg
+        return lambda record: record.get(key) if isinstance(record, dict) else None
+    if parsed.single:
+        return parsed.get
+    return lambda record: parsed.find(record) or None
+
+
+def lookup(record: Any, path: str) -> Any:
+    """Return the value at a path (`a.b`, `.tags[0]`, `.tags[*]`), None when absent; several values as a list."""
+    return getter(path)(record)
 
 
 def cell(value: Any) -> str:
@@ -231,12 +245,13 @@ class TablePrinter:
         self.headers = headers
 
     def rows(self, records: Iterable[dict[str, Any]]) -> list[list[str]]:
+        cells = [(getter(c.field), c.format) for c in self.columns]
         rows = []
         for record in records:
             row = []
-            for column in self.columns:
-                value = lookup(record, column.field)
-                row.append(column.format(value) if column.format and value is not None else cell(value))
+            for get, fmt in cells:
+                value = get(record)
+                row.append(fmt(value) if fmt and value is not None else cell(value))
             rows.append(row)
         return rows
 
