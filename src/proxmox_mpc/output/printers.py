@@ -18,7 +18,7 @@ LIST_FORMATS = ("table", "wide", "json", "yaml", "name", "jsonpath", "custom-col
 RESULT_FORMATS = ("table", "json", "yaml", "name", "jsonpath")
 DOCUMENT_FORMATS = ("table", "json", "yaml", "jsonpath")
 FORMATS = LIST_FORMATS
-_SPELLED = {"jsonpath": "jsonpath=TEMPLATE", "custom-columns": "custom-columns=HEADER:.field,..."}
+_SPELLED = {"jsonpath": "jsonpath=TEMPLATE", "custom-columns": "custom-columns=HEADER:PATH,HEADER:PATH"}
 
 
 @dataclass(frozen=True)
