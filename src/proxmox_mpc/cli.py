@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from proxmox_mpc.commands import _help  # noqa: F401  (every --help shows metavars, never Python types)
 from proxmox_mpc.commands._cmdline import hoist_global_options
 from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, PmpcError
 

@@ -6,8 +6,9 @@ import re
 
 import click
 import pytest
+import typer
 
-from proxmox_mpc.cli import COMMANDS, load_command
+from proxmox_mpc.cli import COMMANDS, build_app, load_command
 
 
 def walk(command: click.Command, path: tuple[str, ...]):
@@ -26,7 +27,13 @@ def all_helps():
                 yield " ".join(path), command.get_help(ctx)
 
 
-HELPS = dict(all_helps())
+def root_help() -> str:
+    root = typer.main.get_command(build_app())
+    with click.Context(root, info_name="pmpc", terminal_width=200) as ctx:
+        return root.get_help(ctx)
+
+
+HELPS = {**dict(all_helps()), "": root_help()}
 
 
 @pytest.mark.parametrize("path", sorted(HELPS))
@@ -39,3 +46,4 @@ def test_help_has_no_python_types(path):
 def test_guest_verbs_show_guest_and_seconds():
     assert "[GUEST...]" in HELPS["vm start"] and "GUEST...  VMIDs or names" in HELPS["vm start"]
     assert "--timeout SECONDS" in HELPS["vm start"] and "--memory SIZE" in HELPS["vm create"]
+    assert "--context TEXT" in HELPS[""] and "--workspace PATH" in HELPS[""]
