@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from proxmox_mpc.commands import _complete
-from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, DryRunOpt, OutputOpt, TimeoutOpt, WaitOpt, YesOpt
+from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, DryRunOpt, TimeoutOpt, WaitOpt, YesOpt, output_option
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format
@@ -36,6 +36,10 @@ WithLocalDisksOpt = Annotated[
 ]
 
 
+# The placement table (wide too), then a batch result per guest: no custom columns.
+DrainOutputOpt = Annotated[str, output_option(("table", "wide", "json", "yaml", "name", "jsonpath"))]
+
+
 def drain(
     ctx: typer.Context,
     node: DrainNodeArg,
@@ -47,7 +51,7 @@ def drain(
     wait: WaitOpt = True,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    output: OutputOpt = "table",
+    output: DrainOutputOpt = "table",
 ) -> None:
     """Move every guest off a node: a placement by free memory and CPU, shown as a table, then migrations.
 

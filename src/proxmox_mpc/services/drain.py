@@ -82,7 +82,7 @@ async def _guest_load(api: ProxmoxClient, guest: Guest, shared: set[str]) -> Gue
         cpus=guest.cpus or 1.0,
         cpu_usage=guest.cpu_usage,
         template=guest.template,
-        ha_managed=bool(guest.hastate),
+        ha_managed=bool(guest.ha_state),
         local_disks=local_volumes(guest.type, config, shared),
     )
 

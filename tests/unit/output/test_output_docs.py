@@ -9,6 +9,7 @@ from tests.helpers.output_docs import documented_objects
 
 from proxmox_mpc.core import backups, batch, models, plan
 from proxmox_mpc.services import (
+    agent,
     apply,
     config_ops,
     diagnostics,
@@ -47,6 +48,7 @@ OBJECTS = {
     "Guest change": sync.GuestChange,
     "Planned manifest": sync.PlannedManifest,
     "Backup": backups.BackupVolume,
+    "Command run in a VM": agent.ExecResult,
     "Status": state.StatusReport,
     "Drift": state.DriftReport,
     "Stored guest": store.GuestRecord,
