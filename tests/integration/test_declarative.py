@@ -314,7 +314,7 @@ def test_saved_plan_is_refused_when_a_guest_changed(cluster, cli, tmp_path):
     result = cli("--workspace", str(ws), "plan", "--out", str(plan_file))
     assert result.exit_code == 0, result.output
     saved = json.loads(plan_file.read_text())
-    assert saved["format_version"] == "1.0" and saved["changes"][0]["digest"]
+    assert saved["format_version"] == "1.1" and saved["changes"][0]["digest"]
     cluster.vm(101).config["cores"] = 4  # someone else edits web-1 meanwhile
     before = len(_writes(cluster))
     result = cli("--workspace", str(ws), "apply", str(plan_file), "-y")
@@ -376,7 +376,13 @@ def test_destroy_deletes_managed_guests_and_honours_protection(cluster, cli, tmp
     cluster.vm(103).config["protection"] = 1
     result = cli("--workspace", str(ws), "sync", "--import")
     assert result.exit_code == 0, result.output
+    # Imported guests are protected (pmpc did not create them): without --allow-destroy nothing goes.
     result = cli("--workspace", str(ws), "destroy", "web-2", "db-1", "-y")
+    assert result.exit_code == 1, result.output
+    assert "--allow-destroy vm/web-2" in result.stderr and "vm/db-1" in result.stderr
+    assert cluster.vm(102) is not None
+    allow = ("--allow-destroy", "vm/web-2", "--allow-destroy", "vm/103")
+    result = cli("--workspace", str(ws), "destroy", "web-2", "db-1", "-y", *allow)
     assert result.exit_code == 7, result.output
     assert "protected" in result.stderr
     assert cluster.vm(102) is None

@@ -93,5 +93,5 @@ def test_container_create_without_a_template_is_a_manifest_error(cluster, cli, t
     path.write_text("kind: CT\nname: new-ct\nnode: pve1\nspec:\n  memory: 256\n")
     result = cli("--workspace", str(ws), "plan")
     assert result.exit_code == 1
-    assert result.stderr.strip().endswith("spec: creating a container needs spec.ostemplate (or spec.clone)")
+    assert result.stderr.strip().endswith("spec.ostemplate: creating a container needs spec.ostemplate (or spec.clone)")
     assert ":5:3:" in result.stderr

@@ -45,6 +45,32 @@ OfflineOpt = Annotated[
 ]
 PLAN_FORMATS = ("table", "json", "yaml", "jsonpath", "markdown")
 PlanOutputOpt = Annotated[str, output_option(PLAN_FORMATS)]
+AllowDestroyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-destroy",
+        help="Allow deleting or replacing this guest although pmpc did not create it (vm/101 or vm/web-1; "
+        "repeatable).",
+        metavar="ADDRESS",
+    ),
+]
+BackupFirstOpt = Annotated[
+    bool,
+    typer.Option("--backup-first", help="Take a vzdump backup of each guest before it is deleted or replaced."),
+]
+BackupStorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backup-storage",
+        help="Storage for --backup-first (default: the node's first storage that holds backups).",
+        metavar="STORAGE",
+    ),
+]
+
+
+def _check_backup(backup_first: bool, backup_storage: str | None) -> None:
+    if backup_storage is not None and not backup_first:
+        raise UsageError("--backup-storage goes with --backup-first.")
 
 
 def _print_plan(app_ctx: AppContext, plan: Plan, output: str, plan_file: Path | None = None) -> None:
@@ -105,6 +131,9 @@ def plan(
     ] = None,
     detailed_exitcode: DetailedExitcodeOpt = False,
     dry_run: DryRunOpt = False,
+    allow_destroy: AllowDestroyOpt = None,
+    backup_first: BackupFirstOpt = False,
+    backup_storage: BackupStorageOpt = None,
     output: PlanOutputOpt = "table",
 ) -> None:
     """Show what apply would change: + create, ~ update, - delete, -/+ replace, power changes.
@@ -114,13 +143,20 @@ def plan(
     |   pmpc plan -f resources/vms/web-1.yaml
     """
     app_ctx: AppContext = ctx.obj
+    _check_backup(backup_first, backup_storage)
     if dry_run and out is not None:
         raise UsageError("--dry-run writes nothing anywhere: drop --out, or --dry-run.")
     from proxmox_mpc.services.plan import compute_plan, write_plan
 
     result = run(
         compute_plan(
-            app_ctx, targets=[*(manifests or []), *(files or [])], selector=selector_text(selector), offline=offline
+            app_ctx,
+            targets=[*(manifests or []), *(files or [])],
+            selector=selector_text(selector),
+            offline=offline,
+            allow_destroy=allow_destroy or [],
+            backup_first=backup_first,
+            backup_storage=backup_storage,
         )
     )
     if out is not None:
@@ -138,6 +174,8 @@ def _print_report(app_ctx: AppContext, report: ApplyReport, output: str) -> None
     if report.dry_run:
         app_ctx.out.write("Dry run: nothing was changed.\n")
         return
+    if report.note:
+        app_ctx.out.write(report.note + "\n")
     if report.plan.empty:
         return
     for result in report.results:
@@ -148,7 +186,10 @@ def _print_report(app_ctx: AppContext, report: ApplyReport, output: str) -> None
         else:
             app_ctx.err.write(f"{result.address} ({ref}): {result.action} {result.status}: {result.error}\n")
     done = sum(1 for r in report.results if r.ok)
-    app_ctx.out.write(f"Apply complete: {done} of {len(report.results)} change(s) done.\n")
+    if report.kind == "destroy":
+        app_ctx.out.write(f"Destroy complete: {done} of {len(report.results)} guest(s) destroyed.\n")
+    else:
+        app_ctx.out.write(f"Apply complete: {done} of {len(report.results)} change(s) done.\n")
 
 
 def _show(app_ctx: AppContext, output: str):  # type: ignore[no-untyped-def]
@@ -175,13 +216,18 @@ def apply(
     lock_timeout: LockTimeoutOpt = 0.0,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     concurrency: ConcurrencyOpt = None,
+    allow_destroy: AllowDestroyOpt = None,
+    backup_first: BackupFirstOpt = False,
+    backup_storage: BackupStorageOpt = None,
     output: DocumentOutputOpt = "table",
 ) -> None:
     """Make the cluster match the manifests (or execute a saved plan): shows the plan, confirms, applies.
 
-    Example: pmpc apply   |   pmpc apply plan.json -y   |   pmpc apply -l tag=web --dry-run
+    A saved plan applies without a prompt (it was the confirmation); a plan made here is confirmed first.
+    Example: pmpc apply   |   pmpc apply plan.json   |   pmpc apply -l tag=web --dry-run
     """
     app_ctx: AppContext = ctx.obj
+    _check_backup(backup_first, backup_storage)
     from proxmox_mpc.services.apply import apply as apply_service
 
     report = run(
@@ -197,6 +243,9 @@ def apply(
             timeout=timeout,
             concurrency=concurrency,
             progress=_progress(app_ctx),
+            allow_destroy=allow_destroy or [],
+            backup_first=backup_first,
+            backup_storage=backup_storage,
         )
     )
     _print_report(app_ctx, report, output)
@@ -216,14 +265,19 @@ def destroy(
     lock_timeout: LockTimeoutOpt = 0.0,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     concurrency: ConcurrencyOpt = None,
+    allow_destroy: AllowDestroyOpt = None,
+    backup_first: BackupFirstOpt = False,
+    backup_storage: BackupStorageOpt = None,
     output: DocumentOutputOpt = "table",
 ) -> None:
     """Delete managed guests (those with a manifest): all of them, or the ones named or selected.
 
-    Protected guests (protection: 1) are refused. Guests without a manifest are never touched.
-    Example: pmpc destroy web-1 --dry-run   |   pmpc destroy -l tag=test -y
+    Guests pmpc did not create need --allow-destroy (or lifecycle.allow_destroy); protection: 1 and
+    lifecycle.prevent_destroy are refused. Guests without a manifest are never touched.
+    Example: pmpc destroy web-1 --dry-run   |   pmpc destroy -l tag=test -y --backup-first
     """
     app_ctx: AppContext = ctx.obj
+    _check_backup(backup_first, backup_storage)
     from proxmox_mpc.services.apply import destroy as destroy_service
 
     report = run(
@@ -238,6 +292,9 @@ def destroy(
             timeout=timeout,
             concurrency=concurrency,
             progress=_progress(app_ctx),
+            allow_destroy=allow_destroy or [],
+            backup_first=backup_first,
+            backup_storage=backup_storage,
         )
     )
     _print_report(app_ctx, report, output)

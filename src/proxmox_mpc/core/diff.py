@@ -14,6 +14,7 @@ from proxmox_mpc.core.manifest import (
     KIND_PREFIX,
     AnyManifest,
     CtManifest,
+    ignores_change,
     managed_keys,
     manifest_to_config,
 )
@@ -26,6 +27,7 @@ from proxmox_mpc.core.plan import (
     STATE_FIELD,
     Change,
     FieldChange,
+    PendingReboot,
     Plan,
     make_plan,
 )
@@ -64,6 +66,8 @@ class ObservedGuest(BaseModel):
     pool: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     digest: str | None = None
+    # Keys of `config` whose value is pending: set, but in effect only from the guest's next start.
+    pending: list[str] = Field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -191,22 +195,22 @@ def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None)
     return sorted(fields, key=lambda f: _slot_key(f.name))
 
 
-def _replace_reason(manifest: AnyManifest, guest: ObservedGuest, changed: list[FieldChange]) -> bool:
-    if manifest.type != guest.type:
-        return True
-    for item in changed:
-        if item.name == "template" and item.old == "1" and item.new in ("0", None):
-            return True
-        if item.name == "unprivileged":
-            return True
-        if (
-            item.old is not None
-            and item.new is not None
-            and nz.is_disk_key(guest.type, item.name)
-            and disk_delta(guest.type, item.name, item.new, item.old) in ("shrink", "move")
-        ):
-            return True
-    return False
+def forces_replacement(guest_type: str, item: FieldChange) -> bool:
+    """Return True when changing this field cannot be done in place: the guest must be destroyed and created.
+
+    PVE fixes these at create time: a template cannot become a VM again, a container's `unprivileged`
+    cannot change, and a disk cannot shrink or move to another storage (or source) through a config write.
+    """
+    if item.name == "template":
+        return item.old == "1" and item.new in ("0", None)
+    if item.name == "unprivileged":
+        return guest_type == "lxc" and nz.bool_text(item.old or "0") != nz.bool_text(item.new or "0")
+    return (
+        item.old is not None
+        and item.new is not None
+        and nz.is_disk_key(guest_type, item.name)
+        and disk_delta(guest_type, item.name, item.new, item.old) in ("shrink", "move")
+    )
 
 
 def _update_fields(manifest: AnyManifest, guest: ObservedGuest) -> list[FieldChange]:
@@ -277,17 +281,21 @@ def diff_guest(manifest: AnyManifest, guest: ObservedGuest | None) -> Change | N
             fields=_create_fields(manifest, guest),
             digest=guest.digest,
         )
-    fields = _update_fields(manifest, guest)
+    fields = [f for f in _update_fields(manifest, guest) if not ignores_change(manifest, f.name)]
     if not fields:
         return None
-    if _replace_reason(manifest, guest, fields):
+    forcing = {f.name for f in fields if forces_replacement(guest.type, f)}
+    if forcing:
         return Change(
             address=address,
             kind=kind,
             vmid=guest.vmid,
             node=manifest.node,
             action="replace",  # type: ignore[arg-type]
-            fields=_create_fields(manifest, guest),
+            fields=[
+                f.model_copy(update={"forces_replacement": True}) if f.name in forcing else f
+                for f in _create_fields(manifest, guest)
+            ],
             digest=guest.digest,
         )
     action = "power" if all(f.name == STATE_FIELD for f in fields) else "update"
@@ -358,8 +366,32 @@ def build_plan(
     changes = [c for c in (diff_guest(m, g) for m, g in pairs) if c is not None]
     unmanaged = [f"{g.ref} ({g.name})" for g in rest]
     return make_plan(
-        changes, context=context, workspace=workspace, created_at=created_at, unmanaged=unmanaged
+        changes,
+        context=context,
+        workspace=workspace,
+        created_at=created_at,
+        unmanaged=unmanaged,
+        pending_reboot=pending_reboots(pairs, changes),
     )
+
+
+def pending_reboots(
+    pairs: Sequence[tuple[AnyManifest, ObservedGuest | None]], changes: Sequence[Change]
+) -> list[PendingReboot]:
+    """Return, per guest, the managed keys whose wanted value is set but pending (counted as applied)."""
+    changed = {c.address: {f.name for f in c.fields} for c in changes}
+    found = []
+    for manifest, guest in pairs:
+        if guest is None or not guest.pending or manifest.type != guest.type:
+            continue
+        if manifest.spec.state == "absent":
+            continue
+        owned = managed_keys(manifest, guest.config)
+        skip = changed.get(manifest.address, set())
+        keys = sorted(k for k in guest.pending if k in owned and k not in skip and not ignores_change(manifest, k))
+        if keys:
+            found.append(PendingReboot(address=manifest.address, vmid=guest.vmid, fields=keys))
+    return found
 
 
 def observed_from_mapping(raw: Mapping[str, Any]) -> ObservedGuest:

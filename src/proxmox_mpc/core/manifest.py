@@ -395,10 +395,62 @@ def _no_overlap(config: Mapping[str, Any], taken: set[str], kind: str) -> None:
         )
 
 
+# What `lifecycle.ignore_changes` may name besides a Proxmox config key: the spec's structured fields.
+LIFECYCLE_FIELDS = frozenset(
+    {
+        "node",
+        "state",
+        "pool",
+        "disks",
+        "networks",
+        "mounts",
+        "rootfs",
+        "cloud_init",
+        "os_type",
+        "config",
+        *_COMMON_FIELD_KEYS,
+        *VM_FIELD_KEYS,
+        *CT_FIELD_KEYS,
+    }
+)
+
+
+class Lifecycle(_Strict):
+    """`lifecycle:` beside `spec:`, as terraform's block: what pmpc may destroy, back up first, or leave alone."""
+
+    prevent_destroy: bool = False
+    allow_destroy: bool = False
+    backup_before_destroy: str | None = None
+    ignore_changes: list[str] = Field(default_factory=list)
+
+    @field_validator("ignore_changes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            key = name.removeprefix("config.")
+            if name not in LIFECYCLE_FIELDS and not re.fullmatch(r"[a-z][a-z0-9_\-]*", key):
+                raise ValueError(f"{name!r} is neither a spec field nor a Proxmox config key")
+        return value
+
+    @field_validator("backup_before_destroy")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9\-_.]*[A-Za-z0-9]", value):
+            raise ValueError(f"{value!r} is not a storage name")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Lifecycle:
+        if self.prevent_destroy and self.allow_destroy:
+            raise ValueError("prevent_destroy and allow_destroy contradict each other")
+        return self
+
+
 class _Manifest(_Strict):
     name: str
     node: str
     vmid: int | None = Field(None, ge=100, le=999999999)
+    lifecycle: Lifecycle | None = None
 
     @field_validator("name")
     @classmethod
@@ -567,6 +619,33 @@ def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]
         elif kind == "lxc" and isinstance(spec, CtSpec) and MP_SLOT.match(key) and spec.mounts is not None:
             keys.add(key)
     return keys
+
+
+def ignores_change(manifest: AnyManifest, key: str) -> bool:
+    """Return True when `lifecycle.ignore_changes` leaves a plan field (config key or pseudo-field) alone."""
+    if manifest.lifecycle is None or not manifest.lifecycle.ignore_changes:
+        return False
+    names = set(manifest.lifecycle.ignore_changes)
+    if key in names or f"config.{key}" in names:
+        return True
+    owners = {attr for attr, k in {**VM_FIELD_KEYS, **CT_FIELD_KEYS}.items() if k == key}
+    if owners & names:
+        return True
+    if "config" in names and key in manifest.spec.config:
+        return True
+    if "networks" in names and nz.NET_RE.match(key):
+        return True
+    if manifest.type == "qemu":
+        if "disks" in names and nz.QEMU_DISK_RE.match(key):
+            return True
+        if "cloud_init" in names and (key in nz.CLOUDINIT_KEYS or nz.IPCONFIG_RE.match(key)):
+            return True
+    else:
+        if "mounts" in names and MP_SLOT.match(key):
+            return True
+        if "rootfs" in names and key == "rootfs":
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------- from Proxmox
@@ -822,6 +901,8 @@ def manifest_to_document(manifest: AnyManifest) -> dict[str, Any]:
     ordered = {"kind": data["kind"], "name": data["name"], "node": data["node"]}
     if data.get("vmid") is not None:
         ordered["vmid"] = data["vmid"]
+    if data.get("lifecycle"):
+        ordered["lifecycle"] = data["lifecycle"]
     rank = {name: index for index, name in enumerate(SPEC_ORDER)}
     ordered["spec"] = dict(sorted(spec.items(), key=lambda kv: rank.get(kv[0], len(rank))))
     return ordered

@@ -1,14 +1,19 @@
 """The plan document: what `pmpc plan` found to do and `pmpc apply` will do (stable, versioned JSON).
 
 ```
-{"format_version": "1.0", "created_at": ISO-8601 UTC, "context": str|null, "workspace": str|null,
+{"format_version": "1.1", "created_at": ISO-8601 UTC, "context": str|null, "workspace": str|null,
  "changes": [{"address": "vm/web-1", "kind": "vm"|"ct", "vmid": int|null, "node": str,
               "action": "create"|"update"|"replace"|"delete"|"power",
-              "fields": [{"name", "old", "new", "needs_reboot"}], "digest": str|null}],
- "summary": {"add", "change", "replace", "destroy", "power"}}
+              "fields": [{"name", "old", "new", "needs_reboot", ["forces_replacement": true]}],
+              "digest": str|null, ["backup": STORAGE], ["replaced_in_run": RUN]}],
+ "summary": {"add", "change", "replace", "destroy", "power"}, ["pending_reboot": [...]]}
 ```
 Field values are Proxmox config values in canonical form (disks as `storage:size,options`); the
 pseudo-fields `state`, `pool`, `node`, `clone`, `ostemplate` and `ssh_keys` carry what is not config.
+Keys in brackets appear only when they say something (1.1 added them; a 1.0 reader ignores nothing
+it knew): `forces_replacement` on the fields that force a replace, `backup` on a delete or replace
+that takes a vzdump first, `replaced_in_run` on a create of a guest an interrupted replace deleted,
+and `pending_reboot` for guests whose wanted values wait for their next start.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import ManifestError
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 Action = Literal["create", "update", "replace", "delete", "power"]
 ACTIONS: tuple[str, ...] = ("create", "update", "replace", "delete", "power")
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "power": "~"}
@@ -46,6 +51,14 @@ class FieldChange(BaseModel):
     old: str | None = None
     new: str | None = None
     needs_reboot: bool = False
+    forces_replacement: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.forces_replacement:
+            data.pop("forces_replacement", None)
+        return data
 
 
 class Change(BaseModel):
@@ -58,6 +71,18 @@ class Change(BaseModel):
     action: Action
     fields: list[FieldChange] = Field(default_factory=list)
     digest: str | None = None
+    # The storage a vzdump goes to before the delete (delete and replace only).
+    backup: str | None = None
+    # The apply run whose replace deleted this guest and never created it again (a create only).
+    replaced_in_run: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("backup", "replaced_in_run"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     @property
     def needs_reboot(self) -> bool:
@@ -82,6 +107,14 @@ class Change(BaseModel):
         return f"{self.kind}/{self.vmid}" if self.vmid is not None else self.address
 
 
+class PendingReboot(BaseModel):
+    """A guest whose wanted values are set but wait for its next start (they count as applied)."""
+
+    address: str
+    vmid: int
+    fields: list[str] = Field(default_factory=list)
+
+
 class Summary(BaseModel):
     """How many guests each kind of action touches."""
 
@@ -101,6 +134,7 @@ class Plan(BaseModel):
     workspace: str | None = None
     changes: list[Change] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
+    pending_reboot: list[PendingReboot] = Field(default_factory=list)
     # Guests without a manifest, listed in the text view, never changed; not part of the JSON document.
     unmanaged: list[str] = Field(default_factory=list, exclude=True)
 
@@ -111,7 +145,10 @@ class Plan(BaseModel):
 
     def to_document(self) -> dict[str, Any]:
         """Return the JSON plan document."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if not data.get("pending_reboot"):
+            data.pop("pending_reboot", None)
+        return data
 
 
 def summarize(changes: list[Change]) -> Summary:
@@ -138,6 +175,7 @@ def make_plan(
     workspace: str | None = None,
     created_at: datetime | None = None,
     unmanaged: list[str] | None = None,
+    pending_reboot: list[PendingReboot] | None = None,
 ) -> Plan:
     """Build a plan with its changes sorted by address and counted."""
     ordered = sorted(changes, key=lambda c: (c.address, c.vmid or 0))
@@ -148,6 +186,7 @@ def make_plan(
         changes=ordered,
         summary=summarize(ordered),
         unmanaged=sorted(unmanaged or []),
+        pending_reboot=sorted(pending_reboot or [], key=lambda p: p.address),
     )
 
 

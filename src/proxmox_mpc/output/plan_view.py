@@ -24,6 +24,8 @@ def _value(text: str | None) -> str:
 
 def _field_line(change: Change, item: FieldChange) -> str:
     reboot = "  (needs reboot)" if item.needs_reboot else ""
+    if item.forces_replacement:
+        reboot += "  # forces replacement"
     if change.action in ("create", "replace"):
         if change.action == "replace" and item.old is not None and item.old != item.new:
             return f"      ~ {item.name}: {_value(item.old)} -> {_value(item.new)}{reboot}"
@@ -61,9 +63,18 @@ def render_plan(plan: Plan, out: TextIO, *, show_unmanaged: bool = True) -> None
         if change.needs_reboot and change.action == "update":
             headline += "; some changes apply at the next reboot"
         out.write(f"  # {describe_target(change)} {headline}\n")
-        out.write(f"  {SYMBOLS[change.action]} {change.address}\n")
+        mark = f" (was replaced; see journal {change.replaced_in_run})" if change.replaced_in_run else ""
+        out.write(f"  {SYMBOLS[change.action]} {change.address}{mark}\n")
+        if change.backup:
+            where = "the node's backup storage" if change.backup == "auto" else change.backup
+            out.write(f"      # backup first: vzdump to {where}, then delete\n")
         for item in change.fields:
             out.write(_field_line(change, item) + "\n")
+        out.write("\n")
+    if plan.pending_reboot:
+        out.write("Pending reboot (set, and counted as applied; in effect from the next start):\n")
+        for pending in plan.pending_reboot:
+            out.write(f"  {pending.address} ({pending.vmid}): {', '.join(pending.fields)} (pending reboot)\n")
         out.write("\n")
     if show_unmanaged and plan.unmanaged:
         out.write("Unmanaged guests (no manifest; never changed by plan or apply):\n")

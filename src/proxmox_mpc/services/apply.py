@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
@@ -91,6 +91,7 @@ class ApplyReport(BaseModel):
     run_id: int | None = None
     plan: Plan
     results: list[ActionResult] = Field(default_factory=list)
+    note: str | None = None
 
     _error: PmpcError | None = PrivateAttr(default=None)
 
@@ -280,12 +281,14 @@ class _Run:
         timeout: float,
         progress: Progress | None,
         concurrency: int,
+        cluster: str | None = None,
     ) -> None:
         from proxmox_mpc.services.guests import VmidAllocator
 
         self.api = api
         self.store = store
         self.run_id = run_id
+        self.cluster = cluster
         self.timeout = timeout
         self.progress = progress
         self.limit = asyncio.Semaphore(max(1, concurrency))
@@ -296,10 +299,23 @@ class _Run:
 
     def journal(self, result: ActionResult, step: StepResult) -> None:
         result.steps.append(step)
+        self.note(result.address, step.step, step.status, step.detail, step.upid)
+
+    def note(
+        self, address: str, step: str, status: str, detail: str | None = None, upid: str | None = None
+    ) -> None:
+        """Write one journal row (not part of the printed report): a start, a task PVE accepted."""
         if self.store is not None and self.run_id is not None:
-            self.store.journal_action(
-                self.run_id, result.address, step.step, step.status, step.detail, step.upid
-            )
+            self.store.journal_action(self.run_id, address, step, status, detail, upid)
+
+    def created(self, change: Change, vmid: int) -> None:
+        if self.store is not None and self.cluster is not None:
+            name = change.address.split("/", 1)[1]
+            self.store.record_created(self.cluster, change.type, vmid, name, self.run_id)
+
+    def deleted(self, vmid: int) -> None:
+        if self.store is not None and self.cluster is not None:
+            self.store.forget_created(self.cluster, vmid)
 
     async def refresh(self) -> None:
         self.resources = [
@@ -312,6 +328,10 @@ class _Run:
     ) -> str | None:
         from proxmox_mpc.services.tasks import send
 
+        def accepted(upid: str) -> None:
+            # Journal the task before waiting for it: after a crash the journal still names it.
+            self.note(result.address, step, "started", _journal_line(request), upid)
+
         try:
             upid = await send(
                 self.api,
@@ -321,9 +341,13 @@ class _Run:
                 timeout=self.timeout,
                 wait=True,
                 progress=self.progress,
+                on_accepted=accepted,
             )
         except PmpcError as exc:
-            self.journal(result, StepResult(step=step, status="failed", detail=_error_text(exc)))
+            failed_upid = getattr(exc, "upid", None)
+            self.journal(
+                result, StepResult(step=step, status="failed", detail=_error_text(exc), upid=failed_upid)
+            )
             raise
         self.journal(result, StepResult(step=step, status="ok", detail=_journal_line(request), upid=upid))
         return upid
@@ -456,6 +480,13 @@ async def _apply_tail(
 async def _power(
     run: _Run, result: ActionResult, change: Change, node: str, vmid: int, want: str | None, deadline: float
 ) -> None:
+    if want in ("running", "stopped"):
+        # Someone else may have done it meanwhile: that is no failure, and nothing to send.
+        now = (await run.api.guest_status(node, change.type, vmid)).get("status")
+        if (now == "stopped") == (want == "stopped"):
+            step = "start" if want == "running" else "stop"
+            run.journal(result, StepResult(step=step, status="ok", detail=f"already {want}"))
+            return
     if want == "running":
         request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/start")
         await run.send(result, "start", request, deadline)
@@ -482,6 +513,8 @@ async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, de
         )
         run.journal(result, StepResult(step="delete", status="failed", detail=error.message))
         raise error
+    if change.backup:
+        await _backup(run, result, change, node, vmid, deadline)
     status = await run.api.guest_status(node, change.type, vmid)
     base = _base(change, node, vmid)
     if status.get("status") == "running":
@@ -489,6 +522,39 @@ async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, de
     params = {"purge": 1, "destroy-unreferenced-disks": 1}
     await run.send(result, "delete", PlannedRequest(method="DELETE", path=base, params=params), deadline)
     run.nodes.pop(vmid, None)
+    run.deleted(vmid)
+
+
+async def _backup(run: _Run, result: ActionResult, change: Change, node: str, vmid: int, deadline: float) -> None:
+    """Take a vzdump of a guest about to be deleted and journal its volume; a failure stops the delete."""
+    from proxmox_mpc.services.backup import backup_guest
+
+    assert change.backup is not None
+    storage = None if change.backup == "auto" else change.backup
+
+    def accepted(upid: str) -> None:
+        run.note(result.address, "backup", "started", f"vzdump {vmid} to {storage or 'the default storage'}", upid)
+
+    try:
+        volid, upid = await backup_guest(
+            run.api,
+            node,
+            vmid,
+            storage=storage,
+            deadline=deadline,
+            timeout=run.timeout,
+            target=result.address,
+            progress=run.progress,
+            on_accepted=accepted,
+        )
+    except PmpcError as exc:
+        error = PmpcError(
+            f"{change.address}: the backup before the delete failed, so nothing was deleted: {exc.message}"
+        )
+        error.exit_code = exc.exit_code
+        run.journal(result, StepResult(step="backup", status="failed", detail=_error_text(exc)))
+        raise error from exc
+    run.journal(result, StepResult(step="backup", status="ok", detail=volid, upid=upid))
 
 
 def _resolve_source(run: _Run, change: Change, source: str) -> tuple[str, int]:
@@ -530,6 +596,7 @@ async def _create(run: _Run, result: ActionResult, change: Change, deadline: flo
                 raise
             result.steps = [s for s in result.steps if s.status != "failed"]
             vmid = await run.allocator.allocate()
+    run.created(change, vmid)
     await run.refresh()
     await _apply_tail(run, result, change, change.node, vmid, deadline, created=True)
 
@@ -593,11 +660,13 @@ async def run_change(run: _Run, change: Change) -> ActionResult:
     deadline = time.monotonic() + run.timeout
     async with run.limit:
         try:
+            run.note(change.address, change.action, "started", change.ref)
             if change.action == "delete":
                 assert change.vmid is not None
                 await _delete(run, result, change, change.vmid, deadline)
             elif change.action == "replace":
                 assert change.vmid is not None
+                _refuse_uncreatable(change)
                 await _delete(run, result, change, change.vmid, deadline)
                 await _create(run, result, change, deadline)
             elif change.action == "create":
@@ -612,6 +681,15 @@ async def run_change(run: _Run, change: Change) -> ActionResult:
             return result
     result.status, result.ok = "done", True
     return result
+
+
+def _refuse_uncreatable(change: Change) -> None:
+    """Never start a replace whose create is known to be refused (the delete would lose the guest)."""
+    from proxmox_mpc.core.preflight import create_blockers, replace_sentence
+
+    blockers = create_blockers(change)
+    if blockers:
+        raise ManifestError(replace_sentence(change, blockers[0]) + ".")
 
 
 async def check_fresh(api: ProxmoxClient, plan: Plan) -> None:
@@ -670,23 +748,57 @@ def _failure(results: Sequence[ActionResult], errors: dict[str, PmpcError]) -> P
     return error
 
 
+Replan = Callable[[], Awaitable[Plan]]
+
+
+def same_change(a: Change, b: Change) -> bool:
+    """Return True when two plans agree on one change (what it does, to which guest, from which config)."""
+    return a.model_dump(exclude={"replaced_in_run"}) == b.model_dump(exclude={"replaced_in_run"})
+
+
+def settle_plan(confirmed: Plan, fresh: Plan) -> Plan:
+    """Return what to execute once the lock is held: the fresh plan when the confirmed one covers it.
+
+    A change someone else already made drops out (an overlapping apply created the VM: nothing to do);
+    a change that differs from, or is missing in, the confirmed plan was never confirmed.
+
+    Raises:
+        Conflict: the fresh plan has a change the confirmed one does not (exit 7).
+    """
+    unconfirmed = [c for c in fresh.changes if not any(same_change(c, d) for d in confirmed.changes)]
+    if unconfirmed:
+        names = ", ".join(c.address for c in unconfirmed)
+        raise Conflict(
+            f"The cluster changed while this apply waited (for its confirmation or the workspace lock): "
+            f"{names} would now change differently from the plan you confirmed. Nothing was changed; "
+            "run `pmpc plan` again.",
+            details={"stale": [c.address for c in unconfirmed]},
+        )
+    return fresh
+
+
 async def execute_plan(
     app_ctx: AppContext,
     plan: Plan,
     *,
-    confirm: Confirm,
+    confirm: Confirm | None,
     action: str = "apply",
     lock_timeout: float = 0.0,
     timeout: float = 300.0,
     concurrency: int | None = None,
     progress: Progress | None = None,
     check_stale: bool = False,
+    replan: Replan | None = None,
 ) -> ApplyReport:
-    """Confirm, take the workspace lock, and run a plan's changes in order, journaling each step.
+    """Confirm, take the workspace lock, plan again (or re-check a saved plan), and run the changes in order.
+
+    Everything that decides what to do happens while the lock is held and after the confirmation, so two
+    overlapping applies (or one that waited at its prompt) never do the same thing twice.
 
     Raises:
-        ConfirmationRequired / Aborted: through `confirm`.
-        Conflict: the workspace lock is held, or a saved plan is stale (exit 7).
+        ConfirmationRequired / Aborted: through `confirm` (None: a saved plan, which was the confirmation).
+        Conflict: the workspace lock is held, or the plan is stale (exit 7).
+        ManifestError: a create (or a replace's create) would be refused (nothing was sent).
 
     A failed change does not raise: the report carries it (`report.error`), to raise after printing.
     """
@@ -698,17 +810,25 @@ async def execute_plan(
     errors: dict[str, PmpcError] = {}
     if plan.empty:
         return report
-    stages = order_changes(plan.changes)
-    async with connect(app_ctx) as api:
-        if check_stale:
-            await check_fresh(api, plan)
+    if confirm is not None:
         confirm(action, [_describe(c) for c in plan.changes])
+    async with connect(app_ctx) as api:
         store = open_app_store(app_ctx)
         try:
             holder = f"pmpc {action}"
             with store.workspace_lock(workspace_lock_name(app_ctx), holder, lock_timeout):
+                if check_stale:
+                    await check_fresh(api, plan)
+                    await check_saved_creatable(api, plan)
+                elif replan is not None:
+                    plan = settle_plan(plan, await replan())
+                    report.plan = plan
+                if plan.empty:
+                    report.note = "No changes: someone else already made them."
+                    return report
+                cluster = cluster_key(app_ctx)
                 run_id = store.start_apply_run(
-                    cluster_key(app_ctx), workspace_label(app_ctx), plan_digest(plan)
+                    cluster, workspace_label(app_ctx), plan_digest(plan), operation=action
                 )
                 report.run_id = run_id
                 run = _Run(
@@ -718,10 +838,11 @@ async def execute_plan(
                     timeout=timeout,
                     progress=progress,
                     concurrency=concurrency or app_ctx.settings.concurrency,
+                    cluster=cluster,
                 )
                 try:
                     await run.refresh()
-                    report.results = await _run_stages(run, plan, stages)
+                    report.results = await _run_stages(run, plan, order_changes(plan.changes))
                     errors = run.errors
                 finally:
                     status = "ok" if all(r.ok for r in report.results) and report.results else "failed"
@@ -734,6 +855,29 @@ async def execute_plan(
             store.close()
     report._error = _failure(report.results, errors)
     return report
+
+
+async def check_saved_creatable(api: ProxmoxClient, plan: Plan) -> None:
+    """Refuse a saved plan whose creates (or replaces' creates) the cluster would refuse (exit 1).
+
+    Raises:
+        ManifestError: one line per blocked change.
+    """
+    from proxmox_mpc.core.preflight import create_blockers, replace_sentence
+    from proxmox_mpc.services.plan import create_facts, observe_cluster, read_templates
+    from proxmox_mpc.services.validate import read_facts
+
+    if not any(c.action in ("create", "replace") for c in plan.changes):
+        return
+    observed = await observe_cluster(api)
+    facts = create_facts(await read_facts(api, observed), observed, await read_templates(api, plan.changes))
+    lines = []
+    for change in plan.changes:
+        blockers = create_blockers(change, facts)
+        if blockers:
+            lines.append(replace_sentence(change, blockers[0]) + ".")
+    if lines:
+        raise ManifestError("\n".join(lines))
 
 
 async def _run_stages(run: _Run, plan: Plan, stages: list[list[Change]]) -> list[ActionResult]:
@@ -784,27 +928,51 @@ async def apply(
     timeout: float = 300.0,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    allow_destroy: Sequence[str] = (),
+    backup_first: bool = False,
+    backup_storage: str | None = None,
 ) -> ApplyReport:
     """Plan (or read a saved plan), show it, confirm, and execute it; on --dry-run only plan.
 
+    A saved plan applies without a prompt: it was the confirmation (as terraform's is).
+
     Raises:
-        ManifestError: a manifest is invalid (nothing was sent).
+        ManifestError: a manifest is invalid, a create would be refused, a protected guest would be
+            destroyed (nothing was sent).
         Conflict: a saved plan is stale, or made for another context; the workspace lock is held.
 
     A failed change is in `report.error` (the others finished; the journal has every step).
     """
-    from proxmox_mpc.services.plan import compute_plan, read_plan
+    from proxmox_mpc.services.plan import compute_plan, parse_allow_destroy, read_plan
 
+    parse_allow_destroy(allow_destroy)
+    replan: Replan | None = None
     if plan_file is not None:
         if targets or selector:
             raise UsageError("A saved plan is applied whole: drop the manifest arguments and -l.")
+        if allow_destroy or backup_first or backup_storage:
+            raise UsageError(
+                "A saved plan is applied as it was made: give --allow-destroy and --backup-first to `pmpc plan`."
+            )
         plan = read_plan(plan_file)
         context = app_ctx.settings.context
         if plan.context and context and plan.context != context:
             raise Conflict(f"The plan was made for context {plan.context!r}, not {context!r}.")
         check_stale = True
     else:
-        plan = (await compute_plan(app_ctx, targets=targets, selector=selector)).plan
+
+        async def replan() -> Plan:
+            result = await compute_plan(
+                app_ctx,
+                targets=targets,
+                selector=selector,
+                allow_destroy=allow_destroy,
+                backup_first=backup_first,
+                backup_storage=backup_storage,
+            )
+            return result.plan
+
+        plan = await replan()
         check_stale = False
     if show is not None:
         show(plan)
@@ -813,40 +981,46 @@ async def apply(
     return await execute_plan(
         app_ctx,
         plan,
-        confirm=confirm,
+        confirm=None if plan_file is not None else confirm,
         lock_timeout=lock_timeout,
         timeout=timeout,
         concurrency=concurrency,
         progress=progress,
         check_stale=check_stale,
+        replan=replan,
     )
 
 
-async def destroy(
+async def destroy_plan(
     app_ctx: AppContext,
     *,
     targets: Sequence[str] = (),
     selector: str | None = None,
-    dry_run: bool = False,
-    confirm: Confirm,
-    show: ShowPlan | None = None,
-    lock_timeout: float = 0.0,
-    timeout: float = 300.0,
-    concurrency: int | None = None,
-    progress: Progress | None = None,
-) -> ApplyReport:
-    """Delete the managed guests (all, or those the manifests, names and -l select); protection is honoured.
+    allow_destroy: Sequence[str] = (),
+    backup_first: bool = False,
+    backup_storage: str | None = None,
+) -> Plan:
+    """Return the plan that deletes the managed guests chosen (reads only; protection checked).
 
     Raises:
         NotFound: a name matches no manifest.
-        ManifestError: a manifest is invalid.
+        ManifestError: a manifest is invalid, or a chosen guest is protected.
+        UsageError: a bad --allow-destroy address or selector.
     """
     from proxmox_mpc.core.diff import match_guests
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.manifests import load_manifests, workspace_manifests
-    from proxmox_mpc.services.plan import observe_cluster, parse_selector_text, select, workspace_label
+    from proxmox_mpc.services.plan import (
+        annotate_destroys,
+        observe_cluster,
+        parse_allow_destroy,
+        parse_selector_text,
+        select,
+        workspace_label,
+    )
     from proxmox_mpc.services.validate import read_facts, require_valid
 
+    allowed = parse_allow_destroy(allow_destroy)
     chosen = parse_selector_text(selector)
     files = [t for t in targets if Path(t).exists()]
     names = [t for t in targets if not Path(t).exists()]
@@ -886,6 +1060,52 @@ async def destroy(
             )
         )
     plan = make_plan(changes, context=app_ctx.settings.context, workspace=workspace_label(app_ctx))
+    annotate_destroys(
+        app_ctx,
+        plan,
+        kept,
+        allowed,
+        facts=facts,
+        backup_first=backup_first,
+        backup_storage=backup_storage,
+    )
+    return plan
+
+
+async def destroy(
+    app_ctx: AppContext,
+    *,
+    targets: Sequence[str] = (),
+    selector: str | None = None,
+    dry_run: bool = False,
+    confirm: Confirm,
+    show: ShowPlan | None = None,
+    lock_timeout: float = 0.0,
+    timeout: float = 300.0,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+    allow_destroy: Sequence[str] = (),
+    backup_first: bool = False,
+    backup_storage: str | None = None,
+) -> ApplyReport:
+    """Delete the managed guests (all, or those the manifests, names and -l select); protection is honoured.
+
+    Raises:
+        NotFound: a name matches no manifest.
+        ManifestError: a manifest is invalid, or a chosen guest is protected.
+    """
+
+    async def replan() -> Plan:
+        return await destroy_plan(
+            app_ctx,
+            targets=targets,
+            selector=selector,
+            allow_destroy=allow_destroy,
+            backup_first=backup_first,
+            backup_storage=backup_storage,
+        )
+
+    plan = await replan()
     if show is not None:
         show(plan)
     if dry_run:
@@ -899,6 +1119,7 @@ async def destroy(
         timeout=timeout,
         concurrency=concurrency,
         progress=progress,
+        replan=replan,
     )
 
 

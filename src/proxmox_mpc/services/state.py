@@ -45,7 +45,13 @@ def open_app_store(app_ctx: AppContext) -> Store:
     """
     from proxmox_mpc.state.store import open_store
 
-    return open_store(database_url(app_ctx))
+    store = open_store(database_url(app_ctx))
+    try:
+        # An apply killed mid-run (kill -9, power loss) left its run `running`: say what it is.
+        store.mark_interrupted_runs()
+    except PmpcError:
+        pass  # a read-only database: the journal view still tells interrupted runs apart
+    return store
 
 
 def open_store_readonly(app_ctx: AppContext) -> Store | None:

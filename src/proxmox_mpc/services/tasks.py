@@ -104,10 +104,12 @@ async def send(
     wait: bool,
     progress: Progress | None = None,
     wait_grace: float = 0.0,
+    on_accepted: Callable[[str], None] | None = None,
 ) -> str | None:
     """Send one write, retrying transient lock errors with backoff until `deadline`; wait for its task.
 
-    Returns the task's UPID (None when the write answered without a task).
+    Returns the task's UPID (None when the write answered without a task). `on_accepted(upid)` is
+    called as soon as PVE answers with a task, before waiting for it (the apply journal records it).
 
     Raises:
         Conflict: the guest was still locked when the time ran out (the message names the lock).
@@ -126,6 +128,8 @@ async def send(
                 data=request.params if request.method in ("POST", "PUT") else None,
                 params=request.params if request.method in ("GET", "DELETE") else None,
             )
+            if is_upid(result) and on_accepted is not None:
+                on_accepted(str(result))
             if not (is_upid(result) and wait):
                 return result if is_upid(result) else None
             remaining = max(0.0, deadline - time.monotonic()) + wait_grace

@@ -169,12 +169,15 @@ async def validate_manifests(
     files = len({item.source.path for item in loaded})
     checked = False
     if not offline and app_ctx.settings.host:
-        from proxmox_mpc.services.plan import observe_cluster
+        from proxmox_mpc.services.plan import build_checked_plan, observe_cluster
 
         async with connect(app_ctx) as api:
             # Bridges that guests already use count as existing (SDN VNets, bridges on other hosts).
-            facts = await read_facts(api, await observe_cluster(api))
-        raise_problems(check_against_cluster(loaded, facts))
+            observed = await observe_cluster(api)
+            facts = await read_facts(api, observed)
+            raise_problems(check_against_cluster(loaded, facts))
+            # Would the creates (and the replaces' creates) these manifests lead to succeed?
+            await build_checked_plan(app_ctx, api, loaded, observed, facts)
         checked = True
     return ValidateReport(
         manifests=len(loaded),

@@ -30,6 +30,7 @@ from proxmox_mpc.state.tables import (
     ApplyRunRow,
     ChangeRow,
     ClusterRow,
+    CreatedGuestRow,
     GuestRow,
     LockRow,
     ManifestCacheRow,
@@ -59,6 +60,7 @@ apply_runs_t = ApplyRunRow.__table__  # type: ignore[attr-defined]
 apply_actions_t = ApplyActionRow.__table__  # type: ignore[attr-defined]
 locks_t = LockRow.__table__  # type: ignore[attr-defined]
 manifest_cache_t = ManifestCacheRow.__table__  # type: ignore[attr-defined]
+created_t = CreatedGuestRow.__table__  # type: ignore[attr-defined]
 
 GUEST_COLUMNS = (
     "cluster_id",
@@ -224,6 +226,9 @@ class ApplyRunRecord(BaseModel):
     started_at: UtcTime
     finished_at: UtcTime | None = None
     status: str
+    operation: str | None = None
+    pid: int | None = None
+    host: str | None = None
 
 
 class JournalEntry(BaseModel):
@@ -261,6 +266,32 @@ class LockInfo(BaseModel):
         except OSError:
             return False
         return False
+
+
+def process_start(pid: int) -> str | None:
+    """Return when a process started (clock ticks since boot, from /proc), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    fields = text.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_gone(pid: int | None, host: str | None, started: str | None) -> bool:
+    """Return True when a process recorded as (pid, host, start time) ran on this host and no longer runs."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    now = process_start(pid)
+    return started is not None and now is not None and now != started
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -763,18 +794,25 @@ class Store:
 
     # ------------------------------------------------------------------ apply runs and journal
 
-    def start_apply_run(self, cluster: str, workspace: str | None, plan_digest: str | None) -> int:
-        """Open an apply run (status `running`) and return its id."""
+    def start_apply_run(
+        self, cluster: str, workspace: str | None, plan_digest: str | None, *, operation: str = "apply"
+    ) -> int:
+        """Open an apply run (status `running`, naming this process) and return its id."""
         from sqlalchemy import insert
 
         with self.transaction() as conn:
             cid = self.cluster_id(cluster, create=True)
+            pid = os.getpid()
             row = {
                 "cluster_id": cid,
                 "workspace": workspace,
                 "plan_digest": plan_digest,
                 "started_at": utcnow(),
                 "status": "running",
+                "operation": operation,
+                "pid": pid,
+                "host": socket.gethostname(),
+                "process_start": process_start(pid),
             }
             return int(
                 conn.execute(insert(apply_runs_t).values(row).returning(apply_runs_t.c.id)).scalar_one()
@@ -832,10 +870,123 @@ class Store:
                 plan_digest=r.plan_digest,
                 started_at=r.started_at,
                 finished_at=r.finished_at,
-                status=r.status,
+                status="interrupted"
+                if r.status == "running" and process_gone(r.pid, r.host, r.process_start)
+                else r.status,
+                operation=r.operation,
+                pid=r.pid,
+                host=r.host,
             )
             for r in rows
         ]
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Mark every `running` apply run whose process is gone (pid, host and start time) as `interrupted`."""
+        from sqlalchemy import select, update
+
+        with self._read() as conn:
+            rows = conn.execute(
+                select(
+                    apply_runs_t.c.id, apply_runs_t.c.pid, apply_runs_t.c.host, apply_runs_t.c.process_start
+                ).where(apply_runs_t.c.status == "running")
+            ).all()
+        gone = [r.id for r in rows if process_gone(r.pid, r.host, r.process_start)]
+        if gone:
+            with self.transaction() as conn:
+                conn.execute(
+                    update(apply_runs_t)
+                    .where(apply_runs_t.c.id.in_(gone), apply_runs_t.c.status == "running")
+                    .values(status="interrupted", finished_at=utcnow())
+                )
+        return gone
+
+    def unfinished_replaces(self, cluster: str, *, runs: int = 50) -> dict[str, int]:
+        """Return, per address, the apply run whose replace deleted the guest and never created it again."""
+        from sqlalchemy import select
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return {}
+        with self._read() as conn:
+            run_ids = (
+                conn.execute(
+                    select(apply_runs_t.c.id)
+                    .where(apply_runs_t.c.cluster_id == cid)
+                    .order_by(apply_runs_t.c.id.desc())
+                    .limit(runs)
+                )
+                .scalars()
+                .all()
+            )
+            if not run_ids:
+                return {}
+            rows = conn.execute(
+                select(
+                    apply_actions_t.c.run_id,
+                    apply_actions_t.c.address,
+                    apply_actions_t.c.action,
+                    apply_actions_t.c.status,
+                )
+                .where(
+                    apply_actions_t.c.run_id.in_(run_ids),
+                    apply_actions_t.c.action.in_(("replace", "delete", "create", "clone")),
+                )
+                .order_by(apply_actions_t.c.id)
+            ).all()
+        replacing: dict[str, int] = {}
+        deleted: dict[str, int] = {}
+        for row in rows:
+            if row.action == "replace" and row.status == "started":
+                replacing[row.address] = row.run_id
+            elif row.action == "delete" and row.status == "ok" and replacing.get(row.address) == row.run_id:
+                deleted[row.address] = row.run_id
+            elif row.action in ("create", "clone") and row.status == "ok":
+                deleted.pop(row.address, None)
+                replacing.pop(row.address, None)
+        return deleted
+
+    # ------------------------------------------------------------------ guests pmpc created
+
+    def record_created(self, cluster: str, kind: str, vmid: int, name: str, run_id: int | None) -> None:
+        """Remember that pmpc created a guest (a replace's create too)."""
+        stmt = self._insert(created_t)
+        with self.transaction() as conn:
+            cid = self.cluster_id(cluster, create=True)
+            row = {
+                "cluster_id": cid,
+                "vmid": vmid,
+                "kind": kind,
+                "name": name,
+                "run_id": run_id,
+                "created_at": utcnow(),
+            }
+            conn.execute(
+                stmt.values(row).on_conflict_do_update(
+                    index_elements=["cluster_id", "vmid"],
+                    set_={k: row[k] for k in ("kind", "name", "run_id", "created_at")},
+                )
+            )
+
+    def forget_created(self, cluster: str, vmid: int) -> None:
+        """Forget a guest pmpc created once it is deleted (its VMID may come back as someone else's)."""
+        from sqlalchemy import delete
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return
+        with self.transaction() as conn:
+            conn.execute(delete(created_t).where(created_t.c.cluster_id == cid, created_t.c.vmid == vmid))
+
+    def created_guests(self, cluster: str) -> set[tuple[str, int]]:
+        """Return (type, vmid) of every guest pmpc created on a cluster and has not deleted."""
+        from sqlalchemy import select
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return set()
+        with self._read() as conn:
+            rows = conn.execute(select(created_t.c.kind, created_t.c.vmid).where(created_t.c.cluster_id == cid))
+            return {(str(r.kind), int(r.vmid)) for r in rows}
 
     def journal(self, run_id: int) -> list[JournalEntry]:
         """Return the journal of one apply run, in order."""

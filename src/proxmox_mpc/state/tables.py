@@ -170,7 +170,12 @@ class ApplyRunRow(SQLModel, table=True):
     plan_digest: str | None = None
     started_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    status: str  # running | ok | failed | partial | aborted
+    status: str  # running | ok | failed | partial | aborted | interrupted
+    # Who runs it: a run still `running` whose process is gone was interrupted (kill -9, power loss).
+    operation: str | None = None  # apply | destroy
+    pid: int | None = None
+    host: str | None = None
+    process_start: str | None = None
 
 
 class ApplyActionRow(SQLModel, table=True):
@@ -186,6 +191,21 @@ class ApplyActionRow(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_type=Text)
     upid: str | None = None
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CreatedGuestRow(SQLModel, table=True):
+    """A guest pmpc created (any other guest was adopted, and is protected from destroy)."""
+
+    __tablename__ = PREFIX + "created_guests"
+    __table_args__ = (UniqueConstraint("cluster_id", "vmid", name="uq_pmpc_created_guests_cluster_vmid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
+    vmid: int
+    kind: str  # qemu | lxc
+    name: str
+    run_id: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class LockRow(SQLModel, table=True):
@@ -223,6 +243,7 @@ TABLES = (
     ChangeRow,
     ApplyRunRow,
     ApplyActionRow,
+    CreatedGuestRow,
     LockRow,
     ManifestCacheRow,
 )

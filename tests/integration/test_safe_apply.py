@@ -1,0 +1,266 @@
+"""Safe apply against fakepve: nothing is destroyed that cannot be rebuilt (issue 11's journeys)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from proxmox_mpc.services.demo import guests_document
+from proxmox_mpc.state.db import sqlite_url
+from proxmox_mpc.state.store import open_store
+from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET
+
+
+def populate_demo(pve: Any, vms: int = 8, cts: int = 5) -> None:
+    """Fill a FakePve with the guests `pmpc demo` serves (container 202 is proxy-1)."""
+    pve.apitokens[TOKEN_ID] = TOKEN_SECRET
+    guests, pools = guests_document(vms, cts)
+    for guest in guests:
+        node = guest.get("node", "pve1")
+        if guest.get("type") == "lxc":
+            ct = pve.add_ct(guest["vmid"], guest["name"], node=node, status=guest["status"], config=guest["config"])
+            for key in ("shutdown_secs", "start_secs", "stop_secs"):
+                setattr(ct, key, guest.get(key, 0))
+        else:
+            vm = pve.add_vm(
+                guest["vmid"],
+                guest["name"],
+                node=node,
+                status=guest["status"],
+                config=guest["config"],
+                template=guest.get("template", False),
+            )
+            for key in ("shutdown_secs", "start_secs", "stop_secs"):
+                if key in guest:
+                    setattr(vm, key, guest[key])
+    del pools  # pools are not needed by these journeys
+
+
+@pytest.fixture
+def demo(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A demo-like cluster on fakepve, with PMPC_* pointing pmpc at it."""
+    populate_demo(fakepve)
+    monkeypatch.setenv("PMPC_HOST", fakepve.url)
+    monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)
+    monkeypatch.setenv("PMPC_TOKEN_SECRET", TOKEN_SECRET)
+    monkeypatch.setenv("PMPC_CA_FILE", fakepve_cafile)
+    return fakepve
+
+
+def _import(cli: Any, work: Path) -> Path:
+    ws = work / "infra"
+    assert cli("init", str(ws), "--name", "infra").exit_code == 0
+    result = cli("--workspace", str(ws), "sync", "--import")
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def _edit(ws: Path, folder: str, name: str, change: Any) -> Path:
+    path = ws / "resources" / folder / f"{name}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _writes(pve: Any) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in pve.requests if m != "GET"]
+
+
+def _runs(ws: Path) -> list[Any]:
+    store = open_store(sqlite_url(ws / ".pmpc" / "state.db"))
+    try:
+        return store.apply_runs()
+    finally:
+        store.close()
+
+
+def _unprivileged_off(doc: dict[str, Any]) -> None:
+    assert doc["spec"]["unprivileged"] is True
+    doc["spec"]["unprivileged"] = False
+
+
+def test_the_proxy_journey_stops_before_any_write_and_the_container_stays(demo, cli, tmp_path):
+    ws = _import(cli, tmp_path)
+    path = _edit(ws, "cts", "proxy-1", _unprivileged_off)
+    assert demo.ct(202) is not None and demo.ct(202).config["hostname"] == "proxy-1"
+    before = len(_writes(demo))
+    plan_file = tmp_path / "plan.json"
+
+    result = cli("--workspace", str(ws), "validate")
+    assert result.exit_code == 1, result.output
+    assert "spec.unprivileged" in result.stderr and "could not be created again" in result.stderr
+
+    result = cli("--workspace", str(ws), "plan", "--out", str(plan_file))
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"pmpc: error: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:")
+    assert "spec.unprivileged: ct/proxy-1 (ct/202) must be replaced (unprivileged forces it)" in line
+    assert "spec.ostemplate (or spec.clone)" in line
+    assert not plan_file.exists()
+
+    for args in (("apply", "-y"), ("apply", "--dry-run"), ("apply", "-y", "--allow-destroy", "ct/202")):
+        result = cli("--workspace", str(ws), *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "could not be created again" in result.stderr
+    assert len(_writes(demo)) == before
+    assert demo.ct(202) is not None and demo.ct(202).config["unprivileged"] in (1, "1")
+    assert _runs(ws) == []
+
+
+def test_a_saved_plan_that_cannot_create_is_refused_before_any_write(demo, cli, tmp_path):
+    """A plan document written by hand (or by an older pmpc) gets the same pre-flight at apply."""
+    ws = _import(cli, tmp_path)
+    plan = {
+        "format_version": "1.0",
+        "created_at": "2026-12-06T00:00:00Z",
+        "context": None,
+        "workspace": "infra",
+        "changes": [
+            {
+                "address": "ct/proxy-1",
+                "kind": "ct",
+                "vmid": 202,
+                "node": "pve3",
+                "action": "replace",
+                "fields": [{"name": "unprivileged", "old": "1", "new": "0", "needs_reboot": False}],
+                "digest": None,
+            }
+        ],
+        "summary": {"add": 0, "change": 0, "replace": 1, "destroy": 0, "power": 0},
+    }
+    plan_file = tmp_path / "old.json"
+    plan_file.write_text(json.dumps(plan))
+    node = demo.ct(202).node
+    plan["changes"][0]["node"] = node  # type: ignore[index]
+    plan_file.write_text(json.dumps(plan))
+    before = len(_writes(demo))
+    result = cli("--workspace", str(ws), "apply", str(plan_file))
+    assert result.exit_code == 1, result.output
+    assert "could not be created again" in result.stderr
+    assert len(_writes(demo)) == before
+    assert demo.ct(202) is not None
+
+
+def _state_absent(doc: dict[str, Any]) -> None:
+    doc["spec"]["state"] = "absent"
+
+
+def test_an_imported_guest_is_protected_unless_allowed(demo, cli, tmp_path):
+    ws = _import(cli, tmp_path)
+    path = _edit(ws, "vms", "web-1", _state_absent)
+    before = len(_writes(demo))
+    result = cli("--workspace", str(ws), "plan")
+    assert result.exit_code == 1, result.output
+    assert "vm/web-1 (vm/101), which pmpc did not create" in result.stderr
+    assert "--allow-destroy vm/web-1" in result.stderr
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 1, result.output
+    assert len(_writes(demo)) == before and demo.vm(101) is not None
+
+    # --allow-destroy previews in plan, and lets apply delete it.
+    result = cli("--workspace", str(ws), "plan", "--allow-destroy", "vm/101")
+    assert result.exit_code == 0, result.output
+    assert "- vm/web-1" in result.stdout
+    assert cli("--workspace", str(ws), "plan", "--allow-destroy", "web-1").exit_code == 64
+    result = cli("--workspace", str(ws), "apply", "-y", "--allow-destroy", "vm/101")
+    assert result.exit_code == 0, result.output
+    assert demo.vm(101) is None
+
+    # lifecycle.allow_destroy in the manifest does the same.
+    doc = yaml.safe_load((ws / "resources" / "vms" / "api-1.yaml").read_text())
+    doc["lifecycle"] = {"allow_destroy": True}
+    doc["spec"]["state"] = "absent"
+    (ws / "resources" / "vms" / "api-1.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.unlink()
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert demo.vm(102) is None
+
+
+def test_prevent_destroy_wins_and_a_created_guest_needs_no_flag(demo, cli, tmp_path):
+    demo.store_file("local", "alpine-3.20.tar.xz", 10 * 1024**2, content="vztmpl")
+    ws = _import(cli, tmp_path)
+    (ws / "resources" / "cts" / "new-1.yaml").write_text(
+        "kind: CT\nname: new-1\nnode: pve1\nvmid: 260\nspec:\n"
+        "  ostemplate: local:vztmpl/alpine-3.20.tar.xz\n  unprivileged: true\n  memory: 256\n"
+        "  rootfs: {storage: local-lvm, size: 2G}\n  state: stopped\n"
+    )
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert demo.ct(260) is not None
+
+    # pmpc created it: editing unprivileged replaces it without any flag, as the plan says.
+    _edit(ws, "cts", "new-1", _unprivileged_off)
+    result = cli("--workspace", str(ws), "plan", "-o", "json")
+    assert result.exit_code == 0, result.output
+    [change] = json.loads(result.stdout)["changes"]
+    assert change["action"] == "replace"
+    assert [f["name"] for f in change["fields"] if f.get("forces_replacement")] == ["unprivileged"]
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert str(demo.ct(260).config.get("unprivileged", 0)) in ("0", "False")
+
+    # prevent_destroy refuses even with --allow-destroy.
+    doc = yaml.safe_load((ws / "resources" / "cts" / "new-1.yaml").read_text())
+    doc["lifecycle"] = {"prevent_destroy": True}
+    (ws / "resources" / "cts" / "new-1.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = cli("--workspace", str(ws), "destroy", "new-1", "-y", "--allow-destroy", "ct/260")
+    assert result.exit_code == 1, result.output
+    assert "prevent_destroy" in result.stderr and demo.ct(260) is not None
+    doc.pop("lifecycle")
+    (ws / "resources" / "cts" / "new-1.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = cli("--workspace", str(ws), "destroy", "new-1", "-y")
+    assert result.exit_code == 0, result.output
+    assert "Destroy complete: 1 of 1 guest(s) destroyed." in result.stdout
+    assert "Apply complete" not in result.stdout
+    assert demo.ct(260) is None
+
+
+def test_a_saved_plan_applies_without_a_prompt_and_apply_alone_still_confirms(demo, cli, tmp_path):
+    ws = _import(cli, tmp_path)
+    _edit(ws, "vms", "worker-1", lambda d: d["spec"].update(memory=2048))
+    before = len(_writes(demo))
+    result = cli("--workspace", str(ws), "apply")  # no TTY, no -y
+    assert result.exit_code == 4, result.output
+    assert len(_writes(demo)) == before
+    plan_file = tmp_path / "plan.json"
+    assert cli("--workspace", str(ws), "plan", "--out", str(plan_file)).exit_code == 0
+    result = cli("--workspace", str(ws), "apply", str(plan_file))  # no TTY, no -y: the plan was the yes
+    assert result.exit_code == 0, result.output
+    assert str(demo.vm(104).config["memory"]) == "2048"
+
+
+def test_a_power_change_someone_else_made_is_already_done(demo, cli, tmp_path):
+    ws = _import(cli, tmp_path)
+    _edit(ws, "vms", "web-1", lambda d: d["spec"].update(state="stopped"))
+    plan_file = tmp_path / "plan.json"
+    assert cli("--workspace", str(ws), "plan", "--out", str(plan_file)).exit_code == 0
+    demo.vm(101).status = "stopped"  # a teammate stopped it meanwhile
+    result = cli("--workspace", str(ws), "apply", str(plan_file), "-o", "json")
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert steps == [{"step": "stop", "status": "ok", "detail": "already stopped", "upid": None}]
+    assert not [p for m, p in _writes(demo) if p.endswith("/status/shutdown")]
+
+
+def test_pending_values_count_as_applied_for_plan_test_and_drift(demo, cli, tmp_path):
+    ws = _import(cli, tmp_path)
+    _edit(ws, "vms", "web-1", lambda d: d["spec"].update(memory=4096))
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert demo.vm(101).status == "running" and demo.vm(101).pending.get("memory") is not None
+    result = cli("--workspace", str(ws), "plan", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    assert "vm/web-1 (101): memory (pending reboot)" in result.stdout
+    result = cli("--workspace", str(ws), "test", "--builtin", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert cli("--workspace", str(ws), "sync").exit_code == 0
+    result = cli("--workspace", str(ws), "state", "drift", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    result = cli("--workspace", str(ws), "plan", "--offline", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
