@@ -264,3 +264,83 @@ def test_pending_values_count_as_applied_for_plan_test_and_drift(demo, cli, tmp_
     assert result.exit_code == 0, result.output
     result = cli("--workspace", str(ws), "plan", "--offline", "--detailed-exitcode")
     assert result.exit_code == 0, result.output
+
+
+def _request_index(pve: Any, method: str, suffix: str) -> int:
+    for index, (m, path, _) in enumerate(pve.requests):
+        if m == method and path.endswith(suffix):
+            return index
+    raise AssertionError(f"no {method} ...{suffix} in {[(m, p) for m, p, _ in pve.requests]}")
+
+
+def _journal_rows(ws: Path) -> list[Any]:
+    store = open_store(sqlite_url(ws / ".pmpc" / "state.db"))
+    try:
+        return [entry for run in store.apply_runs() for entry in store.journal(run.id)]
+    finally:
+        store.close()
+
+
+def test_backup_first_takes_a_vzdump_before_the_delete_and_journals_its_volume(demo, cli, tmp_path):
+    from tests.helpers.backups import enable_backups
+
+    enable_backups(demo)
+    ws = _import(cli, tmp_path)
+    result = cli("--workspace", str(ws), "destroy", "dns-1", "--dry-run", "--backup-first", "--allow-destroy", "ct/201")
+    assert result.exit_code == 0, result.output
+    assert "# backup first: vzdump to local, then delete" in result.stdout
+    demo.requests.clear()
+    result = cli("--workspace", str(ws), "destroy", "dns-1", "-y", "--backup-first", "--allow-destroy", "ct/201")
+    assert result.exit_code == 0, result.output
+    assert demo.ct(201) is None
+    volumes = [v for v in demo.storages["local"].get("volumes", {}) if "vzdump-lxc-201-" in v]
+    assert len(volumes) == 1
+    assert _request_index(demo, "POST", "/vzdump") < _request_index(demo, "DELETE", "/lxc/201")
+    rows = _journal_rows(ws)
+    backup = [r for r in rows if r.action == "backup" and r.status == "ok"]
+    assert len(backup) == 1 and backup[0].detail == f"local:{volumes[0]}" and backup[0].upid
+    started = [r for r in rows if r.action == "backup" and r.status == "started"]
+    assert started and started[0].upid == backup[0].upid
+
+
+def test_lifecycle_backup_before_destroy_names_the_storage_in_the_plan(demo, cli, tmp_path):
+    from tests.helpers.backups import enable_backups
+
+    enable_backups(demo)
+    ws = _import(cli, tmp_path)
+
+    def absent(doc: dict[str, Any]) -> None:
+        doc["lifecycle"] = {"allow_destroy": True, "backup_before_destroy": "local"}
+        doc["spec"]["state"] = "absent"
+
+    _edit(ws, "vms", "worker-1", absent)
+    result = cli("--workspace", str(ws), "plan", "-o", "json")
+    assert result.exit_code == 0, result.output
+    [change] = json.loads(result.stdout)["changes"]
+    assert change["action"] == "delete" and change["backup"] == "local"
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    assert demo.vm(104) is None
+    assert [v for v in demo.storages["local"]["volumes"] if "vzdump-qemu-104-" in v]
+
+
+def test_a_failed_backup_stops_the_destroy_and_the_guest_remains(demo, cli, tmp_path):
+    from tests.helpers.backups import enable_backups
+
+    enable_backups(demo)
+    ws = _import(cli, tmp_path)
+    demo.storages["local"]["avail"] = 1024  # the full-storage scenario: no room for a dump
+    allow = ("--allow-destroy", "ct/201", "--allow-destroy", "ct/203")
+    result = cli(
+        "--workspace", str(ws), "destroy", "dns-1", "-y", "--backup-first", "--backup-storage", "local", *allow
+    )
+    assert result.exit_code != 0, result.output
+    assert "the backup before the delete failed, so nothing was deleted" in result.stderr
+    assert demo.ct(201) is not None
+    assert not [p for m, p, _ in demo.requests if m == "DELETE"]
+    # A batch: each guest's backup fails, none is deleted, exit 3.
+    result = cli("--workspace", str(ws), "destroy", "dns-1", "cache-1", "-y", "--backup-first", *allow)
+    assert result.exit_code == 3, result.output
+    assert demo.ct(201) is not None and demo.ct(203) is not None
+    assert not [p for m, p, _ in demo.requests if m == "DELETE"]
+    assert [r for r in _journal_rows(ws) if r.action == "backup" and r.status == "failed"]

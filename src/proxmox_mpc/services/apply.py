@@ -41,6 +41,7 @@ from proxmox_mpc.core.secrets import SHOWN, is_secret_key
 from proxmox_mpc.errors import (
     ApiNotFound,
     Conflict,
+    ExitCode,
     ManifestError,
     NotFound,
     PmpcError,
@@ -289,6 +290,7 @@ class _Run:
         self.store = store
         self.run_id = run_id
         self.cluster = cluster
+        self.batch = False  # more than one change: a failed backup is a partial failure (exit 3)
         self.timeout = timeout
         self.progress = progress
         self.limit = asyncio.Semaphore(max(1, concurrency))
@@ -526,35 +528,51 @@ async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, de
 
 
 async def _backup(run: _Run, result: ActionResult, change: Change, node: str, vmid: int, deadline: float) -> None:
-    """Take a vzdump of a guest about to be deleted and journal its volume; a failure stops the delete."""
-    from proxmox_mpc.services.backup import backup_guest
+    """Take a vzdump of a guest about to be deleted and journal its volume; a failure stops the delete.
+
+    Raises:
+        PmpcError: the backup failed (with the vzdump's own exit code): nothing was deleted.
+    """
+    from proxmox_mpc.core.backups import BackupOptions
+    from proxmox_mpc.core.models import Guest
+    from proxmox_mpc.services.backup import default_backup_storage, run_backup
 
     assert change.backup is not None
-    storage = None if change.backup == "auto" else change.backup
 
     def accepted(upid: str) -> None:
-        run.note(result.address, "backup", "started", f"vzdump {vmid} to {storage or 'the default storage'}", upid)
+        run.note(result.address, "backup", "started", f"vzdump {vmid} to {storage}", upid)
 
     try:
-        volid, upid = await backup_guest(
+        storage = change.backup if change.backup != "auto" else await default_backup_storage(run.api, node)
+        guest = Guest(
+            kind=change.kind,
+            type=change.type,  # type: ignore[arg-type]
+            vmid=vmid,
+            name=change.address.split("/", 1)[1],
+            node=node,
+            status="unknown",
+        )
+        done = await run_backup(
             run.api,
-            node,
-            vmid,
-            storage=storage,
-            deadline=deadline,
-            timeout=run.timeout,
-            target=result.address,
+            guest,
+            BackupOptions(storage=storage),
+            timeout=max(1.0, deadline - time.monotonic()),
             progress=run.progress,
+            target=result.address,
             on_accepted=accepted,
         )
     except PmpcError as exc:
         error = PmpcError(
             f"{change.address}: the backup before the delete failed, so nothing was deleted: {exc.message}"
         )
-        error.exit_code = exc.exit_code
-        run.journal(result, StepResult(step="backup", status="failed", detail=_error_text(exc)))
+        # One guest: the backup's own code; a batch goes on with the others and exits 3 (partial).
+        error.exit_code = ExitCode.PARTIAL_FAILURE if run.batch else exc.exit_code
+        run.journal(
+            result,
+            StepResult(step="backup", status="failed", detail=_error_text(exc), upid=getattr(exc, "upid", None)),
+        )
         raise error from exc
-    run.journal(result, StepResult(step="backup", status="ok", detail=volid, upid=upid))
+    run.journal(result, StepResult(step="backup", status="ok", detail=done.volid, upid=done.upid))
 
 
 def _resolve_source(run: _Run, change: Change, source: str) -> tuple[str, int]:
@@ -840,6 +858,7 @@ async def execute_plan(
                     concurrency=concurrency or app_ctx.settings.concurrency,
                     cluster=cluster,
                 )
+                run.batch = len(plan.changes) > 1
                 try:
                     await run.refresh()
                     report.results = await _run_stages(run, plan, order_changes(plan.changes))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +88,11 @@ async def run_backup(
     timeout: float,
     progress: Progress | None = None,
     target: str | None = None,
+    on_accepted: Callable[[str], None] | None = None,
 ) -> BackupRun:
     """Back up one guest with vzdump on its node, wait for the task, and return it with the volume it wrote.
+
+    `on_accepted(upid)` is called as soon as PVE starts the task (apply journals it before waiting).
 
     Raises:
         TaskFailedError: vzdump ended in error (a full storage, a guest it could not freeze...).
@@ -107,6 +110,7 @@ async def run_backup(
         timeout=timeout,
         wait=True,
         progress=progress,
+        on_accepted=on_accepted,
     )
     if not upid:  # pragma: no cover - vzdump always answers with a task
         raise PmpcError(f"{label}: vzdump started no task.")
