@@ -96,3 +96,16 @@ def day2_cluster(cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PMPC_USER", "root@pam")
     monkeypatch.setenv("PMPC_PASSWORD", PASSWORD)
     return enable_day2(cluster)
+
+
+@pytest.fixture
+def demo(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The demo cluster's guests (container 202 is proxy-1) on a started fakepve, PMPC_* pointing at it."""
+    from tests.helpers.demo_guests import populate_demo
+
+    populate_demo(fakepve)
+    monkeypatch.setenv("PMPC_HOST", fakepve.url)
+    monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)
+    monkeypatch.setenv("PMPC_TOKEN_SECRET", TOKEN_SECRET)
+    monkeypatch.setenv("PMPC_CA_FILE", fakepve_cafile)
+    return fakepve

@@ -3,52 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fakepve import FakePve
 
-from proxmox_mpc.services.demo import guests_document
 from proxmox_mpc.state.db import sqlite_url
 from proxmox_mpc.state.store import open_store
 from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET
-
-
-def populate_demo(pve: Any, vms: int = 8, cts: int = 5) -> None:
-    """Fill a FakePve with the guests `pmpc demo` serves (container 202 is proxy-1)."""
-    pve.apitokens[TOKEN_ID] = TOKEN_SECRET
-    guests, pools = guests_document(vms, cts)
-    for guest in guests:
-        node = guest.get("node", "pve1")
-        if guest.get("type") == "lxc":
-            ct = pve.add_ct(guest["vmid"], guest["name"], node=node, status=guest["status"], config=guest["config"])
-            for key in ("shutdown_secs", "start_secs", "stop_secs"):
-                setattr(ct, key, guest.get(key, 0))
-        else:
-            vm = pve.add_vm(
-                guest["vmid"],
-                guest["name"],
-                node=node,
-                status=guest["status"],
-                config=guest["config"],
-                template=guest.get("template", False),
-            )
-            for key in ("shutdown_secs", "start_secs", "stop_secs"):
-                if key in guest:
-                    setattr(vm, key, guest[key])
-    del pools  # pools are not needed by these journeys
-
-
-@pytest.fixture
-def demo(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A demo-like cluster on fakepve, with PMPC_* pointing pmpc at it."""
-    populate_demo(fakepve)
-    monkeypatch.setenv("PMPC_HOST", fakepve.url)
-    monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)
-    monkeypatch.setenv("PMPC_TOKEN_SECRET", TOKEN_SECRET)
-    monkeypatch.setenv("PMPC_CA_FILE", fakepve_cafile)
-    return fakepve
+from tests.helpers.demo_guests import populate_demo
 
 
 def _import(cli: Any, work: Path) -> Path:
@@ -248,12 +214,53 @@ def test_a_power_change_someone_else_made_is_already_done(demo, cli, tmp_path):
     assert not [p for m, p in _writes(demo) if p.endswith("/status/shutdown")]
 
 
-def test_pending_values_count_as_applied_for_plan_test_and_drift(demo, cli, tmp_path):
+class PendingFoldingPve(FakePve):  # type: ignore[misc]
+    """A fake whose GET .../qemu/{vmid}/config folds pending values in unless `current=1`, as PVE's does.
+
+    fakepve 0.5.0 answers with the current values only; PVE's `current` parameter defaults to 0, which
+    returns the values pending for the next start. `sync`, `state drift` and `pmpc test` read that, so
+    this is what they see on a real cluster.
+    """
+
+    async def _config_get(self, request: Any) -> Any:
+        if request.query.get("current") in ("1", "true"):
+            return await super()._config_get(request)
+        vm = self._vm(request, "VM.Audit")
+        saved = dict(vm.config)
+        vm.config.update({k: v for k, v in vm.pending.items() if v is not None})
+        for key in [k for k, v in vm.pending.items() if v is None]:
+            vm.config.pop(key, None)
+        try:
+            return await super()._config_get(request)
+        finally:
+            vm.config.clear()
+            vm.config.update(saved)
+
+
+@pytest.fixture
+def folding_demo(_fakepve_pki: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The demo guests on a PendingFoldingPve, PMPC_* pointing at it."""
+    from fakepve.pytest_plugin import HOST, _Serving
+
+    serving = _Serving(PendingFoldingPve(user="root@pam", password="secret", host=HOST, port=0), *_fakepve_pki)
+    try:
+        pve = populate_demo(serving.pve)
+        monkeypatch.setenv("PMPC_HOST", pve.url)
+        monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)
+        monkeypatch.setenv("PMPC_TOKEN_SECRET", TOKEN_SECRET)
+        monkeypatch.setenv("PMPC_CA_FILE", fakepve_cafile)
+        yield pve
+    finally:
+        serving.stop()
+
+
+def test_pending_values_count_as_applied_for_plan_test_and_drift(folding_demo, cli, tmp_path):
+    demo = folding_demo
     ws = _import(cli, tmp_path)
     _edit(ws, "vms", "web-1", lambda d: d["spec"].update(memory=4096))
     result = cli("--workspace", str(ws), "apply", "-y")
     assert result.exit_code == 0, result.output
-    assert demo.vm(101).status == "running" and demo.vm(101).pending.get("memory") is not None
+    assert demo.vm(101).status == "running" and str(demo.vm(101).pending.get("memory")) == "4096"
     result = cli("--workspace", str(ws), "plan", "--detailed-exitcode")
     assert result.exit_code == 0, result.output
     assert "vm/web-1 (101): memory (pending reboot)" in result.stdout

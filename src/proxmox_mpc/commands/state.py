@@ -20,7 +20,7 @@ from proxmox_mpc.commands._options import (
 )
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import ChangesPresent
+from proxmox_mpc.errors import ChangesPresent, UsageError
 from proxmox_mpc.output.printers import LIST_FORMATS, check_format, print_details, print_list, print_one, to_data
 
 app = typer.Typer(help="Inspect and maintain the state store.", no_args_is_help=True)
@@ -38,18 +38,26 @@ def show(
         )
     ] = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include guests marked deleted.")] = False,
+    journal: Annotated[
+        bool, typer.Option("--journal", help="Show the apply journal: runs, their steps, what a crash left open.")
+    ] = False,
+    limit: LimitOpt = None,
     output: OutputOpt = "table",
     sort_by: SortByOpt = None,
     no_headers: NoHeadersOpt = False,
 ) -> None:
-    """Show the guests the state store remembers, or one guest with its stored config.
+    """Show the guests the state store remembers, one guest with its stored config, or the apply journal.
 
-    Example: pmpc state show   |   pmpc state show web-1 -o yaml   |   pmpc state show --all
+    Example: pmpc state show   |   pmpc state show web-1 -o yaml   |   pmpc state show --journal
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
     from proxmox_mpc.output.state_view import STATE_ALL_COLUMNS, STATE_GUEST_COLUMNS, mark_deleted
     from proxmox_mpc.services import state
+
+    if journal:
+        _show_journal(app_ctx, guest, limit, output)
+        return
 
     if guest is None:
         from proxmox_mpc.state.store import GuestRecord
@@ -75,6 +83,22 @@ def show(
         print_details(app_ctx.out, to_data(record))
     else:
         print_one(app_ctx.out, record, fmt=output, columns=STATE_GUEST_COLUMNS, headers=not no_headers)
+
+
+def _show_journal(app_ctx: AppContext, guest: str | None, limit: int | None, output: str) -> None:
+    from proxmox_mpc.output.state_view import print_journal
+    from proxmox_mpc.services import state
+
+    if guest is not None:
+        raise UsageError("--journal shows every run: drop the GUEST argument.")
+    runs = state.journal_runs(app_ctx, limit=limit or 10)
+    if output in ("table", "wide"):
+        print_journal(app_ctx.out, to_data(runs))
+        return
+    print_list(
+        app_ctx.out, app_ctx.err, runs, fmt=output, columns=(), plural="apply runs",
+        name_of=lambda r: f"journal/{r['id']}",
+    )
 
 
 @app.command()

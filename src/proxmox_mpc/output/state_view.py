@@ -112,8 +112,55 @@ def print_status(out: TextIO, status: dict[str, Any]) -> None:
     )
     drift = status.get("drift")
     rows.append(("Drift", "unknown" if drift is None else f"{drift} change(s) since the last sync"))
-    width = max(len(k) for k, _ in rows) + 1
+    labels = [k for k, _ in rows] + (["Interrupted"] if status.get("interrupted") else [])
+    width = max(len(k) for k in labels) + 1
     for key, value in rows:
         out.write(f"{key + ':':<{width + 1}}{value}\n")
+    for run in status.get("interrupted") or []:
+        out.write(f"{'Interrupted:':<{width + 1}}{interrupted_line(run)}\n")
     for problem in status.get("problems") or []:
         out.write(f"{'Problem:':<{width + 1}}{problem}\n")
+
+
+def interrupted_line(run: dict[str, Any]) -> str:
+    """Return one line about an interrupted run: which, when, what was in flight, what it left half done."""
+    text = f"{run.get('operation') or 'apply'} run {run['id']} (started {timestamp(run['started_at'])}"
+    if run.get("pid"):
+        text += f", pid {run['pid']} on {run.get('host')}"
+    text += ") stopped before it finished"
+    if run.get("in_flight"):
+        tasks = ", ".join(f"{t['address']} {t['step']} {t['upid']}" for t in run["in_flight"])
+        text += f"; in flight: {tasks}"
+    if run.get("replaced_not_created"):
+        text += f"; deleted by a replace, not created again: {', '.join(run['replaced_not_created'])}"
+    return text + " (see `pmpc state show --journal`)"
+
+
+def print_journal(out: TextIO, runs: list[dict[str, Any]]) -> None:
+    """Print apply runs, newest first, each with its steps and what an interruption left open."""
+    if not runs:
+        out.write("No apply or destroy runs in the journal.\n")
+        return
+    for run in runs:
+        who = f", pid {run['pid']} on {run['host']}" if run.get("pid") else ""
+        ended = f", ended {timestamp(run['finished_at'])}" if run.get("finished_at") else ""
+        out.write(
+            f"Journal {run['id']}: {run.get('operation') or 'apply'} {run['status']} "
+            f"(started {timestamp(run['started_at'])}{ended}{who})\n"
+        )
+        for entry in run["entries"]:
+            upid = f" {entry['upid']}" if entry.get("upid") else ""
+            detail = f" {entry['detail']}" if entry.get("detail") else ""
+            out.write(
+                f"  {timestamp(entry['at'])}  {entry['address']}  {entry['action']} {entry['status']}{detail}{upid}\n"
+            )
+        for task in run.get("in_flight") or []:
+            out.write(f"  in flight when it stopped: {task['address']} {task['step']} {task['upid']}\n")
+        for address in run.get("replaced_not_created") or []:
+            backup = (run.get("backups") or {}).get(address)
+            saved = f"; its backup is {backup}" if backup else "; there is no backup of it"
+            out.write(
+                f"  {address} was deleted by its replace and not created again{saved}: "
+                "`pmpc plan` shows it as a create\n"
+            )
+        out.write("\n")

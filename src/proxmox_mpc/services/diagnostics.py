@@ -445,8 +445,13 @@ def read_journal(
         for run in store.apply_runs(cluster, limit=runs):
             if since is not None and run.finished_at is not None and run.finished_at < since:
                 continue
-            for entry in store.journal(run.id):
+            entries = store.journal(run.id)
+            # A step's `started` row (the UPID journaled before waiting) matters only while it has no end.
+            ended = {(e.address, e.action, e.upid) for e in entries if e.upid and e.status != "started"}
+            for entry in entries:
                 if since is not None and entry.at < since:
+                    continue
+                if entry.status == "started" and (not entry.upid or (entry.address, entry.action, entry.upid) in ended):
                     continue
                 rows.append(
                     {

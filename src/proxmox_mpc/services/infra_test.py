@@ -164,15 +164,9 @@ async def run_builtin(app_ctx: AppContext, selector: str | None) -> TestRun:
         observed = [find_observed(m, resources) for m in manifests]
 
         async def config_of(found: dict[str, Any] | None) -> dict[str, Any]:
-            from proxmox_mpc.services.plan import effective_config
-
             if found is None:
                 return {}
-            # Pending values count as applied, as for `plan` and `state drift`.
-            config, _ = await effective_config(
-                api, str(found["node"]), str(found["type"]), to_int(found["vmid"]), str(found.get("status"))
-            )
-            return config
+            return await api.guest_config(str(found["node"]), str(found["type"]), to_int(found["vmid"]))
 
         configs = await asyncio.gather(*(config_of(o) for o in observed))
     results = [

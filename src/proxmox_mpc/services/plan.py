@@ -48,11 +48,11 @@ def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None
         if key == "digest":
             continue
         if item.get("delete"):
-            if key in result:
+            if "value" in item:
                 keys.append(key)
             result.pop(key, None)
         elif "pending" in item:
-            if str(result.get(key)) != str(item["pending"]):
+            if str(item.get("value")) != str(item["pending"]):
                 keys.append(key)
             result[key] = item["pending"]
     return result, sorted(keys)
@@ -63,9 +63,10 @@ async def effective_config(
 ) -> tuple[dict[str, Any], list[str]]:
     """Read a guest's config with its pending values applied, and which keys are pending.
 
-    The one rule `plan`, `pmpc test` and `sync` (hence `state drift`) share: a value that waits for the
-    guest's next start counts as applied. PVE's GET /config folds pending values in for containers and
-    (without current=1) for VMs; a VM's /pending lists them whatever its power state.
+    The rule `plan`, `pmpc test` and `sync` (hence `state drift`) share: a value that waits for the
+    guest's next start counts as applied. PVE's GET /config already folds pending values in (its
+    `current` parameter defaults to 0), which is what `sync` and `test` read; `plan` also reads a VM's
+    /pending (a running container's too) to name the keys that are pending, whatever the power state.
 
     Raises:
         ApiNotFound: the guest is gone.

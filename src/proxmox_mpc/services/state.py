@@ -166,6 +166,73 @@ def guest_history(app_ctx: AppContext, ref: str, *, limit: int | None = None) ->
         store.close()
 
 
+# ----------------------------------------------------------------------------- the apply journal
+
+
+class InFlight(BaseModel):
+    """A task PVE accepted for a run that never recorded how it ended (the run was interrupted)."""
+
+    address: str
+    step: str
+    upid: str
+
+
+class JournalRun(BaseModel):
+    """One apply or destroy run: who ran it, how it ended, every step, and what a crash left open."""
+
+    id: int
+    operation: str | None = None
+    status: str
+    started_at: UtcTime
+    finished_at: UtcTime | None = None
+    workspace: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    entries: list[Any] = Field(default_factory=list)
+    in_flight: list[InFlight] = Field(default_factory=list)
+    replaced_not_created: list[str] = Field(default_factory=list)
+    backups: dict[str, str] = Field(default_factory=dict)
+
+
+def summarize_run(run: Any, entries: Sequence[Any]) -> JournalRun:
+    """Return a run with its journal, the tasks still in flight, and the replaces it left half done."""
+    finished = {(e.address, e.action, e.upid) for e in entries if e.upid and e.status in ("ok", "failed")}
+    in_flight = [
+        InFlight(address=e.address, step=e.action, upid=e.upid)
+        for e in entries
+        if e.status == "started" and e.upid and (e.address, e.action, e.upid) not in finished
+    ]
+    replacing = {e.address for e in entries if e.action == "replace" and e.status == "started"}
+    # A delete task PVE accepted counts: it goes on after pmpc dies, and the guest is then gone.
+    deleted = {e.address for e in entries if e.action == "delete" and (e.status == "ok" or e.upid)}
+    created = {e.address for e in entries if e.action in ("create", "clone") and e.status == "ok"}
+    backups = {e.address: str(e.detail) for e in entries if e.action == "backup" and e.status == "ok"}
+    return JournalRun(
+        id=run.id,
+        operation=run.operation,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        workspace=run.workspace,
+        pid=run.pid,
+        host=run.host,
+        entries=list(entries),
+        in_flight=in_flight,
+        replaced_not_created=sorted((replacing & deleted) - created),
+        backups=backups,
+    )
+
+
+def journal_runs(app_ctx: AppContext, *, limit: int = 10) -> list[JournalRun]:
+    """Return the newest apply and destroy runs of this cluster with their journals (newest first)."""
+    store = open_app_store(app_ctx)
+    try:
+        runs = store.apply_runs(cluster_key(app_ctx), limit=limit)
+        return [summarize_run(run, store.journal(run.id)) for run in runs]
+    finally:
+        store.close()
+
+
 # ----------------------------------------------------------------------------- drift
 
 
@@ -210,6 +277,7 @@ class StatusReport(BaseModel):
     last_sync: UtcTime | None = None
     last_sync_guests: int | None = None
     drift: int | None = None
+    interrupted: list[JournalRun] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
 
 
@@ -247,6 +315,7 @@ def _status_from_store(app_ctx: AppContext, report: StatusReport) -> list[GuestR
         last = store.last_sync(report.cluster)
         report.counts = store.guest_counts(report.cluster)
         report.counts_source = "state" if last else None
+        report.interrupted = _interrupted(store, report.cluster)
         if last:
             report.last_sync, report.last_sync_guests = last.finished_at, last.guests
         return previous
@@ -255,6 +324,17 @@ def _status_from_store(app_ctx: AppContext, report: StatusReport) -> list[GuestR
         return None
     finally:
         store.close()
+
+
+def _interrupted(store: Store, cluster: str) -> list[JournalRun]:
+    """Return the interrupted runs since the last run that finished well (newest first)."""
+    found = []
+    for run in store.apply_runs(cluster, limit=10):
+        if run.status == "ok":
+            break
+        if run.status == "interrupted":
+            found.append(summarize_run(run, store.journal(run.id)))
+    return found
 
 
 async def _status_from_cluster(

@@ -171,11 +171,8 @@ async def read_cluster(api: ProxmoxClient) -> ClusterSnapshot:
         return [(node, s) for s in await api.storages(node)]
 
     async def config_of(guest: LiveGuest) -> LiveGuest | None:
-        from proxmox_mpc.services.plan import effective_config
-
         try:
-            # Pending values count as applied, as for `plan` and `pmpc test`: one rule, three commands.
-            raw, _ = await effective_config(api, guest.node, guest.type, guest.vmid, guest.status)
+            raw = await api.guest_config(guest.node, guest.type, guest.vmid)
         except ApiNotFound:
             return None  # deleted between the listing and this read: it is gone
         guest.digest = str(raw.get("digest") or "") or None

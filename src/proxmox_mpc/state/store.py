@@ -926,6 +926,7 @@ class Store:
                     apply_actions_t.c.address,
                     apply_actions_t.c.action,
                     apply_actions_t.c.status,
+                    apply_actions_t.c.upid,
                 )
                 .where(
                     apply_actions_t.c.run_id.in_(run_ids),
@@ -938,7 +939,11 @@ class Store:
         for row in rows:
             if row.action == "replace" and row.status == "started":
                 replacing[row.address] = row.run_id
-            elif row.action == "delete" and row.status == "ok" and replacing.get(row.address) == row.run_id:
+            elif (
+                row.action == "delete"
+                and (row.status == "ok" or row.upid)  # a delete task PVE accepted goes on without pmpc
+                and replacing.get(row.address) == row.run_id
+            ):
                 deleted[row.address] = row.run_id
             elif row.action in ("create", "clone") and row.status == "ok":
                 deleted.pop(row.address, None)
