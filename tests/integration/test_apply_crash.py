@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -89,22 +90,36 @@ def test_kill_between_the_delete_and_the_create_of_a_replace(demo, cli, tmp_path
     _edit(ws, "cts", "proxy-1", unprivileged=False, ostemplate=f"local:vztmpl/{TEMPLATE}")
     demo.ct(202).stop_secs = 20  # the slow-shutdown scenario: the stop before the delete takes a while
 
+    dropped, resume = threading.Event(), threading.Event()
+    drop = demo._drop
+
+    def hold_after_drop(guest: Any) -> None:
+        # Test hook on the fake: once CT 202 is gone, its server stops answering until the test lets it go,
+        # so the apply is caught between the delete and the create (the window a crash may hit).
+        drop(guest)
+        if guest.vmid == 202:
+            dropped.set()
+            resume.wait(60)
+
+    demo._drop = hold_after_drop
     proc = _pmpc(ws, "apply", "-y", "--allow-destroy", "ct/202")
-    store = open_store(sqlite_url(ws / ".pmpc" / "state.db"))
     try:
+        assert _wait_until(dropped.is_set, proc), proc.communicate()
+        store = open_store(sqlite_url(ws / ".pmpc" / "state.db"))
+        try:
 
-        def deleted() -> bool:
-            # The container is gone at the fake and pmpc has journaled the delete task PVE accepted.
-            if demo.ct(202) is not None:
-                return False
-            runs = store.apply_runs()
-            return bool(runs) and any(e.action == "delete" and e.upid for e in store.journal(runs[0].id))
+            def journaled() -> bool:
+                # pmpc journals the delete task as soon as PVE accepts it, before waiting for it.
+                runs = store.apply_runs()
+                return bool(runs) and any(e.action == "delete" and e.upid for e in store.journal(runs[0].id))
 
-        assert _wait_until(deleted, proc), proc.communicate()
+            assert _wait_until(journaled, proc, timeout=20)
+        finally:
+            store.close()
+        created = [p for m, p, _ in demo.requests if m == "POST" and p.endswith("/lxc")]
+        _kill(proc)
     finally:
-        store.close()
-    created = [p for m, p, _ in demo.requests if m == "POST" and p.endswith("/lxc")]
-    _kill(proc)
+        resume.set()
     assert not created, "the create was sent before the kill: no window between delete and create"
     assert demo.ct(202) is None
 
@@ -117,7 +132,7 @@ def test_kill_between_the_delete_and_the_create_of_a_replace(demo, cli, tmp_path
     assert result.exit_code == 0, result.output
     assert "Journal 1: apply interrupted" in result.stdout
     assert "ct/proxy-1 was deleted by its replace and not created again; there is no backup of it" in result.stdout
-    assert "ct/proxy-1  delete ok" in result.stdout
+    assert "ct/proxy-1  delete started DELETE /nodes/" in result.stdout  # journaled before waiting for it
 
     result = cli("--workspace", str(ws), "plan")
     assert result.exit_code == 0, result.output
