@@ -90,7 +90,7 @@ def test_overlapping_applies_create_the_vm_once(cluster, cli, tmp_path, state_ur
 
 def test_a_prompt_held_open_while_another_apply_runs(cluster, cli, tmp_path):
     ws = _workspace(cli, tmp_path)
-    env = dict(os.environ, TERM="dumb")
+    env = dict(os.environ, TERM="dumb", NO_COLOR="1")
     child = pexpect.spawn(
         sys.executable,
         ["-m", "proxmox_mpc", "--workspace", str(ws), "apply"],
