@@ -43,6 +43,7 @@ VERBS = [
     ("ct", ("suspend", "201"), lambda pve: pve.ct(201).checkpoint),
     ("ct", ("delete", "202"), lambda pve: pve.ct(202) is None),
     ("ct", ("set", "202", "memory=2048"), lambda pve: str(pve.ct(202).config["memory"]) == "2048"),
+    ("ct", ("set", "202", "memory=3G", "swap=1G"), lambda pve: str(pve.ct(202).config["swap"]) == "1024"),
     ("ct", ("resize", "202", "rootfs", "+2G"), lambda pve: "size=6G" in pve.ct(202).config["rootfs"]),
     ("ct", ("migrate", "202", "--target", "pve1"), lambda pve: pve.ct(202).node == "pve1"),
     ("ct", ("snapshot", "create", "202", "before"), lambda pve: "before" in pve.ct(202).snapshots),

@@ -693,7 +693,8 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
 
     set_.__doc__ = (
         f"Change config keys of {plural}; a change made by someone else since pmpc read the "
-        f"config is refused (exit 7).\n\nExample: pmpc {prefix} set web-1 memory=4096 cores=4 "
+        f"config is refused (exit 7); memory, swap and balloon take sizes (4G) as --memory does.\n\n"
+        f"Example: pmpc {prefix} set web-1 memory=4G cores=4 "
         f"--delete description -y"
     )
 

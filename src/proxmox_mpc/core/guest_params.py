@@ -17,6 +17,8 @@ from proxmox_mpc.errors import UsageError
 
 GIB = 1024**3
 MIB = 1024**2
+# Config keys Proxmox counts in MiB: `set` takes them with a unit too.
+MIB_KEYS = ("memory", "swap", "balloon")
 # PVE's dns-name format for VM names and CT hostnames.
 _NAME_RE = re.compile(
     r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
@@ -502,6 +504,10 @@ def set_params(assignments: Sequence[str], deletes: Sequence[str]) -> tuple[dict
         raise UsageError("Nothing to change: give KEY=VALUE pairs or --delete KEY.")
     if "tags" in values:
         values["tags"] = tags_value([values["tags"]], "tags=") or ""
+    for key in MIB_KEYS:
+        # `memory=2G` as --memory takes it; anything else (2048, PVE's `current=2048`) goes as written.
+        if key in values and re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGTP](i?B)?\s*", values[key], re.I):
+            values[key] = str(parse_mib(values[key], f"{key}="))
     return values, removed
 
 

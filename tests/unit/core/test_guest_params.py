@@ -278,3 +278,11 @@ def test_parse_mib_errors_name_the_flag(text, message):
 
 def test_create_params_take_memory_with_units():
     assert vm_create_params(name="a", memory="2G")["memory"] == 2048
+
+
+def test_set_takes_memory_with_units_and_leaves_other_spellings():
+    values, _ = set_params(["memory=2G", "swap=512M", "balloon=1024", "cores=2"], [])
+    assert values == {"memory": "2048", "swap": "512", "balloon": "1024", "cores": "2"}
+    assert set_params(["memory=current=4096"], [])[0] == {"memory": "current=4096"}
+    with pytest.raises(UsageError, match="memory= '1000K': give a whole number of MiB"):
+        set_params(["memory=1000K"], [])
