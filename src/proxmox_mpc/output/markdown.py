@@ -114,19 +114,18 @@ def _elision_note(count: int, where: str) -> str:
 # ----------------------------------------------------------------------------- plan
 
 
-def _forces_replacement(item: FieldChange) -> bool:
-    return bool(getattr(item, "forces_replacement", False))
-
-
 def _marks(item: FieldChange) -> str:
     marks = [REBOOT_MARK] if item.needs_reboot else []
-    if _forces_replacement(item):
+    if item.forces_replacement:
         marks.append(REPLACE_MARK)
     return "  ".join(marks)
 
 
 def _plan_lines(change: Change) -> list[str]:
     lines: list[str] = []
+    if change.backup:
+        where = "the node's backup storage" if change.backup == "auto" else change.backup
+        lines.append(f"# backup first: vzdump to {where}, then delete")
     for item in change.fields:
         old, new = item.old, item.new
         if change.action == "create" or (change.action == "replace" and old == new):
@@ -144,6 +143,8 @@ def _plan_block(change: Change) -> str:
     if change.action in DESTRUCTIVE:
         headline = f"<b>{headline}</b>"
     summary = f"{_code(SYMBOLS[change.action])} <b>{html.escape(describe_target(change))}</b> {headline}"
+    if change.replaced_in_run:
+        summary += f" (was replaced; see journal {change.replaced_in_run})"
     return _details(summary, _plan_lines(change))
 
 
@@ -159,11 +160,17 @@ def render_plan_markdown(
         head += "No changes: the cluster matches the manifests.\n"
     blocks = [_plan_block(change) for change in plan.changes]
     tail = ""
+    if plan.pending_reboot:
+        tail += _details(
+            f"{len(plan.pending_reboot)} guest(s) pending reboot: counted as applied, in effect from the next start",
+            [f"  {p.address} ({p.vmid}): {', '.join(p.fields)} (pending reboot)" for p in plan.pending_reboot],
+        )
     if plan.unmanaged:
         shown = [f"  {ref}" for ref in plan.unmanaged[:UNMANAGED_SHOWN]]
         if len(plan.unmanaged) > UNMANAGED_SHOWN:
             shown.append(f"  ... and {len(plan.unmanaged) - UNMANAGED_SHOWN} more")
-        tail = _details(f"{len(plan.unmanaged)} unmanaged guest(s): no manifest, never changed by plan or apply", shown)
+        what = f"{len(plan.unmanaged)} unmanaged guest(s): no manifest, never changed by plan or apply"
+        tail += _details(what, shown)
     if plan_file:
         note = f"The full plan is in `{plan_file}` (`pmpc apply {plan_file}` applies exactly it)."
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.unit.output.test_plan_view import WHEN, sample_plan
 
-from proxmox_mpc.core.plan import Change, FieldChange, make_plan
+from proxmox_mpc.core.plan import Change, FieldChange, PendingReboot, make_plan
 from proxmox_mpc.output.markdown import (
     COMMENT_LIMIT,
     DEFAULT_LIMIT,
@@ -107,20 +107,23 @@ def test_values_cannot_break_out_of_their_block():
     assert "+ args: " + "z" * (VALUE_LIMIT - 3) + "...\n" in text
 
 
-class ForcedField(FieldChange):
-    """A field as plan documents that mark replacements carry it."""
-
-    forces_replacement: bool = False
-
-
-def test_fields_that_force_a_replacement_are_marked():
-    change = Change(address="ct/cache-1", kind="ct", vmid=202, node="pve3", action="replace", fields=[
-        ForcedField(name="unprivileged", old="1", new="0", forces_replacement=True),
-        ForcedField(name="memory", old="512", new="1024", needs_reboot=True),
+def test_replacements_backups_journal_notes_and_pending_reboots_are_marked():
+    replace = Change(address="ct/cache-1", kind="ct", vmid=202, node="pve3", action="replace", backup="auto", fields=[
+        FieldChange(name="unprivileged", old="1", new="0", forces_replacement=True),
+        FieldChange(name="memory", old="512", new="1024", needs_reboot=True),
     ])  # fmt: skip
-    text = render_plan_markdown(make_plan([change], created_at=WHEN))
+    create = Change(address="vm/web-9", kind="vm", node="pve1", action="create", replaced_in_run=12,
+                    fields=[FieldChange(name="cores", new="2")])  # fmt: skip
+    delete = Change(address="vm/old-1", kind="vm", vmid=110, node="pve1", action="delete", backup="nfs-backup")
+    pending = PendingReboot(address="vm/web-1", vmid=101, fields=["cores", "memory"])
+    text = render_plan_markdown(make_plan([replace, create, delete], pending_reboot=[pending], created_at=WHEN))
+    assert "```diff\n# backup first: vzdump to the node's backup storage, then delete\n- unprivileged: 1\n" in text
     assert "- unprivileged: 1\n+ unprivileged: 0  # forces replacement\n" in text
     assert "+ memory: 1024  (needs reboot)\n" in text
+    assert "<b>vm/web-9 (new, on pve1)</b> will be created (was replaced; see journal 12)</summary>" in text
+    assert "```diff\n# backup first: vzdump to nfs-backup, then delete\n```" in text
+    assert "<summary>1 guest(s) pending reboot: counted as applied, in effect from the next start</summary>" in text
+    assert "  vm/web-1 (101): cores, memory (pending reboot)\n" in text
 
 
 @pytest.mark.parametrize(
