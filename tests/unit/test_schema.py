@@ -59,6 +59,9 @@ def test_mutating_commands_take_dry_run_and_yes_and_exit_codes_are_the_table(sch
     for command in schema["commands"]:
         if command["mutating"]:
             assert "--dry-run" in _schema_options(command["options"]), command["path"]
+        # Every verb that starts Proxmox tasks can return at once with the UPIDs.
+        if command["mutating"] and command["path"].split()[0] in ("vm", "ct", "api", "backup"):
+            assert "--no-wait" in _schema_options(command["options"]), command["path"]
     assert [e["code"] for e in schema["exit_codes"]] == [int(c) for c in ExitCode]
     start = next(c for c in schema["commands"] if c["path"] == "vm start")
     timeout = next(o for o in start["options"] if o["name"] == "--timeout")
