@@ -19,6 +19,7 @@ GLOBAL_OPTIONS: dict[str, bool] = {
     "--debug": False,
     "--insecure": False,
     "--no-color": False,
+    "--profile": True,
 }
 
 
