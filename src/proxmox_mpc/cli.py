@@ -212,6 +212,17 @@ def root(
         app_ctx = ctx.obj
         app_ctx.debug = app_ctx.debug or debug
         app_ctx.insecure = app_ctx.insecure or insecure
+        if context is not None or workspace is not None:
+            # `--context`/`--workspace` on a console line hold for that line only: a copy carries them.
+            import dataclasses
+
+            line_ws = find_workspace(explicit=str(workspace)) if workspace is not None else app_ctx.workspace
+            line_flags = {**app_ctx.flags, **({"context": context} if context is not None else {})}
+            app_ctx = dataclasses.replace(
+                app_ctx, loader=lambda: load_settings(line_flags, line_ws), workspace=line_ws, flags=line_flags,
+                _settings=None,
+            )  # fmt: skip
+            ctx.obj = app_ctx
     else:
         ws = find_workspace(explicit=str(workspace) if workspace else None)
         flags: dict[str, Any] = {"context": context}

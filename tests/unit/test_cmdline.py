@@ -29,3 +29,18 @@ def test_a_global_option_missing_its_value():
     with pytest.raises(UsageError, match="--context"):
         hoist_global_options(["vm", "list", "--context"])
     assert hoist_global_options(["vm", "list", "--context"], lenient=True) == ["--context"]
+
+
+def test_a_console_line_may_name_another_context_for_that_line_only(tmp_path):
+    import io
+
+    from proxmox_mpc.cli import run_cli
+    from proxmox_mpc.config import load_settings
+    from proxmox_mpc.context import AppContext
+
+    app_ctx = AppContext(loader=lambda: load_settings({}, None), out=io.StringIO(), err=io.StringIO())
+    app_ctx.in_console = True
+    assert run_cli(["config", "view", "--effective", "-o", "json", "--context", "nosuch"], obj=app_ctx) == 6
+    assert "nosuch" in app_ctx.err.getvalue()
+    assert run_cli(["config", "view", "--effective", "-o", "json"], obj=app_ctx) == 0
+    assert app_ctx.flags == {}
