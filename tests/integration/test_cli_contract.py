@@ -72,3 +72,7 @@ def test_flag_errors_name_the_flag(cluster, cli):
     assert bad.exit_code == 64 and "-o/--output" in bad.stderr
     limit = cli("vm", "list", "--limit", "0")
     assert limit.exit_code == 64 and "--limit" in limit.stderr
+    selector = cli("vm", "list", "-l", "tag in")
+    assert selector.exit_code == 64 and "Invalid value for -l/--selector: Bad selector term" in selector.stderr
+    late = cli("vm", "list", "--for", "x")
+    assert late.exit_code == 64 and "--for" in late.stderr

@@ -163,8 +163,12 @@ def parse_selector(text: str | Iterable[str]) -> Selector:
     for one in texts:
         if one is None or not str(one).strip():
             raise UsageError("Empty selector: write e.g. -l tag=web or -l name=web-*,status=running.")
-        for raw in _split_terms(str(one)):
-            if not raw.strip():
-                raise UsageError(f"Bad selector {one!r}: empty term between commas.")
-            requirements.append(_parse_term(raw))
+        try:
+            for raw in _split_terms(str(one)):
+                if not raw.strip():
+                    raise UsageError(f"Bad selector {one!r}: empty term between commas.")
+                requirements.append(_parse_term(raw))
+        except UsageError as exc:
+            # Every flag error names its flag (as Click's own "Invalid value for '--limit'" does).
+            raise UsageError(f"Invalid value for -l/--selector: {exc.message}") from exc
     return Selector(tuple(requirements))
