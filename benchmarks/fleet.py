@@ -45,6 +45,7 @@ CONCURRENCY = 32
 class Run:
     wall: float
     rss_mb: float
+    cpu: float  # the child's user + system seconds: steadier than wall time on a busy machine
 
 
 @dataclasses.dataclass
@@ -73,7 +74,7 @@ def timed(argv: Sequence[str], *, env: dict[str, str], cwd: Path, ok_codes: Sequ
         if process.returncode not in ok_codes:
             err.seek(0)
             raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {err.read().decode()[-2000:]}")
-    return Run(wall, usage.ru_maxrss / 1024)
+    return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def wait_for_line(process: subprocess.Popen[bytes], log: Path, needle: str, timeout: float = 120) -> str:
@@ -199,6 +200,15 @@ def median_rss(runs: Sequence[Run]) -> float:
     return statistics.median(r.rss_mb for r in runs)
 
 
+def median_cpu(runs: Sequence[Run]) -> float:
+    return statistics.median(r.cpu for r in runs)
+
+
+def timing(runs: Sequence[Run]) -> str:
+    """Return `wall (cpu C)` of the median run."""
+    return f"{seconds(median(runs))} (cpu {seconds(median_cpu(runs))})"
+
+
 def seconds(value: float) -> str:
     return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.0f} ms"
 
@@ -225,13 +235,14 @@ def sync_rows(bench: Bench, count: int, rtts: Sequence[int], rounds: int) -> tup
         requests = count + 3 + 4  # configs, nodes + resources + status, 4 nodes' storages
         floor = (-(-requests // CONCURRENCY)) * rtt / 1000
         fast, slow = serial / pmpc, pmpc / raw
+        cpu_slow = median_cpu(runs["pmpc"]) / median_cpu(runs["aiohttp"])
         aim = aims.get(rtt, aims[20])
         rows.append(
             Row(
                 f"sync, {count:,} guests, {rtt} ms RTT",
-                seconds(pmpc),
-                f"proxmoxer {seconds(serial)} ({fast:.1f}x); raw aiohttp {seconds(raw)} ({slow:.2f}x); "
-                f"RTT floor {seconds(floor)}",
+                timing(runs["pmpc"]),
+                f"proxmoxer {timing(runs['proxmoxer'])} ({fast:.1f}x); "
+                f"raw aiohttp {timing(runs['aiohttp'])} ({slow:.2f}x; cpu {cpu_slow:.2f}x); RTT floor {seconds(floor)}",
                 f">= {aim:g}x proxmoxer, <= 1.3x raw aiohttp",
                 fast >= aim and slow <= 1.3,
             )
@@ -252,10 +263,11 @@ def list_row(bench: Bench, count: int, rounds: int) -> Row:
         {"pmpc": lambda: timed(argv, env=env, cwd=ws), "script": lambda: bench.baseline("list", env)},
     )
     pmpc, script = median(runs["pmpc"]), median(runs["script"])
+    cpu_ratio = median_cpu(runs["pmpc"]) / median_cpu(runs["script"])
     return Row(
         "vm list -o json (1 request)",
-        seconds(pmpc),
-        f"script on the same libraries {seconds(script)} ({pmpc / script:.2f}x)",
+        timing(runs["pmpc"]),
+        f"script on the same libraries {timing(runs['script'])} ({pmpc / script:.2f}x; cpu {cpu_ratio:.2f}x)",
         "<= 1.15x that script",
         pmpc / script <= 1.15,
     )
@@ -291,7 +303,7 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
         aim = aim_s * scale if quick else aim_s
         return Row(
             name.format(n=f"{count:,}"),
-            seconds(value),
+            timing(key_runs),
             note,
             f"< {aim_s:g} s at 10,000" + (f" (scaled: {seconds(aim)}, not checked)" if quick else ""),
             None if quick else value < aim,
@@ -304,7 +316,7 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
             "plan --offline, {n} manifests",
             runs["offline"],
             2.0,
-            f"first plan after the import (manifest cache cold) {seconds(median(cold))}",
+            f"first plan after the import (manifest cache cold) {timing(cold)}",
         ),
         row("plan, {n} guests, live, 5 ms RTT", runs["live"], 4.0),
         row("sync --import, {n} guests, 5 ms RTT", imports, 6.0, "into a synced store, no manifests yet"),
@@ -312,7 +324,7 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
         Row(
             f"peak RSS, sync {count:,} guests",
             f"{rss:.0f} MB",
-            f"sync {count:,} guests takes {seconds(median(runs['sync']))}",
+            f"sync {count:,} guests takes {timing(runs['sync'])}",
             f"<= {rss_aim:g} MB at 10,000",
             rss <= rss_aim,
         ),
@@ -353,7 +365,11 @@ def main() -> int:
             rows.append(list_row(bench, small, rounds))
         if "fleet" in groups:
             rows += fleet_rows(bench, large, rounds, args.quick)
-    print(f"\nfleet benchmark: {rounds} rounds, medians, {time.perf_counter() - started:.0f} s in all\n")
+    load = os.getloadavg()[0]
+    print(
+        f"\nfleet benchmark: {rounds} rounds, medians of wall time (and of the process's CPU time), "
+        f"{time.perf_counter() - started:.0f} s in all, load average {load:.1f} on {os.cpu_count()} CPUs\n"
+    )
     print_rows(rows)
     missed = [row.name for row in rows if row.ok is False]
     if missed:
