@@ -391,8 +391,17 @@ def _traceback(err: Any) -> None:
     err.write(traceback.format_exc())
 
 
+# Collect cyclic garbage less often than Python's default (700, 10, 10): a plan or an import of 10,000
+# manifests keeps hundreds of thousands of objects alive, and each default full collection walks them
+# all again; pmpc makes few reference cycles. About a fifth of `plan --offline`'s CPU at that size.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
     code = run_cli()
     try:
         sys.stdout.flush()
