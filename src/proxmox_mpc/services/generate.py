@@ -60,7 +60,8 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.sync import read_cluster
 
-    async with connect(app_ctx) as api:
+    # A bulk read (every config, then every running guest's addresses): sync's deeper request pipeline.
+    async with connect(app_ctx, bulk=True) as api:
         snapshot = await read_cluster(api)
 
         async def address(guest: Any) -> str | None:
@@ -252,10 +253,19 @@ def check_relative(rel: str) -> PurePosixPath:
     return path
 
 
-def _target(out_dir: Path, rel: str) -> Path:
+def _target(out_dir: Path, rel: str, resolved_dirs: dict[Path, Path] | None = None) -> Path:
     path = out_dir.joinpath(*check_relative(rel).parts)
-    resolved_root = out_dir.resolve()
-    resolved = path.resolve()
+    # Resolving every file's whole path costs a system call per component; with thousands of files in a
+    # few directories, resolve each directory once (`resolved_dirs`, one run's cache) and look only at
+    # whether the file itself is a link.
+    dirs = resolved_dirs if resolved_dirs is not None else {}
+    for directory in (out_dir, path.parent):
+        if directory not in dirs:
+            dirs[directory] = directory.resolve()
+    resolved_root = dirs[out_dir]
+    resolved = dirs[path.parent] / path.name
+    if path.is_symlink():
+        resolved = resolved.resolve()
     if resolved != resolved_root and resolved_root not in resolved.parents:
         raise ManifestError(f"Refusing to write {rel!r}: it resolves outside {out_dir} (a symbolic link?).")
     return path
@@ -274,8 +284,9 @@ def plan_files(
 
     files: list[GeneratedFile] = []
     conflicts: list[str] = []
+    dirs: dict[Path, Path] = {}
     for rel in sorted(rendered):
-        target = _target(out_dir, rel)
+        target = _target(out_dir, rel, dirs)
         text = rendered[rel]
         action: Action
         if target.is_dir():
@@ -353,10 +364,11 @@ def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[Gene
 
 def write_files(out_dir: Path, rendered: dict[str, str], files: Sequence[GeneratedFile]) -> None:
     """Carry out the planned writes and deletions (paths were checked by plan_files)."""
+    dirs: dict[Path, Path] = {}
     for item in files:
         if not item.written:
             continue
-        target = _target(out_dir, item.file)
+        target = _target(out_dir, item.file, dirs)
         if item.action == "delete":
             target.unlink(missing_ok=True)
             continue

@@ -35,6 +35,19 @@ def test_a_symlink_out_of_the_directory_is_refused(tmp_path):
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.parametrize("nested", [False, True], ids=["top-level", "in-a-directory"])
+def test_a_file_that_is_a_symlink_out_of_the_directory_is_refused(tmp_path, nested):
+    out = tmp_path / "out"
+    (out / "host_vars").mkdir(parents=True)
+    outside = tmp_path / "outside.yml"
+    outside.write_text("theirs\n", encoding="utf-8")
+    rel = "host_vars/web-1.yml" if nested else "site.yml"
+    (out / rel).symlink_to(outside)
+    with pytest.raises(ManifestError, match="resolves outside"):
+        plan_files("ansible", out, {rel: with_header("ansible", "web-1.yml", "a: 1\n")}, force=True)
+    assert outside.read_text(encoding="utf-8") == "theirs\n"
+
+
 def test_actions_for_each_kind_of_existing_file(tmp_path):
     out = tmp_path / "out"
     old = {
