@@ -6,6 +6,7 @@ Seen before the fix: two overlapping `apply -y` (or one that waited at its promp
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -67,8 +68,11 @@ def test_overlapping_applies_create_the_vm_once(cluster, cli, tmp_path, state_ur
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         reads = _resource_reads(cluster)
+        # Two checkouts of one workspace (same name in pmpc.yaml) sharing one state database.
+        checkout = tmp_path / "checkout-2"
+        shutil.copytree(ws, checkout, ignore=shutil.ignore_patterns(".pmpc"))
         first = _pmpc(ws, "apply", "-y", "--lock-timeout", "120")
-        second = _pmpc(ws, "apply", "-y", "--lock-timeout", "120")
+        second = _pmpc(checkout, "apply", "-y", "--lock-timeout", "120")
         deadline = time.monotonic() + 60
         # Each plan reads /cluster/resources twice (guests, then facts): wait until both have planned.
         while _resource_reads(cluster) < reads + 4 and time.monotonic() < deadline:
