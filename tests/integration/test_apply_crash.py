@@ -205,11 +205,9 @@ def test_kill_at_random_points_of_apply(demo, cli, tmp_path, seed):
     _kill_at_random(demo, cli, tmp_path, seed)
 
 
-@pytest.mark.slow
+@pytest.mark.stress
 @pytest.mark.fakepve(time_scale=0.05)
 @pytest.mark.parametrize("seed", range(100, 120))
-def test_kill_at_random_points_of_apply_many_times(request, demo, cli, tmp_path, seed):
-    """20 more points; runs only when asked for (`pytest -m slow`), the default run has the 3 above."""
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("20 kill -9 iterations: run with -m slow")
+def test_kill_at_random_points_of_apply_many_times(demo, cli, tmp_path, seed):
+    """20 more points; deselected unless asked for (`pytest -m stress`), the default run has the 3 above."""
     _kill_at_random(demo, cli, tmp_path, seed)
