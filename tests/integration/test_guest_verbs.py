@@ -86,6 +86,26 @@ def test_vm_resume_after_suspend(cluster, cli):
     assert cli("vm", "resume", "101", "-y").stdout == "vm/101 already running\n"
 
 
+def test_vm_suspend_todisk_hibernates(cluster, cli):
+    cluster.requests.clear()
+    paused = cli("vm", "suspend", "102", "-y")
+    assert paused.exit_code == 0, paused.output
+    assert _writes(cluster)[0][:2] == ("POST", "/nodes/pve2/qemu/102/status/suspend")
+    assert b"todisk" not in _writes(cluster)[0][2]
+    cluster.requests.clear()
+    hibernated = cli("vm", "suspend", "101", "--todisk", "-y")
+    assert hibernated.exit_code == 0, hibernated.output
+    assert hibernated.stdout == "vm/101 suspended\n"
+    writes = _writes(cluster)
+    assert writes[0][:2] == ("POST", "/nodes/pve1/qemu/101/status/suspend")
+    assert b"todisk=1" in writes[0][2]
+    assert cluster.vm(101).status == "stopped" and cluster.vm(101).lock == "suspended"
+    assert cli("vm", "suspend", "101", "--todisk", "-y").stdout == "vm/101 already suspended\n"
+    offered = cli("ct", "suspend", "201", "--todisk", "-y")
+    assert offered.exit_code == 64, offered.output
+    assert "--todisk" in cli("vm", "suspend", "--help").stdout
+
+
 def test_ct_resume_after_suspend(cluster, cli):
     assert cli("ct", "suspend", "201", "-y").exit_code == 0
     resumed = cli("ct", "resume", "201", "-y")

@@ -16,7 +16,6 @@ from pydantic import SecretStr
 from proxmox_mpc.errors import AuthError
 
 # PVE tickets live two hours; renew well before, so a long command never sends a stale one.
-TICKET_LIFETIME = 7200.0
 RENEW_AFTER = 5400.0
 TICKET_PATH = "/access/ticket"
 

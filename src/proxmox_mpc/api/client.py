@@ -47,12 +47,6 @@ def make_transport(
     return AiohttpTransport(verify=verify, limits=limits, trust_env=False)
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return headers fit for a debug trace: credentials replaced."""
-    hidden = {"authorization", "cookie", "csrfpreventiontoken", "set-cookie"}
-    return {k: ("<redacted>" if k.lower() in hidden else v) for k, v in headers.items()}
-
-
 class ProxmoxClient:
     """Typed access to the Proxmox VE API: one method per endpoint, the data envelope unwrapped."""
 
@@ -195,10 +189,6 @@ class ProxmoxClient:
     async def node_status(self, node: str) -> dict[str, Any]:
         """GET /nodes/{node}/status."""
         return dict(await self.get(f"/nodes/{_seg(node)}/status") or {})
-
-    async def node_version(self, node: str) -> dict[str, Any]:
-        """GET /nodes/{node}/version."""
-        return dict(await self.get(f"/nodes/{_seg(node)}/version") or {})
 
     async def cluster_resources(self, type: str | None = None) -> list[dict[str, Any]]:
         """GET /cluster/resources (type: vm, node, storage, sdn, pool)."""

@@ -34,7 +34,6 @@ NOT_FOUND_PATTERN = re.compile(
     r"(does not exist|no such (vm|ct|node|storage|task|file|volume)|not found)", re.I
 )
 LOCK_NAME_PATTERN = re.compile(r"is locked \((\w+)\)", re.I)
-QUORUM_PATTERN = re.compile(r"no quorum|cluster not ready", re.I)
 
 
 def is_lock_error(exc: BaseException) -> bool:

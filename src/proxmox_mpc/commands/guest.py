@@ -624,7 +624,41 @@ def make_guest_app(kind: Literal["qemu", "lxc"]) -> typer.Typer:
     )
 
     simple("reboot", f"Reboot running {plural}.\n\nExample: pmpc {prefix} reboot -l tag=web -y")
-    simple("suspend", f"Suspend running {plural}.\n\nExample: pmpc {prefix} suspend web-1 -y")
+    if kind == "qemu":
+
+        @app.command()
+        def suspend(
+            ctx: typer.Context,
+            targets: TargetsArg = None,
+            selector: SelectorOpt = None,
+            todisk: TodiskOpt = False,
+            dry_run: DryRunOpt = False,
+            yes: YesOpt = False,
+            output: OutputOpt = "table",
+            wait: WaitOpt = True,
+            timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+            concurrency: ConcurrencyOpt = None,
+        ) -> None:
+            """Suspend running VMs: pause them, or with --todisk hibernate them (RAM saved, VM stopped).
+
+            Example: pmpc vm suspend web-1 -y   |   pmpc vm suspend web-1 --todisk -y
+            """
+            batch(
+                ctx,
+                "suspend",
+                targets,
+                selector,
+                dry_run=dry_run,
+                yes=yes,
+                output=output,
+                concurrency=concurrency,
+                timeout=timeout,
+                wait=wait,
+                todisk=todisk,
+            )
+
+    else:
+        simple("suspend", f"Suspend running {plural}.\n\nExample: pmpc {prefix} suspend web-1 -y")
     simple("resume", f"Resume suspended {plural}.\n\nExample: pmpc {prefix} resume web-1 -y")
 
     @app.command()

@@ -43,7 +43,6 @@ QEMU_OSTYPES = (
     "l26",
     "solaris",
 )
-QEMU_DISK_BUSES = ("scsi", "virtio", "sata", "ide")
 # Keys pmpc sets itself from dedicated flags; --set may not override them silently.
 CREATE_RESERVED = ("vmid", "node")
 

@@ -417,11 +417,6 @@ def dump_manifest(manifest: AnyManifest, dumper: type[yaml.SafeDumper] | None = 
     )
 
 
-def manifest_path(workspace: Path, manifest: AnyManifest) -> Path:
-    """Return where `sync --import` writes a manifest: resources/vms/NAME.yaml or resources/cts/NAME.yaml."""
-    return resources_dir(workspace) / KIND_DIRS[manifest.kind] / f"{safe_file_name(manifest.name)}.yaml"
-
-
 def manifest_for_guest(guest: Any, config: dict[str, Any]) -> AnyManifest:
     """Build the manifest of a guest (a core Guest, GuestRecord or ObservedGuest) from its config."""
     gtype = getattr(guest, "type", None) or ("qemu" if getattr(guest, "kind", "vm") == "vm" else "lxc")

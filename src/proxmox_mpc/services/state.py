@@ -440,11 +440,6 @@ def unlock(
         store.close()
 
 
-def describe_lock(info: LockInfo | None) -> str:
-    """Return one line about a lock holder (for messages)."""
-    return info.describe() if info else "nobody"
-
-
 def last_sync(app_ctx: AppContext) -> SyncRunRecord | None:
     """Return the last successful sync of the current cluster."""
     store = open_app_store(app_ctx)
