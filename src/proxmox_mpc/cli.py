@@ -237,6 +237,8 @@ def root(
         ctx.obj = app_ctx
     # `pmpc console` (commands/) cannot import the console layer above it: cli hands it the opener.
     ctx.meta["pmpc.open_console"] = open_console
+    # `pmpc demo` runs its tour's command lines through this same edge.
+    ctx.meta["pmpc.run_line"] = run_cli
     if ctx.invoked_subcommand is None:
         if app_ctx.interactive and not app_ctx.in_console:
             from proxmox_mpc.console.repl import run as run_console

@@ -14,6 +14,7 @@
     ├── ChangesPresent             2  plan/drift with --detailed-exitcode found changes
     ├── ManifestError              1  a manifest failed validation (file:line:col)
     ├── StateError                 1  the state store cannot be used
+    ├── DemoError                  1  the demo cluster died, or a tour step failed
     └── ApiError                   1  Proxmox answered with an error (status, field errors)
         ├── AuthError              5  401 / 403: authentication or permission denied
         ├── ApiNotFound            6  404 / "does not exist"
@@ -132,6 +133,10 @@ class ManifestError(PmpcError):
 
 class StateError(PmpcError):
     kind = "state"
+
+
+class DemoError(PmpcError):
+    kind = "demo"
 
 
 class ApiError(PmpcError):

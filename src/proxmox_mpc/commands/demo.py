@@ -10,11 +10,12 @@ import typer
 
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import PmpcError
+from proxmox_mpc.errors import DemoError
 
 if TYPE_CHECKING:
     from proxmox_mpc.services.demo import DemoCluster
 
+RUN_LINE_KEY = "pmpc.run_line"
 app = typer.Typer(
     help="Try pmpc on a simulated 3-node cluster: a guided tour, or `pmpc demo serve` (demo extra).",
     invoke_without_command=True,
@@ -105,18 +106,11 @@ def tour_steps(cluster: DemoCluster) -> list[Step]:
     return steps
 
 
-def _run_step(root: Any, step_ctx: AppContext, args: tuple[str, ...]) -> bool:
-    """Run one pmpc command line through the app; report its error like the CLI would and go on."""
-    try:
-        code = root.main(args=list(args), prog_name="pmpc", standalone_mode=False, obj=step_ctx)
-    except PmpcError as exc:
-        step_ctx.err.write(f"pmpc: error: {exc.message}\n")
-        return False
-    except typer.TyperException as exc:
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        step_ctx.err.write(f"pmpc: error: {message}\n")
-        return False
-    return not (isinstance(code, int) and code != 0)
+def _run_step(ctx: typer.Context, step_ctx: AppContext, args: tuple[str, ...]) -> bool:
+    """Run one pmpc command line through the CLI's error edge (it reports any error); True when it succeeded."""
+    # cli (above commands/) hands down the edge that runs a command line, as it does for `pmpc console`.
+    run_line = ctx.meta[RUN_LINE_KEY]
+    return int(run_line(list(args), step_ctx)) == 0
 
 
 def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None:
@@ -158,13 +152,13 @@ def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None
                 out.write("\n# A workspace for desired state and history\n")
                 out.write(f"$ pmpc init {shlex.quote(str(workspace))}\n")
                 out.flush()
-                if not _run_step(root, cluster.app_context(app_ctx), init):
+                if not _run_step(ctx, cluster.app_context(app_ctx), init):
                     failed.append(shlex.join(("pmpc", *init)))
                     continue
             out.write(f"\n# {step.title}\n$ {line}\n")
             out.flush()
             step_ctx = cluster.app_context(app_ctx, workspace=workspace if step.workspace else None)
-            if not _run_step(root, step_ctx, step.args):
+            if not _run_step(ctx, step_ctx, step.args):
                 failed.append(line)
             step_ctx.out.flush()
     out.write(
@@ -172,7 +166,7 @@ def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None
         f"then `pmpc --context {cluster.context} vm list`.\n"
     )
     if failed:
-        raise PmpcError(f"{len(failed)} tour step(s) failed: {'; '.join(failed)}.")
+        raise DemoError(f"{len(failed)} tour step(s) failed: {'; '.join(failed)}.")
 
 
 @app.callback()
@@ -220,5 +214,5 @@ def serve(
             f"  pmpc --context {cluster.context} vm list\n"
             "Press Ctrl-C to stop."
         )
-        demo_service.wait_until_interrupted(cluster)
+        demo_service.wait_until_interrupted(cluster.process, cluster.log_file)
     app_ctx.info("Demo cluster stopped.")

@@ -1,0 +1,158 @@
+"""The demo cluster's contents: guests and pools in fakepve's format, and the tour's example edit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+NODES = ("pve1", "pve2", "pve3")
+
+# (name prefix, tags, pool, cores, memory MiB, disks in GiB, status) of the VMs, in the order they are made.
+VM_ROLES: tuple[tuple[str, str, str, int, int, tuple[int, ...], str], ...] = (
+    ("web", "prod;web", "prod", 2, 2048, (32,), "running"),
+    ("api", "api;prod", "prod", 2, 4096, (32,), "running"),
+    ("db", "db;prod", "prod", 4, 8192, (64, 200), "running"),
+    ("worker", "batch", "staging", 1, 1024, (16,), "stopped"),
+    ("monitor", "infra;monitoring", "infra", 2, 2048, (32,), "running"),
+    ("ci-runner", "ci", "dev", 4, 4096, (64,), "stopped"),
+    ("staging-web", "staging;web", "staging", 1, 2048, (32,), "running"),
+    ("build", "ci;dev", "dev", 2, 2048, (32,), "stopped"),
+)
+# (name prefix, tags, pool, cores, memory MiB, rootfs GiB, status, ostype) of the containers.
+CT_ROLES: tuple[tuple[str, str, str, int, int, int, str, str], ...] = (
+    ("dns", "infra", "infra", 1, 512, 8, "running", "debian"),
+    ("proxy", "infra;web", "prod", 1, 512, 8, "running", "alpine"),
+    ("cache", "cache;prod", "prod", 2, 1024, 16, "running", "debian"),
+    ("backup", "infra", "infra", 1, 1024, 32, "stopped", "ubuntu"),
+    ("mail", "infra", "infra", 1, 1024, 16, "stopped", "debian"),
+)
+POOL_COMMENTS = {
+    "prod": "Production services",
+    "staging": "Pre-production",
+    "dev": "Development and CI",
+    "infra": "Shared infrastructure",
+}
+TEMPLATES = (
+    (9000, "ubuntu-24.04-tmpl", "pve1", "l26"),
+    (9001, "debian-12-tmpl", "pve2", "l26"),
+)
+
+
+def _mac(vmid: int, index: int) -> str:
+    return f"BC:24:11:{(vmid >> 8) & 0xFF:02X}:{vmid & 0xFF:02X}:{index:02X}"
+
+
+def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """Return the guests (fakepve's JSON format) and the pool members of a demo cluster."""
+    guests: list[dict[str, Any]] = []
+    pools: dict[str, list[int]] = {name: [] for name in POOL_COMMENTS}
+    for vmid, name, node, ostype in TEMPLATES:
+        guests.append(
+            {
+                "vmid": vmid,
+                "name": name,
+                "node": node,
+                "status": "stopped",
+                "template": True,
+                "config": {
+                    "cores": 2,
+                    "memory": 2048,
+                    "ostype": ostype,
+                    "agent": "1",
+                    "scsihw": "virtio-scsi-pci",
+                    "scsi0": f"local-lvm:base-{vmid}-disk-0,size=8G",
+                    "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0",
+                    "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom",
+                    "ciuser": "admin",
+                    "ipconfig0": "ip=dhcp",
+                    "tags": "template",
+                    "template": 1,
+                },
+            }
+        )
+    seen: dict[str, int] = {}
+    for i in range(vms):
+        prefix, tags, pool, cores, memory, disks, status = VM_ROLES[i % len(VM_ROLES)]
+        seen[prefix] = seen.get(prefix, 0) + 1
+        vmid = 101 + i
+        config: dict[str, Any] = {
+            "cores": cores,
+            "sockets": 1,
+            "memory": memory,
+            "ostype": "l26",
+            "scsihw": "virtio-scsi-pci",
+            "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0" + (",tag=20" if pool == "staging" else ""),
+            "agent": "1",
+            "boot": "order=scsi0;net0",
+            "tags": tags,
+        }
+        for n, size in enumerate(disks):
+            config[f"scsi{n}"] = f"local-lvm:vm-{vmid}-disk-{n},size={size}G"
+        if pool == "prod":
+            config["onboot"] = 1
+        guests.append(
+            {
+                "vmid": vmid,
+                "name": f"{prefix}-{seen[prefix]}",
+                "node": NODES[i % len(NODES)],
+                "status": status,
+                "config": config,
+                "start_secs": 2,
+                "stop_secs": 1,
+                "shutdown_secs": 3,
+            }
+        )
+        pools[pool].append(vmid)
+    seen.clear()
+    for i in range(cts):
+        prefix, tags, pool, cores, memory, rootfs, status, ostype = CT_ROLES[i % len(CT_ROLES)]
+        seen[prefix] = seen.get(prefix, 0) + 1
+        vmid = 201 + i
+        name = f"{prefix}-{seen[prefix]}"
+        guests.append(
+            {
+                "type": "lxc",
+                "vmid": vmid,
+                "name": name,
+                "node": NODES[(i + 1) % len(NODES)],
+                "status": status,
+                "config": {
+                    "hostname": name,
+                    "cores": cores,
+                    "memory": memory,
+                    "swap": 512,
+                    "ostype": ostype,
+                    "rootfs": f"local-lvm:subvol-{vmid}-disk-0,size={rootfs}G",
+                    "unprivileged": 1,
+                    "tags": tags,
+                    "net0": f"name=eth0,bridge=vmbr0,ip=dhcp,hwaddr={_mac(vmid, 0)}",
+                    "onboot": int(pool == "prod"),
+                },
+                "start_secs": 1,
+                "stop_secs": 1,
+                "shutdown_secs": 2,
+            }
+        )
+        pools[pool].append(vmid)
+    return guests, {name: members for name, members in pools.items() if members}
+
+
+_MEMORY_LINE = re.compile(r"^\s+memory:[ \t]*(?P<mib>\d+)[ \t]*$", re.M)
+
+
+def grow_memory(workspace: Path, name: str) -> tuple[Path, int, int] | None:
+    """Double the memory in one guest's manifest (the tour's example edit); None if there is none to edit."""
+    for path in sorted((workspace / "resources").rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if not re.search(rf"^name:[ \t]*{re.escape(name)}[ \t]*$", text, re.M):
+            continue
+        match = _MEMORY_LINE.search(text)
+        if match is None:
+            return None
+        old = int(match["mib"])
+        # A textual edit, as a person would make it: the rest of the file stays as written.
+        edited = text[: match.start("mib")] + str(old * 2) + text[match.end("mib") :]
+        path.write_text(edited, encoding="utf-8")
+        return path, old, old * 2
+    return None
