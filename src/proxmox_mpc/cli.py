@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 
 from proxmox_mpc.commands import _help  # noqa: F401  (every --help shows metavars, never Python types)
 from proxmox_mpc.commands._cmdline import hoist_global_options
-from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, PmpcError
+from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, InternalError, PmpcError, UsageError
 
 EXIT_CODES_HELP = (
     "Exit codes: "
@@ -338,8 +338,7 @@ def _run_cli(args: list[str], obj: Any) -> int:
             message += "."
         click_ctx = getattr(exc, "ctx", None)
         command_path = getattr(click_ctx, "command_path", None) or "pmpc"
-        usage = PmpcError(f"{message} See `{command_path} --help`.")
-        usage.kind = "usage"
+        usage = UsageError(f"{message} See `{command_path} --help`.")
         report_error(usage, err=err, json_errors=json_errors)
         _remember(args, usage, int(code))
         return int(code)
@@ -348,10 +347,9 @@ def _run_cli(args: list[str], obj: Any) -> int:
     except Exception as exc:
         if debugging():
             _traceback(err)
-        bug = PmpcError(
+        bug = InternalError(
             f"internal error: {type(exc).__name__}: {exc}. Re-run with --debug for the traceback."
         )
-        bug.kind = "internal"
         report_error(bug, err=err, json_errors=json_errors)
         _remember(args, bug, int(ExitCode.ERROR))
         return int(ExitCode.ERROR)

@@ -3,6 +3,7 @@
     PmpcError                      1  base; str(exc) is one sentence
     ├── UsageError                64  bad flag, argument or combination
     ├── ConfigError                1  unusable settings or contexts file
+    ├── InternalError              1  a bug: an unexpected exception, reported in one line
     ├── ConnectionFailed           1  unreachable host, TLS or fingerprint failure
     ├── ConfirmationRequired       4  mutating command without a TTY and without --yes
     ├── ReadOnlyContext            5  a write through a context marked read_only
@@ -11,15 +12,19 @@
     ├── Conflict                   7  locked guest, changed digest, stale plan, held lock
     ├── OperationTimeout           8  a wait ran out (task still running)
     ├── PartialFailure             3  some targets of a batch failed
+    ├── TargetsFailed           code  every target failed alike: their exit code and kind
     ├── ChangesPresent             2  plan/drift with --detailed-exitcode found changes
     ├── ManifestError              1  a manifest failed validation (file:line:col)
     ├── StateError                 1  the state store cannot be used
     ├── DemoError                  1  the demo cluster died, or a tour step failed
-    └── ApiError                   1  Proxmox answered with an error (status, field errors)
+    └── ApiError                   1  Proxmox answered with an error (status, field errors, pve_message)
         ├── AuthError              5  401 / 403: authentication or permission denied
         ├── ApiNotFound            6  404 / "does not exist"
-        ├── ApiConflict            7  lock timeouts, digest mismatch
+        ├── ApiConflict            7  digest mismatch (the config changed meanwhile)
+        │   └── LockedError        7  the guest is locked (lock: its name, when PVE says it)
         └── TaskFailedError        1  a task ended in error (upid, exit status, log tail)
+
+Each error takes its context in its constructor; nothing is attached to an instance afterwards.
 """
 
 from __future__ import annotations
@@ -81,6 +86,12 @@ class ConfigError(PmpcError):
     kind = "config"
 
 
+class InternalError(PmpcError):
+    """An unexpected exception (a bug), reported as one sentence; --debug adds the traceback."""
+
+    kind = "internal"
+
+
 class ConnectionFailed(PmpcError):
     kind = "connection"
 
@@ -120,6 +131,15 @@ class PartialFailure(PmpcError):
     kind = "partial_failure"
 
 
+class TargetsFailed(PmpcError):
+    """Targets failed and their errors agree: carries the exit code and kind of those errors."""
+
+    def __init__(self, message: str, *, exit_code: int, kind: str, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.exit_code = ExitCode(exit_code)
+        self.kind = kind
+
+
 class ChangesPresent(PmpcError):
     """Not a failure: signals exit 2 for --detailed-exitcode; the edge prints nothing for it."""
 
@@ -140,7 +160,7 @@ class DemoError(PmpcError):
 
 
 class ApiError(PmpcError):
-    """Proxmox answered with an error: HTTP status, its message and per-field errors."""
+    """Proxmox answered with an error: HTTP status, its message (pve_message, as PVE wrote it), field errors."""
 
     kind = "api"
 
@@ -150,11 +170,13 @@ class ApiError(PmpcError):
         *,
         status: int | None = None,
         field_errors: dict[str, str] | None = None,
+        pve_message: str | None = None,
         details: Any = None,
     ) -> None:
         super().__init__(message, details=details)
         self.status = status
         self.field_errors = field_errors or {}
+        self.pve_message = pve_message
         if self.details is None and (status is not None or self.field_errors):
             self.details = {"status": status, "errors": self.field_errors}
 
@@ -172,6 +194,25 @@ class ApiNotFound(ApiError):
 class ApiConflict(ApiError):
     exit_code = ExitCode.CONFLICT
     kind = "conflict"
+
+
+class LockedError(ApiConflict):
+    """The guest is locked; `lock` names the lock (backup, migrate, ...) when PVE's message does."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lock: str | None = None,
+        status: int | None = None,
+        field_errors: dict[str, str] | None = None,
+        pve_message: str | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(
+            message, status=status, field_errors=field_errors, pve_message=pve_message, details=details
+        )
+        self.lock = lock
 
 
 class TaskFailedError(ApiError):

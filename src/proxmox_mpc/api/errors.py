@@ -14,6 +14,7 @@ from proxmox_mpc.errors import (
     ApiNotFound,
     AuthError,
     ConnectionFailed,
+    LockedError,
     OperationTimeout,
     PmpcError,
 )
@@ -38,7 +39,7 @@ LOCK_NAME_PATTERN = re.compile(r"is locked \((\w+)\)", re.I)
 
 def is_lock_error(exc: BaseException) -> bool:
     """Return True for a transient lock error worth retrying within the timeout."""
-    return isinstance(exc, ApiConflict) and bool(getattr(exc, "lock", None) or _matches_lock(exc.message))
+    return isinstance(exc, LockedError) or (isinstance(exc, ApiConflict) and _matches_lock(exc.message))
 
 
 def _matches_lock(message: str) -> bool:
@@ -82,15 +83,18 @@ def error_from_response(response: httpx.Response, what: str) -> ApiError:
         text = f"Permission denied for {what}: {sentence}"
     elif status == 404 or (status in (500, 501) and NOT_FOUND_PATTERN.search(message)):
         cls = ApiNotFound
-    elif _matches_lock(message) or (status in (409, 500) and DIGEST_PATTERN.search(message)):
+    elif _matches_lock(message):
+        cls = LockedError
+    elif status in (409, 500) and DIGEST_PATTERN.search(message):
         cls = ApiConflict
     else:
         cls = ApiError
-    error = cls(text + ("" if text.endswith(".") else "."), status=status, field_errors=field_errors)
-    error.pve_message = message  # type: ignore[attr-defined]
-    if cls is ApiConflict:
-        error.lock = lock_name(message)  # type: ignore[attr-defined]
-    return error
+    text += "" if text.endswith(".") else "."
+    if cls is LockedError:
+        return LockedError(
+            text, lock=lock_name(message), status=status, field_errors=field_errors, pve_message=message
+        )
+    return cls(text, status=status, field_errors=field_errors, pve_message=message)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -10,7 +10,7 @@ from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import DEFAULT_TIMEOUT, NoHeadersOpt, OutputOpt, TimeoutOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import UsageError
+from proxmox_mpc.errors import TaskFailedError, UsageError
 from proxmox_mpc.output.printers import check_format
 
 app = typer.Typer(help="Follow Proxmox tasks (UPIDs).", no_args_is_help=True)
@@ -140,7 +140,7 @@ def wait(
         name_of=_upid_name,
     )
     for error in done.errors:
-        for line in getattr(error, "log_tail", []):
+        for line in error.log_tail if isinstance(error, TaskFailedError) else []:
             app_ctx.err.write(f"  {line}\n")
     if done.errors:
         raise done.errors[0]

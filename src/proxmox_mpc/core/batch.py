@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxmox_mpc.errors import ExitCode, PartialFailure, PmpcError, TaskFailedError
+from proxmox_mpc.errors import ExitCode, PartialFailure, PmpcError, TargetsFailed, TaskFailedError
 
 # The stable JSON keys of one target's result (SPEC: batch verbs with -o json).
 RESULT_KEYS = ("target", "kind", "vmid", "node", "action", "ok", "changed", "upid", "error")
@@ -100,20 +100,16 @@ class BatchResult(BaseModel):
             return None
         if len(self.results) == 1:
             only = failed[0]
-            return _error(
-                f"{only.target}: {only.error}", only.exit_code or ExitCode.ERROR, only.error_kind or "error"
+            return TargetsFailed(
+                f"{only.target}: {only.error}",
+                exit_code=only.exit_code or ExitCode.ERROR,
+                kind=only.error_kind or "error",
             )
         names = ", ".join(r.target for r in failed)
         codes = {r.exit_code for r in failed}
         if len(failed) == len(self.results) and len(codes) == 1:
-            return _error(
-                f"All {len(failed)} targets failed: {names}.", codes.pop() or ExitCode.ERROR, "error"
+            return TargetsFailed(
+                f"All {len(failed)} targets failed: {names}.", exit_code=codes.pop() or ExitCode.ERROR, kind="error"
             )
         return PartialFailure(f"{len(failed)} of {len(self.results)} targets failed: {names}.")
 
-
-def _error(message: str, code: int, kind: str) -> PmpcError:
-    exc = PmpcError(message)
-    exc.exit_code = ExitCode(code)
-    exc.kind = kind
-    return exc

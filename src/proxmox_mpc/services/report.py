@@ -83,8 +83,8 @@ def error_log_path() -> Path:
 
 def remember_error(argv: Sequence[str], exc: BaseException, exit_code: int) -> None:
     """Append one command's error to the error log, keeping the last few; never fails the command."""
-    kind = getattr(exc, "kind", type(exc).__name__)
-    message = getattr(exc, "message", None) or str(exc)
+    kind = exc.kind if isinstance(exc, PmpcError) else type(exc).__name__
+    message = (exc.message if isinstance(exc, PmpcError) else None) or str(exc)
     from proxmox_mpc.version import describe_version
 
     entry = {

@@ -16,7 +16,15 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.core.upid import parse_upid
-from proxmox_mpc.errors import ApiConflict, Conflict, PmpcError, TaskFailedError, TaskTimeout, UsageError
+from proxmox_mpc.errors import (
+    ApiConflict,
+    Conflict,
+    LockedError,
+    PmpcError,
+    TaskFailedError,
+    TaskTimeout,
+    UsageError,
+)
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.connection import connect
 
@@ -145,8 +153,8 @@ async def send(
         except ApiConflict as exc:
             if not is_lock_error(exc):
                 raise
-            message = str(getattr(exc, "pve_message", None) or exc.message)
-            lock = getattr(exc, "lock", None) or _lock_in(message) or "config"
+            message = exc.pve_message or exc.message
+            lock = (exc.lock if isinstance(exc, LockedError) else None) or _lock_in(message) or "config"
         except TaskFailedError as exc:
             # PVE checks some locks inside the worker (vm_start): the task fails, nothing was done.
             lock = _lock_in(exc.exitstatus)

@@ -13,6 +13,7 @@ from proxmox_mpc.errors import (
     AuthError,
     ConnectionFailed,
     ExitCode,
+    LockedError,
     OperationTimeout,
 )
 
@@ -146,7 +147,7 @@ def test_writes_are_never_retried(method, failure):
             500,
             "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout",
             None,
-            ApiConflict,
+            LockedError,
             ExitCode.CONFLICT,
             "can't lock file",
         ),
@@ -169,6 +170,31 @@ def test_error_mapping(status, message, errors, error_class, exit_code, expected
     if errors:
         assert error.field_errors == errors
         assert error.to_dict()["error"]["details"] == {"status": status, "errors": errors}
+    assert error.pve_message == message
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "error_class", "lock"),
+    [
+        (500, "VM 101 is locked (backup)", LockedError, "backup"),
+        (500, "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout", LockedError, None),
+        (500, "detected modified configuration - file changed by other user? Try again.", ApiConflict, None),
+    ],
+    ids=["named-lock", "lock-timeout", "digest"],
+)
+def test_conflicts_carry_their_lock_from_the_constructor(status, message, error_class, lock):
+    pve = router()
+    pve.post("/nodes/pve1/qemu/101/config").mock(return_value=pve_error(status, message, None))
+    with pytest.raises(ApiConflict) as caught:
+        arun(_request(make_client(pve, retries=0), "POST", "/nodes/pve1/qemu/101/config"))
+    error = caught.value
+    assert type(error) is error_class
+    assert error.exit_code == ExitCode.CONFLICT and error.kind == "conflict"
+    assert error.pve_message == message
+    if error_class is LockedError:
+        assert error.lock == lock
+    else:
+        assert not hasattr(error, "lock")
 
 
 def test_debug_trace_redacts_secrets_in_form_data():
