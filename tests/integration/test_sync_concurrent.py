@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +22,33 @@ def _pmpc(*args: str) -> list[str]:
     return [sys.executable, "-m", "proxmox_mpc", *args]
 
 
-def _gate(pve: Any) -> threading.Event:
-    """Hold every fakepve answer until the returned event is set."""
-    gate = threading.Event()
+def _gate(pve: Any) -> tuple[threading.Event, threading.Event]:
+    """Hold every fakepve answer until the gate (first event) is set; the second is set by the first request."""
+    gate, arrived = threading.Event(), threading.Event()
     original = pve.pause
 
     async def pause(secs: float) -> None:
-        while not gate.is_set():
-            await asyncio.sleep(0.01)
+        arrived.set()
+        if not gate.is_set():
+            # fakepve's loop runs in another thread: wait for the threading event off that loop.
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
         await original(secs)
 
     pve.pause = pause
-    return gate
+    return gate, arrived
 
 
-def _wait_for_holder(url: str, pid: int, proc: subprocess.Popen[str]) -> None:
+def _wait_for_holder(url: str, pid: int, proc: subprocess.Popen[str], arrived: threading.Event) -> None:
+    # sync takes the workspace lock before it sends its first request: once one arrived, the lock is held.
+    if not arrived.wait(60):
+        raise AssertionError(f"pmpc sync (pid {pid}) never reached the cluster: exit {proc.poll()}")
     store = open_store(url)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            info = store.lock_info(WORKSPACE)
-            if info is not None and info.pid == pid:
-                return
-            time.sleep(0.05)
+        info = store.lock_info(WORKSPACE)
     finally:
         store.close()
-    raise AssertionError(f"pmpc sync (pid {pid}) never took the lock: exit {proc.poll()}")
+    if info is None or info.pid != pid:
+        raise AssertionError(f"pmpc sync (pid {pid}) never took the lock: exit {proc.poll()}, holder {info}")
 
 
 def _check_rows(url: str, runs: int) -> None:
@@ -85,13 +85,13 @@ def _check_rows(url: str, runs: int) -> None:
 def test_second_sync_exits_7_or_waits_while_first_holds_the_lock(cluster, state_url, isolated_env: Path):
     (isolated_env / "pmpc.yaml").write_text(f"name: {WORKSPACE}\n", encoding="utf-8")
     env = dict(os.environ)
-    gate = _gate(cluster)
+    gate, arrived = _gate(cluster)
     first = subprocess.Popen(
         _pmpc("sync"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     waiter = None
     try:
-        _wait_for_holder(state_url, first.pid, first)
+        _wait_for_holder(state_url, first.pid, first, arrived)
         busy = subprocess.run(_pmpc("sync"), env=env, capture_output=True, text=True, timeout=120)
         assert busy.returncode == 7, busy.stderr
         assert busy.stdout == ""

@@ -175,9 +175,17 @@ def test_a_revoked_ticket_seen_by_concurrent_requests_is_renewed_once():
     login = pve.post("/access/ticket").mock(side_effect=login_answers())
     revoked = "PVEAuthCookie=PVE:root@pam:00000001::sig"
 
+    refused = 0
+    all_in_flight = asyncio.Event()
+
     async def answer(request):
-        await asyncio.sleep(0.01)  # so all eight are in flight with the revoked ticket
+        nonlocal refused
         if request.headers["Cookie"] == revoked:
+            refused += 1
+            if refused == 8:
+                all_in_flight.set()
+            # Hold the refusals until all eight are in flight with the revoked ticket.
+            await asyncio.wait_for(all_in_flight.wait(), 10)
             return pve_error(401, "permission denied - invalid PVE ticket")
         return envelope([])
 

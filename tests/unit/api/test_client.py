@@ -220,11 +220,16 @@ def test_concurrency_limit_bounds_requests_in_flight():
     in_flight = 0
     peak = 0
 
+    limit_reached = asyncio.Event()
+
     async def slow(request):
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.005)
+        if in_flight >= 3:
+            limit_reached.set()
+        # Hold the answers until three are in flight: without a limit, all twelve would be by then.
+        await asyncio.wait_for(limit_reached.wait(), 10)
         in_flight -= 1
         return envelope({})
 

@@ -1,15 +1,12 @@
-"""Where the state database lives: PMPC_DATABASE_URL, the workspace's .pmpc/state.db, or the user's."""
+"""services.state: where the state database lives, the workspace lock name and the cluster key."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from proxmox_mpc.config import Settings
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.services.state import cluster_key, database_url, workspace_lock_name
-from proxmox_mpc.state.db import dialect_of, normalise_url
 
 
 def ctx(workspace: Path | None = None, **settings: object) -> AppContext:
@@ -34,17 +31,3 @@ def test_lock_name_and_cluster_key(tmp_path: Path):
     assert workspace_lock_name(ctx()) == "default"
     assert cluster_key(ctx(host="pve.example.org")) == "pve.example.org:8006"
     assert cluster_key(ctx(host="https://10.0.0.5:8443")) == "10.0.0.5:8443"
-
-
-@pytest.mark.parametrize(
-    ("url", "dialect", "normal"),
-    [
-        ("sqlite:////tmp/x.db", "sqlite", "sqlite:////tmp/x.db"),
-        ("postgresql://u@h/db", "postgresql", "postgresql+psycopg://u@h/db"),
-        ("postgres://u@h/db", "postgresql", "postgresql+psycopg://u@h/db"),
-        ("postgresql+psycopg://u@h/db", "postgresql", "postgresql+psycopg://u@h/db"),
-    ],
-)
-def test_url_dialects(url, dialect, normal):
-    assert dialect_of(url) == dialect
-    assert normalise_url(url) == normal
