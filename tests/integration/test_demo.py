@@ -45,6 +45,28 @@ def test_tour_steps_are_looked_up_in_the_app_tree():
     assert not _has_command(root, ("sync",))
 
 
+def test_tour_steps_run_through_the_cli_error_edge():
+    import io
+
+    import click
+    import typer
+
+    from proxmox_mpc.cli import run_cli
+    from proxmox_mpc.commands.demo import RUN_LINE_KEY, _run_step
+    from proxmox_mpc.config import Settings
+    from proxmox_mpc.context import AppContext
+
+    ctx = typer.Context(click.Command("demo"))
+    ctx.meta[RUN_LINE_KEY] = run_cli
+    out, err = io.StringIO(), io.StringIO()
+    step_ctx = AppContext(loader=Settings, out=out, err=err)
+    # A failing step is reported by the edge, as on the command line, and the tour goes on.
+    assert _run_step(ctx, step_ctx, ("vm", "list", "--bogus")) is False
+    assert err.getvalue() == "pmpc: error: No such option: --bogus. See `pmpc vm list --help`.\n"
+    assert _run_step(ctx, step_ctx, ("vm", "list", "--help")) is True
+    assert err.getvalue().count("pmpc: error:") == 1
+
+
 def _handshake(server_ctx, client_ctx, hostname: str) -> None:
     """A TLS handshake in memory; raises ssl.SSLError when the client refuses the server."""
     import ssl
