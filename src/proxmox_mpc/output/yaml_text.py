@@ -51,11 +51,12 @@ def emits_alike(data: Any) -> bool:
 def _plain_text(text: str) -> bool:
     # Escaped characters (controls, tabs, unusual spaces and breaks) and characters beyond the BMP are
     # quoted and folded differently by the two emitters; so is text ending in more than one line break
-    # (a "keep" block scalar, after which only the pure emitter closes the document with `...`).
+    # or of nothing but one (a "keep" block scalar, after which only the pure emitter leaves the
+    # document open when more follows, and LibYAML closes it with `...`).
     if not text:
         return True
     if "\n" in text:
-        if text.endswith("\n\n") or not text.replace("\n", "").isprintable():
+        if text == "\n" or text.endswith("\n\n") or not text.replace("\n", "").isprintable():
             return False
     elif not text.isprintable():
         return False

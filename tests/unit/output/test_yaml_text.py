@@ -70,11 +70,12 @@ def test_the_fast_dumper_is_libyaml_when_available():
         (["bell \x07"], False),
         ({"a\nb": 1}, False),
         ({"a": "kept\n\n"}, False),
+        ({"a": ["\n", "b"]}, False),
         ({1: "int key"}, False),
     ],
     ids=[
         "nested", "bare-scalar", "empty-key", "empty-key-in-list", "astral", "tab-in-key", "control",
-        "multi-line-key", "kept-breaks", "int-key",
+        "multi-line-key", "kept-breaks", "lone-break", "int-key",
     ],
 )
 def test_shapes_the_emitters_write_differently_go_through_the_pure_one(data, alike):
