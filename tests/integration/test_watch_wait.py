@@ -10,6 +10,8 @@ import threading
 
 import pytest
 
+from tests.helpers.signals import default_sigint
+
 
 def test_wait_for_status_unlocked_and_timeout(cluster, cli):
     too_soon = cli("vm", "wait", "db-1", "--for", "status=running", "--timeout", "0.3")
@@ -59,7 +61,7 @@ def _watch(*args: str) -> subprocess.Popen[str]:
     code = "from proxmox_mpc.cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ),
+        env=dict(os.environ), preexec_fn=default_sigint,
     )
 
 
