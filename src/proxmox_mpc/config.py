@@ -7,8 +7,6 @@ With proxmox_mpc.locations, the only module that reads os.environ.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,25 +190,32 @@ def redact_url(url: str) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    os.chmod(path, 0o600)
+    """Write a file readable by its owner only (0600), atomically, following no symlink.
+
+    Raises:
+        FileWriteError: a symlink is in the way, or the write failed (nothing is left behind).
+    """
+    from proxmox_mpc.safeio.files import write_file
+
+    write_file(path, text, private=True)
 
 
 def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    from proxmox_mpc.safeio.untrusted import InputLimitError, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
+    except InputLimitError as exc:
+        raise ConfigError(f"Cannot read the {what} {path}: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Cannot read the {what} {path}: it is not UTF-8 text.") from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"Cannot read the {what} {path}: {where}{reason}.") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"Cannot read the {what} {path}: {str(exc).splitlines()[0]}") from exc
     if data is None:

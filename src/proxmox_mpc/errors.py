@@ -17,6 +17,8 @@
     ├── ManifestError              1  a manifest failed validation (file:line:col)
     ├── StateError                 1  the state store cannot be used
     ├── DemoError                  1  the demo cluster died, or a tour step failed
+    ├── FileWriteError             1  a file cannot be written (disk full, read-only file system, ...)
+    │   └── UnsafePathError        1  a symlink in the way, or a path that leaves its root
     └── ApiError                   1  Proxmox answered with an error (status, field errors, pve_message)
         ├── AuthError              5  401 / 403: authentication or permission denied
         ├── ApiNotFound            6  404 / "does not exist"
@@ -157,6 +159,10 @@ class StateError(PmpcError):
 
 class DemoError(PmpcError):
     kind = "demo"
+
+
+class FileWriteError(PmpcError):
+    kind = "file"
 
 
 class ApiError(PmpcError):

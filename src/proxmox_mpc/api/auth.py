@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from proxmox_mpc.errors import AuthError
+from proxmox_mpc.errors import AuthError, PmpcError
 
 # PVE tickets live two hours; renew well before, so a long command never sends a stale one.
 RENEW_AFTER = 5400.0
@@ -57,7 +57,7 @@ class TicketCache:
     def save(self, data: dict[str, Any]) -> None:
         try:
             self._write(self.path, json.dumps(data))
-        except OSError:
+        except (OSError, PmpcError):
             pass  # A cache that cannot be written only costs a login next time.
 
     def clear(self) -> None:

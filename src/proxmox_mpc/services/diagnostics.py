@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import importlib
 import importlib.metadata
+import os
 import platform
 import socket
 import ssl
@@ -351,7 +352,8 @@ def write_report_file(path: Path, text: str) -> Path:
     """Write a report file (owner-only: it describes the installation) and return its absolute path."""
     from proxmox_mpc.config import write_private
 
-    target = path.expanduser().resolve()
+    # Absolute but not resolved: a symlink at the target is refused, never followed.
+    target = Path(os.path.abspath(path.expanduser()))
     write_private(target, text)
     return target
 

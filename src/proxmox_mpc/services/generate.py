@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import Conflict, ManifestError, PmpcError, UsageError
 from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
+from proxmox_mpc.safeio.files import is_inside
 
 GENERATORS = ("terraform", "ansible", "tests")
 Action = Literal["create", "update", "unchanged", "keep", "overwrite", "delete"]
@@ -362,20 +363,26 @@ def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[Gene
     return stale
 
 
-def write_files(out_dir: Path, rendered: dict[str, str], files: Sequence[GeneratedFile]) -> None:
-    """Carry out the planned writes and deletions (paths were checked by plan_files)."""
+def write_files(
+    out_dir: Path, rendered: dict[str, str], files: Sequence[GeneratedFile], *, root: Path | None = None
+) -> None:
+    """Carry out the planned writes and deletions below `root` (default: the output directory).
+
+    Raises:
+        FileWriteError: a symlink is in the way, or a write failed (no partial file is left).
+    """
+    from proxmox_mpc.safeio.files import remove_file, write_file
+
+    base = root if root is not None else out_dir
     dirs: dict[Path, Path] = {}
     for item in files:
         if not item.written:
             continue
         target = _target(out_dir, item.file, dirs)
         if item.action == "delete":
-            target.unlink(missing_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.pmpc-tmp")
-        tmp.write_text(rendered[item.file], encoding="utf-8")
-        os.replace(tmp, target)
+            remove_file(target, root=base)
+        else:
+            write_file(target, rendered[item.file], root=base)
 
 
 # ----------------------------------------------------------------------------- the use case
@@ -436,7 +443,11 @@ async def generate(
         rendered = tests.render(inputs.model_copy(update={"terraform_dir": Path(relative).as_posix()}))
     files = plan_files(generator, out_dir, rendered, force=force)
     if not dry_run:
-        write_files(out_dir, rendered, files)
+        # Inside the workspace, nothing between it and the files may be a symlink (a repository
+        # could commit `terraform -> /etc`); an --out elsewhere is trusted as given.
+        workspace = app_ctx.workspace
+        inside = workspace is not None and is_inside(out_dir, Path(workspace))
+        write_files(out_dir, rendered, files, root=Path(workspace) if inside and workspace else out_dir)
     return GenerateResult(
         generator=generator, out_dir=str(out_dir), dry_run=dry_run, files=files, warnings=warnings
     )

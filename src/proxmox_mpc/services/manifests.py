@@ -22,6 +22,8 @@ from proxmox_mpc.core.manifest import (
 )
 from proxmox_mpc.errors import ManifestError, UsageError
 from proxmox_mpc.output.yaml_text import SafeDumper, safe_dump
+from proxmox_mpc.safeio.files import write_file
+from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
 
 if TYPE_CHECKING:
     from proxmox_mpc.services.manifest_cache import ManifestCache
@@ -116,22 +118,38 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _index(node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> None:
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+def _build(node: yaml.Node, loc: Loc, source: Source, problems: list[Problem], loader: Any) -> Any:
+    """Record the mark of every value (and key) of a document and return its value, in one walk.
+
+    Plain strings, mappings and lists are built here (the bulk of a manifest, much faster than
+    the generic constructor); any other tag (numbers, booleans, dates, merge keys) goes to it.
+    """
+    if len(loc) >= MAX_DEPTH:
+        raise too_deep(*_mark(node))
     source.marks[loc] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key in seen:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                return loader.construct_object(node, deep=True)
+            key = key_node.value if key_node.tag == _STR else loader.construct_object(key_node)
+            if key in result:
                 line, column = _mark(key_node)
                 problems.append(Problem(source.path, line, column, field_name((*loc, key)), "duplicate key"))
-            seen.add(key)
             sub: Loc = (*loc, key)
             source.keys[sub] = _mark(key_node)
-            _index(value_node, sub, source, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index(item, (*loc, index), source, problems)
+            result[key] = _build(value_node, sub, source, problems, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        return [_build(item, (*loc, index), source, problems, loader) for index, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
 
 
 _PYDANTIC_MESSAGES = {
@@ -175,19 +193,14 @@ def validate_document(data: Any, source: Source) -> tuple[AnyManifest | None, li
 
 
 def parse_text(text: str, path: str) -> tuple[list[LoadedManifest], list[Problem]]:
-    """Parse and validate every document of one YAML text."""
+    """Parse and validate every document of one YAML text (aliases, NUL bytes and deep nesting refused)."""
     loaded: list[LoadedManifest] = []
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
+        for node, loader in compose_documents(text):
             source = Source(path, *_mark(node))
             doc_problems: list[Problem] = []
-            _index(node, (), source, doc_problems)
-            data = loader.construct_document(node)
+            data = _build(node, (), source, doc_problems, loader)
             if data is None:
                 continue
             manifest, found = validate_document(data, source)
@@ -195,15 +208,15 @@ def parse_text(text: str, path: str) -> tuple[list[LoadedManifest], list[Problem
             problems += doc_problems
             if manifest is not None and not doc_problems:
                 loaded.append(LoadedManifest(manifest, source))
+    except InputLimitError as exc:
+        problems.append(Problem(path, exc.line, exc.column, "", exc.message))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
         problems.append(Problem(path, line, column, "", f"YAML syntax error: {reason}"))
     except yaml.YAMLError as exc:
-        problems.append(Problem(path, 1, 1, "", f"YAML error: {exc}"))
-    finally:
-        loader.dispose()
+        problems.append(Problem(path, 1, 1, "", f"YAML error: {str(exc).splitlines()[0]}"))
     return loaded, problems
 
 
@@ -443,10 +456,10 @@ def import_manifests(
     Raises:
         UsageError: there is no workspace.
     """
+    root = workspace or require_workspace(app_ctx)
     written: list[Path] = []
-    for path, manifest in plan_imports(app_ctx, guests_with_configs, workspace):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_manifest(manifest), encoding="utf-8")
+    for path, manifest in plan_imports(app_ctx, guests_with_configs, root):
+        write_file(path, dump_manifest(manifest), root=root)
         written.append(path)
     return written
 

@@ -609,16 +609,14 @@ def workspace_label(app_ctx: AppContext) -> str | None:
 
 
 def write_plan(plan: Plan, path: Path) -> None:
-    """Save a plan document as JSON.
+    """Save a plan document as JSON (atomically, following no symlink).
 
     Raises:
-        UsageError: the file cannot be written.
+        FileWriteError: the file cannot be written (nothing is left behind).
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(plan.to_document(), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"Cannot write the plan to {path}: {exc.strerror or exc}.") from exc
+    from proxmox_mpc.safeio.files import write_file
+
+    write_file(path, json.dumps(plan.to_document(), indent=2) + "\n")
 
 
 def read_plan(path: Path) -> Plan:
@@ -637,8 +635,14 @@ def read_plan(path: Path) -> Plan:
         raise NotFound(f"No plan file {path}.") from exc
     except OSError as exc:
         raise UsageError(f"Cannot read the plan file {path}: {exc.strerror or exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"The plan file {path} is not UTF-8 text.") from exc
+    from proxmox_mpc.safeio.untrusted import InputLimitError, load_json
+
     try:
-        data = json.loads(text)
+        data = load_json(text)
+    except InputLimitError as exc:
+        raise ManifestError(f"The plan file {path} is refused: {exc}.") from exc
     except ValueError as exc:
         if path.suffix in (".yaml", ".yml") or text.lstrip().startswith(("kind:", "---", "apiVersion:")):
             raise UsageError(

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from proxmox_mpc.config import REDACTED, user_state_dir, write_private
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import PmpcError
+from proxmox_mpc.errors import FileWriteError, PmpcError
 
 ISSUES_URL = "https://github.com/proxmox-mpc/proxmox-mpc/issues/new"
 ERROR_LOG = "errors.jsonl"
@@ -100,7 +100,7 @@ def remember_error(argv: Sequence[str], exc: BaseException, exit_code: int) -> N
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         lines = [*lines[-(ERROR_LOG_KEEP - 1) :], json.dumps(entry, ensure_ascii=False)]
         write_private(path, "\n".join(lines) + "\n")
-    except OSError:
+    except (OSError, FileWriteError):
         pass
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from proxmox_mpc.config import WORKSPACE_FILE, read_workspace_file
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ConfigError, PmpcError, UsageError
+from proxmox_mpc.safeio.files import make_dirs, write_file
 
 DIRECTORIES = ("resources/vms", "resources/cts", "terraform", "ansible", "tests", ".pmpc")
 GITIGNORE_LINES = (".pmpc/", ".env", "*.tfstate", "*.tfstate.*", ".terraform/", "pmpc-report-*.md")
@@ -99,8 +100,7 @@ def init_workspace(
         final_context = context or _current_context(app_ctx)
         created.append(WORKSPACE_FILE)
         if not dry_run:
-            root.mkdir(parents=True, exist_ok=True)
-            ws_file.write_text(_workspace_text(final_name, final_context), encoding="utf-8")
+            write_file(ws_file, _workspace_text(final_name, final_context), root=root)
     for sub in DIRECTORIES:
         path = root / sub
         if path.is_dir():
@@ -108,7 +108,7 @@ def init_workspace(
         else:
             created.append(sub + "/")
             if not dry_run:
-                path.mkdir(parents=True, exist_ok=True)
+                make_dirs(path, root=root)
     gitignore = root / ".gitignore"
     present = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
     missing = [line for line in GITIGNORE_LINES if line not in present]
@@ -120,7 +120,7 @@ def init_workspace(
                 text += "\n"
             if GITIGNORE_HEADER not in present:
                 text += GITIGNORE_HEADER + "\n"
-            gitignore.write_text(text + "\n".join(missing) + "\n", encoding="utf-8")
+            write_file(gitignore, text + "\n".join(missing) + "\n", root=root)
     else:
         existing.append(".gitignore")
     return InitResult(

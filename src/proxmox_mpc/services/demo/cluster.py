@@ -17,6 +17,7 @@ from typing import Any
 from proxmox_mpc.config import ContextsFile, settings_from_values, user_state_dir
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ConfigError
+from proxmox_mpc.safeio.files import write_file
 from proxmox_mpc.services.demo.fixture import POOL_COMMENTS, guests_document
 from proxmox_mpc.services.demo.pki import make_pki
 from proxmox_mpc.services.demo.process import pick_address, start_fakepve, stop_process, wait_listening
@@ -127,7 +128,7 @@ def running_cluster(
     ca_file, cert_file, key_file = make_pki(directory, host)
     guests, pools = guests_document(vms, cts)
     guests_file = directory / "guests.json"
-    guests_file.write_text(json.dumps({"guests": guests}, indent=1), encoding="utf-8")
+    write_file(guests_file, json.dumps({"guests": guests}, indent=1))
     log_file = directory / "fakepve.log"
     password = secrets.token_urlsafe(18)
     cluster = DemoCluster(

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from proxmox_mpc.safeio.files import write_file
+
 NODES = ("pve1", "pve2", "pve3")
 
 # (name prefix, tags, pool, cores, memory MiB, disks in GiB, status) of the VMs, in the order they are made.
@@ -153,6 +155,6 @@ def grow_memory(workspace: Path, name: str) -> tuple[Path, int, int] | None:
         old = int(match["mib"])
         # A textual edit, as a person would make it: the rest of the file stays as written.
         edited = text[: match.start("mib")] + str(old * 2) + text[match.end("mib") :]
-        path.write_text(edited, encoding="utf-8")
+        write_file(path, edited, root=workspace)
         return path, old, old * 2
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from proxmox_mpc.config import write_private
+from proxmox_mpc.safeio.files import write_file
 
 
 def make_pki(directory: Path, host: str) -> tuple[Path, Path, Path]:
@@ -87,8 +88,8 @@ def make_pki(directory: Path, host: str) -> tuple[Path, Path, Path]:
     )
     directory.mkdir(parents=True, exist_ok=True)
     ca_path, cert_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_file(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
+    write_file(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     pem_key = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

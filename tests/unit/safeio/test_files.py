@@ -1,0 +1,147 @@
+"""Safe writes with real files: no symlink followed, nothing outside the root, no partial file.
+
+A full disk and a read-only file system are simulated at the one call that would hit them
+(`safeio.files._os_write` raising ENOSPC or EROFS): tests cannot mount a small tmpfs or a
+read-only bind without privileges, and root ignores chmod. Everything else here is real.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from proxmox_mpc.errors import ExitCode, FileWriteError
+from proxmox_mpc.safeio import files
+from proxmox_mpc.safeio.files import make_dirs, remove_file, write_file
+
+SECRET = "untouched outside text\n"
+
+
+@pytest.fixture
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory outside tmp_path holding one file that no write may change."""
+    directory = tmp_path_factory.mktemp("outside")
+    (directory / "file.txt").write_text(SECRET, encoding="utf-8")
+    return directory
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.rglob("*") if p.name.endswith(".pmpc-tmp"))
+
+
+def link_final(root: Path, outside: Path) -> Path:
+    (root / "out.tf").symlink_to(outside / "file.txt")
+    return root / "out.tf"
+
+
+def link_parent(root: Path, outside: Path) -> Path:
+    (root / "sub").symlink_to(outside, target_is_directory=True)
+    return root / "sub" / "out.tf"
+
+
+def link_deep_parent(root: Path, outside: Path) -> Path:
+    (root / "a").mkdir()
+    (root / "a" / "b").symlink_to(outside, target_is_directory=True)
+    return root / "a" / "b" / "c" / "out.tf"
+
+
+def dot_dot(root: Path, outside: Path) -> Path:
+    return root / ".." / outside.name / "file.txt"
+
+
+REFUSED: list[tuple[str, Callable[[Path, Path], Path], str]] = [
+    ("final-component-symlink", link_final, "symbolic link"),
+    ("parent-symlink", link_parent, "symbolic link"),
+    ("deep-parent-symlink", link_deep_parent, "symbolic link"),
+    ("dot-dot-escape", dot_dot, "outside"),
+]
+
+
+@pytest.mark.parametrize(("make", "said"), [(m, s) for _, m, s in REFUSED], ids=[i for i, _, _ in REFUSED])
+def test_a_symlink_or_escape_is_refused_and_the_outside_is_untouched(tmp_path, outside, make, said):
+    root = tmp_path / "root"
+    root.mkdir()
+    target = make(root, outside)
+    with pytest.raises(FileWriteError) as caught:
+        write_file(target, "new text\n", root=root)
+    assert said in caught.value.message and caught.value.exit_code == ExitCode.ERROR
+    assert "\n" not in caught.value.message
+    assert (outside / "file.txt").read_text(encoding="utf-8") == SECRET
+    assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
+    assert _leftovers(root) == []
+
+
+def test_a_planted_temporary_symlink_is_never_written_through(tmp_path, outside):
+    """A repository may commit `terraform/.vms.tf.pmpc-tmp -> elsewhere`: the temporary is a new file."""
+    root = tmp_path / "terraform"
+    root.mkdir()
+    (root / ".vms.tf.pmpc-tmp").symlink_to(outside / "file.txt")
+    write_file(root / "vms.tf", "resource {}\n", root=root)
+    assert (root / "vms.tf").read_text(encoding="utf-8") == "resource {}\n"
+    assert not (root / "vms.tf").is_symlink()
+    assert (outside / "file.txt").read_text(encoding="utf-8") == SECRET
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (errno.ENOSPC, "No space left on device"),
+        (errno.EROFS, "Read-only file system"),
+        (errno.EIO, "Input/output error"),
+    ],
+    ids=["disk-full", "read-only", "io-error"],
+)
+@pytest.mark.parametrize("existing", [True, False], ids=["replace", "create"])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, code, words, existing):
+    target = tmp_path / "dir" / "vms.tf"
+    if existing:
+        write_file(target, "old\n", root=tmp_path)
+
+    def failing_write(fd: int, data: bytes) -> int:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files, "_os_write", failing_write)
+    with pytest.raises(FileWriteError) as caught:
+        write_file(target, "new\n" * 1000, root=tmp_path)
+    assert words in caught.value.message and str(target) in caught.value.message
+    assert _leftovers(tmp_path) == []
+    if existing:
+        assert target.read_text(encoding="utf-8") == "old\n"
+    else:
+        assert not target.exists()
+
+
+def test_a_short_write_is_completed(tmp_path, monkeypatch):
+    real = os.write
+    monkeypatch.setattr(files, "_os_write", lambda fd, data: real(fd, bytes(data[:3])))
+    write_file(tmp_path / "f.txt", "abcdefghij", root=tmp_path)
+    assert (tmp_path / "f.txt").read_text(encoding="utf-8") == "abcdefghij"
+
+
+def test_private_files_and_their_new_directories_are_owner_only(tmp_path):
+    write_file(tmp_path / "new" / "config.yaml", "secret: x\n", private=True, root=tmp_path)
+    assert stat.S_IMODE((tmp_path / "new" / "config.yaml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+
+
+def test_a_directory_in_the_way_is_one_sentence(tmp_path):
+    (tmp_path / "vms.tf").mkdir()
+    with pytest.raises(FileWriteError, match="is a directory"):
+        write_file(tmp_path / "vms.tf", "x", root=tmp_path)
+
+
+def test_remove_and_make_dirs_follow_no_symlink(tmp_path, outside):
+    (tmp_path / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(FileWriteError, match="symbolic link"):
+        remove_file(tmp_path / "link" / "file.txt", root=tmp_path)
+    with pytest.raises(FileWriteError, match="symbolic link"):
+        make_dirs(tmp_path / "link" / "new", root=tmp_path)
+    assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
+    remove_file(tmp_path / "missing" / "file.txt", root=tmp_path)
+    make_dirs(tmp_path / "x" / "y", root=tmp_path)
+    assert (tmp_path / "x" / "y").is_dir()
