@@ -49,6 +49,7 @@ PMPC_TIMEOUT = "PMPC_TIMEOUT"
 PMPC_CONCURRENCY = "PMPC_CONCURRENCY"
 PMPC_DEBUG = "PMPC_DEBUG"
 PMPC_READ_ONLY = "PMPC_READ_ONLY"
+PMPC_NO_INSECURE_WARNING = "PMPC_NO_INSECURE_WARNING"
 
 DOTENV_FILE = ".env"
 SECRET_FIELDS = frozenset({"password", "token_secret"})
@@ -299,6 +300,29 @@ class ContextsFile:
         """Write the file with mode 0600 (it may hold secrets)."""
         data: dict[str, Any] = {"current-context": self.current, "contexts": self.contexts}
         write_private(self.path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+
+
+def tls_off_reason(settings: Settings, insecure_flag: bool) -> str | None:
+    """Return why TLS verification is off (`--insecure`, `PMPC_VERIFY_TLS=false`, ...), or None when on."""
+    if insecure_flag:
+        return "--insecure"
+    if settings.verify_tls:
+        return None
+    if environ().get(PMPC_VERIFY_TLS) is not None:
+        return f"{PMPC_VERIFY_TLS}={environ()[PMPC_VERIFY_TLS]}"
+    where = f"context {settings.context!r}" if settings.context else "the configuration"
+    return f"verify_tls: false in {where}"
+
+
+def insecure_warning(settings: Settings, insecure_flag: bool) -> str | None:
+    """Return the one warning line for insecure TLS, or None (verification on, or silenced by env)."""
+    reason = tls_off_reason(settings, insecure_flag)
+    if reason is None or env_flag(PMPC_NO_INSECURE_WARNING):
+        return None
+    return (
+        f"TLS verification is off ({reason}): the server's identity is not checked "
+        f"(set {PMPC_NO_INSECURE_WARNING}=1 to silence this warning)."
+    )
 
 
 def describe_validation_error(exc: ValidationError, where: str) -> str:

@@ -49,12 +49,23 @@ class AppContext:
     flags: dict[str, Any] = field(default_factory=dict)
 
     _settings: Settings | None = None
+    _insecure_warned: bool = False
 
     @property
     def settings(self) -> Settings:
-        """Return the settings, loaded on first use (a broken config fails only the commands using it)."""
+        """Return the settings, loaded on first use (a broken config fails only the commands using it).
+
+        Insecure TLS is never silent: the first load warns once on stderr when verification is off.
+        """
         if self._settings is None:
             self._settings = self.loader()
+            if not self._insecure_warned:
+                from proxmox_mpc.config import insecure_warning
+
+                message = insecure_warning(self._settings, self.insecure)
+                if message is not None:
+                    self._insecure_warned = True
+                    self.warn(message)
         return self._settings
 
     def reload(self) -> None:

@@ -165,6 +165,10 @@ class FileWriteError(PmpcError):
     kind = "file"
 
 
+class UnsafePathError(FileWriteError):
+    kind = "unsafe_path"
+
+
 class ApiError(PmpcError):
     """Proxmox answered with an error: HTTP status, its message (pve_message, as PVE wrote it), field errors."""
 

@@ -30,8 +30,9 @@ def test_healthy_cluster_passes_and_lists_every_check(cluster, cli):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     checks = {c["name"]: c for c in data["checks"]}
-    assert list(checks) == ["api", "quorum", "nodes", "storage", "ha", "tasks", "onboot", "state"]
-    for name in ("api", "quorum", "nodes", "storage", "ha", "tasks", "onboot"):
+    # "tls" added by issue 12: insecure TLS is never silent.
+    assert list(checks) == ["api", "quorum", "nodes", "storage", "ha", "tasks", "onboot", "state", "tls"]
+    for name in ("api", "quorum", "nodes", "storage", "ha", "tasks", "onboot", "tls"):
         assert checks[name]["status"] == "OK", checks[name]
     assert "3/3 nodes online" in checks["quorum"]["message"]
     # No sync yet: the state database does not exist, which is worth a warning, not a failure.
@@ -47,7 +48,7 @@ def test_table_output_has_one_row_per_check(cluster, cli):
     assert lines[0].split() == ["CHECK", "STATUS", "MESSAGE"]
     rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
     assert rows["quorum"] == "OK" and rows["nodes"] == "OK"
-    assert len(rows) == 8
+    assert len(rows) == 9
 
 
 def test_lost_quorum_fails_with_exit_1(cluster, cli):

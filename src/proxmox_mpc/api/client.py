@@ -12,7 +12,7 @@ import httpx
 
 from proxmox_mpc.api.errors import error_from_exception, error_from_response
 from proxmox_mpc.core.secrets import for_output
-from proxmox_mpc.errors import PmpcError, ReadOnlyContext
+from proxmox_mpc.errors import ConfigError, PmpcError, ReadOnlyContext
 
 API_ROOT = "/api2/json"
 # Proxmox's proxy answers 595 when it cannot reach the node behind it; 502/503 are gateways restarting.
@@ -42,7 +42,11 @@ def make_transport(
     if isinstance(verify, str):
         import ssl
 
-        context = ssl.create_default_context(cafile=verify)
+        try:
+            context = ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            reason = "it holds no PEM certificate" if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
+            raise ConfigError(f"CA file {verify}: {reason} (check PMPC_CA_FILE or the context's ca_file).") from exc
         return AiohttpTransport(verify=context, limits=limits, trust_env=False)
     return AiohttpTransport(verify=verify, limits=limits, trust_env=False)
 

@@ -9,7 +9,7 @@ import typer
 from proxmox_mpc.commands._options import DryRunOpt, LockTimeoutOpt, ResultOutputOpt, YesOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.errors import UsageError
+from proxmox_mpc.errors import UnsafePathError, UsageError
 from proxmox_mpc.output.printers import check_format, print_one, to_data
 
 
@@ -51,6 +51,10 @@ def sync(
         print_sync_report(app_ctx.out, to_data(report))
     else:
         print_one(app_ctx.out, report, fmt=output, columns=(), name_of=lambda r: f"cluster/{r['cluster']}")
+    for line in report.not_imported:
+        app_ctx.warn(f"not imported: {line}")
+    if report.refused:
+        raise UnsafePathError(" ".join(report.refused))
 
 
 def status(ctx: typer.Context, output: ResultOutputOpt = "table") -> None:

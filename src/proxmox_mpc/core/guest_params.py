@@ -21,13 +21,13 @@ MIB = 1024**2
 MIB_KEYS = ("memory", "swap", "balloon")
 # PVE's dns-name format for VM names and CT hostnames.
 _NAME_RE = re.compile(
-    r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+    r"^(?=.{1,255}\Z)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\Z"
 )
 # PVE's tag format (pve-tag): letters, digits and _ - + . ; it stores them lower-cased.
-_TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_+.\-]*$", re.I)
-_KEY_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
-_STORAGE_RE = re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", re.I)
-_BRIDGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,14}$")
+_TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_+.\-]*\Z", re.I)
+_KEY_RE = re.compile(r"^[a-z][a-z0-9_\-]*\Z")
+_STORAGE_RE = re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]\Z", re.I)
+_BRIDGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,14}\Z")
 QEMU_OSTYPES = (
     "other",
     "wxp",

@@ -36,13 +36,18 @@ KIND_PREFIX = {"VM": "vm", "CT": "ct"}
 PowerState = Literal["running", "stopped", "absent"]
 
 VM_DISK_SLOT = re.compile(
-    r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)$"
+    r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)\Z"
 )
-NET_SLOT = re.compile(r"^net([0-9]|[1-9][0-9])$")
-MP_SLOT = re.compile(r"^mp([0-9]|[1-9][0-9]|[12][0-9]{2})$")
-NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?$")
-MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-SIMPLE_VALUE = re.compile(r"^(0|-?[1-9][0-9]*)$")
+NET_SLOT = re.compile(r"^net([0-9]|[1-9][0-9])\Z")
+MP_SLOT = re.compile(r"^mp([0-9]|[1-9][0-9]|[12][0-9]{2})\Z")
+NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?\Z")
+# PVE's own schema: a container's hostname is a dns-name of at most 255 characters (a VM's name
+# is a dns-name without a stated maximum); a manifest accepts every name PVE accepts.
+MAX_NAME_LENGTH = 255
+# PVE gives memory no maximum, but keeps it (in MiB) and computes with bytes in 64-bit integers.
+MAX_MEMORY_MIB = 2**43 - 1
+MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\Z")
+SIMPLE_VALUE = re.compile(r"^(0|-?[1-9][0-9]*)\Z")
 
 # The config key of each structured field; a `config:` entry may not repeat a key a set field owns.
 _COMMON_FIELD_KEYS = {
@@ -305,7 +310,7 @@ Mib = Annotated[int | None, BeforeValidator(_mib)]
 
 class _Spec(_Strict):
     cores: int | None = Field(None, ge=1, le=8192)
-    memory: Mib = Field(None, ge=16, description="MiB, or a size: 2G")
+    memory: Mib = Field(None, ge=16, le=MAX_MEMORY_MIB, description="MiB, or a size: 2G")
     os_type: str | None = None
     onboot: bool | None = None
     protection: bool | None = None
@@ -351,7 +356,7 @@ class VmSpec(_Spec):
 class CtSpec(_Spec):
     """What a container should be."""
 
-    swap: Mib = Field(None, ge=0)
+    swap: Mib = Field(None, ge=0, le=MAX_MEMORY_MIB)
     unprivileged: bool | None = None
     ostemplate: str | None = None
     ssh_keys: list[str] | None = None
@@ -455,8 +460,10 @@ class _Manifest(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_RE.match(value) or len(value) > 63:
-            raise ValueError("must be a DNS name: letters, digits, - and . (at most 63 characters)")
+        if not NAME_RE.match(value) or len(value) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"must be a DNS name: letters, digits, - and . (at most {MAX_NAME_LENGTH} characters)"
+            )
         return value
 
     @property

@@ -22,12 +22,21 @@ GuestKind = Literal["qemu", "lxc"]
 KIND_PREFIX = {"qemu": "vm", "lxc": "ct"}
 
 
+# The state store keeps numbers as BIGINT: a value beyond it (10**30 bytes of memory from a broken
+# API) is held at the limit rather than ending a sync in OverflowError.
+INT64_MAX = 2**63 - 1
+
+
 def to_int(value: Any, default: int = 0) -> int:
-    """Return an int from PVE's numbers, which may arrive as strings or floats."""
+    """Return an int from PVE's numbers (strings or floats), held within a signed 64-bit integer."""
     try:
-        return int(float(value))
+        number = int(value) if isinstance(value, int) else int(str(value).strip())
     except (TypeError, ValueError):
-        return default
+        try:
+            number = int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return default
+    return max(-INT64_MAX - 1, min(INT64_MAX, number))
 
 
 def to_float(value: Any, default: float = 0.0) -> float:

@@ -8,6 +8,7 @@ comparison pmpc makes goes through `canonical()` and `equivalent()` here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -135,10 +136,17 @@ def bool_text(value: Any) -> str:
 
 def int_text(value: Any) -> str:
     """Return an integer's canonical text (PVE may send numbers as strings or floats)."""
+    text = str(value).strip()
     try:
-        number = float(str(value).strip())
+        return str(int(text))  # exact, however large
     except ValueError:
-        return str(value).strip()
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
     return str(int(number)) if number == int(number) else str(number)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 from typing import Any
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$", re.I)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*\Z", re.I)
 QEMU_NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3", "i82551", "i82557b", "i82559er", "ne2k_isa",
                    "ne2k_pci", "pcnet", "e1000-82540em", "e1000-82544gc", "e1000-82545em")
 
@@ -17,13 +19,18 @@ def parse_size(text: Any) -> int:
     Raises:
         ValueError: the text is not a size.
     """
-    if isinstance(text, int | float) and not isinstance(text, bool):
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if isinstance(text, float):
+        if not math.isfinite(text):
+            raise ValueError(f"not a size: {text!r} (write e.g. 32G, 512M)")
         return int(text)
     match = _SIZE_RE.match(str(text))
     if not match:
         raise ValueError(f"not a size: {text!r} (write e.g. 32G, 512M)")
     number, unit = match.groups()
-    return int(float(number) * SIZE_UNITS[unit.upper()])
+    # Exact integer arithmetic: a float would print 99999999999999999999T as 100000000000000000000T.
+    return int(Fraction(number) * SIZE_UNITS[unit.upper()])
 
 
 def format_size(size: int) -> str:

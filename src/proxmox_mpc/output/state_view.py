@@ -96,6 +96,8 @@ def print_status(out: TextIO, status: dict[str, Any]) -> None:
     if status.get("pve_version"):
         connection += f" (Proxmox VE {status['pve_version']})"
     rows.append(("Connection", connection))
+    if status.get("tls"):
+        rows.append(("TLS", status["tls"]))
     counts = status.get("counts") or {}
     if counts:
         parts = []

@@ -6,7 +6,7 @@ opened with O_NOFOLLOW relative to the one before, so no symlink, `..` or race c
 elsewhere. The data goes to a new temporary (O_CREAT | O_EXCL | O_NOFOLLOW) in the file's own
 directory, is fsync'ed and renamed over the file: a reader sees the old file or the new one,
 never a partial or empty one, and a failed write (disk full, read-only file system) leaves
-nothing behind. A symlink in the way is refused with its name (FileWriteError, exit 1).
+nothing behind. A symlink in the way is refused with its name (UnsafePathError, exit 1).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from proxmox_mpc.errors import FileWriteError
+from proxmox_mpc.errors import FileWriteError, UnsafePathError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -38,9 +38,9 @@ def _parts(path: Path, root: Path) -> tuple[str, ...]:
     try:
         parts = absolute.relative_to(base).parts
     except ValueError:
-        raise FileWriteError(f"Refusing to write {path}: it lies outside {root}.") from None
+        raise UnsafePathError(f"Refusing to write {path}: it lies outside {root}.") from None
     if not parts:
-        raise FileWriteError(f"Refusing to write {path}: it is the directory {root} itself.")
+        raise UnsafePathError(f"Refusing to write {path}: it is the directory {root} itself.")
     return parts
 
 
@@ -51,9 +51,9 @@ def _refuse_link(name: str, dir_fd: int, shown: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISLNK(info.st_mode):
-        raise FileWriteError(f"Refusing to write through the symbolic link {shown}.")
+        raise UnsafePathError(f"Refusing to write through the symbolic link {shown}.")
     if stat.S_ISDIR(info.st_mode):
-        raise FileWriteError(f"Cannot write {shown}: it is a directory.")
+        raise UnsafePathError(f"Cannot write {shown}: it is a directory.")
 
 
 def _open_dir(root: Path, parts: tuple[str, ...], *, create: bool, private: bool) -> int | None:
@@ -84,7 +84,7 @@ def _open_dir(root: Path, parts: tuple[str, ...], *, create: bool, private: bool
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                     _refuse_link(name, fd, shown)
-                    raise FileWriteError(f"Cannot write below {shown}: it is not a directory.") from exc
+                    raise UnsafePathError(f"Cannot write below {shown}: it is not a directory.") from exc
                 raise
             os.close(fd)
             fd = child

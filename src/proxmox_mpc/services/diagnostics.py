@@ -118,7 +118,21 @@ def _context(app_ctx: AppContext) -> dict[str, Any]:
     except PmpcError as exc:
         return {"error": exc.message}
     data["insecure_flag"] = app_ctx.insecure
+    data["tls"] = tls_summary(app_ctx)
     return data
+
+
+def tls_summary(app_ctx: AppContext) -> str:
+    """Return how the server's identity is checked, shouting when it is not (status, health, debug)."""
+    from proxmox_mpc.config import tls_off_reason
+
+    settings = app_ctx.settings
+    reason = tls_off_reason(settings, app_ctx.insecure)
+    if reason is not None:
+        return f"INSECURE: verification off ({reason})"
+    if settings.fingerprint:
+        return "verified (pinned fingerprint)"
+    return f"verified (CA file {settings.ca_file})" if settings.ca_file else "verified (system CAs)"
 
 
 def _environment() -> list[str]:
@@ -228,7 +242,13 @@ async def check_tls(host: str, port: int, ca_file: str | None, pinned: str | Non
     info.protocol = ssl_object.version()
     if pinned:
         info.pin_matches = pinned.upper() == info.fingerprint
-    verifying = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    try:
+        verifying = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        info.verified = False
+        reason = "it holds no PEM certificate" if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
+        info.verify_error = f"CA file {ca_file}: {reason}"
+        return info
     try:
         checked = await _handshake(host, port, verifying, timeout)
     except ssl.SSLCertVerificationError as exc:

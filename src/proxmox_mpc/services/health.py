@@ -399,6 +399,17 @@ async def cluster_checks(app_ctx: AppContext, limits: Thresholds) -> list[Check]
         )
 
 
+def tls_check(app_ctx: AppContext) -> Check:
+    """Warn when TLS verification is off: the API's identity is not checked."""
+    from proxmox_mpc.services.diagnostics import tls_summary
+
+    try:
+        summary = tls_summary(app_ctx)
+    except PmpcError as exc:
+        return Check(name="tls", status="WARN", message=exc.message)
+    return Check(name="tls", status="WARN" if summary.startswith("INSECURE") else "OK", message=summary + ".")
+
+
 def state_check(app_ctx: AppContext) -> Check:
     """Open the state store read-only and report its migration level."""
     from proxmox_mpc.services.diagnostics import state_store_info
@@ -418,6 +429,7 @@ async def run_health(app_ctx: AppContext, limits: Thresholds | None = None) -> H
     limits = limits or Thresholds()
     checks = await cluster_checks(app_ctx, limits)
     checks.append(state_check(app_ctx))
+    checks.append(tls_check(app_ctx))
     try:
         context = app_ctx.settings.context
     except PmpcError:

@@ -20,7 +20,7 @@ from proxmox_mpc.core.manifest import (
     manifest_from_config,
     manifest_to_document,
 )
-from proxmox_mpc.errors import ManifestError, UsageError
+from proxmox_mpc.errors import ManifestError, UnsafePathError, UsageError
 from proxmox_mpc.output.yaml_text import SafeDumper, safe_dump
 from proxmox_mpc.safeio.files import write_file
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 RESOURCES_DIR = "resources"
 KIND_DIRS = {"VM": "vms", "CT": "cts"}
+_PREFIX = {"VM": "vm", "CT": "ct"}
 SUFFIXES = (".yaml", ".yml")
 Loc = tuple[str | int, ...]
 
@@ -448,20 +449,51 @@ def manifest_for_guest(guest: Any, config: dict[str, Any]) -> AnyManifest:
     )
 
 
+@dataclass
+class ImportResult:
+    """What `sync --import` wrote, and each guest it could not import with the reason (one sentence)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def _manifest_or_reason(guest: Any, config: dict[str, Any]) -> AnyManifest | str:
+    from pydantic import ValidationError
+
+    try:
+        return manifest_for_guest(guest, config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = field_name(first.get("loc", ())) or "value"
+        return f"its config cannot be written as a manifest ({where}: {_message(dict(first))})"
+    except (ValueError, OverflowError) as exc:
+        return f"its config cannot be written as a manifest ({str(exc).splitlines()[0]})"
+
+
 def import_manifests(
     app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
-) -> list[Path]:
-    """Write a manifest for each guest that has none yet (`pmpc sync --import`); return the files written.
+) -> ImportResult:
+    """Write a manifest for each guest that has none yet (`pmpc sync --import`).
+
+    A symlink in the way of one file is refused (named in `refused`) and the others are still
+    written; guests that cannot be imported are in `skipped` with their reason (see plan_imports).
 
     Raises:
         UsageError: there is no workspace.
+        FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
     """
     root = workspace or require_workspace(app_ctx)
-    written: list[Path] = []
-    for path, manifest in plan_imports(app_ctx, guests_with_configs, root):
-        write_file(path, dump_manifest(manifest), root=root)
-        written.append(path)
-    return written
+    planned, skipped = _plan_imports(app_ctx, root, guests_with_configs)
+    result = ImportResult(skipped=skipped)
+    for path, manifest in planned:
+        try:
+            write_file(path, dump_manifest(manifest), root=root)
+        except UnsafePathError as exc:
+            result.refused.append(exc.message)
+            continue
+        result.written.append(path)
+    return result
 
 
 def plan_imports(
@@ -471,12 +503,20 @@ def plan_imports(
 
     `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest
     already described by a manifest (same VMID, or same kind and name) keeps it untouched: an import
-    never overwrites what someone wrote. Two guests with one name get the VMID in their file name.
+    never overwrites what someone wrote. One odd guest never sinks the import: a guest whose config
+    cannot be a manifest, or whose name another guest of its kind already has (a workspace holds one
+    `vm/NAME`), is left out (`import_manifests` reports why). Two names that make one file name
+    (`Web`, `web`) are written as NAME-VMID.yaml. What is written always passes `pmpc validate`.
 
     Raises:
         UsageError: there is no workspace.
     """
-    root = workspace or require_workspace(app_ctx)
+    return _plan_imports(app_ctx, workspace or require_workspace(app_ctx), guests_with_configs)[0]
+
+
+def _plan_imports(
+    app_ctx: AppContext, root: Path, guests_with_configs: Iterable[Any]
+) -> tuple[list[tuple[Path, AnyManifest]], list[tuple[str, str]]]:
     pairs: list[tuple[Any, dict[str, Any]]] = []
     for item in guests_with_configs:
         if isinstance(item, tuple):
@@ -484,7 +524,8 @@ def plan_imports(
         else:
             pairs.append((item, dict(getattr(item, "config", {}) or {})))
     described_vmids: set[int] = set()
-    described_names: set[tuple[str, str]] = set()
+    # (kind, name) -> the VMID of the manifest holding that name (None: the manifest gives no VMID).
+    names_in_use: dict[tuple[str, str], int | None] = {}
     directory = resources_dir(root)
     if directory.is_dir():
         from proxmox_mpc.services.manifest_cache import manifest_cache
@@ -495,22 +536,45 @@ def plan_imports(
         for item in found:
             if item.manifest.vmid is not None:
                 described_vmids.add(item.manifest.vmid)
-            else:
-                described_names.add((item.manifest.kind, item.manifest.name))
-    manifests = sorted(
-        (manifest_for_guest(g, c) for g, c in pairs), key=lambda m: (m.kind, m.name, m.vmid or 0)
-    )
+            names_in_use.setdefault((item.manifest.kind, item.manifest.name), item.manifest.vmid)
+    skipped: list[tuple[str, str]] = []
+    manifests: list[AnyManifest] = []
+    for guest, config in sorted(pairs, key=lambda p: int(getattr(p[0], "vmid", 0) or 0)):
+        built = _manifest_or_reason(guest, config)
+        if isinstance(built, str):
+            skipped.append((_guest_address(guest), built))
+            continue
+        if built.vmid in described_vmids:
+            continue
+        holder = names_in_use.get((built.kind, built.name), -1)
+        if holder is None:
+            continue  # described by name
+        if holder != -1:
+            skipped.append(
+                (
+                    _guest_address(guest),
+                    f"its name {built.name} is also the name of {_PREFIX[built.kind]}/{holder}, "
+                    "and a workspace holds one manifest per name: rename one of them in Proxmox VE",
+                )
+            )
+            continue
+        names_in_use[(built.kind, built.name)] = built.vmid
+        manifests.append(built)
+    manifests.sort(key=lambda m: (m.kind, m.name, m.vmid or 0))
     counts: dict[tuple[str, str], int] = {}
     for m in manifests:
         key = (m.kind, safe_file_name(m.name).lower())
         counts[key] = counts.get(key, 0) + 1
     planned: list[tuple[Path, AnyManifest]] = []
     for m in manifests:
-        if m.vmid in described_vmids or (m.kind, m.name) in described_names:
-            continue
         base = safe_file_name(m.name)
         path = resources_dir(root) / KIND_DIRS[m.kind] / f"{base}.yaml"
         if counts[(m.kind, base.lower())] > 1 or path.exists():
             path = path.with_name(f"{base}-{m.vmid}.yaml")
         planned.append((path, m))
-    return planned
+    return planned, skipped
+
+
+def _guest_address(guest: Any) -> str:
+    kind = getattr(guest, "kind", None) or ("vm" if getattr(guest, "type", "qemu") == "qemu" else "ct")
+    return f"{kind}/{getattr(guest, 'vmid', '?')}"

@@ -271,6 +271,7 @@ class StatusReport(BaseModel):
     cluster: str | None = None
     database: str | None = None
     connection: str = "unknown"
+    tls: str | None = None
     pve_version: str | None = None
     counts: dict[str, dict[str, int]] = Field(default_factory=dict)
     counts_source: str | None = None
@@ -290,6 +291,9 @@ async def collect_status(app_ctx: AppContext) -> StatusReport:
         report.problems.append(exc.message)
         return report
     report.context = settings.context
+    from proxmox_mpc.services.diagnostics import tls_summary
+
+    report.tls = tls_summary(app_ctx)
     try:
         report.cluster = cluster_key(app_ctx)
     except PmpcError as exc:

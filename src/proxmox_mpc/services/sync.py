@@ -127,6 +127,8 @@ class SyncReport(BaseModel):
     sync_run_id: int | None = None
     imported: list[str] = Field(default_factory=list)
     would_import: list[PlannedManifest] = Field(default_factory=list)
+    not_imported: list[str] = Field(default_factory=list)
+    refused: list[str] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -469,17 +471,20 @@ async def sync_cluster(
             report = _report(cluster, snapshot, changes, clock, dry_run=False)
             report.sync_run_id = run_id
             if import_manifests:
-                report.imported = [str(p) for p in _import(app_ctx, store.current_guests(cluster))]
+                result = _import(app_ctx, store.current_guests(cluster))
+                report.imported = [str(p) for p in result.written]
+                report.not_imported = [f"{address}: {reason}" for address, reason in result.skipped]
+                report.refused = result.refused
         return report
     finally:
         store.close()
 
 
-def _import(app_ctx: AppContext, guests: list[GuestRecord]) -> list[Any]:
+def _import(app_ctx: AppContext, guests: list[GuestRecord]) -> Any:
     """The `sync --import` hook: write a manifest per guest through the manifests service."""
     from proxmox_mpc.services import manifests
 
-    return list(manifests.import_manifests(app_ctx, guests, app_ctx.workspace))
+    return manifests.import_manifests(app_ctx, guests, app_ctx.workspace)
 
 
 def _planned_imports(app_ctx: AppContext, guests: list[LiveGuest]) -> list[PlannedManifest]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from proxmox_mpc.config import redact_url
 from proxmox_mpc.errors import StateError
@@ -60,9 +61,21 @@ def create_engine_for(url: str) -> Engine:
     dialect = dialect_of(url)
     if dialect == "sqlite":
         path = url.split(":///", 1)[1] if ":///" in url else ""
+        read_only = False
         if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+            file = Path(path).expanduser()
+            read_only = _read_only(file)
+            if not read_only:
+                file.parent.mkdir(parents=True, exist_ok=True)
+        if read_only:
+            # A database on a read-only file system (or one we may not write): open it read-only and
+            # immutable, so SQLite needs no -wal/-shm file beside it; reads work, a write is refused.
+            engine = create_engine(
+                f"sqlite:///file:{quote(str(Path(path).expanduser()))}?mode=ro&immutable=1&uri=true",
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
+            )
+        else:
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -70,7 +83,8 @@ def create_engine_for(url: str) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
-            _enable_wal(cursor)
+            if not read_only:
+                _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
@@ -88,6 +102,15 @@ def create_engine_for(url: str) -> Engine:
             "PostgreSQL state databases need the psycopg driver: pip install 'proxmox-mpc[postgres]'."
         ) from exc
     return create_engine(url, pool_pre_ping=True)
+
+
+def _read_only(file: Path) -> bool:
+    """Return True when an existing SQLite file, or its directory, cannot be written (read-only mount)."""
+    import os
+
+    if not file.is_file():
+        return False
+    return not (os.access(file, os.W_OK) and os.access(file.parent, os.W_OK))
 
 
 def _enable_wal(cursor: Any) -> None:

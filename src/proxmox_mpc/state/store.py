@@ -1090,20 +1090,33 @@ class Store:
             time.sleep(LOCK_POLL_SECONDS)
         try:
             yield info
-        finally:
-            self._drop_lock_row(name, token)
+        except BaseException:
+            # The first error is the one to report: a release that fails too (the disk that filled up
+            # fails the DELETE as well) leaves a row whose process is gone, which the next taker expires.
+            self._drop_lock_row(name, token, quiet=True)
+            raise
+        self._drop_lock_row(name, token)
 
     def _try_lock_row(self, row: dict[str, Any]) -> bool:
-        from sqlalchemy import insert, select
+        from sqlalchemy import delete, insert, select
 
         with self.transaction() as conn:
-            if conn.execute(select(locks_t.c.name).where(locks_t.c.name == row["name"])).first() is not None:
-                return False
+            held = conn.execute(
+                select(locks_t.c.holder, locks_t.c.pid, locks_t.c.host, locks_t.c.since).where(
+                    locks_t.c.name == row["name"]
+                )
+            ).first()
+            if held is not None:
+                holder = LockInfo(name=row["name"], holder=held[0], pid=held[1], host=held[2], since=held[3])
+                if not holder.holder_gone():
+                    return False
+                # Its process ended without releasing it (killed, or the release itself failed): expire it.
+                conn.execute(delete(locks_t).where(locks_t.c.name == row["name"]))
             row["since"] = utcnow()
             conn.execute(insert(locks_t).values(row))
             return True
 
-    def _drop_lock_row(self, name: str, token: str) -> None:
+    def _drop_lock_row(self, name: str, token: str, *, quiet: bool = False) -> None:
         from sqlalchemy import delete
 
         try:
@@ -1111,7 +1124,7 @@ class Store:
                 conn.execute(delete(locks_t).where(locks_t.c.name == name, locks_t.c.token == token))
         except PmpcError:
             # PostgreSQL: the advisory lock is released anyway; a stale row is overwritten later.
-            if self.dialect != "postgresql":
+            if self.dialect != "postgresql" and not quiet:
                 raise
 
     @contextmanager

@@ -75,3 +75,39 @@ def test_force_unlock_releases_a_held_lock(store: Store, state_url: str):
         assert store.lock_info("ws") is None
     finally:
         other.close()
+
+
+def test_a_lock_row_whose_process_is_gone_expires(store: Store, state_url: str):
+    """Issue 12: a holder killed, or whose release failed on a full disk, must not block every later command."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import insert
+
+    from proxmox_mpc.state.tables import LockRow, utcnow
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(30)
+    with store.transaction() as conn:
+        conn.execute(
+            insert(LockRow.__table__).values(  # type: ignore[attr-defined]
+                name="ws", holder="pmpc sync", pid=dead.pid, host=__import__("socket").gethostname(),
+                token="old", since=utcnow(),
+            )
+        )
+    assert store.lock_info("ws").pid == dead.pid
+    with store.workspace_lock("ws", "pmpc apply", 0) as info:
+        assert store.lock_info("ws").pid == info.pid
+    assert store.lock_info("ws") is None
+
+
+def test_the_first_error_is_reported_when_the_release_fails_too(store: Store, state_url: str, monkeypatch):
+    """The release's own failure (a full disk fails the DELETE too) never hides the error that ended the block."""
+    from proxmox_mpc.errors import StateError
+
+    def failing_transaction(*args: object, **kwargs: object) -> object:
+        raise StateError("database or disk is full")
+
+    with pytest.raises(RuntimeError, match="the first error"), store.workspace_lock("ws", "pmpc sync", 0):
+        monkeypatch.setattr(store, "transaction", failing_transaction)
+        raise RuntimeError("the first error")
