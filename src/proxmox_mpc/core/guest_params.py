@@ -56,7 +56,7 @@ def check_name(value: str, flag: str) -> str:
     if not value or not _NAME_RE.match(value):
         raise UsageError(
             f"{flag} {value!r} is not a valid name: use letters, digits, '-' and '.', "
-            "start and end with a letter or digit (at most 63 characters)."
+            "start and end with a letter or digit (at most 255 characters)."
         )
     return value
 

@@ -82,10 +82,11 @@ def context_names() -> list[str]:
     import yaml
 
     from proxmox_mpc.locations import contexts_path
+    from proxmox_mpc.safeio.untrusted import InputLimitError, load_yaml
 
     try:
-        data = yaml.load(contexts_path().read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except (OSError, yaml.YAMLError, AttributeError):
+        data = load_yaml(contexts_path().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, InputLimitError):
         return []
     contexts = data.get("contexts") if isinstance(data, dict) else None
     return sorted(str(name) for name in contexts) if isinstance(contexts, dict) else []
