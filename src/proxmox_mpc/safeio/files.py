@@ -142,7 +142,8 @@ def write_file(path: Path, data: str | bytes, *, root: Path | None = None, priva
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        raise FileWriteError(f"Cannot write {path}: {_reason(exc)}.") from exc
+        reason = _reason(exc)
+        raise FileWriteError(f"Cannot write {path}: {reason}.", details={"path": str(path), "reason": reason}) from exc
 
 
 def remove_file(path: Path, *, root: Path) -> None:

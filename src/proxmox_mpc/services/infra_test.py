@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import Guest, split_tags, to_int
-from proxmox_mpc.errors import PmpcError, UsageError
+from proxmox_mpc.errors import FileWriteError, PmpcError, UsageError
 
 if TYPE_CHECKING:
     from proxmox_mpc.core.manifest import AnyManifest
@@ -255,8 +255,9 @@ def write_junit(run: TestRun, path: Path) -> None:
 
     try:
         write_private(path, render_junit(run.model_dump(mode="json")))
-    except OSError as exc:
-        raise UsageError(f"Cannot write the JUnit report to {path}: {exc.strerror or exc}.") from exc
+    except FileWriteError as exc:
+        reason = (exc.details or {}).get("reason") or exc.message
+        raise UsageError(f"Cannot write the JUnit report to {path}: {reason.rstrip('.')}.") from exc
 
 
 async def run_tests(app_ctx: AppContext, *, selector: str | None = None, builtin: bool = False) -> TestRun:
