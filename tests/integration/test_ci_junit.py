@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from junitparser import JUnitXml
@@ -56,3 +58,17 @@ def test_junit_file_that_cannot_be_written_is_one_sentence(cluster, cli, isolate
     assert "vm/web-1" in result.stdout  # the results are printed before the report fails
     assert result.stderr.splitlines()[-1].startswith("pmpc: error: Cannot write the JUnit report to ")
     assert "Traceback" not in result.stderr
+
+
+def test_the_report_is_readable_by_other_users_and_replaces_the_old_one(cluster, cli, isolated_env):
+    """A CI artifact uploader may run as another user: the report is not private, unlike config files."""
+    assert cli("init").exit_code == 0
+    assert cli("sync", "--import").exit_code == 0
+    report = isolated_env / "junit.xml"
+    report.write_text("stale")
+    result = cli("test", "--builtin", "--junit", str(report))
+    assert result.exit_code == 0, result.output
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o666 & ~umask
+    assert _cases(report)[("vm/web-1", "exists")] is None

@@ -250,11 +250,11 @@ def write_junit(run: TestRun, path: Path) -> None:
     Raises:
         UsageError: the file cannot be written.
     """
-    from proxmox_mpc.config import write_private
     from proxmox_mpc.output.junit import render_junit
+    from proxmox_mpc.safeio.files import write_file
 
     try:
-        write_private(path, render_junit(run.model_dump(mode="json")))
+        write_file(path, render_junit(run.model_dump(mode="json")))
     except FileWriteError as exc:
         reason = (exc.details or {}).get("reason") or exc.message
         raise UsageError(f"Cannot write the JUnit report to {path}: {reason.rstrip('.')}.") from exc
