@@ -68,6 +68,19 @@ def _wait_until(check: Any, proc: subprocess.Popen[str], timeout: float = 60.0) 
     raise AssertionError("timed out waiting for the apply to get there")
 
 
+def _until_journaled(ws: Path, upids: set[str], proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Wait until pmpc has journaled `upids` (their answers may still be on the wire) or has exited.
+
+    The kill comes after that point, so the check below is about every task accepted before it; how long the
+    answers take to reach pmpc depends on the machine's load, not on pmpc.
+    """
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not upids <= _journal_upids(ws):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pmpc did not journal the tasks PVE accepted: {sorted(upids - _journal_upids(ws))}")
+        time.sleep(0.05)
+
+
 def _kill(proc: subprocess.Popen[str]) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -176,7 +189,7 @@ def _kill_at_random(demo: Any, cli: Any, tmp_path: Path, seed: int) -> None:
         # Tasks PVE had accepted a moment before the kill: their answers reached pmpc, which journals a task
         # before waiting for it. (One accepted in the last instant may not have reached it: no one can journal that.)
         accepted = set(demo.tasks) - before
-        time.sleep(0.3)
+        _until_journaled(ws, accepted, proc)
         if proc.poll() is None:
             _kill(proc)
             killed = True

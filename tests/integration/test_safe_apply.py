@@ -351,3 +351,25 @@ def test_a_failed_backup_stops_the_destroy_and_the_guest_remains(demo, cli, tmp_
     assert demo.ct(201) is not None and demo.ct(203) is not None
     assert not [p for m, p, _ in demo.requests if m == "DELETE"]
     assert [r for r in _journal_rows(ws) if r.action == "backup" and r.status == "failed"]
+
+
+def test_a_guest_that_stops_between_the_check_and_the_shutdown_is_already_stopped(demo, cli, tmp_path):
+    """The guest stops after pmpc read its status but before its shutdown arrives (a shutdown still
+    running from an interrupted apply): PVE refuses with "not running", which is no failure."""
+    ws = _import(cli, tmp_path)
+    _edit(ws, "vms", "web-1", lambda d: d["spec"].update(state="stopped"))
+    need_running = demo._need_running
+
+    def stopped_meanwhile(vm: Any) -> None:
+        # Test hook on the fake: the other shutdown finishes just before this request is handled.
+        if vm.vmid == 101:
+            vm.status = "stopped"
+        need_running(vm)
+
+    demo._need_running = stopped_meanwhile
+    result = cli("--workspace", str(ws), "apply", "-y", "-o", "json")
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert steps == [{"step": "stop", "status": "ok", "detail": "already stopped", "upid": None}]
+    assert [p for m, p in _writes(demo) if p.endswith("/status/shutdown")]  # it was sent, and refused
+    assert demo.vm(101).status == "stopped"

@@ -39,6 +39,7 @@ from proxmox_mpc.core.plan import (
 )
 from proxmox_mpc.core.secrets import SHOWN, is_secret_key
 from proxmox_mpc.errors import (
+    ApiError,
     ApiNotFound,
     Conflict,
     ExitCode,
@@ -482,24 +483,36 @@ async def _apply_tail(
 async def _power(
     run: _Run, result: ActionResult, change: Change, node: str, vmid: int, want: str | None, deadline: float
 ) -> None:
-    if want in ("running", "stopped"):
-        # Someone else may have done it meanwhile: that is no failure, and nothing to send.
+    if want not in ("running", "stopped"):
+        return
+    step = "start" if want == "running" else "stop"
+
+    async def reached() -> bool:
         now = (await run.api.guest_status(node, change.type, vmid)).get("status")
-        if (now == "stopped") == (want == "stopped"):
-            step = "start" if want == "running" else "stop"
-            run.journal(result, StepResult(step=step, status="ok", detail=f"already {want}"))
-            return
+        return (now == "stopped") == (want == "stopped")
+
+    # Someone else may have done it meanwhile: that is no failure, and nothing to send.
+    if await reached():
+        run.journal(result, StepResult(step=step, status="ok", detail=f"already {want}"))
+        return
     if want == "running":
         request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/start")
-        await run.send(result, "start", request, deadline)
-    elif want == "stopped":
+    else:
         seconds = max(1, int(max(1.0, deadline - time.monotonic())))
         request = PlannedRequest(
             method="POST",
             path=_base(change, node, vmid) + "/status/shutdown",
             params={"timeout": seconds, "forceStop": 1},
         )
-        await run.send(result, "stop", request, deadline)
+    try:
+        await run.send(result, step, request, deadline)
+    except ApiError:
+        # PVE refuses a shutdown of a guest that stopped in between (a shutdown still running from an
+        # interrupted apply, a teammate's): when the guest is where we want it, that is no failure.
+        if not await reached():
+            raise
+        result.steps = [s for s in result.steps if not (s.step == step and s.status == "failed")]
+        run.journal(result, StepResult(step=step, status="ok", detail=f"already {want}"))
 
 
 async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, deadline: float) -> None:
