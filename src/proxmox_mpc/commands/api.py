@@ -74,55 +74,42 @@ def _write(
     _print(app_ctx, run(raw_api.send(app_ctx, request, wait=wait, timeout=timeout)), output)
 
 
-@app.command()
-def post(
-    ctx: typer.Context,
-    path: PathArg,
-    params: ParamsArg = None,
-    output: ApiOutputOpt = "json",
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    wait: WaitOpt = True,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-) -> None:
+def _write_command(method: Method, help_text: str) -> None:
+    """Register `pmpc api <method>`: the three write verbs differ only in the method they send."""
+
+    def command(
+        ctx: typer.Context,
+        path: PathArg,
+        params: ParamsArg = None,
+        output: ApiOutputOpt = "json",
+        dry_run: DryRunOpt = False,
+        yes: YesOpt = False,
+        wait: WaitOpt = True,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    ) -> None:
+        _write(ctx, method, path, params, output=output, dry_run=dry_run, yes=yes, wait=wait, timeout=timeout)
+
+    app.command(method.lower(), help=help_text)(command)
+
+
+_write_command(
+    "POST",
     """POST to an API path (create, or run an action); a task is waited for unless --no-wait.
 
     Example: pmpc api post /nodes/pve1/qemu/101/status/start -y   |   pmpc api post /pools poolid=lab --dry-run
-    """
-    _write(ctx, "POST", path, params, output=output, dry_run=dry_run, yes=yes, wait=wait, timeout=timeout)
-
-
-@app.command()
-def put(
-    ctx: typer.Context,
-    path: PathArg,
-    params: ParamsArg = None,
-    output: ApiOutputOpt = "json",
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    wait: WaitOpt = True,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-) -> None:
+    """,
+)
+_write_command(
+    "PUT",
     """PUT to an API path (update); a task is waited for unless --no-wait.
 
     Example: pmpc api put /nodes/pve1/qemu/101/config description=web -y
-    """
-    _write(ctx, "PUT", path, params, output=output, dry_run=dry_run, yes=yes, wait=wait, timeout=timeout)
-
-
-@app.command()
-def delete(
-    ctx: typer.Context,
-    path: PathArg,
-    params: ParamsArg = None,
-    output: ApiOutputOpt = "json",
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    wait: WaitOpt = True,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-) -> None:
+    """,
+)
+_write_command(
+    "DELETE",
     """DELETE an API path; a task is waited for unless --no-wait.
 
     Example: pmpc api delete /pools/lab -y
-    """
-    _write(ctx, "DELETE", path, params, output=output, dry_run=dry_run, yes=yes, wait=wait, timeout=timeout)
+    """,
+)
