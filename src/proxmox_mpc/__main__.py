@@ -1,6 +1,30 @@
-"""python -m proxmox_mpc -> cli.main()."""
+"""The `pmpc` entry point (and `python -m proxmox_mpc`): a shell <TAB> first tries the fast path.
 
-from proxmox_mpc.cli import main
+A bash <TAB> is answered from the cached completion table without importing typer (commands/_fastcomplete.py);
+every other run, and a <TAB> the table cannot answer exactly, goes through cli.main().
+"""
+
+import os
+import sys
+
+
+def main() -> None:
+    """Console-script entry point."""
+    if os.environ.get("_PMPC_COMPLETE"):
+        from proxmox_mpc.commands._fastcomplete import answer
+
+        try:
+            output = answer()
+        except Exception:  # the Click path answers anyway
+            output = None
+        if output is not None:
+            sys.stdout.write(output + "\n")
+            sys.stdout.flush()
+            sys.exit(0)
+    from proxmox_mpc.cli import main as cli_main
+
+    cli_main()
+
 
 if __name__ == "__main__":
     main()

@@ -135,6 +135,10 @@ class LazyGroup(TyperGroup):
                     return super().get_completions(hoist_global_options(args, lenient=True), incomplete)
 
             add_completion_class(Hoisting, base.name)
+        # The next <TAB> is answered without typer from the table of this tree (written when stale).
+        from proxmox_mpc.commands._fastcomplete import save_table
+
+        save_table(self)
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 

@@ -67,30 +67,34 @@ def selector(kind: str | None = None) -> Completer:
     """Complete one term of a selector (`tag=web,name=w` completes the part after the last comma)."""
 
     def complete(ctx: Any, incomplete: str) -> list[str]:
-        group = kind or group_kind(ctx)
-        head, comma, term = incomplete.rpartition(",")
-        prefix = head + comma
-        key, eq, _value = term.partition("=")
-        if not eq:
-            offered = [prefix + k for k in SELECTOR_KEYS]
-        else:
-            bare = key.rstrip("!")
-            if bare == "status":
-                values: list[str] = list(STATUS_VALUES)
-            elif bare == "template":
-                values = ["true", "false"]
-            elif bare == "kind":
-                values = ["vm", "ct"]
-            elif bare == "name":
-                values = [n for n in names(ctx, group) if not n.isdigit()]
-            elif bare == "vmid":
-                values = [n for n in names(ctx, group) if n.isdigit()]
-            else:
-                values = names(ctx, SELECTOR_VALUES.get(bare, ""))
-            offered = [f"{prefix}{key}={v}" for v in values]
-        return [o for o in offered if o.startswith(incomplete)]
+        return selector_terms(incomplete, kind or group_kind(ctx), lambda key: names(ctx, key))
 
     return complete
+
+
+def selector_terms(incomplete: str, group: str, names_of: Callable[[str], list[str]]) -> list[str]:
+    """Return the selector completions of `incomplete` (names of `group` for name= and vmid=)."""
+    head, comma, term = incomplete.rpartition(",")
+    prefix = head + comma
+    key, eq, _value = term.partition("=")
+    if not eq:
+        offered = [prefix + k for k in SELECTOR_KEYS]
+    else:
+        bare = key.rstrip("!")
+        if bare == "status":
+            values: list[str] = list(STATUS_VALUES)
+        elif bare == "template":
+            values = ["true", "false"]
+        elif bare == "kind":
+            values = ["vm", "ct"]
+        elif bare == "name":
+            values = [n for n in names_of(group) if not n.isdigit()]
+        elif bare == "vmid":
+            values = [n for n in names_of(group) if n.isdigit()]
+        else:
+            values = names_of(SELECTOR_VALUES.get(bare, ""))
+        offered = [f"{prefix}{key}={v}" for v in values]
+    return [o for o in offered if o.startswith(incomplete)]
 
 
 def snapshots(ctx: Any, incomplete: str) -> list[str]:

@@ -1,0 +1,161 @@
+"""The fast completion path (commands/_fastcomplete.py) answers exactly as the Click path, without typer.
+
+Each line is completed in a fresh interpreter twice: through the `pmpc` entry point (fast path, once the
+table is cached) and through cli.main() (the Click path only); the outputs must be identical. Click keeps a
+command's help option names (-h, --help) in a set, so their order may differ between interpreters: option
+names are compared as sets (bash sorts what it offers anyway), everything else in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from proxmox_mpc.commands import _fastcomplete
+
+FAST = "from proxmox_mpc.__main__ import main; main()"
+CLICK = "from proxmox_mpc.cli import main; main()"
+
+# Lines the table answers (the last word is the one being completed).
+FAST_LINES = [
+    [""],
+    ["v"],
+    ["-"],
+    ["--"],
+    ["vm", "st"],
+    ["vm", "start", ""],
+    ["vm", "start", "web-1", ""],
+    ["vm", "start", "--debug", "w"],
+    ["ct", "start", ""],
+    ["--context", ""],
+    ["vm", "list", "--context", "p"],
+    ["vm", "start", "web-1", "--context", "lab", "d"],
+    ["--workspace", "nowhere", "vm", "start", ""],
+    ["vm", "list", "--node", ""],
+    ["vm", "list", "--node=pv"],
+    ["vm", "list", "--status", ""],
+    ["vm", "list", "-l", "tag=w"],
+    ["vm", "list", "-l", "pool="],
+    ["vm", "list", "-l", "name=web-1,st"],
+    ["vm", "list", "-l", "vmid="],
+    ["vm", "list", "-l", ""],
+    ["vm", "list", "-o", ""],
+    ["vm", "list", "-o", "j"],
+    ["vm", "list", "--output=c"],
+    ["vm", "list", "--"],
+    ["vm", "list", "--node", "pve1", "--"],
+    ["vm", "list", "-l", "tag=web", "-"],
+    ["vm", "list", "-o", "json", ""],
+    ["storage", "content", ""],
+    ["config", "use-context", ""],
+    ["config", ""],
+]
+# Lines the table leaves to the Click path (still completed, and identically).
+CLICK_LINES = [
+    ["vm", "snapshot", "rollback", "web-1", ""],
+    ["vm", "exec", "web-1", "--", ""],
+    ["nosuch", ""],
+    ["vm", "start", "'web"],
+    ["--version", ""],
+]
+
+
+def _env(words: list[str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "_PMPC_COMPLETE": "complete_bash",
+        "COMP_WORDS": " ".join(["pmpc", *words]),
+        "COMP_CWORD": str(len(words)),
+    }
+
+
+def _run(program: str, words: list[str], extra: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", extra + program], env=_env(words), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def synced(cluster, cli):
+    assert cli("sync").exit_code == 0
+    cli("config", "set-context", "lab", "--host", "pve-lab")
+    cli("config", "set-context", "prod", "--host", "pve-prod")
+    # The first <TAB> takes the Click path and writes the table.
+    assert _run(FAST, ["vm", ""]).returncode == 0
+    assert _fastcomplete.load_table() is not None
+
+
+@pytest.mark.parametrize("words", FAST_LINES + CLICK_LINES, ids=lambda w: " ".join(w) or "''")
+def test_fast_path_answers_as_the_click_path(synced, words):
+    click = _run(CLICK, words)
+    fast = _run(FAST, words)
+    assert click.returncode == fast.returncode == 0, click.stderr + fast.stderr
+    assert _same(fast.stdout, click.stdout, words[-1])
+    answered = _fastcomplete.answer(_env(words))
+    if words in FAST_LINES:
+        assert answered is not None and _same(answered + "\n", click.stdout, words[-1])
+    else:
+        assert answered is None
+
+
+def _same(fast: str, click: str, incomplete: str) -> bool:
+    if incomplete.startswith("-"):
+        return fast.endswith("\n") and sorted(fast.splitlines()) == sorted(click.splitlines())
+    return fast == click
+
+
+def test_live_names_reach_the_fast_path(synced):
+    assert {"web-1", "101", "db-1"} <= set(_run(FAST, ["vm", "start", ""]).stdout.split())
+    assert _run(FAST, ["vm", "list", "--context", ""]).stdout.split() == ["lab", "prod"]
+
+
+def test_fast_path_imports_neither_typer_click_nor_pydantic(synced):
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'typer', 'click', 'pydantic', 'sqlalchemy'}), file=sys.stderr))\n"
+    )
+    done = _run(FAST, ["vm", "start", ""], extra=probe)
+    assert done.returncode == 0 and "web-1" in done.stdout.split()
+    assert done.stderr.strip() == "[]"
+    slow = _run(FAST, ["vm", "snapshot", "rollback", "web-1", ""], extra=probe)
+    assert "typer" in slow.stderr  # the probe sees imports: a line left to Click imports typer
+
+
+def test_a_stale_table_is_not_used_and_is_rebuilt(cli):
+    path = _fastcomplete.table_path()
+    assert not path.exists()
+    assert _run(FAST, ["vm", "st"]).stdout.split() == ["start", "stop"]
+    document = json.loads(path.read_text())
+    assert document["fingerprint"] == _fastcomplete.fingerprint()
+    # A table of other code: its commands must not be offered, and the next <TAB> replaces it.
+    document["fingerprint"] = "0.0.0-old"
+    document["tree"]["commands"]["vm"]["listed"] = [["stale-command", ""]]
+    path.write_text(json.dumps(document))
+    assert _fastcomplete.load_table() is None
+    assert _run(FAST, ["vm", "st"]).stdout.split() == ["start", "stop"]
+    rebuilt = json.loads(path.read_text())
+    assert rebuilt["fingerprint"] == _fastcomplete.fingerprint()
+    assert ["start", _short_help("start", rebuilt)] in rebuilt["tree"]["commands"]["vm"]["listed"]
+
+
+def _short_help(name: str, document: dict) -> str:
+    return dict(document["tree"]["commands"]["vm"]["listed"])[name]
+
+
+def test_fingerprint_follows_the_command_modules(tmp_path, monkeypatch):
+    (tmp_path / "commands").mkdir()
+    module = tmp_path / "commands" / "vm.py"
+    module.write_text("x = 1\n")
+    (tmp_path / "cli.py").write_text("")
+    (tmp_path / "__init__.py").write_text("")
+    monkeypatch.setattr(_fastcomplete, "_PACKAGE", tmp_path)
+    before = _fastcomplete.fingerprint()
+    module.write_text("x = 22\n")
+    assert _fastcomplete.fingerprint() != before
+
