@@ -60,6 +60,7 @@ CLICK_LINES = [
     ["vm", "exec", "web-1", "--", ""],
     ["nosuch", ""],
     ["vm", "start", "'web"],
+    ["vm\x0bst"],
     ["--version", ""],
 ]
 

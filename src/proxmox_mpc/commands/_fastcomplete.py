@@ -203,7 +203,8 @@ def answer(environ: Mapping[str, str] | None = None) -> str | None:
     if env.get(COMPLETE_VAR) != "complete_bash":
         return None
     words_text = env.get("COMP_WORDS", "")
-    if any(c in words_text for c in "'\"\\"):
+    # Click splits the words as shlex does: quotes, escapes and other blanks are left to it.
+    if any(c in "'\"\\" or (c.isspace() and c not in " \t\r\n") for c in words_text):
         return None
     try:
         cword = int(env.get("COMP_CWORD", ""))
