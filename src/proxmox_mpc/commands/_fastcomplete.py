@@ -38,15 +38,22 @@ PURE_CALLBACKS = ("output_option.<locals>.check",)
 
 def fingerprint() -> str:
     """Return the package version and a digest of the command modules' names, sizes and times."""
+    from importlib.util import find_spec
+
     from proxmox_mpc import __version__
 
     digest = hashlib.sha256()
+    files: list[Path] = []
     for entry in _SHAPING:
         path = _PACKAGE / entry
-        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            st = file.stat()
-            digest.update(f"{file.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        files.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
+    # Typer's own rules shape what Click offers: an upgrade of it (a rewritten file) makes a new table.
+    typer = find_spec("typer")
+    if typer is not None and typer.origin:
+        files.append(Path(typer.origin))
+    for file in files:
+        st = file.stat()
+        digest.update(f"{file}:{st.st_size}:{st.st_mtime_ns};".encode())
     return f"{__version__}-{digest.hexdigest()[:16]}"
 
 
