@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from fractions import Fraction
 from typing import Any
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
@@ -29,8 +28,12 @@ def parse_size(text: Any) -> int:
     if not match:
         raise ValueError(f"not a size: {text!r} (write e.g. 32G, 512M)")
     number, unit = match.groups()
+    factor = SIZE_UNITS[unit.upper()]
     # Exact integer arithmetic: a float would print 99999999999999999999T as 100000000000000000000T.
-    return int(Fraction(number) * SIZE_UNITS[unit.upper()])
+    whole, _, fraction = number.partition(".")
+    if not fraction:
+        return int(whole) * factor
+    return int(whole) * factor + int(fraction) * factor // 10 ** len(fraction)
 
 
 def format_size(size: int) -> str:
