@@ -10,12 +10,11 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
+from proxmox_mpc.core.normalize import encode_ssh_keys, gib_text, is_disk_key
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, format_size, parse_size
 from proxmox_mpc.errors import UsageError
 
-GIB = 1024**3
 MIB = 1024**2
 # Config keys Proxmox counts in MiB: `set` takes them with a unit too.
 MIB_KEYS = ("memory", "swap", "balloon")
@@ -138,12 +137,6 @@ def parse_assignments(items: Sequence[str], flag: str = "KEY=VALUE") -> dict[str
             raise UsageError(f"{flag}: {key!r} is given twice.")
         result[key] = value
     return result
-
-
-def gib_text(size_bytes: int) -> str:
-    """Return a size as PVE's `STORAGE:SIZE` allocation wants it: GiB, as an integer when whole."""
-    gib = size_bytes / GIB
-    return str(int(gib)) if gib == int(gib) else f"{gib:.3f}".rstrip("0").rstrip(".")
 
 
 def parse_storage_size(spec: str, flag: str) -> tuple[str, int]:
@@ -290,11 +283,6 @@ def parse_cloud_init(spec: str, flag: str = "--cloud-init") -> CloudInit:
             "(use user, ssh-key, ip, gw, password-file)."
         )
     return CloudInit(user=user, ssh_key_file=ssh_key, ip=ip, gw=gw, password_file=password_file)
-
-
-def encode_ssh_keys(keys: str) -> str:
-    """Return SSH public keys as PVE's `sshkeys` wants them: URL-encoded, spaces as %20."""
-    return quote(keys.strip() + "\n", safe="")
 
 
 def vm_create_params(
@@ -533,8 +521,7 @@ def parse_resize(disk: str, size: str, kind: str) -> Resize:
     Raises:
         UsageError: not a disk key of this kind, or not a positive size.
     """
-    valid = r"(scsi|virtio|sata|ide)\d+|efidisk0|tpmstate0" if kind == "qemu" else r"rootfs|mp\d+"
-    if not re.fullmatch(valid, disk):
+    if not is_disk_key(kind, disk):
         example = "scsi0" if kind == "qemu" else "rootfs or mp0"
         raise UsageError(
             f"DISK {disk!r} is not a disk of a {'VM' if kind == 'qemu' else 'container'} (e.g. {example})."

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from proxmox_mpc.core.models import split_tags
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, SIZE_UNITS, format_size, parse_size
@@ -110,8 +110,8 @@ LXC_DEFAULTS: dict[str, str] = {
 }
 _TRUE = {"1", "yes", "on", "true"}
 _FALSE = {"0", "no", "off", "false", ""}
-QEMU_DISK_RE = re.compile(r"^(scsi\d+|virtio\d+|sata\d+|ide\d+|efidisk0|tpmstate0)$")
-LXC_MOUNT_RE = re.compile(r"^(rootfs|mp\d+)$")
+QEMU_DISK_RE = re.compile(r"^(scsi\d+|virtio\d+|sata\d+|ide\d+|efidisk0|tpmstate0)\Z")
+LXC_MOUNT_RE = re.compile(r"^(rootfs|mp\d+)\Z")
 NET_RE = re.compile(r"^net\d+$")
 IPCONFIG_RE = re.compile(r"^ipconfig\d+$")
 # A new disk as PVE's create syntax writes it: STORAGE:SIZE_IN_GIB.
@@ -295,6 +295,11 @@ def _canonical_mapping(first_key: str, value: Any, booleans: bool = False) -> di
     if booleans:
         return {k: bool_text(v) if v.lower() in _TRUE | _FALSE and v else v for k, v in props.items()}
     return props
+
+
+def encode_ssh_keys(text: str) -> str:
+    """Return SSH public keys as PVE's `sshkeys` wants them: URL-encoded (spaces as %20), newline-ended."""
+    return quote(text.strip() + "\n", safe="")
 
 
 def decode_ssh_keys(value: Any) -> list[str]:

@@ -15,22 +15,31 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
 
 from pydantic import BaseModel, Field, PrivateAttr
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core import normalize as nz
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.diff import disk_delta
+from proxmox_mpc.core.guest_requests import (
+    after_clone_fields,
+    change_clone_params,
+    change_create_request,
+    clone_request,
+    config_requests,
+    config_update,
+    delete_request,
+    migrate_request,
+    pool_request,
+    power_request,
+    template_request,
+)
 from proxmox_mpc.core.ordering import dependents, order_changes
 from proxmox_mpc.core.plan import (
     CLONE_FIELD,
     NODE_FIELD,
-    OSTEMPLATE_FIELD,
     POOL_FIELD,
     PSEUDO_FIELDS,
-    SSH_KEYS_FIELD,
     STATE_FIELD,
     Change,
     FieldChange,
@@ -111,161 +120,6 @@ def plan_digest(plan: Plan) -> str:
     """Return a short hash of a plan's changes (recorded with the apply run)."""
     body = json.dumps([c.model_dump(mode="json") for c in plan.changes], sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-# ----------------------------------------------------------------------------- request parameters (pure)
-
-
-def encode_ssh_keys(text: str) -> str:
-    """Return SSH keys as PVE's `sshkeys` wants them: URL-encoded."""
-    return quote(text.strip() + "\n", safe="")
-
-
-def new_disk_value(guest_type: str, key: str, shown: str) -> str:
-    """Return PVE's create syntax (`local-lvm:32,ssd=1`) for a disk a plan shows as `local-lvm:32G,ssd=1`."""
-    canon = nz.canonical(guest_type, key, shown)
-    if not isinstance(canon, dict) or "storage" not in canon or "size" not in canon:
-        return shown
-    options = {k.removeprefix("opt:"): v for k, v in canon.items() if k.startswith("opt:")}
-    return nz.join_props(f"{canon['storage']}:{nz.gib_text(nz.parse_size(canon['size']))}", options)
-
-
-def _is_volume_disk(guest_type: str, key: str, value: str | None) -> bool:
-    if not nz.is_disk_key(guest_type, key) or value is None:
-        return False
-    canon = nz.canonical(guest_type, key, value)
-    return (
-        isinstance(canon, dict) and "storage" in canon and not canon.get("cloudinit") and "cdrom" not in canon
-    )
-
-
-def _first_storage(guest_type: str, values: dict[str, Any]) -> str | None:
-    for key in sorted(values):
-        value = values[key]
-        if _is_volume_disk(guest_type, key, value):
-            canon = nz.canonical(guest_type, key, value)
-            return str(canon["storage"])
-    return None
-
-
-def _cloudinit_value(shown: str, storage: str | None) -> str:
-    if shown == "cloudinit":
-        if not storage:
-            raise UsageError("The cloud-init drive needs a storage: give cloud_init.storage in the manifest.")
-        return f"{storage}:cloudinit"
-    return shown
-
-
-class ConfigUpdate(BaseModel):
-    """The requests one config change needs: keys to set, keys to delete, disks to grow."""
-
-    params: dict[str, Any] = Field(default_factory=dict)
-    deletes: list[str] = Field(default_factory=list)
-    resizes: list[tuple[str, str]] = Field(default_factory=list)
-
-
-def config_update(guest_type: str, fields: Sequence[FieldChange], current: dict[str, Any]) -> ConfigUpdate:
-    """Turn a change's config fields into set/delete/resize requests, using the guest's current config."""
-    update = ConfigUpdate()
-    storage = _first_storage(guest_type, current)
-    for item in fields:
-        key = item.name
-        if key in PSEUDO_FIELDS or key in ("template",):
-            continue
-        if item.new is None:
-            update.deletes.append(key)
-            continue
-        if key == "sshkeys":
-            update.params[key] = encode_ssh_keys(item.new)
-        elif nz.is_disk_key(guest_type, key) and nz.is_cloudinit_drive(item.new):
-            update.params[key] = _cloudinit_value(item.new, storage)
-        elif _is_volume_disk(guest_type, key, item.new):
-            if item.old is None or key not in current:
-                update.params[key] = new_disk_value(guest_type, key, item.new)
-                continue
-            delta = disk_delta(guest_type, key, item.new, item.old)
-            want = nz.canonical(guest_type, key, item.new)
-            if delta in ("grow",) or (
-                delta == "options"
-                and want.get("size") != nz.canonical(guest_type, key, current[key]).get("size")
-                and "size" in want
-            ):
-                update.resizes.append((key, str(want["size"])))
-            if delta == "options":
-                have = nz.parse_disk(current[key])
-                options = {k.removeprefix("opt:"): v for k, v in want.items() if k.startswith("opt:")}
-                volume = (
-                    f"{have.get('storage')}:{have.get('volume')}"
-                    if "volume" in have
-                    else have.get("source", "")
-                )
-                if "size" in have:
-                    options["size"] = have["size"]
-                update.params[key] = nz.join_props(volume, options)
-        else:
-            update.params[key] = item.new
-    return update
-
-
-def create_params(change: Change) -> dict[str, Any]:
-    """Return the parameters of the create request of a change (disks in PVE's create syntax)."""
-    params: dict[str, Any] = {}
-    fields = {f.name: f for f in change.fields}
-    values = {f.name: f.new for f in change.fields if f.new is not None and f.name not in PSEUDO_FIELDS}
-    storage = _first_storage(change.type, values)
-    for key, value in values.items():
-        if key == "template":
-            continue
-        if key == "sshkeys":
-            params[key] = encode_ssh_keys(value)
-        elif nz.is_disk_key(change.type, key) and nz.is_cloudinit_drive(value):
-            params[key] = _cloudinit_value(value, storage)
-        elif _is_volume_disk(change.type, key, value):
-            params[key] = new_disk_value(change.type, key, value)
-        else:
-            params[key] = value
-    if POOL_FIELD in fields and fields[POOL_FIELD].new:
-        params["pool"] = fields[POOL_FIELD].new
-    if change.type == "lxc":
-        if OSTEMPLATE_FIELD in fields:
-            params["ostemplate"] = fields[OSTEMPLATE_FIELD].new
-        if SSH_KEYS_FIELD in fields and fields[SSH_KEYS_FIELD].new:
-            params["ssh-public-keys"] = fields[SSH_KEYS_FIELD].new
-    return params
-
-
-def family_of(guest_type: str, key: str, value: Any) -> str | None:
-    """Return the authoritative family of a key (disk, net, mp) or None."""
-    if nz.NET_RE.match(key):
-        return "net"
-    if guest_type == "qemu" and nz.QEMU_DISK_RE.match(key) and not nz.is_cdrom(value):
-        return "disk"
-    if guest_type == "lxc" and key.startswith("mp") and key[2:].isdigit():
-        return "mp"
-    return None
-
-
-def after_clone_fields(change: Change, current: dict[str, Any]) -> list[FieldChange]:
-    """Return the config changes that turn a fresh clone into what a create change asks for."""
-    wanted = [
-        f
-        for f in change.fields
-        if f.name not in PSEUDO_FIELDS
-        and f.name not in ("name", "hostname", "template")
-        and f.new is not None
-    ]
-    families = {family_of(change.type, f.name, f.new) for f in wanted} - {None}
-    fields: list[FieldChange] = []
-    for item in wanted:
-        have = current.get(item.name)
-        if nz.equivalent(change.type, item.name, item.new, have):
-            continue
-        fields.append(FieldChange(name=item.name, old=nz.render(change.type, item.name, have), new=item.new))
-    names = {f.name for f in wanted}
-    for key, value in current.items():
-        if key not in names and family_of(change.type, key, value) in families:
-            fields.append(FieldChange(name=key, old=nz.render(change.type, key, value), new=None))
-    return fields
 
 
 # ----------------------------------------------------------------------------- execution
@@ -370,10 +224,6 @@ def _error_text(exc: PmpcError) -> str:
     return text
 
 
-def _base(change: Change, node: str, vmid: int) -> str:
-    return f"/nodes/{node}/{change.type}/{vmid}"
-
-
 async def _current_config(run: _Run, change: Change, node: str, vmid: int) -> dict[str, Any]:
     return await run.api.guest_config(node, change.type, vmid)
 
@@ -397,25 +247,8 @@ async def _apply_config(
             "run `pmpc plan` again."
         )
     update = config_update(change.type, fields, current)
-    base = _base(change, node, vmid)
-    if update.params or update.deletes:
-        params: dict[str, Any] = dict(update.params)
-        if update.deletes:
-            params["delete"] = ",".join(update.deletes)
-        if current.get("digest"):
-            params["digest"] = current["digest"]
-        # qemu's POST /config runs as a task (waited for); lxc's PUT /config answers at once.
-        method = "POST" if change.type == "qemu" else "PUT"
-        await run.send(
-            result, "config", PlannedRequest(method=method, path=base + "/config", params=params), deadline
-        )
-    for disk, size in update.resizes:
-        await run.send(
-            result,
-            f"resize {disk}",
-            PlannedRequest(method="PUT", path=base + "/resize", params={"disk": disk, "size": size}),
-            deadline,
-        )
+    for step, request in config_requests(change.kind, node, vmid, update, current.get("digest")):
+        await run.send(result, step, request, deadline)
 
 
 async def _apply_tail(
@@ -433,46 +266,16 @@ async def _apply_tail(
     fields = {f.name: f for f in change.fields}
     template = fields.get("template")
     if template is not None and template.new == "1":
-        await run.send(
-            result,
-            "template",
-            PlannedRequest(method="POST", path=_base(change, node, vmid) + "/template"),
-            deadline,
-        )
+        await run.send(result, "template", template_request(change.kind, node, vmid), deadline)
     pool = fields.get(POOL_FIELD)
-    if pool is not None and not created:
-        if pool.new:
-            await run.send(
-                result,
-                "pool",
-                PlannedRequest(
-                    method="PUT", path=f"/pools/{pool.new}", params={"vms": str(vmid), "allow-move": 1}
-                ),
-                deadline,
-            )
-        elif pool.old:
-            await run.send(
-                result,
-                "pool",
-                PlannedRequest(
-                    method="PUT", path=f"/pools/{pool.old}", params={"vms": str(vmid), "delete": 1}
-                ),
-                deadline,
-            )
+    pool_move = pool_request(vmid, pool.old, pool.new) if pool is not None and not created else None
+    if pool_move is not None:
+        await run.send(result, "pool", pool_move, deadline)
     move = fields.get(NODE_FIELD)
     if move is not None and move.new and move.new != node:
         running = any(int(r["vmid"]) == vmid and r.get("status") == "running" for r in run.resources)
-        params: dict[str, Any] = {"target": move.new}
-        if running:
-            params["online" if change.type == "qemu" else "restart"] = 1
-        if change.type == "qemu":
-            params["with-local-disks"] = 1
-        await run.send(
-            result,
-            "migrate",
-            PlannedRequest(method="POST", path=_base(change, node, vmid) + "/migrate", params=params),
-            deadline,
-        )
+        request = migrate_request(change.kind, node, vmid, move.new, online=running, with_local_disks=True)
+        await run.send(result, "migrate", request, deadline)
         node = move.new
     state = fields.get(STATE_FIELD)
     if state is not None and not skip_power and not (created and state.new == "stopped"):
@@ -496,14 +299,10 @@ async def _power(
         run.journal(result, StepResult(step=step, status="ok", detail=f"already {want}"))
         return
     if want == "running":
-        request = PlannedRequest(method="POST", path=_base(change, node, vmid) + "/status/start")
+        request = power_request(change.kind, node, vmid, "start")
     else:
         seconds = max(1, int(max(1.0, deadline - time.monotonic())))
-        request = PlannedRequest(
-            method="POST",
-            path=_base(change, node, vmid) + "/status/shutdown",
-            params={"timeout": seconds, "forceStop": 1},
-        )
+        request = power_request(change.kind, node, vmid, "shutdown", timeout=seconds, forceStop=1)
     try:
         await run.send(result, step, request, deadline)
     except ApiError:
@@ -531,11 +330,9 @@ async def _delete(run: _Run, result: ActionResult, change: Change, vmid: int, de
     if change.backup:
         await _backup(run, result, change, node, vmid, deadline)
     status = await run.api.guest_status(node, change.type, vmid)
-    base = _base(change, node, vmid)
     if status.get("status") == "running":
-        await run.send(result, "stop", PlannedRequest(method="POST", path=base + "/status/stop"), deadline)
-    params = {"purge": 1, "destroy-unreferenced-disks": 1}
-    await run.send(result, "delete", PlannedRequest(method="DELETE", path=base, params=params), deadline)
+        await run.send(result, "stop", power_request(change.kind, node, vmid, "stop"), deadline)
+    await run.send(result, "delete", delete_request(change.kind, node, vmid, purge=True), deadline)
     run.nodes.pop(vmid, None)
     run.deleted(vmid)
 
@@ -608,18 +405,7 @@ async def _create(run: _Run, result: ActionResult, change: Change, deadline: flo
             if clone is not None and clone.new:
                 await _clone(run, result, change, vmid, clone.new, deadline)
             else:
-                params = create_params(change)
-                if change.type == "lxc" and "ostemplate" not in params:
-                    raise ManifestError(
-                        f"{change.address}: creating a container needs spec.ostemplate (or spec.clone)."
-                    )
-                params["vmid"] = vmid
-                await run.send(
-                    result,
-                    "create",
-                    PlannedRequest(method="POST", path=f"/nodes/{change.node}/{change.type}", params=params),
-                    deadline,
-                )
+                await run.send(result, "create", change_create_request(change, vmid), deadline)
             break
         except PmpcError as exc:
             text = exc.message + " " + (exc.exitstatus if isinstance(exc, TaskFailedError) else "")
@@ -638,25 +424,8 @@ async def _clone(
     props = nz.split_props(spec)[1]
     await run.refresh()
     src_node, src_vmid = _resolve_source(run, change, props.get("from", ""))
-    fields = {f.name: f for f in change.fields}
-    params: dict[str, Any] = {"newid": vmid, "full": int(props.get("full", "1") == "1")}
-    name_key = "name" if change.type == "qemu" else "hostname"
-    if name_key in fields and fields[name_key].new:
-        params[name_key] = fields[name_key].new
-    if change.node != src_node:
-        params["target"] = change.node
-    if props.get("storage"):
-        params["storage"] = props["storage"]
-    if POOL_FIELD in fields and fields[POOL_FIELD].new:
-        params["pool"] = fields[POOL_FIELD].new
-    await run.send(
-        result,
-        "clone",
-        PlannedRequest(
-            method="POST", path=f"/nodes/{src_node}/{change.type}/{src_vmid}/clone", params=params
-        ),
-        deadline,
-    )
+    params = change_clone_params(change, vmid, props, src_node)
+    await run.send(result, "clone", clone_request(change.kind, src_node, src_vmid, params), deadline)
     current = await _current_config(run, change, change.node, vmid)
     wanted = after_clone_fields(change, current)
     await _apply_config(run, result, change, change.node, vmid, wanted, None, deadline)
