@@ -1,16 +1,19 @@
 """A shell <TAB> answered without typer, click or pydantic: the command tree comes from a cached table.
 
-Importing typer and building the command group costs most of a completion's time, so a bash <TAB>
-(`_PMPC_COMPLETE=complete_bash`) first tries `answer()`: it walks the words of the line through the
-completion table, a description of the command tree derived from the Typer app by `build_table()` (so it
-cannot drift), cached in the user's cache directory under the package version and a fingerprint of the
-command modules. The names come from the state store through services.completion (SQLite, standard library).
+Importing typer and building the command group costs most of a completion's time, so a bash, zsh or fish
+<TAB> (`_PMPC_COMPLETE=complete_bash`, `complete_zsh` or `complete_fish`) first tries `answer()`: it walks
+the words of the line through the completion table, a description of the command tree derived from the
+Typer app by `build_table()` (so it cannot drift), cached in the user's cache directory under the package
+version and a fingerprint of the command modules. The help text zsh and fish show beside a command or
+option is stored already rendered by Typer's own zsh/fish item formatting (done when the table is built),
+so rich is not imported either. The names come from the state store through services.completion (SQLite,
+standard library).
 
 The walk follows Click's completion rules (`_resolve_context` and `_resolve_incomplete`) for what the table
 describes exactly: known commands, known options, one-value options, arguments of one or any number of
 values. Anything else (quotes, `--`, an unknown word, an eager option, a parameter the table marks "slow",
-another shell) returns None and the caller takes the Click path, which writes the table when it is
-missing or stale. tests/integration/test_fast_completion.py compares both paths on a table of lines.
+another shell such as PowerShell) returns None and the caller takes the Click path, which writes the table
+when it is missing or stale. tests/integration/test_fast_completion.py compares both paths on a table of lines.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 COMPLETE_VAR = "_PMPC_COMPLETE"
-TABLE_FORMAT = 1
+TABLE_FORMAT = 2
+SHELLS = ("bash", "zsh", "fish")
 # The modules whose code shapes the command tree: their sizes and times make the fingerprint.
 _PACKAGE = Path(__file__).resolve().parent.parent
 _SHAPING = ("cli.py", "__init__.py", "commands")
@@ -117,7 +121,7 @@ def build_table(command: Any, ctx: Any = None) -> Node:
             sub_ctx = Context(sub, info_name=name, parent=ctx, resilient_parsing=True, **sub.context_settings)
             commands[name] = build_table(sub, sub_ctx)
             if not sub.hidden:
-                listed.append([name, sub.get_short_help_str()])
+                listed.append([name, _rendered_help(sub.get_short_help_str())])
         node["commands"] = commands
         node["listed"] = listed
         node["chain"] = bool(getattr(command, "chain", False))
@@ -140,7 +144,24 @@ def _option(param: Any) -> Node:
         "hidden": bool(param.hidden),
         "plain": plain,
         "complete": _completer(param),
+        "help": _rendered_help(param.help),
     }
+
+
+def _rendered_help(text: str | None) -> Node | None:
+    """Return `text` as Typer's zsh and fish completion print it beside a value (None: no help shown)."""
+    if not text:
+        return None
+    from typer._click.shell_completion import CompletionItem
+    from typer._completion_classes import FishComplete, ZshComplete
+
+    # An empty value isolates the help part of Typer's own item formatting: "":"<help>" and \t<help>.
+    item = CompletionItem("", help=text)
+    zsh = ZshComplete.format_completion(None, item)  # type: ignore[arg-type]
+    fish = FishComplete.format_completion(None, item)  # type: ignore[arg-type]
+    if not (zsh.startswith('"":"') and zsh.endswith('"') and fish.startswith("\t")):
+        raise ValueError("Typer's completion item format changed")
+    return {"zsh": zsh[4:-1], "fish": fish[1:]}
 
 
 def _completer(param: Any) -> list[Any]:
@@ -204,32 +225,64 @@ class _Fallback(Exception):
     """The line holds something the table cannot answer exactly: take the Click path."""
 
 
-def answer(environ: Mapping[str, str] | None = None) -> str | None:
-    """Return the bash completion output of the line in COMP_WORDS/COMP_CWORD, or None to take the Click path."""
+Item = tuple[str, Node | None]  # a value offered and its rendered help (None: none shown)
+
+
+def answer(environ: Mapping[str, str] | None = None) -> tuple[str | None, int] | None:
+    """Return what the completion of the line prints (None: nothing) and its exit status, as Typer's
+    bash/zsh/fish completion would, or None to take the Click path."""
     env = os.environ if environ is None else environ
-    if env.get(COMPLETE_VAR) != "complete_bash":
+    shell = env.get(COMPLETE_VAR, "").removeprefix("complete_")
+    if shell not in SHELLS:
         return None
-    words_text = env.get("COMP_WORDS", "")
+    line = env.get("COMP_WORDS" if shell == "bash" else "_TYPER_COMPLETE_ARGS", "")
     # Click splits the words as shlex does: quotes, escapes and other blanks are left to it.
-    if any(c in "'\"\\" or (c.isspace() and c not in " \t\r\n") for c in words_text):
+    if any(c in "'\"\\" or (c.isspace() and c not in " \t\r\n") for c in line):
         return None
-    try:
-        cword = int(env.get("COMP_CWORD", ""))
-    except ValueError:
-        return None
+    words = line.split()
+    if shell == "bash":
+        try:
+            cword = int(env.get("COMP_CWORD", ""))
+        except ValueError:
+            return None
+        args = words[1:cword]
+        incomplete = words[cword] if cword < len(words) else ""
+    else:  # Typer's zsh and fish rule: the last word is the incomplete one unless the line ends with a space
+        args = words[1:]
+        incomplete = args.pop() if args and not line.endswith(" ") else ""
     tree = load_table()
     if tree is None:
         return None
-    words = words_text.split()
-    args = words[1:cword]
-    incomplete = words[cword] if cword < len(words) else ""
     try:
-        return "\n".join(complete(tree, args, incomplete))
+        items = complete(tree, args, incomplete)
     except _Fallback:
         return None
+    return _format(shell, items, env.get("_TYPER_COMPLETE_FISH_ACTION", ""))
 
 
-def complete(tree: Node, args: list[str], incomplete: str) -> list[str]:
+def _format(shell: str, items: list[Item], fish_action: str) -> tuple[str | None, int]:
+    """Print the items as Typer's completion classes of `shell` do (typer/_completion_classes.py)."""
+    if shell == "bash":
+        return "\n".join(value for value, _ in items), 0
+    if shell == "zsh":
+        if not items:
+            return "_files", 0
+        lines = [f'"{_zsh_escape(v)}":"{h["zsh"]}"' if h else f'"{_zsh_escape(v)}"' for v, h in items]
+        return "_arguments '*: :((" + "\n".join(lines) + "))'", 0
+    if fish_action == "is-args":
+        return None, 0 if items else 1  # files are offered only when no value is
+    if fish_action == "get-args" and items:
+        return "\n".join(f"{v}\t{h['fish']}" if h else v for v, h in items), 0
+    return "", 0
+
+
+def _zsh_escape(value: str) -> str:
+    return (
+        value.replace('"', '""').replace("'", "''").replace("$", "\\$").replace("`", "\\`").replace(":", r"\\:")
+    )
+
+
+def complete(tree: Node, args: list[str], incomplete: str) -> list[Item]:
     """Return the values Click would offer for `incomplete` after `args` (global options anywhere)."""
     from proxmox_mpc.commands._cmdline import hoist_global_options
 
@@ -245,10 +298,10 @@ def complete(tree: Node, args: list[str], incomplete: str) -> list[str]:
     if args and args[-1].startswith("-"):
         for option in node["options"]:
             if not option["flag"] and args[-1] in option["opts"]:
-                return _values(option["complete"], path, workspace, incomplete)
+                return [(v, None) for v in _values(option["complete"], path, workspace, incomplete)]
     argument = _incomplete_argument(node, positionals)
     if argument is not None:
-        return _values(argument["complete"], path, workspace, incomplete)
+        return [(v, None) for v in _values(argument["complete"], path, workspace, incomplete)]
     return _command_items(node, used, incomplete)
 
 
@@ -314,14 +367,15 @@ def _incomplete_argument(node: Node, positionals: int) -> Node | None:
     return None
 
 
-def _command_items(node: Node, used: set[int], incomplete: str) -> list[str]:
+def _command_items(node: Node, used: set[int], incomplete: str) -> list[Item]:
     """Subcommands of a group, then (for a non-alphanumeric start) the options not given yet."""
-    out = [name for name, _ in node.get("listed", ()) if name.startswith(incomplete)]
+    out: list[Item] = [(name, rendered) for name, rendered in node.get("listed", ()) if name.startswith(incomplete)]
     if incomplete and not incomplete[0].isalnum():
         for index, option in enumerate(node["options"]):
             if option["hidden"] or (not option["multiple"] and index in used):
                 continue
-            out.extend(n for n in [*option["opts"], *option["secondary"]] if n.startswith(incomplete))
+            names = [*option["opts"], *option["secondary"]]
+            out.extend((n, option["help"]) for n in names if n.startswith(incomplete))
     return out
 
 
