@@ -123,6 +123,11 @@ class LazyGroup(TyperGroup):
 
     def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
         # A <TAB> (_PMPC_COMPLETE set) is answered here; global options may sit anywhere on its line too.
+        # Typer calls this on every run: any other run (`pmpc --help`) must not build the completion table.
+        from proxmox_mpc.commands._fastcomplete import is_completion_run, save_table
+
+        if not is_completion_run(complete_var):
+            return
         from typer._click.shell_completion import add_completion_class
         from typer._completion_classes import BashComplete, FishComplete, ZshComplete
 
@@ -136,8 +141,6 @@ class LazyGroup(TyperGroup):
 
             add_completion_class(Hoisting, base.name)
         # The next <TAB> is answered without typer from the table of this tree (written when stale).
-        from proxmox_mpc.commands._fastcomplete import save_table
-
         save_table(self)
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from proxmox_mpc.commands._fastcomplete import load_table
 
 BIN = str(Path(sys.executable).parent)
 
@@ -89,3 +92,65 @@ def test_zsh_and_fish_scripts_parse(cli, tmp_path, shell):
     script.write_text(result.stdout)
     done = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _shell_script(cli, tmp_path: Path, shell: str) -> Path:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed on this machine (.ci/run installs it)")
+    result = cli("completion", shell)
+    assert result.exit_code == 0, result.output
+    script = tmp_path / f"pmpc.{shell}"
+    script.write_text(result.stdout)
+    return script
+
+
+def _zsh_complete(script: Path, *words: str) -> list[tuple[str, str]]:
+    """Source the script in a real zsh, run its completion function for `words` (the last one incomplete) and
+    return the (value, help) pairs it hands to `_arguments` (stubbed to print its spec: no terminal needed)."""
+    array = " ".join(f"'{w}'" for w in words)
+    program = (
+        "compdef() { :; }\n_arguments() { print -rl -- \"$@\"; }\n_files() { print -r -- FILES; }\n"
+        f"source '{script}'\nwords=({array}); CURRENT={len(words)}\n_pmpc_completion\n"
+    )
+    done = subprocess.run(["zsh", "-f", "-c", program], capture_output=True, text=True, env=_shell_env(),
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    spec = done.stdout.strip()
+    if spec == "FILES":
+        return []
+    assert spec.startswith("*: :((") and spec.endswith("))"), spec
+    return re.findall(r'"((?:[^"]|"")*)"(?::"((?:[^"]|"")*)")?', spec[6:-2])
+
+
+def _fish_complete(script: Path, line: str) -> list[tuple[str, str]]:
+    """Source the script in a real fish and ask it what <TAB> offers after `line`: (value, help) pairs."""
+    program = f"source '{script}'; complete -C '{line}'"
+    done = subprocess.run(["fish", "--no-config", "-c", program], capture_output=True, text=True,
+                          env=_shell_env(), timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [tuple((entry + "\t").split("\t")[:2]) for entry in done.stdout.splitlines() if entry]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_complete_commands_with_help_and_live_names(cluster, cli, tmp_path, shell):
+    script = _shell_script(cli, tmp_path, shell)
+    assert cli("sync").exit_code == 0
+    cli("config", "set-context", "lab", "--host", "pve-lab")
+    cli("config", "set-context", "prod", "--host", "pve-prod")
+
+    def offered(*words: str) -> list[tuple[str, str]]:
+        if shell == "zsh":
+            return _zsh_complete(script, "pmpc", *words)
+        return _fish_complete(script, " ".join(["pmpc", *words]))
+
+    for _ in range(2):  # the first <TAB> writes the completion table, the second is answered from it
+        commands = dict(offered("vm", "st"))
+        assert sorted(commands) == ["start", "stop"]
+        assert commands["start"].startswith("Start VMs")
+        vms = {value for value, _ in offered("vm", "start", "")}
+        assert {"web-1", "db-1", "101"} <= vms and "dns-1" not in vms
+        assert [value for value, _ in offered("--context", "")] == ["lab", "prod"]
+        assert [value for value, _ in offered("vm", "list", "--node", "")] == ["pve1", "pve2", "pve3"]
+        options = dict(offered("vm", "list", "--no"))
+        assert options["--node"] == "Only this node."
+        assert load_table() is not None

@@ -181,3 +181,44 @@ def test_fingerprint_follows_the_command_modules(tmp_path, monkeypatch):
     module.write_text("x = 22\n")
     assert _fastcomplete.fingerprint() != before
 
+
+
+WIDTH_PROBE = (
+    "import json\n"
+    "from typer import rich_utils\n"
+    "from proxmox_mpc.commands._fastcomplete import help_width\n"
+    "print(json.dumps([help_width(), rich_utils._get_rich_console().width]))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"COLUMNS": "57"}, {"TERMINAL_WIDTH": "61", "COLUMNS": "57"}, {"TERM": "dumb", "FORCE_COLOR": "1",
+     "COLUMNS": "120"}, {"TERM": "dumb", "COLUMNS": "120"}, {"COLUMNS": "wide"}],
+    ids=["plain", "columns", "typer-width", "dumb-terminal", "dumb-pipe", "bad-columns"],
+)  # fmt: skip
+def test_help_width_is_the_width_rich_wraps_at(settings):
+    names = ("COLUMNS", "LINES", "TERMINAL_WIDTH", "TERM", "FORCE_COLOR", "TTY_COMPATIBLE", "PY_COLORS")
+    names += ("GITHUB_ACTIONS", "_TYPER_FORCE_DISABLE_TERMINAL")
+    env = {k: v for k, v in os.environ.items() if k not in names} | settings
+    done = subprocess.run(
+        [sys.executable, "-c", WIDTH_PROBE], env=env, capture_output=True, text=True, timeout=60, check=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    ours, rich = json.loads(done.stdout)
+    assert ours == rich
+
+
+def test_a_table_of_another_terminal_width_is_not_used(synced):
+    # Help text rich wraps at 24 columns: the table written at the default width must not answer it.
+    narrow = {"COLUMNS": "24"}
+    assert _fastcomplete.fingerprint(narrow) != _fastcomplete.fingerprint()
+    words = ["vm", "list", "--"]
+    env = _env(words, "zsh") | narrow
+    assert _fastcomplete.answer(env) is None
+    wide = _run(CLICK, words, shell="zsh")
+    click = subprocess.run([sys.executable, "-c", CLICK], env=env, capture_output=True, text=True, check=False)
+    fast = subprocess.run([sys.executable, "-c", FAST], env=env, capture_output=True, text=True, check=False)
+    assert len(click.stdout.splitlines()) > len(wide.stdout.splitlines())  # the narrow width wraps some help
+    assert _items(fast.stdout) == _items(click.stdout)
+    assert json.loads(_fastcomplete.table_path().read_text())["fingerprint"].endswith("-w24")

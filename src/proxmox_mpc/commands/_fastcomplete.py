@@ -40,8 +40,43 @@ PURE_CALLBACKS = ("output_option.<locals>.check",)
 # ----------------------------------------------------------------------------- the table
 
 
-def fingerprint() -> str:
-    """Return the package version and a digest of the command modules' names, sizes and times."""
+def is_completion_run(complete_var: str | None = None) -> bool:
+    """Return whether this run answers a shell <TAB> (Typer calls the completion hook on every run)."""
+    return bool(os.environ.get(complete_var or COMPLETE_VAR))
+
+
+def help_width(environ: Mapping[str, str] | None = None) -> int:
+    """Return the width rich wraps the zsh/fish help text at in this run (Typer's console, rich's rules)."""
+    env = os.environ if environ is None else environ
+    fixed, columns, lines = env.get("TERMINAL_WIDTH"), env.get("COLUMNS", ""), env.get("LINES", "")
+    width = int(fixed) if fixed else int(columns) if columns.isdigit() else None
+    if env.get("TERM", "").lower() in ("dumb", "unknown") and _on_terminal(env) and not (width and lines.isdigit()):
+        return 80
+    if width is not None:
+        return width
+    for descriptor in (0, 1, 2):
+        try:
+            return os.get_terminal_size(descriptor).columns or 80
+        except (OSError, ValueError):
+            continue
+    return 80
+
+
+def _on_terminal(env: Mapping[str, str]) -> bool:
+    if env.get("_TYPER_FORCE_DISABLE_TERMINAL"):
+        return False
+    if env.get("GITHUB_ACTIONS") or env.get("FORCE_COLOR") or env.get("PY_COLORS"):
+        return True
+    if env.get("TTY_COMPATIBLE") in ("0", "1"):
+        return env["TTY_COMPATIBLE"] == "1"
+    if "FORCE_COLOR" in env:
+        return False
+    return os.isatty(1)
+
+
+def fingerprint(environ: Mapping[str, str] | None = None) -> str:
+    """Return the package version, a digest of the command modules' names, sizes and times, and the help
+    width (rich wraps the help text zsh and fish show at the terminal's width)."""
     from importlib.util import find_spec
 
     from proxmox_mpc import __version__
@@ -58,7 +93,7 @@ def fingerprint() -> str:
     for file in files:
         st = file.stat()
         digest.update(f"{file}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return f"{__version__}-{digest.hexdigest()[:16]}"
+    return f"{__version__}-{digest.hexdigest()[:16]}-w{help_width(environ)}"
 
 
 def table_path() -> Path:
@@ -68,15 +103,15 @@ def table_path() -> Path:
     return user_cache_dir() / "completion-table.json"
 
 
-def load_table() -> Node | None:
-    """Return the cached table when it matches the installed code, else None."""
+def load_table(environ: Mapping[str, str] | None = None) -> Node | None:
+    """Return the cached table when it matches the installed code and the help width, else None."""
     try:
         data = json.loads(table_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT:
         return None
-    if data.get("fingerprint") != fingerprint():
+    if data.get("fingerprint") != fingerprint(environ):
         return None
     tree = data.get("tree")
     return tree if isinstance(tree, dict) else None
@@ -250,7 +285,7 @@ def answer(environ: Mapping[str, str] | None = None) -> tuple[str | None, int] |
     else:  # Typer's zsh and fish rule: the last word is the incomplete one unless the line ends with a space
         args = words[1:]
         incomplete = args.pop() if args and not line.endswith(" ") else ""
-    tree = load_table()
+    tree = load_table(env)
     if tree is None:
         return None
     try:
