@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -154,3 +155,34 @@ def test_zsh_and_fish_complete_commands_with_help_and_live_names(cluster, cli, t
         options = dict(offered("vm", "list", "--no"))
         assert options["--node"] == "Only this node."
         assert load_table() is not None
+
+
+def test_snapshot_names_of_the_guest_on_the_line_are_offered(cluster, cli, bash_script):
+    """The store keeps only a guest's current snapshot: pmpc remembers the names it lists, creates and deletes."""
+    assert cli("sync").exit_code == 0
+    for snapshot in ("before-upgrade", "nightly"):
+        assert cli("vm", "snapshot", "create", "web-1", snapshot, "-y").exit_code == 0
+    assert cli("ct", "snapshot", "create", "dns-1", "ct-snap", "-y").exit_code == 0
+
+    def offered(*words: str) -> list[str]:
+        return _bash_complete(bash_script, "pmpc", *words)
+
+    for _ in range(2):  # the Click path (writes the completion table), then the fast path
+        assert offered("vm", "snapshot", "rollback", "web-1", "") == ["before-upgrade", "nightly"]
+        assert offered("vm", "snapshot", "rollback", "101", "n") == ["nightly"]
+        assert offered("ct", "snapshot", "rollback", "dns-1", "") == ["ct-snap"]
+        assert offered("vm", "snapshot", "rollback", "db-1", "") == []  # another guest's snapshots are not
+        deleting = offered("vm", "snapshot", "delete", "web-1", "")
+        assert deleting[:2] == ["before-upgrade", "nightly"] and "db-1" in deleting  # then GUEST... again
+
+    assert cli("vm", "snapshot", "delete", "web-1", "nightly", "-y").exit_code == 0
+    assert offered("vm", "snapshot", "rollback", "web-1", "") == ["before-upgrade"]
+    # A snapshot made outside pmpc is learnt when pmpc lists the guest's snapshots.
+    node = json.loads(cli("vm", "get", "web-1", "-o", "json").stdout)["node"]
+    assert cli("api", "post", f"/nodes/{node}/qemu/101/snapshot", "snapname=outside", "-y").exit_code == 0
+    assert offered("vm", "snapshot", "rollback", "web-1", "") == ["before-upgrade"]
+    assert cli("vm", "snapshot", "list", "web-1").exit_code == 0
+    assert offered("vm", "snapshot", "rollback", "web-1", "") == ["before-upgrade", "outside"]
+    # A dry run changes nothing, there or here.
+    assert cli("vm", "snapshot", "delete", "web-1", "outside", "--dry-run").exit_code == 0
+    assert offered("vm", "snapshot", "rollback", "web-1", "") == ["before-upgrade", "outside"]

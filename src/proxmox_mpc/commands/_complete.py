@@ -98,12 +98,17 @@ def selector_terms(incomplete: str, group: str, names_of: Callable[[str], list[s
 
 
 def snapshots(ctx: Any, incomplete: str) -> list[str]:
-    """Complete a snapshot name: the snapshots the store knows of the guests already on the line."""
+    """Complete a snapshot name: the snapshots pmpc knows of the guests already on the line (arguments)."""
+    arguments = [p.name for p in ctx.command.params if p.param_type_name == "argument"]
+    given = [v for name in arguments for v in _words(ctx.params.get(name))]
+    return snapshots_of(group_kind(ctx), given, incomplete, lambda key: names(ctx, key))
+
+
+def snapshots_of(kind: str, given: list[str], incomplete: str, names_of: Callable[[str], list[str]]) -> list[str]:
+    """Return the snapshot names of the guests `given` (names or VMIDs of `kind`) that start `incomplete`."""
     from proxmox_mpc.services.completion import SNAPSHOT_PREFIX
 
-    kind = group_kind(ctx)
-    given = [v for value in ctx.params.values() for v in _words(value)]
-    offered = sorted({s for g in given for s in names(ctx, f"{SNAPSHOT_PREFIX}{kind}/{g}")})
+    offered = sorted({s for g in given for s in names_of(f"{SNAPSHOT_PREFIX}{kind}/{g}")})
     return [o for o in offered if o.startswith(incomplete)]
 
 

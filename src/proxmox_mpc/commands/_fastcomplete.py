@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 COMPLETE_VAR = "_PMPC_COMPLETE"
-TABLE_FORMAT = 2
+TABLE_FORMAT = 3
 SHELLS = ("bash", "zsh", "fish")
 # The modules whose code shapes the command tree: their sizes and times make the fingerprint.
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -242,6 +242,10 @@ def _known_callback(function: Any) -> list[Any]:
         return ["guests"]
     if function is _complete.statuses:
         return ["statuses"]
+    if function is _complete.snapshots:
+        return ["snapshots"]
+    if function is _complete.guests_then_snapshots:
+        return ["guests+snapshots"]
     if name == "of.<locals>.complete" and function.__module__ == _complete.__name__:
         return ["names", cells["key"]]
     if name == "selector.<locals>.complete" and function.__module__ == _complete.__name__:
@@ -323,6 +327,7 @@ def complete(tree: Node, args: list[str], incomplete: str) -> list[Item]:
 
     args = hoist_global_options(args, lenient=True)
     node, path, used, positionals, workspace = _resolve(tree, args)
+    line = _Line(path, workspace, positionals)
     if incomplete == "=":
         incomplete = ""
     elif "=" in incomplete and incomplete.startswith("-"):
@@ -333,20 +338,20 @@ def complete(tree: Node, args: list[str], incomplete: str) -> list[Item]:
     if args and args[-1].startswith("-"):
         for option in node["options"]:
             if not option["flag"] and args[-1] in option["opts"]:
-                return [(v, None) for v in _values(option["complete"], path, workspace, incomplete)]
-    argument = _incomplete_argument(node, positionals)
+                return [(v, None) for v in _values(option["complete"], line, incomplete)]
+    argument = _incomplete_argument(node, len(positionals))
     if argument is not None:
-        return [(v, None) for v in _values(argument["complete"], path, workspace, incomplete)]
+        return [(v, None) for v in _values(argument["complete"], line, incomplete)]
     return _command_items(node, used, incomplete)
 
 
-def _resolve(tree: Node, args: list[str]) -> tuple[Node, list[str], set[int], int, str | None]:
-    """Follow the words through the tree: the command reached, its path, its options given, its positionals
-    and the root's --workspace."""
+def _resolve(tree: Node, args: list[str]) -> tuple[Node, list[str], set[int], list[str], str | None]:
+    """Follow the words through the tree: the command reached, its path, its options given, its positional
+    words and the root's --workspace."""
     node: Node = tree
     path: list[str] = []
     used: set[int] = set()
-    positionals = 0
+    positionals: list[str] = []
     workspace: str | None = None
     i = 0
     while i < len(args):
@@ -371,9 +376,9 @@ def _resolve(tree: Node, args: list[str]) -> tuple[Node, list[str], set[int], in
         elif "commands" in node:
             if node.get("chain") or arg not in node["commands"]:
                 raise _Fallback
-            node, path, used, positionals = node["commands"][arg], [*path, arg], set(), 0
+            node, path, used, positionals = node["commands"][arg], [*path, arg], set(), []
         else:
-            positionals += 1
+            positionals.append(arg)
         i += 1
     return node, path, used, positionals, workspace
 
@@ -414,7 +419,7 @@ def _command_items(node: Node, used: set[int], incomplete: str) -> list[Item]:
     return out
 
 
-def _values(spec: list[Any], path: list[str], workspace: str | None, incomplete: str) -> list[str]:
+def _values(spec: list[Any], line: _Line, incomplete: str) -> list[str]:
     kind = spec[0]
     if kind == "none":
         return []
@@ -431,11 +436,16 @@ def _values(spec: list[Any], path: list[str], workspace: str | None, incomplete:
         from proxmox_mpc.commands._complete import STATUS_VALUES
 
         return [s for s in STATUS_VALUES if s.startswith(incomplete)]
-    names = _Names(path, workspace)
-    return [v for v in _named(kind, spec, names, incomplete) if v.startswith(incomplete)]
+    names = _Names(line.path, line.workspace)
+    return [v for v in _named(kind, spec, names, line, incomplete) if v.startswith(incomplete)]
 
 
-def _named(kind: str, spec: list[Any], names: _Names, incomplete: str) -> list[str]:
+def _named(kind: str, spec: list[Any], names: _Names, line: _Line, incomplete: str) -> list[str]:
+    if kind in ("snapshots", "guests+snapshots"):
+        from proxmox_mpc.commands._complete import snapshots_of
+
+        offered = snapshots_of(names.group, line.positionals, incomplete, names.get)
+        return offered + (_named("guests", spec, names, line, incomplete) if kind != "snapshots" else [])
     if kind == "names":
         return [n for n in names.get(spec[1]) if n.startswith(incomplete)]
     if kind == "guests":
@@ -445,6 +455,13 @@ def _named(kind: str, spec: list[Any], names: _Names, incomplete: str) -> list[s
 
         return selector_terms(incomplete, spec[1] or names.group, names.get)
     raise _Fallback
+
+
+class _Line:
+    """What the words of the line say beyond the command reached: its path, --workspace, positional words."""
+
+    def __init__(self, path: list[str], workspace: str | None, positionals: list[str]) -> None:
+        self.path, self.workspace, self.positionals = path, workspace, positionals
 
 
 class _Names:

@@ -8,11 +8,22 @@ by default). The console passes its AppContext, so its names come from the datab
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from proxmox_mpc.errors import PmpcError
-from proxmox_mpc.locations import PMPC_DATABASE_URL, STATE_DIR, STATE_FILE, environ, find_workspace, user_state_dir
+from proxmox_mpc.locations import (
+    PMPC_DATABASE_URL,
+    STATE_DIR,
+    STATE_FILE,
+    environ,
+    find_workspace,
+    user_cache_dir,
+    user_state_dir,
+)
 
 if TYPE_CHECKING:
     from proxmox_mpc.context import AppContext
@@ -20,6 +31,7 @@ if TYPE_CHECKING:
 
 Names = dict[str, list[str]]
 SNAPSHOT_PREFIX = "snapshots:"
+SNAPSHOT_CACHE_FORMAT = 1
 
 
 class NameCache:
@@ -108,4 +120,72 @@ def load_names(app_ctx: AppContext | None = None, *, workspace: str | None = Non
             url = database_url_for_completion(str(app_ctx.workspace) if app_ctx.workspace else None)
     else:
         url = database_url_for_completion(workspace)
-    return names_from(read_names(url))
+    names = names_from(read_names(url))
+    for key, snapshots in _cached_snapshots(url).items():
+        names[key] = sorted({*names.get(key, ()), *snapshots})
+    return names
+
+
+# ----------------------------------------------------------------------------- snapshot names
+# The store keeps only a guest's current snapshot, so the snapshot names pmpc reads or changes are kept
+# in a small cache file beside the login tickets: one per state database (what completion reads),
+# holding each context's guests as {"vm/101": {"name": "web-1", "snapshots": [...]}}.
+
+
+def snapshot_cache_path(url: str) -> Path:
+    """Return the snapshot-name cache of the state database at `url`."""
+    return user_cache_dir() / "snapshots" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+
+
+def _read_snapshot_cache(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(data, dict) and data.get("format") == SNAPSHOT_CACHE_FORMAT
+    return data if ok and isinstance(data.get("contexts"), dict) else {}
+
+
+def _cached_snapshots(url: str) -> Names:
+    """Return the cached snapshot names by completion key (`snapshots:vm/101`, `snapshots:vm/web-1`)."""
+    out: dict[str, set[str]] = {}
+    for guests in _read_snapshot_cache(snapshot_cache_path(url)).get("contexts", {}).values():
+        for key, entry in guests.items() if isinstance(guests, dict) else ():
+            kind, _, vmid = str(key).partition("/")
+            snapshots = entry.get("snapshots") if isinstance(entry, dict) else None
+            if not isinstance(snapshots, list):
+                continue
+            for ref in {vmid, str(entry.get("name") or vmid)}:
+                out.setdefault(f"{SNAPSHOT_PREFIX}{kind}/{ref}", set()).update(str(s) for s in snapshots)
+    return {key: sorted(values) for key, values in out.items()}
+
+
+def record_snapshots(
+    app_ctx: AppContext,
+    guests: Sequence[tuple[str, int, str]],
+    *,
+    names: Iterable[str] | None = None,
+    add: str | None = None,
+    drop: str | None = None,
+) -> None:
+    """Remember the snapshot names of guests (kind, vmid, name) for completion: all of them (`names`),
+    or one created (`add`) or deleted (`drop`). Never raises: completion is a convenience."""
+    if not guests:
+        return
+    try:
+        from proxmox_mpc.safeio.files import write_file
+        from proxmox_mpc.services.state import database_url
+
+        path = snapshot_cache_path(database_url(app_ctx))
+        data = _read_snapshot_cache(path) or {"format": SNAPSHOT_CACHE_FORMAT, "contexts": {}}
+        known = data["contexts"].setdefault(app_ctx.settings.context or "", {})
+        for kind, vmid, name in guests:
+            entry = known.get(f"{kind}/{vmid}")
+            before = entry.get("snapshots") if isinstance(entry, dict) else None
+            kept = {str(s) for s in (names if names is not None else before if isinstance(before, list) else ())}
+            kept = (kept | {add} if add else kept) - {drop}
+            known[f"{kind}/{vmid}"] = {"name": name, "snapshots": sorted(kept)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, json.dumps(data, separators=(",", ":"), sort_keys=True), private=True)
+    except Exception:  # a cache that cannot be written only costs a name at the next <TAB>
+        return

@@ -33,6 +33,7 @@ from proxmox_mpc.errors import (
     UsageError,
 )
 from proxmox_mpc.output.progress import Progress
+from proxmox_mpc.services.completion import record_snapshots
 from proxmox_mpc.services.connection import connect
 from proxmox_mpc.services.tasks import TaskInfo, send, shutdown_timeout
 
@@ -398,6 +399,7 @@ async def list_snapshots(app_ctx: AppContext, kind: GuestType, target: str) -> l
         guest = resolve_targets(await _cluster_guests(api), kind, [target], None)[0]
         raw = await api.get(f"{guest_path(guest)}/snapshot") or []
     snaps = [Snapshot.from_api(guest.ref, s) for s in raw if s.get("name") != "current"]
+    record_snapshots(app_ctx, [(guest.kind, guest.vmid, guest.name)], names=[s.name for s in snaps])
     epoch = datetime.fromtimestamp(0, tz=timezone.utc)
     return sorted(snaps, key=lambda s: (s.snapshot_time or epoch, s.name))
 
@@ -751,7 +753,7 @@ async def run_guest_action(
             (p, r) for p, r in zip(plans, results, strict=True) if p is not None and p.requests and not p.noop
         ]
         if dry_run or not todo:
-            return batch
+            return _note_snapshots(app_ctx, batch, guests, opts)
         confirm(ACTIONS[action][1], [p.label or _label(p.guest) for p, _ in todo])
 
         async def run_one(plan: Plan, result: TargetResult) -> None:
@@ -762,6 +764,15 @@ async def run_guest_action(
                     result.fail(_translate(exc, action, plan.guest, opts))
 
         await asyncio.gather(*(run_one(p, r) for p, r in todo))
+    return _note_snapshots(app_ctx, batch, guests, opts)
+
+
+def _note_snapshots(app_ctx: AppContext, batch: BatchResult, guests: list[Guest], opts: VerbOptions) -> BatchResult:
+    """Keep completion's snapshot names in step with a snapshot created or deleted (or found so)."""
+    if not batch.dry_run and batch.action in ("snapshot-create", "snapshot-delete"):
+        done = [(g.kind, g.vmid, g.name) for g, r in zip(guests, batch.results, strict=True) if r.ok]
+        change = {"add" if batch.action == "snapshot-create" else "drop": opts.snapshot}
+        record_snapshots(app_ctx, done, **change)
     return batch
 
 
