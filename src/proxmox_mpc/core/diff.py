@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from proxmox_mpc.core import normalize as nz
+from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.manifest import (
-    KIND_PREFIX,
     AnyManifest,
     CtManifest,
     ignores_change,
     managed_keys,
     manifest_to_config,
 )
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.plan import (
     CLONE_FIELD,
     NODE_FIELD,
@@ -52,32 +51,6 @@ LXC_HOT = frozenset(
         "swap",
     }
 )
-
-
-class ObservedGuest(BaseModel):
-    """A guest as the cluster (or the last sync) shows it: identity, power state, pool and config."""
-
-    vmid: int
-    type: Literal["qemu", "lxc"]
-    node: str
-    name: str
-    status: str = "unknown"
-    template: bool = False
-    pool: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
-    digest: str | None = None
-    # Keys of `config` whose value is pending: set, but in effect only from the guest's next start.
-    pending: list[str] = Field(default_factory=list)
-
-    @property
-    def kind(self) -> str:
-        """Return vm or ct."""
-        return "vm" if self.type == "qemu" else "ct"
-
-    @property
-    def ref(self) -> str:
-        """Return `vm/101`."""
-        return f"{self.kind}/{self.vmid}"
 
 
 def _slot_key(key: str) -> tuple[int, str, int]:
@@ -248,7 +221,7 @@ def _power_state(status: str) -> str:
 
 def diff_guest(manifest: AnyManifest, guest: ObservedGuest | None) -> Change | None:
     """Return the change that makes `guest` (None: absent) match `manifest`, or None when none is needed."""
-    kind = KIND_PREFIX[manifest.kind]
+    kind = prefix(manifest.kind)
     address = manifest.address
     if manifest.spec.state == "absent":
         if guest is None:
@@ -271,7 +244,7 @@ def diff_guest(manifest: AnyManifest, guest: ObservedGuest | None) -> Change | N
             action="create",
             fields=_create_fields(manifest),
         )
-    if manifest.type != guest.type:
+    if kind != guest.kind:
         return Change(
             address=address,
             kind=kind,
@@ -322,7 +295,7 @@ def match_guests(
     by_name: dict[tuple[str, str], list[ObservedGuest]] = {}
     for seen in observed:
         by_vmid[seen.vmid] = seen
-        by_name.setdefault((seen.type, seen.name), []).append(seen)
+        by_name.setdefault((seen.kind, seen.name), []).append(seen)
     pairs: list[tuple[AnyManifest, ObservedGuest | None]] = []
     claimed: dict[int, str] = {}
     for manifest in manifests:
@@ -330,7 +303,7 @@ def match_guests(
         if manifest.vmid is not None:
             guest = by_vmid.get(manifest.vmid)
         else:
-            found = by_name.get((manifest.type, manifest.name), [])
+            found = by_name.get((prefix(manifest.kind), manifest.name), [])
             if len(found) > 1:
                 refs = ", ".join(sorted(g.ref for g in found))
                 raise ManifestError(
@@ -382,7 +355,7 @@ def pending_reboots(
     changed = {c.address: {f.name for f in c.fields} for c in changes}
     found = []
     for manifest, guest in pairs:
-        if guest is None or not guest.pending or manifest.type != guest.type:
+        if guest is None or not guest.pending or prefix(manifest.kind) != guest.kind:
             continue
         if manifest.spec.state == "absent":
             continue
@@ -392,8 +365,3 @@ def pending_reboots(
         if keys:
             found.append(PendingReboot(address=manifest.address, vmid=guest.vmid, fields=keys))
     return found
-
-
-def observed_from_mapping(raw: Mapping[str, Any]) -> ObservedGuest:
-    """Build an ObservedGuest from a plain mapping (state store rows, fixtures)."""
-    return ObservedGuest.model_validate(dict(raw))

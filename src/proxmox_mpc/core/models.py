@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
+
+from proxmox_mpc.core.identity import ApiType, GuestKind, api_type, guest_kind
 
 
 def rfc3339(moment: datetime) -> str:
@@ -18,7 +21,6 @@ def rfc3339(moment: datetime) -> str:
 # Every time in a JSON/YAML model: RFC 3339 in UTC (`2026-12-06T02:22:36Z`).
 UtcTime = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
 
-GuestKind = Literal["qemu", "lxc"]
 KIND_PREFIX = {"qemu": "vm", "lxc": "ct"}
 
 
@@ -182,55 +184,93 @@ def split_tags(raw: Any) -> list[str]:
     return sorted({t.strip().lower() for t in items if t.strip()})
 
 
-class Guest(BaseModel):
-    """A VM or container as /cluster/resources lists it (one request for the whole cluster)."""
+class BaseGuest(BaseModel):
+    """What every view of a guest shares: who it is, where it runs, its power state and its sizes.
 
-    kind: Literal["vm", "ct"]
-    type: GuestKind
+    The listing (`Guest`), the observation (`ObservedGuest`), the stored row (`state.store.GuestRecord`)
+    and `describe`'s `GuestDescription` are this model plus what their view adds. It speaks pmpc's
+    `kind` (vm/ct); PVE's qemu/lxc is `type`, derived for the API edge and JSON output only.
+    """
+
+    kind: GuestKind
     vmid: int
     name: str
     node: str
-    status: str
+    status: str = "unknown"
     template: bool = False
     tags: list[str] = Field(default_factory=list)
     pool: str | None = None
     lock: str | None = None
     cpus: float = 0
-    cpu_usage: float = 0.0
     memory: int = 0
-    memory_used: int = 0
     disk_size: int = 0
-    uptime: int = 0
-    ha_state: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def type(self) -> ApiType:
+        """Return PVE's word for the kind (`qemu`, `lxc`): for API paths, and kept in JSON output."""
+        return api_type(self.kind)
 
     @property
     def ref(self) -> str:
         """Return `vm/101` or `ct/201`."""
         return f"{self.kind}/{self.vmid}"
 
+    @staticmethod
+    def resource_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the shared fields of a `type=qemu|lxc` entry of GET /cluster/resources.
+
+        Raises:
+            ValueError: the entry is not a guest.
+        """
+        kind = guest_kind(str(raw.get("type")))
+        vmid = to_int(raw.get("vmid")) or to_int(str(raw.get("id", "")).rpartition("/")[2])
+        return {
+            "kind": kind,
+            "vmid": vmid,
+            "name": str(raw.get("name") or f"{kind}-{vmid}"),
+            "node": str(raw.get("node") or ""),
+            "status": str(raw.get("status") or "unknown"),
+            "template": bool(to_int(raw.get("template"))),
+            "tags": split_tags(raw.get("tags")),
+            "pool": raw.get("pool") or None,
+            "lock": raw.get("lock") or None,
+            "cpus": to_float(raw.get("maxcpu")),
+            "memory": to_int(raw.get("maxmem")),
+            "disk_size": to_int(raw.get("maxdisk")),
+        }
+
+
+class Guest(BaseGuest):
+    """A VM or container as /cluster/resources lists it (one request for the whole cluster), with its usage."""
+
+    cpu_usage: float = 0.0
+    memory_used: int = 0
+    uptime: int = 0
+    ha_state: str | None = None
+
     @classmethod
     def from_resource(cls, raw: dict[str, Any]) -> Guest:
-        """Build from a `type=qemu|lxc` entry of GET /cluster/resources."""
-        gtype = str(raw.get("type"))
-        if gtype not in KIND_PREFIX:
-            raise ValueError(f"not a guest resource: {gtype}")
-        vmid = to_int(raw.get("vmid")) or to_int(str(raw.get("id", "")).rpartition("/")[2])
+        """Build from a `type=qemu|lxc` entry of GET /cluster/resources.
+
+        Raises:
+            ValueError: the entry is not a guest.
+        """
         return cls(
-            kind=KIND_PREFIX[gtype],  # type: ignore[arg-type]
-            type=gtype,  # type: ignore[arg-type]
-            vmid=vmid,
-            name=str(raw.get("name") or f"{KIND_PREFIX[gtype]}-{vmid}"),
-            node=str(raw.get("node") or ""),
-            status=str(raw.get("status") or "unknown"),
-            template=bool(to_int(raw.get("template"))),
-            tags=split_tags(raw.get("tags")),
-            pool=raw.get("pool") or None,
-            lock=raw.get("lock") or None,
-            cpus=to_float(raw.get("maxcpu")),
+            **cls.resource_fields(raw),
             cpu_usage=to_float(raw.get("cpu")),
-            memory=to_int(raw.get("maxmem")),
             memory_used=to_int(raw.get("mem")),
-            disk_size=to_int(raw.get("maxdisk")),
             uptime=to_int(raw.get("uptime")),
             ha_state=raw.get("hastate") or None,
         )
+
+
+class ObservedGuest(BaseGuest):
+    """A guest with its config, as one observation read it (or the last sync stored it): what plan and sync compare."""
+
+    digest: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    # Keys of `config` whose value is pending: set, but in effect only from the guest's next start.
+    pending: list[str] = Field(default_factory=list, exclude=True)
+    # Its node is offline: `config` and `digest` could not be read (sync keeps the stored ones).
+    unread: bool = Field(default=False, exclude=True)

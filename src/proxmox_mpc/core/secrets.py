@@ -20,6 +20,11 @@ def is_secret_key(key: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS)
 
 
+def redact_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a guest config fit for the store: secrets replaced, PVE's `digest` removed."""
+    return {k: (MASK if is_secret_key(k) else v) for k, v in config.items() if k != "digest"}
+
+
 def hidden_in_output(key: str) -> bool:
     """Return True for a parameter that printed output replaces: secrets and SSH public keys."""
     return is_secret_key(key) or key.lower() in SSH_KEY_PARAMS

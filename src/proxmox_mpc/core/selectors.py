@@ -6,9 +6,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
-from proxmox_mpc.core.models import Guest
+from proxmox_mpc.core.identity import api_type, prefix
+from proxmox_mpc.core.models import BaseGuest, split_tags
 from proxmox_mpc.errors import UsageError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.core.manifest import AnyManifest
 
 KEYS = ("tag", "name", "pool", "node", "status", "template", "kind", "vmid", "lock")
 # Keys that may be empty on a guest: only these make sense as `key` (is set) or `!key` (is not set).
@@ -41,26 +46,26 @@ class Requirement:
             return f"{self.key} {self.op} ({','.join(self.values)})"
         return f"{self.key}{self.op}{self.values[0]}"
 
-    def _is_set(self, guest: Guest) -> bool:
+    def _is_set(self, guest: BaseGuest) -> bool:
         if self.key == "tag":
             return bool(guest.tags)
         if self.key == "template":
             return guest.template
         return bool(getattr(guest, self.key))
 
-    def _holds(self, guest: Guest, value: str) -> bool:
+    def _holds(self, guest: BaseGuest, value: str) -> bool:
         if self.key == "tag":
             wanted = value.lower()
             return any(fnmatchcase(tag, wanted) for tag in guest.tags)
         if self.key == "template":
             return guest.template == (value.lower() in BOOLEAN_TRUE)
         if self.key == "kind":
-            return guest.kind == value.lower() or guest.type == value.lower()
+            return value.lower() in (guest.kind, api_type(guest.kind))
         if self.key in ("pool", "lock"):
             return fnmatchcase(getattr(guest, self.key) or "", value)
         return fnmatchcase(str(getattr(guest, self.key)), value)
 
-    def matches(self, guest: Guest) -> bool:
+    def matches(self, guest: BaseGuest) -> bool:
         """Return True when the guest satisfies this term."""
         if self.op in ("exists", "!exists"):
             return self._is_set(guest) == (self.op == "exists")
@@ -74,7 +79,7 @@ class Selector:
 
     requirements: tuple[Requirement, ...] = ()
 
-    def matches(self, guest: Guest) -> bool:
+    def matches(self, guest: BaseGuest) -> bool:
         """Return True when the guest satisfies every requirement."""
         return all(r.matches(guest) for r in self.requirements)
 
@@ -172,3 +177,18 @@ def parse_selector(text: str | Iterable[str]) -> Selector:
             # Every flag error names its flag (as Click's own "Invalid value for '--limit'" does).
             raise UsageError(f"Invalid value for -l/--selector: {exc.message}") from exc
     return Selector(tuple(requirements))
+
+
+def manifest_guest(manifest: AnyManifest) -> BaseGuest:
+    """Return the guest a manifest describes, so a selector can choose among manifests (`-l tag=web`)."""
+    spec = manifest.spec
+    return BaseGuest(
+        kind=prefix(manifest.kind),
+        vmid=manifest.vmid or 0,
+        name=manifest.name,
+        node=manifest.node,
+        status=spec.state or "unknown",
+        template=bool(spec.template),
+        tags=split_tags(spec.tags or []),
+        pool=spec.pool,
+    )

@@ -603,7 +603,7 @@ async def execute_plan(
     A failed change does not raise: the report carries it (`report.error`), to raise after printing.
     """
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.plan import workspace_label
+    from proxmox_mpc.services.preflight import workspace_label
     from proxmox_mpc.services.state import cluster_key, open_app_store, workspace_lock_name
 
     report = ApplyReport(kind=action, plan=plan)
@@ -665,13 +665,14 @@ async def check_saved_creatable(api: ProxmoxClient, plan: Plan) -> None:
         ManifestError: one line per blocked change.
     """
     from proxmox_mpc.core.preflight import create_blockers, replace_sentence
-    from proxmox_mpc.services.plan import create_facts, observe_cluster, read_templates
-    from proxmox_mpc.services.validate import read_facts
+    from proxmox_mpc.services.observe import COMPARE, observe
+    from proxmox_mpc.services.preflight import create_facts, read_templates
 
     if not any(c.action in ("create", "replace") for c in plan.changes):
         return
-    observed = await observe_cluster(api)
-    facts = create_facts(await read_facts(api, observed), observed, await read_templates(api, plan.changes))
+    observation = await observe(api, COMPARE)
+    templates = await read_templates(api, plan.changes)
+    facts = create_facts(observation.facts, observation.guests, templates)
     lines = []
     for change in plan.changes:
         blockers = create_blockers(change, facts)
@@ -811,15 +812,10 @@ async def destroy_plan(
     from proxmox_mpc.core.diff import match_guests
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.manifests import load_manifests, workspace_manifests
-    from proxmox_mpc.services.plan import (
-        annotate_destroys,
-        observe_cluster,
-        parse_allow_destroy,
-        parse_selector_text,
-        select,
-        workspace_label,
-    )
-    from proxmox_mpc.services.validate import read_facts, require_valid
+    from proxmox_mpc.services.observe import COMPARE, observe
+    from proxmox_mpc.services.plan import annotate_destroys, parse_allow_destroy, parse_selector_text, select
+    from proxmox_mpc.services.preflight import workspace_label
+    from proxmox_mpc.services.validate import require_valid
 
     allowed = parse_allow_destroy(allow_destroy)
     chosen = parse_selector_text(selector)
@@ -839,8 +835,8 @@ async def destroy_plan(
         else:
             loaded = everything
     async with connect(app_ctx) as api:
-        observed = await observe_cluster(api)
-        facts = await read_facts(api, observed)
+        observation = await observe(api, COMPARE)
+    observed, facts = observation.guests, observation.facts
     # Validate first: a bad manifest stops destroy before anything is sent.
     require_valid(loaded, facts)
     kept, guests = select(loaded, observed, chosen)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.errors import Conflict, ManifestError, PmpcError, UsageError
 from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
 from proxmox_mpc.safeio.files import is_inside
@@ -51,7 +52,8 @@ class GenerateResult(BaseModel):
 class _Facts(BaseModel):
     """What exists: guests with their configs and addresses, and the node names."""
 
-    guests: list[dict[str, Any]] = Field(default_factory=list)
+    guests: list[ObservedGuest] = Field(default_factory=list)
+    addresses: dict[int, str | None] = Field(default_factory=dict)  # VMID -> the address its agent reports
     nodes: list[str] = Field(default_factory=list)
     source: str = "none"
 
@@ -65,12 +67,12 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
     async with connect(app_ctx, bulk=True) as api:
         snapshot = await read_cluster(api)
 
-        async def address(guest: Any) -> str | None:
+        async def address(guest: ObservedGuest) -> str | None:
             if guest.status != "running" or guest.template:
                 return None
             config = guest.config or {}
             try:
-                if guest.type == "qemu":
+                if guest.kind == "vm":
                     agent = str(config.get("agent", "0"))
                     if agent.split(",")[0].split("=")[-1] not in ("1", "yes", "on", "true"):
                         return None
@@ -89,23 +91,9 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
             return agent_address(raw)
 
         addresses = await asyncio.gather(*(address(g) for g in snapshot.guests))
-    guests = [
-        {
-            "kind": g.kind,
-            "type": g.type,
-            "vmid": g.vmid,
-            "name": g.name,
-            "node": g.node,
-            "status": g.status,
-            "template": g.template,
-            "pool": g.pool,
-            "config": g.config,
-            "address": addr,
-        }
-        for g, addr in zip(snapshot.guests, addresses, strict=True)
-    ]
     nodes = sorted(str(n.get("node")) for n in snapshot.nodes if n.get("node"))
-    return _Facts(guests=guests, nodes=nodes, source="cluster")
+    found = {g.vmid: addr for g, addr in zip(snapshot.guests, addresses, strict=True)}
+    return _Facts(guests=snapshot.guests, addresses=found, nodes=nodes, source="cluster")
 
 
 def _stored_facts(app_ctx: AppContext) -> _Facts:
@@ -120,21 +108,11 @@ def _stored_facts(app_ctx: AppContext) -> _Facts:
         nodes = [n.name for n in store.nodes(cluster)]
     finally:
         store.close()
-    guests = [
-        {
-            "kind": r.kind,
-            "type": r.type,
-            "vmid": r.vmid,
-            "name": r.name,
-            "node": r.node,
-            "status": r.status,
-            "template": r.template,
-            "pool": r.pool,
-            "config": r.config or None,
-            "address": None,
-        }
-        for r in records
-    ]
+    guests = []
+    for record in records:
+        guest = ObservedGuest.model_validate(record, from_attributes=True)
+        guest.unread = not record.config  # stored while its node was offline, never read since
+        guests.append(guest)
     return _Facts(guests=guests, nodes=sorted(nodes), source="state")
 
 
@@ -182,30 +160,28 @@ def build_inputs(
     warnings: list[str] = []
     observed = [
         Observed(
-            kind=g["kind"],
-            vmid=g["vmid"],
-            name=g["name"],
-            node=g["node"],
-            status=g["status"],
-            address=g["address"],
+            kind=g.kind,
+            vmid=g.vmid,
+            name=g.name,
+            node=g.node,
+            status=g.status,
+            address=facts.addresses.get(g.vmid),
         )
         for g in facts.guests
     ]
-    clone_vmids = {g["name"]: int(g["vmid"]) for g in facts.guests}
+    clone_vmids = {g.name: g.vmid for g in facts.guests}
     if manifests is None:
         specs = []
         for guest in facts.guests:
-            if guest["config"] is None:
-                warnings.append(
-                    f"{guest['kind']}/{guest['vmid']}: its config could not be read (node offline); left out."
-                )
+            if guest.unread:
+                warnings.append(f"{guest.ref}: its config could not be read (node offline); left out.")
                 continue
             try:
-                manifest = manifest_for_guest(_GuestView(guest), dict(guest["config"]))
+                manifest = manifest_for_guest(guest, dict(guest.config))
             except ValueError as exc:
                 # A config pmpc cannot describe (pydantic's ValidationError is a ValueError).
                 first = str(exc).splitlines()[0]
-                warnings.append(f"{guest['kind']}/{guest['vmid']}: cannot be described ({first}); left out.")
+                warnings.append(f"{guest.ref}: cannot be described ({first}); left out.")
                 continue
             spec = spec_from_manifest(manifest)
             if spec is not None:
@@ -213,20 +189,6 @@ def build_inputs(
     else:
         specs = [s for s in (spec_from_manifest(m) for m in manifests) if s is not None]
     return merge(specs, observed), clone_vmids, warnings
-
-
-class _GuestView:
-    """The attributes manifest_for_guest reads, over a facts row."""
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.type = row["type"]
-        self.kind = row["kind"]
-        self.name = row["name"]
-        self.node = row["node"]
-        self.vmid = row["vmid"]
-        self.status = row["status"]
-        self.template = row["template"]
-        self.pool = row["pool"]
 
 
 # ----------------------------------------------------------------------------- writing

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.models import Guest, split_tags, to_int
+from proxmox_mpc.core.models import split_tags, to_int
 from proxmox_mpc.errors import FileWriteError, PmpcError, UsageError
 
 if TYPE_CHECKING:
@@ -85,22 +85,6 @@ def _finish(mode: Literal["generated", "builtin"], guests: list[GuestResult]) ->
 # ----------------------------------------------------------------------------- built-in checks (pure)
 
 
-def manifest_guest(manifest: AnyManifest) -> Guest:
-    """Describe a manifest as a Guest, so a selector can choose among manifests."""
-    spec = manifest.spec
-    return Guest(
-        kind="vm" if manifest.kind == "VM" else "ct",
-        type="qemu" if manifest.kind == "VM" else "lxc",
-        vmid=manifest.vmid or 0,
-        name=manifest.name,
-        node=manifest.node,
-        status=spec.state or "unknown",
-        template=bool(spec.template),
-        tags=split_tags(spec.tags or []),
-        pool=spec.pool,
-    )
-
-
 def find_observed(manifest: AnyManifest, resources: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """Return the /cluster/resources entry of a manifest's guest: by VMID when it has one, else by name."""
     gtype = "qemu" if manifest.kind == "VM" else "lxc"
@@ -146,7 +130,7 @@ def check_guest(
 
 async def run_builtin(app_ctx: AppContext, selector: str | None) -> TestRun:
     """Check every manifest (chosen by the selector) against the live cluster."""
-    from proxmox_mpc.core.selectors import parse_selector
+    from proxmox_mpc.core.selectors import manifest_guest, parse_selector
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.manifests import workspace_manifests
 

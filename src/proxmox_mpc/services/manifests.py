@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import manifest_kind
 from proxmox_mpc.core.manifest import (
     MANIFEST_KINDS,
     AnyManifest,
@@ -26,6 +27,7 @@ from proxmox_mpc.safeio.files import write_file
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
 
 if TYPE_CHECKING:
+    from proxmox_mpc.core.models import BaseGuest
     from proxmox_mpc.services.manifest_cache import ManifestCache
 
 RESOURCES_DIR = "resources"
@@ -431,20 +433,19 @@ def dump_manifest(manifest: AnyManifest, dumper: type[yaml.SafeDumper] | None = 
     )
 
 
-def manifest_for_guest(guest: Any, config: dict[str, Any]) -> AnyManifest:
-    """Build the manifest of a guest (a core Guest, GuestRecord or ObservedGuest) from its config."""
-    gtype = getattr(guest, "type", None) or ("qemu" if getattr(guest, "kind", "vm") == "vm" else "lxc")
-    template = bool(getattr(guest, "template", False))
-    status = getattr(guest, "status", None)
+def manifest_for_guest(guest: BaseGuest, config: dict[str, Any]) -> AnyManifest:
+    """Build the manifest of a guest (any view of it: listed, observed, stored) from its config."""
+    template = guest.template
+    status = guest.status
     state = None if template else ("stopped" if status == "stopped" else "running" if status else None)
     return manifest_from_config(
-        gtype,
+        manifest_kind(guest.kind),
         guest.name,
         guest.node,
         guest.vmid,
         config,
         state=state,
-        pool=getattr(guest, "pool", None) or None,
+        pool=guest.pool or None,
         template=template or None,
     )
 
@@ -575,6 +576,5 @@ def _plan_imports(
     return planned, skipped
 
 
-def _guest_address(guest: Any) -> str:
-    kind = getattr(guest, "kind", None) or ("vm" if getattr(guest, "type", "qemu") == "qemu" else "ct")
-    return f"{kind}/{getattr(guest, 'vmid', '?')}"
+def _guest_address(guest: BaseGuest) -> str:
+    return guest.ref

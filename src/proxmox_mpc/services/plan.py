@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.diff import ObservedGuest, build_plan
-from proxmox_mpc.core.manifest import AnyManifest
-from proxmox_mpc.core.models import Guest
-from proxmox_mpc.core.plan import Change, Plan
-from proxmox_mpc.core.secrets import MASK
-from proxmox_mpc.errors import ApiError, ApiNotFound, ConnectionFailed, StateError, UsageError
+from proxmox_mpc.core.identity import prefix
+from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
+from proxmox_mpc.core.plan import Plan
+from proxmox_mpc.errors import StateError, UsageError
 from proxmox_mpc.services.manifests import LoadedManifest, workspace_manifests
-from proxmox_mpc.services.validate import ClusterFacts, facts_from_store, read_facts, require_valid
+from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe, observe_last_sync
+from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
+from proxmox_mpc.services.validate import require_valid
 
 if TYPE_CHECKING:
-    from proxmox_mpc.api.client import ProxmoxClient
-    from proxmox_mpc.core.preflight import CreateFacts
     from proxmox_mpc.core.selectors import Selector
     from proxmox_mpc.state.store import Store
-
 
 
 @dataclass
@@ -36,163 +32,9 @@ class PlanResult:
     observed: list[ObservedGuest] = field(default_factory=list)
 
 
-def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:
-    """Return a config with its pending changes applied (what the guest will be after its next start),
-    and the keys that are pending."""
-    if not pending:
-        return dict(config), []
-    result = dict(config)
-    keys = []
-    for item in pending:
-        key = str(item.get("key"))
-        if key == "digest":
-            continue
-        if item.get("delete"):
-            if "value" in item:
-                keys.append(key)
-            result.pop(key, None)
-        elif "pending" in item:
-            if str(item.get("value")) != str(item["pending"]):
-                keys.append(key)
-            result[key] = item["pending"]
-    return result, sorted(keys)
-
-
-async def effective_config(
-    api: ProxmoxClient, node: str, gtype: str, vmid: int, status: str | None
-) -> tuple[dict[str, Any], list[str]]:
-    """Read a guest's config with its pending values applied, and which keys are pending.
-
-    The rule `plan`, `pmpc test` and `sync` (hence `state drift`) share: a value that waits for the
-    guest's next start counts as applied. PVE's GET /config already folds pending values in (its
-    `current` parameter defaults to 0), which is what `sync` and `test` read; `plan` also reads a VM's
-    /pending (a running container's too) to name the keys that are pending, whatever the power state.
-
-    Raises:
-        ApiNotFound: the guest is gone.
-    """
-    read_pending = gtype == "qemu" or status == "running"
-    if read_pending:
-        config, pending = await asyncio.gather(
-            api.guest_config(node, gtype, vmid), api.get(f"/nodes/{node}/{gtype}/{vmid}/pending")
-        )
-    else:
-        config, pending = await api.guest_config(node, gtype, vmid), None
-    return compose_pending(config, pending if isinstance(pending, list) else None)
-
-
-async def observe_guest(api: ProxmoxClient, resource: dict[str, Any]) -> ObservedGuest | None:
-    """Read one guest's config (with pending changes applied); None when it vanished."""
-    gtype = str(resource.get("type"))
-    vmid = int(resource.get("vmid") or str(resource.get("id", "/0")).rpartition("/")[2])
-    node = str(resource.get("node"))
-    try:
-        merged, pending = await effective_config(api, node, gtype, vmid, str(resource.get("status") or ""))
-    except ApiNotFound:
-        return None
-    digest = merged.pop("digest", None)
-    return ObservedGuest(
-        vmid=vmid,
-        type=gtype,
-        node=node,  # type: ignore[arg-type]
-        name=str(resource.get("name") or merged.get("name") or merged.get("hostname") or vmid),
-        status=str(resource.get("status") or "unknown"),
-        template=bool(int(resource.get("template") or 0)),
-        pool=resource.get("pool") or None,
-        config={k: v for k, v in merged.items() if v != MASK},
-        digest=str(digest) if digest else None,
-        pending=pending,
-    )
-
-
-async def observe_cluster(api: ProxmoxClient) -> list[ObservedGuest]:
-    """Read every guest with its config, concurrently (GETs only).
-
-    Raises:
-        ConnectionFailed: a node with guests is offline (plan with --offline against the last sync).
-    """
-    nodes, resources = await asyncio.gather(api.nodes(), api.cluster_resources("vm"))
-    offline = {str(n.get("node")) for n in nodes if n.get("status") != "online"}
-    guests = [r for r in resources if r.get("type") in ("qemu", "lxc")]
-    unreachable = sorted({str(r.get("node")) for r in guests if str(r.get("node")) in offline})
-    if unreachable:
-        raise ConnectionFailed(
-            f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
-            "bring them back, or plan against the last sync with --offline."
-        )
-    found = await asyncio.gather(*(observe_guest(api, r) for r in guests))
-    return sorted((g for g in found if g is not None), key=lambda g: g.vmid)
-
-
-def observed_from_store(app_ctx: AppContext) -> tuple[list[ObservedGuest], ClusterFacts]:
-    """Return the guests (and nodes, storages) of the last sync, reading the store only.
-
-    Raises:
-        StateError: there is no state database, or no sync of this cluster yet.
-    """
-    from proxmox_mpc.services.state import cluster_key, open_store_readonly
-
-    store = open_store_readonly(app_ctx)
-    if store is None:
-        raise StateError("No state database yet: run `pmpc sync` before `pmpc plan --offline`.")
-    try:
-        cluster = cluster_key(app_ctx)
-        if store.last_sync(cluster) is None:
-            raise StateError(
-                f"No sync of {cluster} in the state store: run `pmpc sync` before planning offline."
-            )
-        records = store.current_guests(cluster)
-        facts = facts_from_store(store.nodes(cluster), store.storages(cluster))
-    finally:
-        store.close()
-    observed = [
-        ObservedGuest(
-            vmid=r.vmid,
-            type=r.type,
-            node=r.node,
-            name=r.name,
-            status=r.status,
-            template=r.template,
-            pool=r.pool,
-            config={k: v for k, v in r.config.items() if v != MASK},
-            digest=r.digest,
-        )
-        for r in records
-    ]
-    return observed, facts
-
-
-def manifest_guest(manifest: AnyManifest) -> Guest:
-    """Return the guest a manifest describes, for selectors (`-l tag=web`)."""
-    kind = "vm" if manifest.kind == "VM" else "ct"
-    return Guest(
-        kind=kind,
-        type=manifest.type,
-        vmid=manifest.vmid or 0,
-        name=manifest.name,  # type: ignore[arg-type]
-        node=manifest.node,
-        status=manifest.spec.state or "unknown",
-        template=bool(manifest.spec.template),
-        tags=list(manifest.spec.tags or []),
-        pool=manifest.spec.pool,
-    )
-
-
-def observed_guest(guest: ObservedGuest) -> Guest:
-    """Return an observed guest as a core Guest, for selectors."""
-    from proxmox_mpc.core.models import split_tags
-
-    return Guest(
-        kind=guest.kind,
-        type=guest.type,
-        vmid=guest.vmid,
-        name=guest.name,  # type: ignore[arg-type]
-        node=guest.node,
-        status=guest.status,
-        template=guest.template,
-        tags=split_tags(guest.config.get("tags")),
-        pool=guest.pool,
-    )
+def observed_guest(guest: ObservedGuest) -> BaseGuest:
+    """Return an observed guest as selectors see it: its tags as its config has them."""
+    return guest.model_copy(update={"tags": split_tags(guest.config.get("tags"))})
 
 
 def select(
@@ -202,12 +44,14 @@ def select(
     if not selector:
         return list(loaded), list(observed)
     by_vmid = {g.vmid: g for g in observed}
-    by_name: dict[tuple[str, str], ObservedGuest] = {(g.type, g.name): g for g in observed}
+    by_name: dict[tuple[str, str], ObservedGuest] = {(g.kind, g.name): g for g in observed}
+    from proxmox_mpc.core.selectors import manifest_guest
+
     kept: list[LoadedManifest] = []
     kept_guests: dict[int, ObservedGuest] = {}
     for item in loaded:
         m = item.manifest
-        guest = by_vmid.get(m.vmid) if m.vmid is not None else by_name.get((m.type, m.name))
+        guest = by_vmid.get(m.vmid) if m.vmid is not None else by_name.get((prefix(m.kind), m.name))
         if selector.matches(manifest_guest(m)) or (
             guest is not None and selector.matches(observed_guest(guest))
         ):
@@ -223,7 +67,7 @@ def select(
         if item in kept:
             continue
         m = item.manifest
-        guest = by_vmid.get(m.vmid) if m.vmid is not None else by_name.get((m.type, m.name))
+        guest = by_vmid.get(m.vmid) if m.vmid is not None else by_name.get((prefix(m.kind), m.name))
         if guest is not None:
             claimed_elsewhere.add(guest.vmid)
     return kept, [g for v, g in sorted(kept_guests.items()) if v not in claimed_elsewhere]
@@ -264,21 +108,20 @@ async def compute_plan(
     allowed = parse_allow_destroy(allow_destroy)
     chosen = parse_selector_text(selector)
     loaded = workspace_manifests(app_ctx, targets)
-    templates: dict[str, set[str]] | None = None
     if offline:
-        observed, facts = observed_from_store(app_ctx)
+        observation = observe_last_sync(app_ctx)
+        observed, facts = observation.guests, observation.facts
         require_valid(loaded, facts)
+        kept, guests = select(loaded, observed, chosen)
+        plan = build(app_ctx, kept, guests)
+        check_creatable(kept, plan, create_facts(facts, observed))
     else:
         async with connect(app_ctx, bulk=True) as api:
-            observed = await observe_cluster(api)
-            facts = await read_facts(api, observed)
+            observation = await observe(api, COMPARE)
+            observed, facts = observation.guests, observation.facts
             require_valid(loaded, facts)
             kept, guests = select(loaded, observed, chosen)
             plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed)
-    if offline:
-        kept, guests = select(loaded, observed, chosen)
-        plan = _build(app_ctx, kept, guests)
-        check_creatable(kept, plan, create_facts(facts, observed, templates))
     if any(c.action in ("delete", "replace") for c in plan.changes):
         annotate_destroys(
             app_ctx,
@@ -294,143 +137,6 @@ async def compute_plan(
     if targets and app_ctx.workspace is not None:
         plan.unmanaged = _unmanaged_in_workspace(app_ctx, plan.unmanaged, observed)
     return PlanResult(plan=plan, manifests=kept, observed=observed)
-
-
-async def build_checked_plan(
-    app_ctx: AppContext,
-    api: ProxmoxClient,
-    loaded: Sequence[LoadedManifest],
-    guests: Sequence[ObservedGuest],
-    facts: ClusterFacts,
-    *,
-    everything: Sequence[ObservedGuest] | None = None,
-) -> Plan:
-    """Build the plan and run its pre-flight against the live cluster (templates listed when needed).
-
-    Raises:
-        ManifestError: a create, or a replace's create, would be refused.
-    """
-    plan = _build(app_ctx, loaded, guests)
-    templates = await read_templates(api, plan.changes)
-    check_creatable(loaded, plan, create_facts(facts, everything if everything is not None else guests, templates))
-    return plan
-
-
-def _build(app_ctx: AppContext, kept: Sequence[LoadedManifest], guests: Sequence[ObservedGuest]) -> Plan:
-    return build_plan(
-        [item.manifest for item in kept],
-        guests,
-        context=app_ctx.settings.context,
-        workspace=workspace_label(app_ctx),
-    )
-
-
-# ----------------------------------------------------------------------------- pre-flight
-
-
-def create_facts(
-    facts: ClusterFacts | None,
-    observed: Sequence[ObservedGuest],
-    templates: dict[str, set[str]] | None = None,
-) -> CreateFacts:
-    """Return what the pre-flight checks creates against: the validate facts, the guests, the templates."""
-    from proxmox_mpc.core.preflight import CreateFacts
-
-    guests: dict[str, tuple[str, int]] = {}
-    for guest in observed:
-        guests[str(guest.vmid)] = (guest.type, guest.vmid)
-        guests.setdefault(guest.name, (guest.type, guest.vmid))
-    if facts is None:
-        return CreateFacts(guests=guests, templates=templates)
-    return CreateFacts(
-        nodes=set(facts.nodes) or None,
-        storages=facts.storages or None,
-        templates=templates,
-        bridges=facts.bridges or None,
-        shared_bridges=set(facts.shared_bridges),
-        guests=guests,
-    )
-
-
-async def read_templates(api: ProxmoxClient, changes: Sequence[Change]) -> dict[str, set[str]] | None:
-    """List the container templates on the storages that creates name (None when none is needed)."""
-    from proxmox_mpc.core.preflight import template_volumes
-
-    wanted = sorted(template_volumes(changes))
-    if not wanted:
-        return None
-
-    async def listing(node: str, storage: str) -> tuple[str, list[str] | None]:
-        try:
-            items = await api.storage_content(node, storage, "vztmpl")
-        except ApiError:
-            return node, None  # the storage check reports a missing storage; unknown is not missing
-        return node, [str(i.get("volid")) for i in items]
-
-    found: dict[str, set[str]] = {}
-    unknown: set[str] = set()
-    for node, volids in await asyncio.gather(*(listing(n, s) for n, s in wanted)):
-        if volids is None:
-            unknown.add(node)
-        else:
-            found.setdefault(node, set()).update(volids)
-    return {node: vols for node, vols in found.items() if node not in unknown}
-
-
-def check_creatable(loaded: Sequence[LoadedManifest], plan: Plan, facts: CreateFacts) -> None:
-    """Refuse (before anything is sent) a create, or a replace, whose create would be refused.
-
-    Raises:
-        ManifestError: FILE:LINE:COLUMN: field: why, one a line.
-    """
-    from proxmox_mpc.core.preflight import create_blockers, replace_sentence
-    from proxmox_mpc.services.manifests import raise_problems
-
-    by_address = {item.manifest.address: item for item in loaded}
-    problems = []
-    for change in plan.changes:
-        for blocker in create_blockers(change, facts):
-            item = by_address.get(change.address)
-            if item is None:
-                continue
-            forcing = [f.name for f in change.fields if f.forces_replacement]
-            key = forcing[0] if change.action == "replace" and forcing else blocker.field
-            message = replace_sentence(change, blocker) if change.action == "replace" else blocker.message
-            problems.append(item.source.problem(field_loc(item.manifest, key), message))
-    raise_problems(problems)
-
-
-def field_loc(manifest: AnyManifest, key: str) -> tuple[str | int, ...]:
-    """Return where in a manifest a plan field (config key or pseudo-field) is written."""
-    from proxmox_mpc.core.manifest import CT_FIELD_KEYS, VM_FIELD_KEYS
-    from proxmox_mpc.core.normalize import NET_RE
-
-    spec = manifest.spec
-    pseudo: dict[str, tuple[str | int, ...]] = {
-        "node": ("node",),
-        "state": ("spec", "state"),
-        "pool": ("spec", "pool"),
-        "clone": ("spec", "clone", "from"),
-        "ostemplate": ("spec", "ostemplate"),
-        "ssh_keys": ("spec", "ssh_keys"),
-        "name": ("name",),
-        "hostname": ("name",),
-        "rootfs": ("spec", "rootfs"),
-    }
-    if key in pseudo:
-        return pseudo[key]
-    for attr, config_key in {**VM_FIELD_KEYS, **CT_FIELD_KEYS}.items():
-        if config_key == key and hasattr(spec, attr):
-            return ("spec", attr)
-    for family in ("disks", "mounts", "networks"):
-        for index, item in enumerate(getattr(spec, family, None) or []):
-            if item.slot == key:
-                return ("spec", family, index)
-    if key in spec.config:
-        return ("spec", "config", key)
-    if getattr(spec, "cloud_init", None) is not None and not NET_RE.match(key):
-        return ("spec", "cloud_init")
-    return ("spec",)
 
 
 # ----------------------------------------------------------------------------- protection and the journal
@@ -597,15 +303,6 @@ def _unmanaged_in_workspace(
         return listed  # another manifest is broken: keep the plain listing
     free = {f"{g.ref} ({g.name})" for g in rest}
     return [ref for ref in listed if ref in free]
-
-
-def workspace_label(app_ctx: AppContext) -> str | None:
-    """Return the workspace's name (the `workspace` of a plan document)."""
-    if app_ctx.workspace is None:
-        return None
-    from proxmox_mpc.services.workspace import workspace_name
-
-    return workspace_name(Path(app_ctx.workspace))
 
 
 def write_plan(plan: Plan, path: Path) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.models import KIND_PREFIX, Guest, to_int
-from proxmox_mpc.core.secrets import MASK, is_secret_key
-from proxmox_mpc.errors import ApiNotFound, AuthError, PmpcError
+from proxmox_mpc.core.identity import api_type
+from proxmox_mpc.core.models import ObservedGuest, to_int
+from proxmox_mpc.errors import PmpcError
+from proxmox_mpc.services.observe import CLUSTER_STATUS, RECORD, STORAGES, observe
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
@@ -24,59 +24,6 @@ if TYPE_CHECKING:
 TRACKED = ("name", "node", "status", "template", "pool", "tags", "type")
 
 
-def redact_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Return a guest config fit for the store: secrets replaced, PVE's `digest` removed."""
-    return {k: (MASK if is_secret_key(k) else v) for k, v in config.items() if k != "digest"}
-
-
-@dataclass
-class LiveGuest:
-    """A guest as the cluster shows it now: its /cluster/resources entry and its (redacted) config."""
-
-    vmid: int
-    type: str
-    node: str
-    name: str
-    status: str
-    template: bool
-    tags: list[str]
-    pool: str | None
-    lock: str | None
-    cpus: float
-    memory: int
-    disk_size: int
-    config: dict[str, Any] | None  # None: its node is offline, the config could not be read
-    digest: str | None
-
-    @property
-    def kind(self) -> str:
-        return KIND_PREFIX.get(self.type, self.type)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.kind}/{self.vmid}"
-
-    @classmethod
-    def from_resource(cls, raw: dict[str, Any]) -> LiveGuest:
-        guest = Guest.from_resource(raw)
-        return cls(
-            vmid=guest.vmid,
-            type=guest.type,
-            node=guest.node,
-            name=guest.name,
-            status=guest.status,
-            template=guest.template,
-            tags=guest.tags,
-            pool=guest.pool,
-            lock=guest.lock,
-            cpus=guest.cpus,
-            memory=guest.memory,
-            disk_size=guest.disk_size,
-            config=None,
-            digest=None,
-        )
-
-
 @dataclass
 class ClusterSnapshot:
     """Everything one sync read from the cluster."""
@@ -84,7 +31,7 @@ class ClusterSnapshot:
     cluster_name: str | None
     nodes: list[dict[str, Any]]
     storages: list[tuple[str, dict[str, Any]]]
-    guests: list[LiveGuest]
+    guests: list[ObservedGuest]
     offline_nodes: set[str] = field(default_factory=set)
     requests: int = 0
 
@@ -134,66 +81,29 @@ class SyncReport(BaseModel):
 # ----------------------------------------------------------------------------- reading
 
 
-async def gather_all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
-    """Await everything concurrently; on the first failure cancel the rest and re-raise it."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 async def read_cluster(api: ProxmoxClient) -> ClusterSnapshot:
     """Read nodes, /cluster/resources, every online node's storages and every guest's config concurrently.
 
     Raises:
         PmpcError: a read failed (nothing partial is returned).
     """
-    before = api.requests_sent
-
-    async def cluster_name() -> str | None:
-        try:
-            entries = await api.cluster_status()
-        except (AuthError, ApiNotFound):
-            return None
-        for entry in entries:
-            if entry.get("type") == "cluster":
-                return str(entry.get("name") or "") or None
-        return None
-
-    nodes, resources, name = await gather_all([api.nodes(), api.cluster_resources("vm"), cluster_name()])
-    online = sorted(str(n.get("node")) for n in nodes if n.get("status") == "online")
-    offline = {str(n.get("node")) for n in nodes} - set(online)
-    guests = [LiveGuest.from_resource(r) for r in resources if r.get("type") in ("qemu", "lxc")]
-
-    async def storages_of(node: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(node, s) for s in await api.storages(node)]
-
-    async def config_of(guest: LiveGuest) -> LiveGuest | None:
-        try:
-            raw = await api.guest_config(guest.node, guest.type, guest.vmid)
-        except ApiNotFound:
-            return None  # deleted between the listing and this read: it is gone
-        guest.digest = str(raw.get("digest") or "") or None
-        guest.config = redact_config(raw)
-        return guest
-
-    storage_lists = gather_all([storages_of(n) for n in online])
-    configs = gather_all([config_of(g) for g in guests if g.node in online])
-    storage_result, config_result = await gather_all([storage_lists, configs])
-    read = {g.vmid for g in config_result if g is not None}
-    kept = [g for g in guests if g.vmid in read or g.node not in online]
+    observation = await observe(api, RECORD)
     return ClusterSnapshot(
-        cluster_name=name,
-        nodes=list(nodes),
-        storages=[pair for chunk in storage_result for pair in chunk],
-        guests=sorted(kept, key=lambda g: g.vmid),
-        offline_nodes=offline,
-        requests=api.requests_sent - before,
+        cluster_name=cluster_name(observation.reads.get(CLUSTER_STATUS.path)),
+        nodes=observation.nodes,
+        storages=[(node, s) for node, entries in observation.per_node(STORAGES) for s in entries or []],
+        guests=observation.guests,
+        offline_nodes=observation.offline,
+        requests=observation.requests,
     )
+
+
+def cluster_name(status: list[dict[str, Any]] | None) -> str | None:
+    """Return the cluster's name from GET /cluster/status (None: a single node, or not allowed to read it)."""
+    for entry in status or []:
+        if entry.get("type") == "cluster":
+            return str(entry.get("name") or "") or None
+    return None
 
 
 async def read_live(app_ctx: AppContext) -> ClusterSnapshot:
@@ -232,15 +142,14 @@ def _attrs(obj: Any) -> dict[str, str | None]:
     }
 
 
-def diff_guests(previous: Sequence[GuestRecord], live: Sequence[LiveGuest]) -> list[GuestChange]:
+def diff_guests(previous: Sequence[GuestRecord], live: Sequence[ObservedGuest]) -> list[GuestChange]:
     """Return what changed from the stored guests (deleted ones included) to the live ones, by VMID."""
     alive = {g.vmid: g for g in previous if g.deleted_at is None}
     changes: list[GuestChange] = []
     seen: set[int] = set()
     for guest in live:
         seen.add(guest.vmid)
-        kind = "ct" if guest.type == "lxc" else "vm"
-        base = {"address": f"{kind}/{guest.vmid}", "kind": kind, "vmid": guest.vmid, "name": guest.name}
+        base = {"address": guest.ref, "kind": guest.kind, "vmid": guest.vmid, "name": guest.name}
         old = alive.get(guest.vmid)
         if old is None:
             changes.append(GuestChange(**base, change="add"))
@@ -251,7 +160,7 @@ def diff_guests(previous: Sequence[GuestRecord], live: Sequence[LiveGuest]) -> l
                 changes.append(
                     GuestChange(**base, change="change", field=key, old=before[key], new=after[key])
                 )
-        if guest.config is None:
+        if guest.unread:
             continue  # its node is offline: the stored config stands
         for key in sorted(set(old.config) | set(guest.config)):
             was, now = value_text(old.config.get(key)), value_text(guest.config.get(key))
@@ -352,12 +261,12 @@ def write_snapshot(
         old = prior_guests.get(guest.vmid)
         known = old is not None and old.deleted_at is None
         config, digest = guest.config, guest.digest
-        if config is None:  # offline node: keep what we knew
+        if guest.unread:  # offline node: keep what we knew
             config, digest = (old.config, old.digest) if known and old is not None else ({}, None)
         guest_rows.append(
             {
                 "vmid": guest.vmid,
-                "kind": guest.type,
+                "kind": api_type(guest.kind),
                 "node": guest.node,
                 "name": guest.name,
                 "status": guest.status,
@@ -383,7 +292,7 @@ def write_snapshot(
                 "cluster_id": cluster_id,
                 "sync_run_id": run_id,
                 "vmid": c.vmid,
-                "kind": "lxc" if c.kind == "ct" else "qemu",
+                "kind": api_type(c.kind),
                 "guest_name": c.name,
                 "change": c.change,
                 "field": c.field,
@@ -487,7 +396,7 @@ def _import(app_ctx: AppContext, guests: list[GuestRecord]) -> Any:
     return manifests.import_manifests(app_ctx, guests, app_ctx.workspace)
 
 
-def _planned_imports(app_ctx: AppContext, guests: list[LiveGuest]) -> list[PlannedManifest]:
+def _planned_imports(app_ctx: AppContext, guests: list[ObservedGuest]) -> list[PlannedManifest]:
     """The `sync --import --dry-run` hook: the manifest files an import would write, nothing written."""
     from proxmox_mpc.services import manifests
 

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.diff import ObservedGuest
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
-from proxmox_mpc.core.normalize import NET_RE, split_props
-from proxmox_mpc.errors import ApiError, AuthError, ManifestError, PmpcError
+from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.services.manifests import LoadedManifest, Problem, workspace_manifests
-
-if TYPE_CHECKING:
-    from proxmox_mpc.api.client import ProxmoxClient
-
-
-class ClusterFacts(BaseModel):
-    """What manifests are checked against: nodes, their storages (with content types) and bridges, pools."""
-
-    nodes: set[str] = Field(default_factory=set)
-    storages: dict[str, dict[str, set[str]]] = Field(default_factory=dict)  # node -> storage -> content types
-    bridges: dict[str, set[str]] = Field(default_factory=dict)  # node -> bridges (None: unknown)
-    shared_bridges: set[str] = Field(default_factory=set)  # SDN VNets and bridges guests already use
-    pools: set[str] | None = None
-    guest_names: set[str] = Field(default_factory=set)
-    guest_vmids: set[int] = Field(default_factory=set)
+from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe
 
 
 class ValidateReport(BaseModel):
@@ -38,53 +21,6 @@ class ValidateReport(BaseModel):
     files: int
     cluster_checked: bool
     addresses: list[str] = Field(default_factory=list)
-
-
-async def read_facts(api: ProxmoxClient, observed: Sequence[ObservedGuest] = ()) -> ClusterFacts:
-    """Read nodes, storages, bridges, pools and guests of the cluster (GETs only)."""
-    nodes_raw, resources = await asyncio.gather(api.nodes(), api.cluster_resources("vm"))
-    online = sorted(str(n.get("node")) for n in nodes_raw if n.get("status") == "online")
-    facts = ClusterFacts(nodes={str(n.get("node")) for n in nodes_raw})
-
-    async def storages(node: str) -> None:
-        entries = await api.storages(node)
-        facts.storages[node] = {
-            str(s.get("storage")): {c for c in str(s.get("content") or "").split(",") if c} for s in entries
-        }
-
-    async def bridges(node: str) -> None:
-        try:
-            entries = await api.get(f"/nodes/{node}/network") or []
-        except ApiError:
-            return
-        facts.bridges[node] = {
-            str(e.get("iface")) for e in entries if str(e.get("type", "")).lower() in ("bridge", "ovsbridge")
-        }
-
-    async def pools() -> None:
-        try:
-            facts.pools = {str(p.get("poolid")) for p in await api.get("/pools") or []}
-        except AuthError:
-            facts.pools = None  # not allowed to list pools: do not guess
-
-    async def vnets() -> None:
-        try:
-            facts.shared_bridges |= {str(v.get("vnet")) for v in await api.get("/cluster/sdn/vnets") or []}
-        except PmpcError:
-            return  # no SDN (or no right to see it)
-
-    await asyncio.gather(*(storages(n) for n in online), *(bridges(n) for n in online), pools(), vnets())
-    for res in resources:
-        if res.get("type") in ("qemu", "lxc"):
-            facts.guest_names.add(str(res.get("name")))
-            facts.guest_vmids.add(int(res.get("vmid") or 0))
-    for guest in observed:
-        for key, value in guest.config.items():
-            if NET_RE.match(key):
-                bridge = split_props(value)[1].get("bridge")
-                if bridge:
-                    facts.shared_bridges.add(bridge)
-    return facts
 
 
 def _storages_of(item: LoadedManifest) -> list[tuple[tuple[str | int, ...], str, str]]:
@@ -169,15 +105,13 @@ async def validate_manifests(
     files = len({item.source.path for item in loaded})
     checked = False
     if not offline and app_ctx.settings.host:
-        from proxmox_mpc.services.plan import build_checked_plan, observe_cluster
+        from proxmox_mpc.services.preflight import build_checked_plan
 
         async with connect(app_ctx) as api:
-            # Bridges that guests already use count as existing (SDN VNets, bridges on other hosts).
-            observed = await observe_cluster(api)
-            facts = await read_facts(api, observed)
-            raise_problems(check_against_cluster(loaded, facts))
+            observation = await observe(api, COMPARE)
+            raise_problems(check_against_cluster(loaded, observation.facts))
             # Would the creates (and the replaces' creates) these manifests lead to succeed?
-            await build_checked_plan(app_ctx, api, loaded, observed, facts)
+            await build_checked_plan(app_ctx, api, loaded, observation.guests, observation.facts)
         checked = True
     return ValidateReport(
         manifests=len(loaded),
@@ -199,19 +133,10 @@ def require_valid(loaded: Sequence[LoadedManifest], facts: ClusterFacts | None) 
         raise_problems(check_against_cluster(loaded, facts))
 
 
-def facts_from_store(nodes: Sequence[Any], storages: Sequence[Any]) -> ClusterFacts:
-    """Build what is known offline from the state store's nodes and storages (bridges, pools unknown)."""
-    facts = ClusterFacts(nodes={str(n.name) for n in nodes})
-    for s in storages:
-        facts.storages.setdefault(str(s.node), {})[str(s.name)] = set(getattr(s, "content", None) or [])
-    return facts
-
-
 __all__ = [
     "ClusterFacts",
     "ManifestError",
     "ValidateReport",
     "check_against_cluster",
-    "read_facts",
     "validate_manifests",
 ]

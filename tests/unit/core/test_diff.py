@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from tests.unit.core.test_manifest import ct_manifests, vm_manifests
 
 from proxmox_mpc.core import normalize as nz
-from proxmox_mpc.core.diff import ObservedGuest, build_plan
+from proxmox_mpc.core.diff import build_plan
+from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.manifest import CtManifest, VmManifest, manifest_to_config
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.ordering import dependents, order_changes
 from proxmox_mpc.core.plan import load_plan
 from proxmox_mpc.errors import ManifestError
@@ -49,7 +51,7 @@ def web(status: str = "running", **config) -> ObservedGuest:
     merged = {**WEB_CONFIG, **config}
     return ObservedGuest(
         vmid=101,
-        type="qemu",
+        kind="vm",
         node="pve1",
         name="web-1",
         status=status,
@@ -158,7 +160,7 @@ def test_shrinking_a_disk_or_changing_kind_replaces():
 def test_create_delete_and_unmanaged():
     new = VmManifest.model_validate({"kind": "VM", "name": "app-1", "node": "pve2", "spec": {"cores": 1}})
     gone = vm(state="absent")
-    other = ObservedGuest(vmid=300, type="lxc", node="pve3", name="dns", status="running")
+    other = ObservedGuest(vmid=300, kind="ct", node="pve3", name="dns", status="running")
     plan = build_plan([new, gone], [web(), other], created_at=WHEN)
     assert [(c.address, c.action, c.vmid) for c in plan.changes] == [
         ("vm/app-1", "create", None),
@@ -170,7 +172,7 @@ def test_create_delete_and_unmanaged():
 
 
 def test_matching_errors():
-    twin = ObservedGuest(vmid=102, type="qemu", node="pve2", name="web-1", status="running")
+    twin = ObservedGuest(vmid=102, kind="vm", node="pve2", name="web-1", status="running")
     nameless = VmManifest.model_validate({"kind": "VM", "name": "web-1", "node": "pve1"})
     with pytest.raises(ManifestError, match="matches several guests"):
         build_plan([nameless], [web(), twin])
@@ -244,7 +246,7 @@ def observed_for(m) -> ObservedGuest:
     status = m.spec.state if m.spec.state in ("running", "stopped") else "stopped"
     return ObservedGuest(
         vmid=vmid,
-        type=m.type,
+        kind=prefix(m.kind),
         node=m.node,
         name=m.name,
         status=status,

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from proxmox_mpc.core.diff import ObservedGuest, build_plan
+from proxmox_mpc.core.diff import build_plan
+from proxmox_mpc.core.identity import guest_kind
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.plan import Change, FieldChange, load_plan
 from proxmox_mpc.core.preflight import CreateFacts, create_blockers
 from proxmox_mpc.core.protection import protection_problem
@@ -60,7 +62,7 @@ def _ct(spec: dict[str, Any], **top: Any) -> CtManifest:
 def _guest(gtype: str, config: dict[str, Any], **extra: Any) -> ObservedGuest:
     vmid, name = (101, "web-1") if gtype == "qemu" else (202, "proxy-1")
     return ObservedGuest(
-        vmid=vmid, type=gtype, node="pve1", name=name, status="stopped", config=config, digest="d", **extra
+        vmid=vmid, kind=guest_kind(gtype), node="pve1", name=name, status="stopped", config=config, digest="d", **extra
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxmox_mpc.core.secrets import SHOWN, for_output, hidden_in_output, is_secret_key
+from proxmox_mpc.core.secrets import SHOWN, for_output, hidden_in_output, is_secret_key, redact_config
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,19 @@ def test_for_output_replaces_only_hidden_values():
         "sshkeys": SHOWN,
         "cores": 2,
     }
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("cipassword", True),
+        ("password", True),
+        ("token_secret", True),
+        ("memory", False),
+        ("sshkeys", False),
+    ],
+)
+def test_redact_config(key, secret):
+    out = redact_config({key: "value", "digest": "abc"})
+    assert "digest" not in out
+    assert (out[key] == "**********") is secret

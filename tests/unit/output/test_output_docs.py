@@ -85,7 +85,10 @@ OBJECTS = {
 
 
 def keys_of(target) -> set[str]:
-    return set(target) if isinstance(target, tuple) else set(target.model_fields)
+    """The keys an object prints: its fields and its computed fields."""
+    if isinstance(target, tuple):
+        return set(target)
+    return set(target.model_fields) | set(target.model_computed_fields)
 
 
 def test_every_json_object_is_documented_and_every_section_is_checked():

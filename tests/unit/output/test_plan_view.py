@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from proxmox_mpc.core.diff import ObservedGuest, build_plan
+from proxmox_mpc.core.diff import build_plan
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.output.plan_view import plan_line, render_plan
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "plan"
@@ -74,7 +75,7 @@ def sample_plan():
     observed = [
         ObservedGuest(
             vmid=101,
-            type="qemu",
+            kind="vm",
             node="pve1",
             name="web-1",
             status="running",
@@ -90,7 +91,7 @@ def sample_plan():
         ),
         ObservedGuest(
             vmid=104,
-            type="qemu",
+            kind="vm",
             node="pve3",
             name="batch-1",
             status="running",
@@ -99,7 +100,7 @@ def sample_plan():
         ),
         ObservedGuest(
             vmid=110,
-            type="qemu",
+            kind="vm",
             node="pve1",
             name="old-1",
             status="stopped",
@@ -108,7 +109,7 @@ def sample_plan():
         ),
         ObservedGuest(
             vmid=202,
-            type="lxc",
+            kind="ct",
             node="pve3",
             name="cache-1",
             status="stopped",
@@ -120,7 +121,7 @@ def sample_plan():
                 "rootfs": "local-lvm:subvol-202-disk-0,size=4G",
             },
         ),
-        ObservedGuest(vmid=300, type="lxc", node="pve2", name="legacy", status="running"),
+        ObservedGuest(vmid=300, kind="ct", node="pve2", name="legacy", status="running"),
     ]
     return build_plan(manifests, observed, context="lab", workspace="infra", created_at=WHEN)
 

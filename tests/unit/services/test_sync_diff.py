@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from proxmox_mpc.services.sync import LiveGuest, count_changes, diff_guests, redact_config, value_text
+from proxmox_mpc.core.models import ObservedGuest
+from proxmox_mpc.services.sync import count_changes, diff_guests, value_text
 from proxmox_mpc.state.store import GuestRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -34,10 +35,10 @@ def stored(vmid: int = 101, deleted: bool = False, **over: Any) -> GuestRecord:
     return GuestRecord(**data)
 
 
-def live(vmid: int = 101, **over: Any) -> LiveGuest:
+def live(vmid: int = 101, **over: Any) -> ObservedGuest:
     data: dict[str, Any] = {
         "vmid": vmid,
-        "type": "qemu",
+        "kind": "vm",
         "node": "pve1",
         "name": "web-1",
         "status": "running",
@@ -52,7 +53,7 @@ def live(vmid: int = 101, **over: Any) -> LiveGuest:
         "digest": "abc",
     }
     data.update(over)
-    return LiveGuest(**data)
+    return ObservedGuest(**data)
 
 
 CASES = [
@@ -83,7 +84,7 @@ CASES = [
     (
         "offline node: config unknown, not compared",
         [stored()],
-        [live(config=None, status="unknown")],
+        [live(config={}, unread=True, status="unknown")],
         [("change", "status", "running", "unknown")],
     ),
 ]
@@ -103,22 +104,6 @@ def test_count_changes_counts_guests_not_fields():
         [stored(101), stored(102, name="b")], [live(101, status="stopped", node="pve2"), live(103, name="c")]
     )
     assert count_changes(changes) == (1, 1, 1)
-
-
-@pytest.mark.parametrize(
-    ("key", "secret"),
-    [
-        ("cipassword", True),
-        ("password", True),
-        ("token_secret", True),
-        ("memory", False),
-        ("sshkeys", False),
-    ],
-)
-def test_redact_config(key, secret):
-    out = redact_config({key: "value", "digest": "abc"})
-    assert "digest" not in out
-    assert (out[key] == "**********") is secret
 
 
 @pytest.mark.parametrize(

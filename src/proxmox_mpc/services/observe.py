@@ -1,0 +1,310 @@
+"""The one reader: nodes, guests, their configs and the facts a command needs, each read once, concurrently.
+
+`plan`, `validate`, `apply`, `destroy` and `sync` say what they need (`Needs`); `observe()` sends each
+request once, in two concurrent rounds (what names the nodes and guests, then what is per node or per
+guest), and returns an `Observation`. Other kinds plug in through `Read`: a kind declares the API paths
+it reads, the command adds them to its `Needs.reads`, and their bodies come back in
+`Observation.reads` (a path with `{node}` is read on every online node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.core.identity import is_api_guest_type
+from proxmox_mpc.core.models import ObservedGuest
+from proxmox_mpc.core.normalize import NET_RE, split_props
+from proxmox_mpc.core.secrets import MASK, redact_config
+from proxmox_mpc.errors import ApiError, ApiNotFound, AuthError, ConnectionFailed, PmpcError, StateError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.context import AppContext
+
+
+@dataclass(frozen=True)
+class Read:
+    """One API path to read: once for the cluster, or on every online node when it holds `{node}`."""
+
+    path: str
+    # Errors that leave this read unknown (absent from Observation.reads) rather than fail the command.
+    unknown_on: tuple[type[PmpcError], ...] = ()
+
+    @property
+    def per_node(self) -> bool:
+        return "{node}" in self.path
+
+    def on(self, node: str) -> str:
+        """Return the path read on one node."""
+        return self.path.replace("{node}", quote(node, safe=""))
+
+
+STORAGES = Read("/nodes/{node}/storage")
+NETWORK = Read("/nodes/{node}/network", (ApiError,))  # bridges unknown: nothing is refused for them
+POOLS = Read("/pools", (AuthError,))  # not allowed to list pools: do not guess
+VNETS = Read("/cluster/sdn/vnets", (PmpcError,))  # no SDN (or no right to see it)
+CLUSTER_STATUS = Read("/cluster/status", (AuthError, ApiNotFound))
+FACT_READS = (STORAGES, NETWORK, POOLS, VNETS)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a command reads from the cluster besides nodes and guests."""
+
+    configs: bool = True
+    # Name the pending keys (a VM's, a running container's /pending): what plan reports as pending reboot.
+    pending: bool = False
+    # Configs go to the state store: secrets masked. Otherwise the values PVE itself masks are left out.
+    for_store: bool = False
+    # A node with guests is offline: refuse (a plan cannot compare them) rather than keep them unread.
+    refuse_offline: bool = False
+    # Build ClusterFacts: storages with their content, bridges, pools, SDN VNets (what manifests name).
+    facts: bool = False
+    reads: tuple[Read, ...] = ()
+
+    def all_reads(self) -> list[Read]:
+        """Return every path to read, each once (a path two kinds declare is read for both)."""
+        wanted = (*FACT_READS, *self.reads) if self.facts else self.reads
+        first: dict[str, Read] = {}
+        for read in wanted:
+            first.setdefault(read.path, read)
+        return list(first.values())
+
+
+# plan, validate, apply and destroy compare manifests with the guests and check them against the facts.
+COMPARE = Needs(pending=True, refuse_offline=True, facts=True)
+# sync records every guest (an offline node's unread) with the storages and the cluster's name.
+RECORD = Needs(for_store=True, reads=(STORAGES, CLUSTER_STATUS))
+
+
+class ClusterFacts(BaseModel):
+    """What manifests are checked against: nodes, their storages (with content types) and bridges, pools."""
+
+    nodes: set[str] = Field(default_factory=set)
+    storages: dict[str, dict[str, set[str]]] = Field(default_factory=dict)  # node -> storage -> content types
+    bridges: dict[str, set[str]] = Field(default_factory=dict)  # node -> bridges (None: unknown)
+    shared_bridges: set[str] = Field(default_factory=set)  # SDN VNets and bridges guests already use
+    pools: set[str] | None = None
+    guest_names: set[str] = Field(default_factory=set)
+    guest_vmids: set[int] = Field(default_factory=set)
+
+
+@dataclass
+class Observation:
+    """What one observation read: nodes, guests (by VMID) with their configs, the reads, the facts."""
+
+    guests: list[ObservedGuest]
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    reads: dict[str, Any] = field(default_factory=dict)  # path -> body; a read left unknown is absent
+    facts: ClusterFacts = field(default_factory=ClusterFacts)  # empty unless Needs.facts
+    requests: int = 0
+
+    @property
+    def online(self) -> list[str]:
+        return sorted(str(n.get("node")) for n in self.nodes if n.get("status") == "online")
+
+    @property
+    def offline(self) -> set[str]:
+        return {str(n.get("node")) for n in self.nodes} - set(self.online)
+
+    def per_node(self, read: Read) -> list[tuple[str, Any]]:
+        """Return (node, body) of a per-node read, for the online nodes where it is known."""
+        return [(n, self.reads[read.on(n)]) for n in self.online if read.on(n) in self.reads]
+
+
+async def gather_all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Await everything concurrently; on the first failure cancel the rest and re-raise it."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:
+    """Return a config with its pending changes applied (what the guest will be after its next start),
+    and the keys that are pending."""
+    if not pending:
+        return dict(config), []
+    result = dict(config)
+    keys = []
+    for item in pending:
+        key = str(item.get("key"))
+        if key == "digest":
+            continue
+        if item.get("delete"):
+            if "value" in item:
+                keys.append(key)
+            result.pop(key, None)
+        elif "pending" in item:
+            if str(item.get("value")) != str(item["pending"]):
+                keys.append(key)
+            result[key] = item["pending"]
+    return result, sorted(keys)
+
+
+async def effective_config(
+    api: ProxmoxClient, guest: ObservedGuest, *, pending: bool = True
+) -> tuple[dict[str, Any], list[str]]:
+    """Read a guest's config with its pending values applied, and which keys are pending.
+
+    The rule `plan`, `pmpc test` and `sync` (hence `state drift`) share: a value that waits for the
+    guest's next start counts as applied. PVE's GET /config already folds pending values in (its
+    `current` parameter defaults to 0), which is what `sync` and `test` read; `plan` also reads a VM's
+    /pending (a running container's too) to name the keys that are pending, whatever the power state.
+
+    Raises:
+        ApiNotFound: the guest is gone.
+    """
+    node, gtype, vmid = guest.node, guest.type, guest.vmid
+    if pending and (gtype == "qemu" or guest.status == "running"):
+        config, listed = await asyncio.gather(
+            api.guest_config(node, gtype, vmid), api.get(f"/nodes/{quote(node, safe='')}/{gtype}/{vmid}/pending")
+        )
+    else:
+        config, listed = await api.guest_config(node, gtype, vmid), None
+    return compose_pending(config, listed if isinstance(listed, list) else None)
+
+
+async def _read_config(api: ProxmoxClient, guest: ObservedGuest, needs: Needs) -> ObservedGuest | None:
+    try:
+        merged, pending = await effective_config(api, guest, pending=needs.pending)
+    except ApiNotFound:
+        return None  # deleted between the listing and this read: it is gone
+    digest = merged.get("digest")
+    guest.digest = str(digest) if digest else None
+    if needs.for_store:
+        guest.config = redact_config(merged)
+    else:
+        guest.config = {k: v for k, v in merged.items() if v != MASK and k != "digest"}
+    guest.pending = pending
+    return guest
+
+
+async def _read(api: ProxmoxClient, read: Read, path: str) -> tuple[str, Any] | None:
+    try:
+        return path, await api.get(path)
+    except read.unknown_on:
+        return None
+
+
+def _guest(raw: dict[str, Any], online: set[str]) -> ObservedGuest:
+    guest = ObservedGuest(**ObservedGuest.resource_fields(raw))
+    guest.unread = guest.node not in online
+    return guest
+
+
+async def observe(api: ProxmoxClient, needs: Needs) -> Observation:
+    """Read nodes, guests and what `needs` names, each request once: reads only.
+
+    Raises:
+        ConnectionFailed: `needs.refuse_offline` and a node with guests is offline.
+        PmpcError: a read failed (nothing partial is returned).
+    """
+    before = api.requests_sent
+    reads = needs.all_reads()
+    cluster_wide = [r for r in reads if not r.per_node]
+    nodes, resources, *first = await gather_all(
+        [api.nodes(), api.cluster_resources("vm"), *(_read(api, r, r.path) for r in cluster_wide)]
+    )
+    observation = Observation(guests=[], nodes=list(nodes))
+    online = set(observation.online)
+    entries = [r for r in resources if is_api_guest_type(r.get("type"))]
+    guests = [_guest(r, online) for r in entries]
+    unreachable = sorted({g.node for g in guests if g.unread})
+    if needs.refuse_offline and unreachable:
+        raise ConnectionFailed(
+            f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
+            "bring them back, or plan against the last sync with --offline."
+        )
+    per_node = [_read(api, r, r.on(n)) for r in reads if r.per_node for n in observation.online]
+    configs = [_read_config(api, g, needs) for g in guests if needs.configs and not g.unread]
+    second, read_guests = await gather_all([gather_all(per_node), gather_all(configs)])
+    observation.reads = dict(pair for pair in (*first, *second) if pair is not None)
+    if needs.configs:
+        kept = {g.vmid for g in read_guests if g is not None}
+        guests = [g for g in guests if g.vmid in kept or g.unread]
+    observation.guests = sorted(guests, key=lambda g: g.vmid)
+    if needs.facts:
+        observation.facts = facts_of(observation, entries)
+    observation.requests = api.requests_sent - before
+    return observation
+
+
+def facts_of(observation: Observation, resources: Sequence[dict[str, Any]]) -> ClusterFacts:
+    """Return the facts manifests are checked against, from what an observation read (pure)."""
+    facts = ClusterFacts(nodes={str(n.get("node")) for n in observation.nodes})
+    for node, entries in observation.per_node(STORAGES):
+        facts.storages[node] = {
+            str(s.get("storage")): {c for c in str(s.get("content") or "").split(",") if c} for s in entries or []
+        }
+    for node, entries in observation.per_node(NETWORK):
+        facts.bridges[node] = {
+            str(e.get("iface")) for e in entries or [] if str(e.get("type", "")).lower() in ("bridge", "ovsbridge")
+        }
+    if POOLS.path in observation.reads:
+        facts.pools = {str(p.get("poolid")) for p in observation.reads[POOLS.path] or []}
+    facts.shared_bridges |= {str(v.get("vnet")) for v in observation.reads.get(VNETS.path) or []}
+    for res in resources:
+        facts.guest_names.add(str(res.get("name")))
+        facts.guest_vmids.add(int(res.get("vmid") or 0))
+    # Bridges that guests already use count as existing (SDN VNets, bridges on other hosts).
+    for guest in observation.guests:
+        for key, value in guest.config.items():
+            if NET_RE.match(key):
+                bridge = split_props(value)[1].get("bridge")
+                if bridge:
+                    facts.shared_bridges.add(bridge)
+    return facts
+
+
+async def observe_live(app_ctx: AppContext, needs: Needs, *, bulk: bool = True) -> Observation:
+    """Connect and observe the cluster."""
+    from proxmox_mpc.services.connection import connect
+
+    async with connect(app_ctx, bulk=bulk) as api:
+        return await observe(api, needs)
+
+
+def facts_from_store(nodes: Sequence[Any], storages: Sequence[Any]) -> ClusterFacts:
+    """Build what is known offline from the state store's nodes and storages (bridges, pools unknown)."""
+    facts = ClusterFacts(nodes={str(n.name) for n in nodes})
+    for s in storages:
+        facts.storages.setdefault(str(s.node), {})[str(s.name)] = set(getattr(s, "content", None) or [])
+    return facts
+
+
+def observe_last_sync(app_ctx: AppContext) -> Observation:
+    """Return the guests (and the facts: nodes, storages) of the last sync, reading the store only.
+
+    Raises:
+        StateError: there is no state database, or no sync of this cluster yet.
+    """
+    from proxmox_mpc.services.state import cluster_key, open_store_readonly
+
+    store = open_store_readonly(app_ctx)
+    if store is None:
+        raise StateError("No state database yet: run `pmpc sync` before `pmpc plan --offline`.")
+    try:
+        cluster = cluster_key(app_ctx)
+        if store.last_sync(cluster) is None:
+            raise StateError(f"No sync of {cluster} in the state store: run `pmpc sync` before planning offline.")
+        records = store.current_guests(cluster)
+        facts = facts_from_store(store.nodes(cluster), store.storages(cluster))
+    finally:
+        store.close()
+    guests = []
+    for record in records:
+        guest = ObservedGuest.model_validate(record, from_attributes=True)
+        guest.config = {k: v for k, v in record.config.items() if v != MASK}
+        guests.append(guest)
+    return Observation(guests=guests, facts=facts)

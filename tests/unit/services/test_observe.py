@@ -1,0 +1,148 @@
+"""The one reader: what a command needs is read once, concurrently, and turned into guests and facts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
+
+from proxmox_mpc.errors import ConnectionFailed
+from proxmox_mpc.services.observe import COMPARE, RECORD, Needs, Read, compose_pending, observe
+
+NODES = [
+    {"node": "pve1", "status": "online"},
+    {"node": "pve2", "status": "online"},
+    {"node": "pve3", "status": "offline"},
+]
+RESOURCES = [
+    {"type": "qemu", "vmid": 101, "name": "web-1", "node": "pve1", "status": "running", "maxmem": 2147483648,
+     "tags": "prod;web"},
+    {"type": "lxc", "vmid": 201, "name": "dns-1", "node": "pve2", "status": "stopped"},
+    {"type": "qemu", "vmid": 102, "name": "gone", "node": "pve2", "status": "stopped"},
+    {"type": "storage", "id": "storage/pve1/local", "node": "pve1"},
+]
+WEB_CONFIG = {
+    "memory": 2048,
+    "net0": "virtio=BC:24:11:00:01:01,bridge=vmbr7",
+    "cipassword": "**********",
+    "digest": "d101",
+    "tags": "prod;web",
+}
+
+
+def _pve(resources=RESOURCES, nodes=NODES):
+    pve = router()
+    pve.get("/nodes").mock(return_value=envelope(nodes))
+    pve.get("/cluster/resources").mock(return_value=envelope(resources))
+    pve.get("/cluster/status").mock(return_value=envelope([{"type": "cluster", "name": "lab"}]))
+    pve.get("/pools").mock(return_value=envelope([{"poolid": "prod"}]))
+    pve.get("/cluster/sdn/vnets").mock(return_value=pve_error(501, "no sdn"))
+    pve.get("/cluster/ha/resources").mock(return_value=envelope([{"sid": "vm:101"}]))
+    for node in ("pve1", "pve2"):
+        pve.get(f"/nodes/{node}/storage").mock(
+            return_value=envelope([{"storage": "local-lvm", "content": "images,rootdir"}])
+        )
+        pve.get(f"/nodes/{node}/network").mock(
+            return_value=envelope([{"iface": "vmbr0", "type": "bridge"}, {"iface": "eno1", "type": "eth"}])
+        )
+    pve.get("/nodes/pve1/qemu/101/config").mock(return_value=envelope(WEB_CONFIG))
+    pve.get("/nodes/pve1/qemu/101/pending").mock(
+        return_value=envelope([{"key": "memory", "value": 2048, "pending": 4096}, {"key": "digest", "value": "d101"}])
+    )
+    pve.get("/nodes/pve2/lxc/201/config").mock(
+        return_value=envelope({"hostname": "dns-1", "password": "hunter2", "digest": "d201"})
+    )
+    pve.get("/nodes/pve2/qemu/102/config").mock(return_value=pve_error(404, "no such VM"))
+    pve.get("/nodes/pve2/qemu/102/pending").mock(return_value=pve_error(404, "no such VM"))
+    return pve
+
+
+def _observe(pve, needs):
+    async def run():
+        async with make_client(pve) as api:
+            return await observe(api, needs)
+
+    return arun(run())
+
+
+def _paths(pve) -> Counter[str]:
+    return Counter(call.request.url.path.removeprefix("/api2/json") for call in pve.calls)
+
+
+def test_record_reads_each_path_once_keeps_offline_guests_unread_and_masks_secrets():
+    pve = _pve([*RESOURCES, {"type": "lxc", "vmid": 301, "name": "far", "node": "pve3", "status": "unknown"}])
+    seen = _observe(pve, RECORD)
+    assert max(_paths(pve).values()) == 1
+    assert {"/nodes/pve3/storage", "/nodes/pve1/qemu/101/pending"}.isdisjoint(_paths(pve))
+    assert [(g.ref, g.unread) for g in seen.guests] == [("vm/101", False), ("ct/201", False), ("ct/301", True)]
+    web, dns, far = seen.guests
+    assert web.config["memory"] == 2048 and web.digest == "d101" and "digest" not in web.config
+    assert dns.config["password"] == "**********" and web.config["cipassword"] == "**********"
+    assert far.config == {} and far.digest is None
+    assert web.memory == 2147483648 and web.tags == ["prod", "web"] and web.type == "qemu"
+    assert seen.offline == {"pve3"} and seen.online == ["pve1", "pve2"]
+    assert seen.reads["/cluster/status"] == [{"type": "cluster", "name": "lab"}]
+    assert seen.requests == sum(_paths(pve).values())
+
+
+def test_compare_applies_pending_values_leaves_masked_ones_out_and_builds_the_facts():
+    pve = _pve()
+    seen = _observe(pve, COMPARE)
+    paths = _paths(pve)
+    assert max(paths.values()) == 1 and "/cluster/status" not in paths
+    web, dns = seen.guests
+    assert (web.config["memory"], web.pending) == (4096, ["memory"])
+    assert "cipassword" not in web.config
+    assert dns.config == {"hostname": "dns-1", "password": "hunter2"} and dns.pending == []
+    facts = seen.facts
+    assert facts.nodes == {"pve1", "pve2", "pve3"}
+    lvm = {"local-lvm": {"images", "rootdir"}}
+    assert facts.storages == {"pve1": lvm, "pve2": lvm}
+    assert facts.bridges == {"pve1": {"vmbr0"}, "pve2": {"vmbr0"}}
+    assert facts.pools == {"prod"}
+    assert facts.shared_bridges == {"vmbr7"}  # used by a guest; SDN answered an error: unknown, not fatal
+    assert facts.guest_vmids == {101, 102, 201}
+
+
+def test_compare_refuses_a_node_with_guests_that_is_offline():
+    pve = _pve([*RESOURCES, {"type": "qemu", "vmid": 301, "name": "far", "node": "pve3"}])
+    with pytest.raises(ConnectionFailed, match=r"Node\(s\) pve3 are offline.*--offline"):
+        _observe(pve, COMPARE)
+    assert not any(p.endswith("/config") for p in _paths(pve))
+
+
+def test_a_kind_s_reads_are_sent_once_with_the_command_s_own():
+    # Pool declares /pools, which the facts read too; HA declares its own; a per-node path is read per node.
+    kinds = (Read("/pools"), Read("/cluster/ha/resources"), Read("/nodes/{node}/network"))
+    needs = Needs(configs=False, facts=True, reads=kinds)
+    pve = _pve()
+    seen = _observe(pve, needs)
+    paths = _paths(pve)
+    assert max(paths.values()) == 1 and not any(p.endswith("/config") for p in paths)
+    assert seen.reads["/cluster/ha/resources"] == [{"sid": "vm:101"}]
+    assert seen.per_node(Read("/nodes/{node}/network"))[0][0] == "pve1"
+    assert [g.ref for g in seen.guests] == ["vm/101", "vm/102", "ct/201"]  # without configs, none is dropped
+
+
+def test_a_read_refused_with_an_unknown_on_error_is_left_out():
+    pve = _pve()
+    pve.get("/pools").mock(return_value=pve_error(403, "Permission check failed"))
+    seen = _observe(pve, COMPARE)
+    assert "/pools" not in seen.reads and seen.facts.pools is None
+
+
+@pytest.mark.parametrize(
+    ("pending", "config", "keys"),
+    [
+        (None, {"memory": 1}, []),
+        ([{"key": "memory", "value": 1, "pending": 2}], {"memory": 2}, ["memory"]),
+        ([{"key": "memory", "value": 1, "pending": 1}], {"memory": 1}, []),
+        ([{"key": "memory", "value": 1, "delete": 1}], {}, ["memory"]),
+        ([{"key": "net1", "delete": 1}], {"memory": 1}, []),
+        ([{"key": "digest", "value": "x", "pending": "y"}], {"memory": 1}, []),
+    ],
+    ids=["none", "pending value", "same value", "pending delete", "delete of an absent key", "digest"],
+)
+def test_compose_pending(pending, config, keys):
+    assert compose_pending({"memory": 1}, pending) == (config, keys)
