@@ -15,8 +15,9 @@ import json
 import time
 from datetime import datetime, timezone
 
-from proxmox_mpc.core.diff import ObservedGuest, build_plan
+from proxmox_mpc.core.diff import build_plan
 from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
+from proxmox_mpc.core.models import ObservedGuest
 
 AIM_SECONDS = 2.0
 
@@ -54,7 +55,7 @@ def observed_guests(count: int) -> list[ObservedGuest]:
             guests.append(
                 ObservedGuest(
                     vmid=vmid,
-                    type="qemu",
+                    kind="vm",
                     node=node,
                     name=f"vm-{vmid}",
                     status="running" if i % 3 else "stopped",
@@ -81,7 +82,7 @@ def observed_guests(count: int) -> list[ObservedGuest]:
             guests.append(
                 ObservedGuest(
                     vmid=vmid,
-                    type="lxc",
+                    kind="ct",
                     node=node,
                     name=f"ct-{vmid}",
                     status="running",
