@@ -85,7 +85,7 @@ def fingerprint(environ: Mapping[str, str] | None = None) -> str:
     files: list[Path] = []
     for entry in _SHAPING:
         path = _PACKAGE / entry
-        files.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
     # Typer's own rules shape what Click offers: an upgrade of it (a rewritten file) makes a new table.
     typer = find_spec("typer")
     if typer is not None and typer.origin:
