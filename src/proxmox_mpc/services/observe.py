@@ -10,9 +10,10 @@ it reads, the command adds them to its `Needs.reads`, and their bodies come back
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -75,6 +76,31 @@ class Needs:
         for read in wanted:
             first.setdefault(read.path, read)
         return list(first.values())
+
+
+class ListedKind(Protocol):
+    """What observe asks of a kind (kinds.base.Kind): its list path first in `reads`, and `from_api`."""
+
+    prefix: str
+    reads: tuple[str, ...]
+
+    def from_api(self, items: list[dict[str, Any]]) -> list[Any]: ...
+
+
+def with_kinds(needs: Needs, kinds: Iterable[ListedKind]) -> Needs:
+    """Return `needs` plus each kind's list path (read once with the rest; one pmpc may not list stays unknown)."""
+    extra = tuple(Read(kind.reads[0], (AuthError,)) for kind in kinds if kind.reads)
+    return dataclasses.replace(needs, reads=(*needs.reads, *extra))
+
+
+def listed(observation: Observation, kinds: Iterable[ListedKind]) -> dict[str, list[Any]]:
+    """Return each kind's resources by its prefix, from its list path's body (a kind left unknown is absent)."""
+    found = {}
+    for kind in kinds:
+        if kind.reads and kind.reads[0] in observation.reads:
+            body = observation.reads[kind.reads[0]]
+            found[kind.prefix] = kind.from_api(body if isinstance(body, list) else [])
+    return found
 
 
 # plan, validate, apply and destroy compare manifests with the guests and check them against the facts.

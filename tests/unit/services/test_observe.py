@@ -8,7 +8,7 @@ import pytest
 from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
 from proxmox_mpc.errors import ConnectionFailed
-from proxmox_mpc.services.observe import COMPARE, RECORD, Needs, Read, compose_pending, observe
+from proxmox_mpc.services.observe import COMPARE, RECORD, Needs, Read, compose_pending, listed, observe, with_kinds
 
 NODES = [
     {"node": "pve1", "status": "online"},
@@ -123,6 +123,27 @@ def test_a_kind_s_reads_are_sent_once_with_the_command_s_own():
     assert seen.reads["/cluster/ha/resources"] == [{"sid": "vm:101"}]
     assert seen.per_node(Read("/nodes/{node}/network"))[0][0] == "pve1"
     assert [g.ref for g in seen.guests] == ["vm/101", "vm/102", "ct/201"]  # without configs, none is dropped
+
+
+class _Listed:
+    """A kind as observe sees it (kinds.base.Kind): a prefix, its list path first, from_api."""
+
+    def __init__(self, prefix: str, path: str) -> None:
+        self.prefix, self.reads = prefix, (path,)
+
+    def from_api(self, items):
+        return sorted(str(item.get("poolid") or item.get("sid")) for item in items)
+
+
+def test_registered_kinds_are_read_in_the_same_pass_and_listed_by_prefix():
+    kinds = [_Listed("pool", "/pools"), _Listed("ha", "/cluster/ha/resources")]
+    pve = _pve()
+    pve.get("/cluster/ha/resources").mock(return_value=pve_error(403, "Permission check failed"))
+    seen = _observe(pve, with_kinds(COMPARE, kinds))
+    paths = _paths(pve)
+    assert paths["/pools"] == 1 and paths["/cluster/ha/resources"] == 1 and max(paths.values()) == 1
+    assert listed(seen, kinds) == {"pool": ["prod"]}  # not allowed to list HA: unknown, not empty
+    assert seen.facts.pools == {"prod"}
 
 
 def test_a_read_refused_with_an_unknown_on_error_is_left_out():
