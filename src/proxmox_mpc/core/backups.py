@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from proxmox_mpc.core.models import KIND_PREFIX, UtcTime, to_int
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.errors import UsageError
 
 MODES = ("snapshot", "suspend", "stop")
@@ -126,7 +127,7 @@ class BackupVolume(BaseModel):
         volid = str(raw.get("volid") or "")
         gtype, vmid, when = parse_backup_name(volid)
         subtype = raw.get("subtype")
-        if subtype in KIND_PREFIX:
+        if is_api_guest_type(subtype):
             gtype = subtype
         vmid = to_int(raw.get("vmid"), 0) or vmid
         ctime = to_int(raw.get("ctime"))
@@ -136,7 +137,7 @@ class BackupVolume(BaseModel):
             volid=volid,
             storage=storage,
             node=node,
-            guest=f"{KIND_PREFIX[gtype]}/{vmid}" if gtype and vmid else None,
+            guest=f"{guest_kind(gtype)}/{vmid}" if gtype and vmid else None,
             vmid=vmid or None,
             type=gtype,
             backup_time=when,

@@ -192,7 +192,7 @@ async def effective_config(
         ApiNotFound: the guest is gone.
     """
     node, gtype, vmid = guest.node, guest.type, guest.vmid
-    if pending and (gtype == "qemu" or guest.status == "running"):
+    if pending and (guest.kind == "vm" or guest.status == "running"):
         config, listed = await asyncio.gather(
             api.guest_config(node, gtype, vmid), api.get(f"/nodes/{quote(node, safe='')}/{gtype}/{vmid}/pending")
         )
