@@ -13,6 +13,8 @@ SPEC_TREE = {
     "backup",
     # Wave 2 (CLI contract at kubectl level):
     "completion", "api", "schema",
+    # Wave 2 (the whole cluster as code):
+    "firewall",
 }
 
 

@@ -151,6 +151,12 @@ def firewall_path(scope: str, target: str | None = None, node: str | None = None
     return f"/nodes/{node}/{api_type(scope)}/{target}/firewall"
 
 
+def rules_path(scope: str, target: str | None = None, node: str | None = None) -> str:
+    """Return the path of a level's rule list (a security group's rules are the group itself)."""
+    base = firewall_path(scope, target, node)
+    return base if scope == "group" else f"{base}/rules"
+
+
 class FirewallPolicy(FirewallModel):
     """The options and the ordered rules of the cluster, a node or a guest (None: not managed)."""
 

@@ -185,8 +185,10 @@ def update_params(old: FirewallRule, new: FirewallRule) -> dict[str, Any]:
     return params
 
 
-def rule_request(base: str, step: RuleOp, digest: str) -> PlannedRequest:
-    """Return the one request of a step (see rule_steps) on the rules under `base`, checked by `digest`.
+def rule_request(rules: str, step: RuleOp, digest: str) -> PlannedRequest:
+    """Return the one request of a step (see rule_steps) on the rule list at path `rules`, checked by `digest`.
+
+    `rules` is a level's `.../firewall/rules`, or a security group's `/cluster/firewall/groups/NAME`.
 
     Raises:
         ValueError: a create not at the top (PVE would put it there anyway: split it with rule_steps).
@@ -194,8 +196,8 @@ def rule_request(base: str, step: RuleOp, digest: str) -> PlannedRequest:
     if step.op == "create":
         if step.pos != 0 or step.rule is None:
             raise ValueError("PVE creates a rule at the top: split the create with rule_steps")
-        return PlannedRequest(method="POST", path=f"{base}/rules", params={**step.rule.api_params(), "digest": digest})
-    path = f"{base}/rules/{step.pos}"
+        return PlannedRequest(method="POST", path=rules, params={**step.rule.api_params(), "digest": digest})
+    path = f"{rules}/{step.pos}"
     if step.op == "delete":
         return PlannedRequest(method="DELETE", path=path, params={"digest": digest})
     if step.op == "move":

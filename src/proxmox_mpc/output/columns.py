@@ -100,3 +100,45 @@ DRAIN_COLUMNS = (
     Column("VIA", "via"),
     Column("REASON", "reason"),
 )
+
+FIREWALL_RULE_COLUMNS = (
+    Column("POS", "pos"),
+    Column("TYPE", "type"),
+    Column("ACTION", "action"),
+    Column("MACRO", "macro"),
+    Column("PROTO", "proto"),
+    Column("SOURCE", "source"),
+    Column("DEST", "dest"),
+    Column("DPORT", "dport"),
+    Column("ENABLE", "enable"),
+    Column("COMMENT", "comment"),
+    Column("SPORT", "sport", wide=True),
+    Column("ICMP-TYPE", "icmp_type", wide=True),
+    Column("IFACE", "iface", wide=True),
+    Column("LOG", "log", wide=True),
+    Column("LEVEL", "level", wide=True),
+)
+
+FIREWALL_ALIASES_COLUMNS = (
+    Column("NAME", "name"),
+    Column("CIDR", "cidr"),
+    Column("COMMENT", "comment"),
+)
+
+
+def _ipset_members(entries: list[dict[str, object]]) -> str:
+    # A nomatch entry is excluded from the set: PVE's own GUI and .fw files mark it with `!`.
+    return ",".join(("!" if e.get("nomatch") else "") + str(e.get("cidr")) for e in entries) or "-"
+
+
+FIREWALL_IPSETS_COLUMNS = (
+    Column("NAME", "name"),
+    Column("ENTRIES", "entries", format=_ipset_members),
+    Column("COMMENT", "comment"),
+)
+
+FIREWALL_GROUPS_COLUMNS = (
+    Column("NAME", "name"),
+    Column("RULES", "rule_count"),
+    Column("COMMENT", "comment"),
+)

@@ -12,6 +12,7 @@ from proxmox_mpc.core.firewall_policy import (
     option_value,
     options_from_api,
     parse_policy_name,
+    rules_path,
 )
 
 
@@ -47,6 +48,12 @@ def test_bad_policy_names(bad: str) -> None:
 )
 def test_paths(scope: str, target: str | None, node: str | None, path: str) -> None:
     assert firewall_path(scope, target, node) == path
+
+
+def test_rules_paths() -> None:
+    assert rules_path("cluster") == "/cluster/firewall/rules"
+    assert rules_path("ct", "201", "pve1") == "/nodes/pve1/lxc/201/firewall/rules"
+    assert rules_path("group", "web") == "/cluster/firewall/groups/web"
 
 
 def test_a_guest_path_needs_its_node() -> None:

@@ -23,7 +23,7 @@ from proxmox_mpc.core.firewall_rules import (
     update_params,
 )
 
-BASE = "/cluster/firewall"
+BASE = "/cluster/firewall/rules"
 SSH = FirewallRule(type="in", action="ACCEPT", macro="SSH", comment="ssh")
 WEB = FirewallRule(type="in", action="ACCEPT", proto="tcp", dport="80,443")
 DNS = FirewallRule(type="out", action="ACCEPT", macro="DNS")
@@ -116,7 +116,7 @@ def test_requests_carry_the_digest() -> None:
         "POST /cluster/firewall/rules type=in action=ACCEPT macro=SSH enable=1 comment=ssh digest=abc",
         "PUT /cluster/firewall/rules/0 moveto=3 digest=abc",
     ]
-    delete = rule_request("/nodes/pve1/qemu/101/firewall", RuleOp(op="delete", pos=4, old=SSH), "abc")
+    delete = rule_request("/nodes/pve1/qemu/101/firewall/rules", RuleOp(op="delete", pos=4, old=SSH), "abc")
     assert delete.line() == "DELETE /nodes/pve1/qemu/101/firewall/rules/4 digest=abc"
     with pytest.raises(ValueError, match="PVE creates a rule at the top"):
         rule_request(BASE, RuleOp(op="create", pos=1, rule=SSH), "abc")

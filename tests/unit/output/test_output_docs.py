@@ -8,11 +8,13 @@ import pytest
 from tests.helpers.output_docs import documented_objects
 
 from proxmox_mpc.core import backups, batch, models, plan
+from proxmox_mpc.core import firewall as firewall_core
 from proxmox_mpc.services import (
     agent,
     apply,
     config_ops,
     diagnostics,
+    firewall,
     generate,
     guests,
     health,
@@ -37,6 +39,11 @@ OBJECTS = {
     "Guest counts": models.GuestCounts,
     "Storage": models.Storage,
     "Volume": storage.Volume,
+    "Firewall rule": firewall.RuleRow,
+    "Firewall options": firewall.FirewallOptions,
+    "Firewall alias": firewall_core.FirewallAlias,
+    "Firewall IP set": firewall_core.FirewallIPSet,
+    "Security group": firewall.GroupRow,
     "Guest": models.Guest,
     "Guest description": guests.GuestDescription,
     "Pending change": guests.PendingChange,

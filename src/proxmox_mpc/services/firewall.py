@@ -1,0 +1,255 @@
+"""Firewall use cases: read the rules and options of a level, and the cluster's aliases, IP sets and groups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.firewall import FirewallAlias, FirewallIPSet, FirewallRule, SecurityGroup, rule_from_api
+from proxmox_mpc.core.firewall_policy import firewall_path, options_from_api, rules_path
+from proxmox_mpc.core.firewall_rules import apply_op, diff_rules, list_digest, rule_request, rule_steps
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+from proxmox_mpc.core.models import to_int
+from proxmox_mpc.errors import Conflict, NotFound, UsageError
+from proxmox_mpc.services.connection import connect
+
+if TYPE_CHECKING:
+    from proxmox_mpc.api.client import ProxmoxClient
+
+CLUSTER_FIREWALL = "/cluster/firewall"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of the firewall: its name (`cluster`, `node/pve1`, `vm/101`, `group/web`) and API base."""
+
+    name: str
+    scope: str
+    target: str | None = None
+    node: str | None = None
+
+    @property
+    def base(self) -> str:
+        """Return the API base of the level: `/cluster/firewall`, `/nodes/pve1/qemu/101/firewall`."""
+        return firewall_path(self.scope, self.target, self.node)
+
+    @property
+    def rules(self) -> str:
+        """Return the path of the level's rule list."""
+        return rules_path(self.scope, self.target, self.node)
+
+
+class RuleRow(FirewallRule):
+    """A rule as `pmpc firewall rules list` shows it: its level and position, then PVE's fields."""
+
+    level: str
+    pos: int = Field(ge=0)
+
+
+class FirewallOptions(BaseModel):
+    """The options of a level (`pmpc firewall options get`), option values as PVE means them."""
+
+    level: str
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class GroupRow(SecurityGroup):
+    """A security group as `pmpc firewall groups list` shows it, with the number of its rules."""
+
+    rule_count: int = 0
+
+
+def choose_level(*, guest: str | None, node: str | None, cluster: bool, group: str | None = None) -> str | None:
+    """Return which level flag was given (None: none, meaning the cluster).
+
+    Raises:
+        UsageError: more than one of --guest, --node, --cluster, --group.
+    """
+    given = [
+        flag
+        for flag, value in (("--guest", guest), ("--node", node), ("--cluster", cluster), ("--group", group))
+        if value
+    ]
+    if len(given) > 1:
+        raise UsageError(f"Give one firewall level, not {' and '.join(given)}.")
+    return given[0] if given else None
+
+
+async def _guest_level(api: ProxmoxClient, text: str) -> Level:
+    raw = text.strip()
+    wanted = None
+    if raw.startswith(("vm/", "ct/")):
+        wanted, raw = raw.split("/", 1)
+    guests = [r for r in await api.cluster_resources("vm") if is_api_guest_type(r.get("type"))]
+    if raw.isdigit():
+        found = [g for g in guests if to_int(g.get("vmid")) == int(raw)]
+    else:
+        found = [g for g in guests if g.get("name") == raw]
+    found = [g for g in found if wanted is None or guest_kind(str(g["type"])) == wanted]
+    if len(found) > 1:
+        refs = ", ".join(f"{guest_kind(str(g['type']))}/{g['vmid']}" for g in found)
+        raise UsageError(f"The name {raw!r} matches {len(found)} guests ({refs}): use the VMID.")
+    if not found:
+        raise NotFound(f"No guest {text!r} in this cluster.")
+    kind, vmid, node = guest_kind(str(found[0]["type"])), str(found[0]["vmid"]), str(found[0]["node"])
+    return Level(f"{kind}/{vmid}", kind, vmid, node)
+
+
+async def _node_level(api: ProxmoxClient, node: str) -> Level:
+    known = sorted(str(n.get("node")) for n in await api.nodes())
+    if node not in known:
+        raise NotFound(f"No node named {node!r} in this cluster (nodes: {', '.join(known) or 'none'}).")
+    return Level(f"node/{node}", "node", node)
+
+
+async def find_level(
+    api: ProxmoxClient, *, guest: str | None = None, node: str | None = None, group: str | None = None
+) -> Level:
+    """Return the level a command names (the cluster when it names none).
+
+    Raises:
+        NotFound: no such guest, node or security group.
+        UsageError: a guest name that matches several guests.
+    """
+    if guest:
+        return await _guest_level(api, guest)
+    if node:
+        return await _node_level(api, node)
+    if group:
+        names = sorted(str(g.get("group")) for g in await api.get(f"{CLUSTER_FIREWALL}/groups"))
+        if group not in names:
+            raise NotFound(f"No security group named {group!r} (groups: {', '.join(names) or 'none'}).")
+        return Level(f"group/{group}", "group", group)
+    return Level("cluster", "cluster")
+
+
+async def list_rules(
+    app_ctx: AppContext, *, guest: str | None = None, node: str | None = None, group: str | None = None
+) -> list[RuleRow]:
+    """Return the rules of a level in their order (PVE evaluates them top down)."""
+    async with connect(app_ctx) as api:
+        level = await find_level(api, guest=guest, node=node, group=group)
+        answer = await api.get(level.rules)
+    rows = []
+    for item in sorted(answer or [], key=lambda r: to_int(r.get("pos"))):
+        rule = rule_from_api(item)
+        rows.append(RuleRow(level=level.name, pos=to_int(item.get("pos")), **rule.model_dump()))
+    return rows
+
+
+async def get_options(app_ctx: AppContext, *, guest: str | None = None, node: str | None = None) -> FirewallOptions:
+    """Return the options of a level (the cluster when none is named)."""
+    async with connect(app_ctx) as api:
+        level = await find_level(api, guest=guest, node=node)
+        answer = await api.get(f"{level.base}/options")
+    return FirewallOptions(level=level.name, options=options_from_api(level.scope, answer or {}))
+
+
+async def read_aliases(api: ProxmoxClient) -> list[FirewallAlias]:
+    """Return the cluster's aliases by name."""
+    answer = await api.get(f"{CLUSTER_FIREWALL}/aliases")
+    return sorted((FirewallAlias.from_api(a) for a in answer or []), key=lambda a: a.name.lower())
+
+
+async def read_ipsets(api: ProxmoxClient) -> list[FirewallIPSet]:
+    """Return the cluster's IP sets with their entries (one request per set, concurrently)."""
+    index = await api.get(f"{CLUSTER_FIREWALL}/ipset") or []
+    entries = await asyncio.gather(*(api.get(f"{CLUSTER_FIREWALL}/ipset/{s['name']}") for s in index))
+    return sorted((FirewallIPSet.from_api(s, e or []) for s, e in zip(index, entries, strict=True)), key=_name)
+
+
+async def read_groups(api: ProxmoxClient) -> list[SecurityGroup]:
+    """Return the cluster's security groups with their rules (one request per group, concurrently)."""
+    index = await api.get(f"{CLUSTER_FIREWALL}/groups") or []
+    rules = await asyncio.gather(*(api.get(f"{CLUSTER_FIREWALL}/groups/{g['group']}") for g in index))
+    ordered = [sorted(r or [], key=lambda x: to_int(x.get("pos"))) for r in rules]
+    return sorted((SecurityGroup.from_api(g, r) for g, r in zip(index, ordered, strict=True)), key=_name)
+
+
+def _name(item: Any) -> str:
+    return str(item.name)
+
+
+async def list_aliases(app_ctx: AppContext) -> list[FirewallAlias]:
+    """Return the cluster's firewall aliases."""
+    async with connect(app_ctx) as api:
+        return await read_aliases(api)
+
+
+async def list_ipsets(app_ctx: AppContext) -> list[FirewallIPSet]:
+    """Return the cluster's IP sets and their entries."""
+    async with connect(app_ctx) as api:
+        return await read_ipsets(api)
+
+
+async def list_groups(app_ctx: AppContext) -> list[GroupRow]:
+    """Return the cluster's security groups, each with its rules and their count."""
+    async with connect(app_ctx) as api:
+        groups = await read_groups(api)
+    return [GroupRow(**g.model_dump(), rule_count=len(g.rules)) for g in groups]
+
+
+# The item model of each `pmpc firewall <what> list` (lets --sort-by name the fields of an empty list).
+LIST_MODELS: dict[str, type[BaseModel]] = {"aliases": FirewallAlias, "ipsets": FirewallIPSet, "groups": GroupRow}
+
+
+# ----------------------------------------------------------------------------- writing rule lists
+
+Send = Callable[[PlannedRequest], Awaitable[Any]]
+
+
+async def read_rule_list(api: ProxmoxClient, path: str) -> tuple[list[FirewallRule], str]:
+    """Return a rule list in PVE's order and its digest."""
+    answer = await api.get(path) or []
+    ordered = sorted(answer, key=lambda r: to_int(r.get("pos")))
+    return [rule_from_api(r) for r in ordered], list_digest(ordered)
+
+
+async def apply_rules(
+    api: ProxmoxClient,
+    path: str,
+    desired: Sequence[FirewallRule],
+    *,
+    planned_digest: str | None = None,
+    what: str = "the rules",
+    send: Send | None = None,
+) -> int:
+    """Make the rule list at `path` the desired one, one digest-checked request at a time; return how many.
+
+    After each write the list is read back and must be what that write alone makes of it, so an edit by
+    someone else is refused, never overwritten.
+
+    Raises:
+        Conflict: the list is not what the plan saw (`planned_digest`), or changed while pmpc wrote it.
+        ApiConflict: PVE refused a write whose digest no longer matches (someone else wrote in between).
+    """
+
+    async def post(request: PlannedRequest) -> Any:
+        body = request.method in ("POST", "PUT")
+        return await api.request(
+            request.method, request.path, data=request.params if body else None, params=None if body else request.params
+        )
+
+    deliver = send or post
+    current, digest = await read_rule_list(api, path)
+    if planned_digest is not None and digest != planned_digest:
+        raise Conflict(
+            f"{what} changed since the plan was made (someone else edited or reordered them): run `pmpc plan` again."
+        )
+    steps = rule_steps(diff_rules(current, desired))
+    for step in steps:
+        await deliver(rule_request(path, step, digest))
+        expected = apply_op(current, step)
+        current, digest = await read_rule_list(api, path)
+        if current != expected:
+            raise Conflict(
+                f"{what} changed while pmpc was writing them (someone else edited them); "
+                f"stopped after: {step.describe()}. Run `pmpc plan` again."
+            )
+    return len(steps)
