@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ct": ("proxmox_mpc.commands.guest:ct_app", "Manage LXC containers."),
     "storage": ("proxmox_mpc.commands.storage:app", "Inspect storages and what they hold."),
     "firewall": ("proxmox_mpc.commands.firewall:app", "Inspect firewall rules, options, aliases, IP sets and groups."),
+    "pool": ("proxmox_mpc.commands.resource:pool_app", "Inspect resource pools."),
     "task": ("proxmox_mpc.commands.task:app", "Follow Proxmox tasks (UPIDs)."),
     "backup": ("proxmox_mpc.commands.backup:app", "List and delete backups (vzdump archives)."),
     "generate": ("proxmox_mpc.commands.generate:app", "Generate Terraform, Ansible and tests."),

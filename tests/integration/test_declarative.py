@@ -175,7 +175,9 @@ def test_import_round_trip_on_varied_guests(cluster, cli, tmp_path):
     ws = _init_and_import(cli, tmp_path)
     files = sorted(p.relative_to(ws).as_posix() for p in (ws / "resources").rglob("*.yaml"))
     assert "resources/vms/clone-1.yaml" in files and "resources/cts/dev-1.yaml" in files
-    assert len(files) == 11
+    # Ten guests and, since the kind registry, the fixture's pool.
+    assert "resources/pools/prod.yaml" in files
+    assert len(files) == 12
     clone = yaml.safe_load((ws / "resources" / "vms" / "clone-1.yaml").read_text())
     assert clone["spec"]["tags"] == ["blue", "prod", "web"]
     assert clone["spec"]["cloud_init"]["ssh_keys"] == [

@@ -35,9 +35,12 @@ def test_terraform_from_the_cluster_imports_every_guest(cluster, cli, tmp_path):
     result = cli("generate", "terraform", "--out", str(out), "-o", "json")
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)
+    # The fixture's pool is a resource too (the kind registry): pools.tf, and its import block.
     assert [(f["file"], f["action"], f["written"]) for f in listed] == [
         (name, "create", True)
-        for name in ("containers.tf", "imports.tf", "provider.tf", "variables.tf", "versions.tf", "vms.tf")
+        for name in (
+            "containers.tf", "imports.tf", "pools.tf", "provider.tf", "variables.tf", "versions.tf", "vms.tf"
+        )
     ]
     assert all(f["generator"] == "terraform" and f["path"] == str(out / f["file"]) for f in listed)
     assert result.stderr == ""
@@ -52,7 +55,8 @@ def test_terraform_from_the_cluster_imports_every_guest(cluster, cli, tmp_path):
         ("pve3", 202),
     ):
         assert f'id = "{node}/{vmid}"' in imports
-    assert imports.count("import {") == 7
+    assert 'to = proxmox_virtual_environment_pool.prod\n  id = "prod"' in imports
+    assert imports.count("import {") == 8
     variables = (out / "variables.tf").read_text(encoding="utf-8")
     assert f'default     = "{cluster.url}/"' in variables
 
@@ -289,7 +293,7 @@ def test_offline_uses_the_last_sync(cluster, cli, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert cluster.requests == []
     imports = (root / "terraform" / "imports.tf").read_text(encoding="utf-8")
-    assert imports.count("import {") == 7
+    assert imports.count("import {") == 8  # seven guests and the pool
 
 
 def test_guests_that_cannot_be_described_are_left_out_with_a_warning(cluster, cli, tmp_path):

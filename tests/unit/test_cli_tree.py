@@ -15,6 +15,8 @@ SPEC_TREE = {
     "completion", "api", "schema",
     # Wave 2 (the whole cluster as code):
     "firewall",
+    # The kind registry (issues 13 and 16): list and get verbs of the other kinds.
+    "pool",
 }
 
 

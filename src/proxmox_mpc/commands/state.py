@@ -109,9 +109,9 @@ def history(
     output: OutputOpt = "table",
     no_headers: NoHeadersOpt = False,
 ) -> None:
-    """Show how a guest changed from sync to sync: field, old, new, when.
+    """Show how a guest (or a resource: pool/prod) changed from sync to sync: field, old, new, when.
 
-    Example: pmpc state history web-1   |   pmpc state history 101 -o json --limit 20
+    Example: pmpc state history web-1   |   pmpc state history 101 -o json --limit 20   |   pmpc state history pool/prod
     """
     app_ctx: AppContext = ctx.obj
     check_format(output)
@@ -127,7 +127,7 @@ def history(
         columns=HISTORY_COLUMNS,
         plural="changes",
         headers=not no_headers,
-        name_of=lambda r: f"{r['kind']}/{r['vmid']}",
+        name_of=lambda r: r.get("address") or f"{r['kind']}/{r['vmid']}",
     )
 
 

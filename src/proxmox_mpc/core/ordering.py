@@ -1,10 +1,11 @@
 """Order a plan's changes into stages: clone sources (templates) before their clones, clones before the
-deletion of their source; the changes within one stage are independent and may run concurrently.
+deletion of their source, what a change references (a guest's pool) made before it and deleted after it;
+the changes within one stage are independent and may run concurrently.
 Within one guest the apply service runs config before disks, template, pool, migration and power."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from proxmox_mpc.core.normalize import split_props
 from proxmox_mpc.core.plan import CLONE_FIELD, Change
@@ -24,9 +25,28 @@ def _refers_to(source: str, change: Change) -> bool:
     return source == name or (source.isdigit() and change.vmid is not None and int(source) == change.vmid)
 
 
-def dependencies(changes: Sequence[Change]) -> dict[int, set[int]]:
+References = Callable[[Change], Iterable[str]]
+
+
+def _reference_edges(changes: Sequence[Change], references: References, deps: dict[int, set[int]]) -> None:
+    """Add the edges of references: what a change names is made before it, and deleted after it."""
+    index = {change.address: j for j, change in enumerate(changes)}
+    for i, change in enumerate(changes):
+        for address in references(change):
+            j = index.get(address)
+            if j is None or j == i:
+                continue
+            if changes[j].action == "delete":
+                deps[j].add(i)
+            else:
+                deps[i].add(j)
+
+
+def dependencies(changes: Sequence[Change], references: References | None = None) -> dict[int, set[int]]:
     """Return, for each change's index, the indexes of the changes that must finish before it."""
     deps: dict[int, set[int]] = {i: set() for i in range(len(changes))}
+    if references is not None:
+        _reference_edges(changes, references, deps)
     for i, change in enumerate(changes):
         source = clone_source(change)
         if source is None or change.action not in ("create", "replace"):
@@ -41,28 +61,30 @@ def dependencies(changes: Sequence[Change]) -> dict[int, set[int]]:
     return deps
 
 
-def order_changes(changes: Sequence[Change]) -> list[list[Change]]:
+def order_changes(changes: Sequence[Change], references: References | None = None) -> list[list[Change]]:
     """Return the changes in stages; every change comes after the changes it depends on.
 
     Raises:
-        ManifestError: the clone sources form a cycle.
+        ManifestError: the clone sources (or references) form a cycle.
     """
-    deps = dependencies(changes)
+    deps = dependencies(changes, references)
     done: set[int] = set()
     stages: list[list[Change]] = []
     while len(done) < len(changes):
         ready = [i for i in range(len(changes)) if i not in done and deps[i] <= done]
         if not ready:
             stuck = sorted(changes[i].address for i in range(len(changes)) if i not in done)
-            raise ManifestError(f"The clone sources of {', '.join(stuck)} depend on each other in a cycle.")
+            raise ManifestError(
+                f"The clone sources or references of {', '.join(stuck)} depend on each other in a cycle."
+            )
         stages.append([changes[i] for i in ready])
         done.update(ready)
     return stages
 
 
-def dependents(changes: Sequence[Change], failed: set[str]) -> set[str]:
+def dependents(changes: Sequence[Change], failed: set[str], references: References | None = None) -> set[str]:
     """Return the addresses that (transitively) depend on a failed address and must be skipped."""
-    deps = dependencies(changes)
+    deps = dependencies(changes, references)
     skipped = set(failed)
     grew = True
     while grew:

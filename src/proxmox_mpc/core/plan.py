@@ -2,7 +2,7 @@
 
 ```
 {"format_version": "1.1", "created_at": ISO-8601 UTC, "context": str|null, "workspace": str|null,
- "changes": [{"address": "vm/web-1", "kind": "vm"|"ct", "vmid": int|null, "node": str,
+ "changes": [{"address": "vm/web-1", "kind": "vm"|"ct"|"pool"|..., "vmid": int|null, "node": str|null,
               "action": "create"|"update"|"replace"|"delete"|"power",
               "fields": [{"name", "old", "new", "needs_reboot", ["forces_replacement": true]}],
               "digest": str|null, ["backup": STORAGE], ["replaced_in_run": RUN]}],
@@ -10,6 +10,7 @@
 ```
 Field values are Proxmox config values in canonical form (disks as `storage:size,options`); the
 pseudo-fields `state`, `pool`, `node`, `clone`, `ostemplate` and `ssh_keys` carry what is not config.
+A change of a non-guest kind (`pool/prod`) has no vmid and no node; its fields are the kind's own.
 Keys in brackets appear only when they say something (1.1 added them; a 1.0 reader ignores nothing
 it knew): `forces_replacement` on the fields that force a replace, `backup` on a delete or replace
 that takes a vzdump first, `replaced_in_run` on a create of a guest an interrupted replace deleted,
@@ -21,8 +22,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
+from proxmox_mpc.core.identity import GUEST_KINDS, api_type
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import ManifestError
 
@@ -62,12 +64,13 @@ class FieldChange(BaseModel):
 
 
 class Change(BaseModel):
-    """Everything that changes about one guest."""
+    """Everything that changes about one resource (a guest, a pool, ...)."""
 
     address: str
-    kind: Literal["vm", "ct"]
+    kind: str  # the address prefix of a registered kind: vm, ct, pool, ...
     vmid: int | None = None
-    node: str
+    # A guest's node; empty for kinds that live on no node (written as null in the plan document).
+    node: str = ""
     action: Action
     fields: list[FieldChange] = Field(default_factory=list)
     digest: str | None = None
@@ -76,12 +79,19 @@ class Change(BaseModel):
     # The apply run whose replace deleted this guest and never created it again (a create only).
     replaced_in_run: int | None = None
 
+    @field_validator("node", mode="before")
+    @classmethod
+    def _no_node(cls, value: Any) -> Any:
+        return "" if value is None else value
+
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         for key in ("backup", "replaced_in_run"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("node") == "":
+            data["node"] = None
         return data
 
     @property
@@ -91,8 +101,13 @@ class Change(BaseModel):
 
     @property
     def type(self) -> str:
-        """Return the Proxmox guest type: qemu or lxc."""
-        return "qemu" if self.kind == "vm" else "lxc"
+        """Return the Proxmox guest type of a guest's change (qemu or lxc); another kind's prefix otherwise."""
+        return api_type(self.kind) if self.guest else self.kind
+
+    @property
+    def guest(self) -> bool:
+        """Return True for a change of a VM or a container (driven by the guest path)."""
+        return self.kind in GUEST_KINDS
 
     def field(self, name: str) -> FieldChange | None:
         """Return the change of one field, or None."""

@@ -109,7 +109,7 @@ def _bridge_problems(change: Change, facts: CreateFacts) -> list[tuple[str, str]
 
 def create_blockers(change: Change, facts: CreateFacts | None = None) -> list[Blocker]:
     """Return why the create half of a create or replace would be refused (empty: it can go ahead)."""
-    if change.action not in ("create", "replace"):
+    if change.action not in ("create", "replace") or not change.guest:
         return []
     facts = facts or CreateFacts()
     fields = {f.name: f.new for f in change.fields}

@@ -304,9 +304,11 @@ def _ct_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
 
 
 def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:
-    # Templates first, so clones find their source.
+    # The other kinds first (a guest joins a pool that must exist), then templates, so clones find their source.
     ordered = sorted(inputs.guests, key=lambda g: (not g.template, g.clone_from is not None))
-    tasks: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = [
+        {"name": f"{r.ref} exists", "module": r.ansible_module, "args": r.ansible_args} for r in inputs.resources
+    ]
     for guest in ordered:
         tasks += _vm_tasks(guest, inputs) if guest.kind == "vm" else _ct_tasks(guest, inputs)
     return tasks

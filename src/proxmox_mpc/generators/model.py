@@ -13,6 +13,7 @@ from proxmox_mpc.core.manifest import AnyManifest, CtManifest, VmManifest
 from proxmox_mpc.core.pveconfig import parse_size
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.generators.common import safe_name
+from proxmox_mpc.kinds.base import ResourceKind, ResourceManifest
 
 GIB = 1024**3
 DEFAULT_PROVIDER_VERSION = "0.111.1"
@@ -136,11 +137,34 @@ class Cluster(BaseModel):
     nodes: list[str] = Field(default_factory=list)
 
 
+class ResourceSpec(BaseModel):
+    """A resource of a non-guest kind (a pool, ...) as the generators spell it, from its kind's mapping."""
+
+    kind: str  # the address prefix: pool
+    id: str
+    folder: str  # the kind's folder: pools (Terraform writes pools.tf)
+    terraform_type: str
+    terraform_attrs: list[tuple[str, Any]] = Field(default_factory=list)
+    # The id `terraform import` takes, when the resource exists and the provider documents import.
+    import_id: str | None = None
+    # The resource exists, but the provider documents no import for its type: say so instead.
+    unimportable: bool = False
+    ansible_module: str
+    ansible_args: list[tuple[str, Any]] = Field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """Return `pool/prod`."""
+        return f"{self.kind}/{self.id}"
+
+
 class GenerateInputs(BaseModel):
     """Everything one `pmpc generate` run renders from; `sorted()` makes the order deterministic."""
 
     cluster: Cluster = Field(default_factory=Cluster)
     guests: list[GuestSpec] = Field(default_factory=list)
+    # The other kinds' resources, made before the guests that reference them (a guest's pool).
+    resources: list[ResourceSpec] = Field(default_factory=list)
     provider_version: str = DEFAULT_PROVIDER_VERSION
     # Where the generated Terraform is, relative to the tests' output directory (for Terratest).
     terraform_dir: str = "../../terraform"
@@ -164,7 +188,10 @@ class GenerateInputs(BaseModel):
         ]
         cluster = self.cluster.model_copy(update={"nodes": sorted(set(self.cluster.nodes))})
         frameworks = [f for f in FRAMEWORKS if f in self.frameworks]
-        return self.model_copy(update={"guests": fixed, "cluster": cluster, "frameworks": frameworks})
+        resources = sorted(self.resources, key=lambda r: (r.kind, r.id))
+        return self.model_copy(
+            update={"guests": fixed, "cluster": cluster, "frameworks": frameworks, "resources": resources}
+        )
 
     def find(self, source: str | None) -> GuestSpec | None:
         """Return the guest a clone source names (by name, or by VMID as text)."""
@@ -174,6 +201,22 @@ class GenerateInputs(BaseModel):
             if guest.name == source or (guest.vmid is not None and str(guest.vmid) == source):
                 return guest
         return None
+
+
+def resource_spec(kind: ResourceKind, manifest: ResourceManifest, *, exists: bool) -> ResourceSpec:
+    """Return a resource manifest as the generators spell it, through its kind's mapping."""
+    mapping = kind.terraform
+    return ResourceSpec(
+        kind=kind.prefix,
+        id=manifest.name,
+        folder=kind.folder,
+        terraform_type=mapping.resource_type,
+        terraform_attrs=[(k, v) for k, v in kind.terraform_attrs(manifest) if v is not None],
+        import_id=kind.import_id(manifest) if exists and mapping.importable else None,
+        unimportable=exists and not mapping.importable,
+        ansible_module=kind.ansible.module,
+        ansible_args=[(k, v) for k, v in kind.ansible_args(manifest) if v is not None],
+    )
 
 
 def slot_key(slot: str) -> tuple[str, int]:

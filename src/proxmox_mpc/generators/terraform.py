@@ -13,7 +13,7 @@ from proxmox_mpc.generators.common import (
     unique_identifiers,
     with_header,
 )
-from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, check_inputs
+from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, check_inputs
 
 VM_TYPE = "proxmox_virtual_environment_vm"
 CT_TYPE = "proxmox_virtual_environment_container"
@@ -297,7 +297,37 @@ def _imports(inputs: GenerateInputs) -> list[tuple[str, str]]:
         if guest.exists and guest.vmid is not None:
             rtype = VM_TYPE if guest.kind == "vm" else CT_TYPE
             out.append((f"{rtype}.{idents[(guest.name, _key(guest))]}", hcl_string(guest.import_id)))
+    for spec, ident in _resource_idents(inputs):
+        if spec.import_id is not None:
+            out.append((f"{spec.terraform_type}.{ident}", hcl_string(spec.import_id)))
     return out
+
+
+def _resource_idents(inputs: GenerateInputs) -> list[tuple[ResourceSpec, str]]:
+    """Return each non-guest resource with its Terraform name (unique within its type)."""
+    found = []
+    for rtype in sorted({r.terraform_type for r in inputs.resources}):
+        specs = [r for r in inputs.resources if r.terraform_type == rtype]
+        idents = unique_identifiers((r.id, index) for index, r in enumerate(specs))
+        found += [(r, idents[(r.id, index)]) for index, r in enumerate(specs)]
+    return found
+
+
+def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
+    """Return the Terraform resources of the other kinds by file: `pools.tf`, ... (only kinds that have some)."""
+    files: dict[str, list[Resource]] = {}
+    for spec, ident in _resource_idents(inputs):
+        body = Block("resource")
+        for key, value in spec.terraform_attrs:
+            body.attr(key, value)
+        comment = f"{spec.ref}" + ("" if spec.import_id or spec.unimportable else ": to be created")
+        comments = [comment]
+        if spec.unimportable:
+            comments.append("The provider documents no import for this type: `terraform apply` would try to create it.")
+        files.setdefault(f"{spec.folder}.tf", []).append(
+            Resource(spec.terraform_type, ident, comments, render_body(body, 1))
+        )
+    return files
 
 
 def render(inputs: GenerateInputs, clone_vmids: dict[str, int] | None = None) -> dict[str, str]:
@@ -334,5 +364,8 @@ def render(inputs: GenerateInputs, clone_vmids: dict[str, int] | None = None) ->
             "what": "VMs" if path == "vms.tf" else "containers",
         }
         body = render_template(f"terraform/{template}", **context, **extra)
+        out[path] = with_header(GENERATOR, path, body)
+    for path, found in _resource_files(inputs).items():
+        body = render_template("terraform/guests.tf.j2", resources=found, what=path)
         out[path] = with_header(GENERATOR, path, body)
     return out

@@ -40,7 +40,9 @@ def _field_line(change: Change, item: FieldChange) -> str:
 
 
 def describe_target(change: Change) -> str:
-    """Return `vm/web-1 (101 on pve1)` for a change's headline."""
+    """Return `vm/web-1 (101 on pve1)` for a change's headline (`pool/prod` for a kind on no node)."""
+    if not change.node:
+        return change.address
     where = f"{change.vmid} on {change.node}" if change.vmid is not None else f"new, on {change.node}"
     return f"{change.address} ({where})"
 

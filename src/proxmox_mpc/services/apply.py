@@ -58,10 +58,12 @@ from proxmox_mpc.errors import (
     TaskFailedError,
     UsageError,
 )
+from proxmox_mpc.kinds.plan import change_references
 from proxmox_mpc.output.progress import Progress
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.services.manifests import ManifestSet
     from proxmox_mpc.state.store import Store
 
 Confirm = Callable[[str, Sequence[str]], None]
@@ -461,7 +463,9 @@ async def run_change(run: _Run, change: Change) -> ActionResult:
     async with run.limit:
         try:
             run.note(change.address, change.action, "started", change.ref)
-            if change.action == "delete":
+            if not change.guest:
+                await _resource(run, result, change, deadline)
+            elif change.action == "delete":
                 assert change.vmid is not None
                 await _delete(run, result, change, change.vmid, deadline)
             elif change.action == "replace":
@@ -483,6 +487,17 @@ async def run_change(run: _Run, change: Change) -> ActionResult:
     return result
 
 
+async def _resource(run: _Run, result: ActionResult, change: Change, deadline: float) -> None:
+    """Carry out a change of a non-guest kind (a pool, ...) through its kind's requests."""
+    from proxmox_mpc.services.resources import apply_resource_change, record_outcome
+
+    async def send(step: str, request: PlannedRequest) -> None:
+        await run.send(result, step, request, deadline)
+
+    await apply_resource_change(change, send)
+    record_outcome(run.store, run.cluster, change, run.run_id)
+
+
 def _refuse_uncreatable(change: Change) -> None:
     """Never start a replace whose create is known to be refused (the delete would lose the guest)."""
     from proxmox_mpc.core.preflight import create_blockers, replace_sentence
@@ -501,8 +516,12 @@ async def check_fresh(api: ProxmoxClient, plan: Plan) -> None:
     resources = [r for r in await api.cluster_resources("vm") if r.get("type") in ("qemu", "lxc")]
     by_vmid = {int(r["vmid"]): r for r in resources}
     names = {(str(r.get("type")), str(r.get("name"))) for r in resources}
-    stale: list[str] = []
+    from proxmox_mpc.services.resources import stale_resources
+
+    stale: list[str] = await stale_resources(api, plan.changes)
     for change in plan.changes:
+        if not change.guest:
+            continue  # stale_resources judged it
         if change.action == "create":
             name = change.address.split("/", 1)[1]
             if (change.vmid is not None and change.vmid in by_vmid) or (change.type, name) in names:
@@ -643,7 +662,8 @@ async def execute_plan(
                 run.batch = len(plan.changes) > 1
                 try:
                     await run.refresh()
-                    report.results = await _run_stages(run, plan, order_changes(plan.changes))
+                    stages = order_changes(plan.changes, change_references(plan.changes))
+                    report.results = await _run_stages(run, plan, stages)
                     errors = run.errors
                 finally:
                     status = "ok" if all(r.ok for r in report.results) and report.results else "failed"
@@ -686,7 +706,7 @@ async def _run_stages(run: _Run, plan: Plan, stages: list[list[Change]]) -> list
     results: dict[str, ActionResult] = {}
     failed: set[str] = set()
     for stage in stages:
-        skip = dependents(plan.changes, failed)
+        skip = dependents(plan.changes, failed, change_references(plan.changes))
         todo = []
         for change in stage:
             if change.address in skip:
@@ -793,6 +813,32 @@ async def apply(
     )
 
 
+def _chosen_manifests(app_ctx: AppContext, targets: Sequence[str]) -> ManifestSet:
+    """Return the manifests `destroy` names: files and directories, names or addresses, else the workspace's.
+
+    Raises:
+        NotFound: a name matches no manifest.
+    """
+    from proxmox_mpc.services.manifests import ManifestSet, load_all, workspace_set
+
+    files = [t for t in targets if Path(t).exists()]
+    names = [t for t in targets if not Path(t).exists()]
+    chosen = load_all([Path(t) for t in files]) if files else ManifestSet()
+    if not names and files:
+        return chosen
+    everything = workspace_set(app_ctx)
+    if not names:
+        return everything
+    for name in names:
+        guests = [i for i in everything.guests if name in (i.manifest.name, i.manifest.address)]
+        others = [i for i in everything.resources if name in (i.manifest.name, i.manifest.address)]
+        if not guests and not others:
+            raise NotFound(f"No manifest for {name!r} in this workspace.")
+        chosen.guests += guests
+        chosen.resources += others
+    return chosen
+
+
 async def destroy_plan(
     app_ctx: AppContext,
     *,
@@ -802,7 +848,7 @@ async def destroy_plan(
     backup_first: bool = False,
     backup_storage: str | None = None,
 ) -> Plan:
-    """Return the plan that deletes the managed guests chosen (reads only; protection checked).
+    """Return the plan that deletes the managed guests and resources chosen (reads only; protection checked).
 
     Raises:
         NotFound: a name matches no manifest.
@@ -811,37 +857,25 @@ async def destroy_plan(
     """
     from proxmox_mpc.core.diff import match_guests
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.manifests import load_manifests, workspace_manifests
     from proxmox_mpc.services.observe import COMPARE, observe
     from proxmox_mpc.services.plan import annotate_destroys, parse_allow_destroy, parse_selector_text, select
     from proxmox_mpc.services.preflight import workspace_label
+    from proxmox_mpc.services.resources import destroy_changes
     from proxmox_mpc.services.validate import require_valid
 
     allowed = parse_allow_destroy(allow_destroy)
     chosen = parse_selector_text(selector)
-    files = [t for t in targets if Path(t).exists()]
-    names = [t for t in targets if not Path(t).exists()]
-    loaded = load_manifests([Path(t) for t in files]) if files else []
-    if names or not files:
-        everything = workspace_manifests(app_ctx)
-        if names:
-            picked = []
-            for name in names:
-                found = [i for i in everything if name in (i.manifest.name, i.manifest.address)]
-                if not found:
-                    raise NotFound(f"No manifest for {name!r} in this workspace.")
-                picked += found
-            loaded += picked
-        else:
-            loaded = everything
+    found = _chosen_manifests(app_ctx, targets)
+    # A selector picks guests by what they are: the other kinds are destroyed only without one.
+    resources = [] if chosen else found.resources
     async with connect(app_ctx) as api:
         observation = await observe(api, COMPARE)
     observed, facts = observation.guests, observation.facts
     # Validate first: a bad manifest stops destroy before anything is sent.
-    require_valid(loaded, facts)
-    kept, guests = select(loaded, observed, chosen)
+    require_valid(found.guests, facts, found.resources)
+    kept, guests = select(found.guests, observed, chosen)
     pairs, _ = match_guests([i.manifest for i in kept], guests)
-    changes = []
+    changes = destroy_changes(resources, facts.resources)
     for manifest, guest in pairs:
         if guest is None:
             continue
@@ -860,7 +894,7 @@ async def destroy_plan(
     annotate_destroys(
         app_ctx,
         plan,
-        kept,
+        [*kept, *resources],
         allowed,
         facts=facts,
         backup_first=backup_first,

@@ -7,15 +7,19 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from proxmox_mpc.services.manifests import ManifestSet
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.errors import Conflict, ManifestError, PmpcError, UsageError
 from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
+from proxmox_mpc.kinds.base import Resource
 from proxmox_mpc.safeio.files import is_inside
 
 GENERATORS = ("terraform", "ansible", "tests")
@@ -56,6 +60,7 @@ class _Facts(BaseModel):
     addresses: dict[int, str | None] = Field(default_factory=dict)  # VMID -> the address its agent reports
     nodes: list[str] = Field(default_factory=list)
     source: str = "none"
+    resources: dict[str, list[Resource]] = Field(default_factory=dict)  # the other kinds, by prefix
 
 
 async def _live_facts(app_ctx: AppContext) -> _Facts:
@@ -93,10 +98,11 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
         addresses = await asyncio.gather(*(address(g) for g in snapshot.guests))
     nodes = sorted(str(n.get("node")) for n in snapshot.nodes if n.get("node"))
     found = {g.vmid: addr for g, addr in zip(snapshot.guests, addresses, strict=True)}
-    return _Facts(guests=snapshot.guests, addresses=found, nodes=nodes, source="cluster")
+    return _Facts(guests=snapshot.guests, addresses=found, nodes=nodes, source="cluster", resources=snapshot.resources)
 
 
 def _stored_facts(app_ctx: AppContext) -> _Facts:
+    from proxmox_mpc.services.resources import stored_resources
     from proxmox_mpc.services.state import cluster_key, open_store_readonly
 
     store = open_store_readonly(app_ctx)
@@ -106,6 +112,7 @@ def _stored_facts(app_ctx: AppContext) -> _Facts:
         cluster = cluster_key(app_ctx)
         records = store.current_guests(cluster)
         nodes = [n.name for n in store.nodes(cluster)]
+        resources = stored_resources(store, cluster)
     finally:
         store.close()
     guests = []
@@ -113,7 +120,7 @@ def _stored_facts(app_ctx: AppContext) -> _Facts:
         guest = ObservedGuest.model_validate(record, from_attributes=True)
         guest.unread = not record.config  # stored while its node was offline, never read since
         guests.append(guest)
-    return _Facts(guests=guests, nodes=sorted(nodes), source="state")
+    return _Facts(guests=guests, nodes=sorted(nodes), source="state", resources=resources)
 
 
 def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:
@@ -137,14 +144,34 @@ def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:
     )
 
 
-def _manifests(app_ctx: AppContext) -> list[Any] | None:
+def _manifests(app_ctx: AppContext) -> ManifestSet | None:
     """Return the workspace's manifests, or None outside a workspace or without any."""
-    from proxmox_mpc.services.manifests import workspace_manifests
+    from proxmox_mpc.services.manifests import workspace_set
 
     if app_ctx.workspace is None:
         return None
-    loaded = workspace_manifests(app_ctx)
-    return [item.manifest for item in loaded] or None
+    found = workspace_set(app_ctx)
+    return found if found.guests or found.resources else None
+
+
+def resource_specs(found: ManifestSet | None, facts: _Facts) -> list[Any]:
+    """Return the other kinds' resources as the generators spell them: the manifests', else what exists."""
+    from proxmox_mpc.generators.model import resource_spec
+    from proxmox_mpc.kinds import registry
+
+    present = {r.address for items in facts.resources.values() for r in items}
+    specs = []
+    if found is None:
+        for prefix, items in sorted(facts.resources.items()):
+            kind = registry.resource_kind(prefix)
+            if kind is not None:
+                specs += [resource_spec(kind, kind.to_manifest(r), exists=True) for r in items]
+        return specs
+    for item in found.resources:
+        found_kind = registry.resource_kind(item.manifest.prefix)
+        if found_kind is not None and not item.manifest.absent:
+            specs.append(resource_spec(found_kind, item.manifest, exists=item.manifest.address in present))
+    return specs
 
 
 def build_inputs(
@@ -155,7 +182,7 @@ def build_inputs(
     Without manifests every existing guest is described from its config, as `sync --import` would.
     """
     from proxmox_mpc.generators.model import Observed, merge, spec_from_manifest
-    from proxmox_mpc.services.manifests import manifest_for_guest
+    from proxmox_mpc.services.imports import manifest_for_guest
 
     warnings: list[str] = []
     observed = [
@@ -383,15 +410,17 @@ async def generate(
     from proxmox_mpc.generators.model import GenerateInputs
 
     _check_options(generator, provider_version, frameworks)
-    manifests = _manifests(app_ctx)
+    found = _manifests(app_ctx)
     facts = _stored_facts(app_ctx) if offline else await _live_facts(app_ctx)
+    manifests = [item.manifest for item in found.guests] if found is not None else None
     specs, clone_vmids, warnings = build_inputs(manifests, facts)
-    if manifests is None and facts.source == "none":
+    if found is None and facts.source == "none":
         warnings.append("No manifests and no synced state: nothing to describe (run `pmpc sync` first).")
     out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
     inputs = GenerateInputs(
         cluster=_cluster_info(app_ctx, facts.nodes),
         guests=specs,
+        resources=resource_specs(found, facts),
         provider_version=provider_version or DEFAULT_PROVIDER_VERSION,
         frameworks=list(frameworks or FRAMEWORKS),
     )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.secrets import is_secret_key
 from proxmox_mpc.errors import PmpcError
-from proxmox_mpc.services.manifests import LoadedManifest, Source, validate_document
+from proxmox_mpc.services.manifests import Loaded, Source, as_loaded, validate_document
 
 if TYPE_CHECKING:
     from proxmox_mpc.state.store import Store
@@ -39,12 +39,16 @@ SETTLE_NS = 1_000_000_000
 @functools.lru_cache(maxsize=1)
 def cache_format() -> str:
     """Return the fingerprint of what reads manifests (pmpc's version and its manifest modules)."""
+    import importlib
+
     from proxmox_mpc import __version__
     from proxmox_mpc.core import manifest
+    from proxmox_mpc.kinds import base, registry
     from proxmox_mpc.services import manifests
 
     digest = hashlib.sha256(__version__.encode())
-    for module in (manifest, manifests):
+    kind_modules = [importlib.import_module(type(k).__module__) for k in registry.kinds()]
+    for module in (manifest, manifests, base, registry, *kind_modules):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:32]
 
@@ -106,7 +110,7 @@ class ManifestCache:
         self.present: list[str] = []
         self.hits = 0
 
-    def get(self, path: Path, shown: str, stat: os.stat_result) -> list[LoadedManifest] | None:
+    def get(self, path: Path, shown: str, stat: os.stat_result) -> list[Loaded] | None:
         """Return the manifests of an unchanged cached file (None: parse it)."""
         key = os.path.abspath(path)
         self.present.append(key)
@@ -119,11 +123,11 @@ class ManifestCache:
             manifest, problems = validate_document(doc["data"], source)
             if manifest is None or problems:
                 return None
-            loaded.append(LoadedManifest(manifest, source))
+            loaded.append(as_loaded(manifest, source))
         self.hits += 1
         return loaded
 
-    def add(self, path: Path, stat: os.stat_result, loaded: Sequence[LoadedManifest]) -> None:
+    def add(self, path: Path, stat: os.stat_result, loaded: Sequence[Loaded]) -> None:
         """Remember a file that parsed cleanly, when it is safe to cache."""
         if stat.st_mtime_ns > time.time_ns() - SETTLE_NS:
             return

@@ -12,27 +12,20 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import manifest_kind
 from proxmox_mpc.core.manifest import (
-    MANIFEST_KINDS,
     AnyManifest,
-    CtManifest,
-    VmManifest,
-    manifest_from_config,
     manifest_to_document,
 )
-from proxmox_mpc.errors import ManifestError, UnsafePathError, UsageError
+from proxmox_mpc.errors import ManifestError, UsageError
+from proxmox_mpc.kinds import registry
+from proxmox_mpc.kinds.base import ResourceManifest
 from proxmox_mpc.output.yaml_text import SafeDumper, safe_dump
-from proxmox_mpc.safeio.files import write_file
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
 
 if TYPE_CHECKING:
-    from proxmox_mpc.core.models import BaseGuest
     from proxmox_mpc.services.manifest_cache import ManifestCache
 
 RESOURCES_DIR = "resources"
-KIND_DIRS = {"VM": "vms", "CT": "cts"}
-_PREFIX = {"VM": "vm", "CT": "ct"}
 SUFFIXES = (".yaml", ".yml")
 Loc = tuple[str | int, ...]
 
@@ -91,10 +84,47 @@ class Source:
 
 @dataclass
 class LoadedManifest:
-    """A validated manifest and where it was written."""
+    """A validated guest manifest and where it was written."""
 
     manifest: AnyManifest
     source: Source
+
+
+@dataclass
+class LoadedResource:
+    """A validated manifest of a non-guest kind (Pool, ...) and where it was written."""
+
+    manifest: ResourceManifest
+    source: Source
+
+
+Loaded = LoadedManifest | LoadedResource
+
+
+@dataclass
+class ManifestSet:
+    """A workspace's manifests: the guests, and the resources of every other kind."""
+
+    guests: list[LoadedManifest] = field(default_factory=list)
+    resources: list[LoadedResource] = field(default_factory=list)
+
+
+def split(items: Sequence[Loaded]) -> ManifestSet:
+    """Return loaded manifests as guests and other resources."""
+    found = ManifestSet()
+    for item in items:
+        if isinstance(item, LoadedResource):
+            found.resources.append(item)
+        else:
+            found.guests.append(item)
+    return found
+
+
+def as_loaded(manifest: AnyManifest | ResourceManifest, source: Source) -> Loaded:
+    """Return a validated manifest with its source, as a guest's or another kind's."""
+    if isinstance(manifest, ResourceManifest):
+        return LoadedResource(manifest, source)
+    return LoadedManifest(manifest, source)
 
 
 def field_name(loc: Sequence[str | int]) -> str:
@@ -172,18 +202,22 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
-def validate_document(data: Any, source: Source) -> tuple[AnyManifest | None, list[Problem]]:
-    """Validate one parsed YAML document as a manifest; return it, or the problems found."""
+def validate_document(
+    data: Any, source: Source
+) -> tuple[AnyManifest | ResourceManifest | None, list[Problem]]:
+    """Validate one parsed YAML document as a manifest of its kind; return it, or the problems found."""
     from pydantic import ValidationError
 
+    known = ", ".join(registry.manifest_kinds())
     if not isinstance(data, dict):
-        return None, [source.problem((), "a manifest must be a mapping (kind, name, node, spec)")]
+        return None, [source.problem((), "a manifest must be a mapping (kind, name, spec)")]
     kind = data.get("kind")
     if kind is None:
-        return None, [source.problem((), "kind: required field is missing (VM or CT)")]
-    if kind not in MANIFEST_KINDS:
-        return None, [source.problem(("kind",), f"must be VM or CT (got {kind!r})")]
-    model: type[AnyManifest] = VmManifest if kind == "VM" else CtManifest
+        return None, [source.problem((), f"kind: required field is missing ({known})")]
+    found = registry.by_name(kind) if isinstance(kind, str) else None
+    if found is None:
+        return None, [source.problem(("kind",), f"must be one of {known} (got {kind!r})")]
+    model: Any = found.model
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
@@ -195,9 +229,9 @@ def validate_document(data: Any, source: Source) -> tuple[AnyManifest | None, li
         return None, problems
 
 
-def parse_text(text: str, path: str) -> tuple[list[LoadedManifest], list[Problem]]:
+def parse_text(text: str, path: str) -> tuple[list[Loaded], list[Problem]]:
     """Parse and validate every document of one YAML text (aliases, NUL bytes and deep nesting refused)."""
-    loaded: list[LoadedManifest] = []
+    result: list[Loaded] = []
     problems: list[Problem] = []
     try:
         for node, loader in compose_documents(text):
@@ -210,7 +244,7 @@ def parse_text(text: str, path: str) -> tuple[list[LoadedManifest], list[Problem
             doc_problems += found
             problems += doc_problems
             if manifest is not None and not doc_problems:
-                loaded.append(LoadedManifest(manifest, source))
+                result.append(as_loaded(manifest, source))
     except InputLimitError as exc:
         problems.append(Problem(path, exc.line, exc.column, "", exc.message))
     except yaml.MarkedYAMLError as exc:
@@ -220,7 +254,7 @@ def parse_text(text: str, path: str) -> tuple[list[LoadedManifest], list[Problem
         problems.append(Problem(path, line, column, "", f"YAML syntax error: {reason}"))
     except yaml.YAMLError as exc:
         problems.append(Problem(path, 1, 1, "", f"YAML error: {str(exc).splitlines()[0]}"))
-    return loaded, problems
+    return result, problems
 
 
 def manifest_files(paths: Iterable[Path]) -> list[Path]:
@@ -254,21 +288,25 @@ def _scan(directory: str, rel: tuple[str, ...], found: list[tuple[tuple[str, ...
                 found.append(((*rel, entry.name), entry.path))
 
 
-def check_unique(loaded: Sequence[LoadedManifest]) -> list[Problem]:
-    """Return problems for manifests that repeat a name (per kind), a VMID or a MAC address."""
+def check_unique(loaded: Sequence[Loaded]) -> list[Problem]:
+    """Return problems for manifests that repeat an address (a name per kind), a VMID or a MAC address."""
     problems: list[Problem] = []
-    names: dict[str, LoadedManifest] = {}
+    names: dict[str, Loaded] = {}
     vmids: dict[int, LoadedManifest] = {}
     macs: dict[str, LoadedManifest] = {}
     for item in loaded:
-        m = item.manifest
-        first = names.get(m.address)
+        first = names.get(item.manifest.address)
         if first is not None:
             problems.append(
-                item.source.problem(("name",), f"{m.address} is already described in {_at(first, 'name')}")
+                item.source.problem(
+                    ("name",), f"{item.manifest.address} is already described in {_at(first, 'name')}"
+                )
             )
         else:
-            names[m.address] = item
+            names[item.manifest.address] = item
+        if isinstance(item, LoadedResource):
+            continue
+        m = item.manifest
         if m.vmid is not None:
             other = vmids.get(m.vmid)
             if other is not None:
@@ -297,7 +335,7 @@ def check_unique(loaded: Sequence[LoadedManifest]) -> list[Problem]:
     return problems
 
 
-def _at(item: LoadedManifest, key: str) -> str:
+def _at(item: Loaded, key: str) -> str:
     line, column = item.source.where((key,))
     return f"{item.source.path}:{line}:{column}"
 
@@ -315,23 +353,33 @@ def raise_problems(problems: Sequence[Problem]) -> None:
 
 
 def load_manifests(paths: Sequence[Path], cache: ManifestCache | None = None) -> list[LoadedManifest]:
-    """Load, validate and cross-check every manifest under `paths` (unchanged files from `cache`).
+    """Load, validate and cross-check every manifest under `paths`; return the guests' (see load_all).
 
     Raises:
         ManifestError: some manifest is invalid (every problem is listed with file:line:column).
         UsageError: a path does not exist.
     """
-    loaded, problems = parse_files(manifest_files(paths), cache)
-    problems += check_unique(loaded)
+    return load_all(paths, cache).guests
+
+
+def load_all(paths: Sequence[Path], cache: ManifestCache | None = None) -> ManifestSet:
+    """Load, validate and cross-check every manifest of every kind under `paths` (unchanged files from `cache`).
+
+    Raises:
+        ManifestError: some manifest is invalid (every problem is listed with file:line:column).
+        UsageError: a path does not exist.
+    """
+    found, problems = parse_files(manifest_files(paths), cache)
+    problems += check_unique(found)
     raise_problems(problems)
-    return loaded
+    return split(found)
 
 
 def parse_files(
     files: Sequence[Path], cache: ManifestCache | None = None, *, shown: bool = True
-) -> tuple[list[LoadedManifest], list[Problem]]:
+) -> tuple[list[Loaded], list[Problem]]:
     """Parse and validate manifest files (those unchanged since they were cached come from `cache`)."""
-    loaded: list[LoadedManifest] = []
+    loaded: list[Loaded] = []
     problems: list[Problem] = []
     for path in files:
         name = display_path(path) if shown else str(path)
@@ -373,26 +421,36 @@ def require_workspace(app_ctx: AppContext) -> Path:
 
 
 def workspace_manifests(app_ctx: AppContext, targets: Sequence[str] = ()) -> list[LoadedManifest]:
-    """Load the workspace's manifests (or only the given files and directories).
+    """Load the workspace's guest manifests (or only the given files and directories); see workspace_set.
+
+    Raises:
+        ManifestError: a manifest (of any kind) is invalid.
+        UsageError: outside a workspace, or a path does not exist.
+    """
+    return workspace_set(app_ctx, targets).guests
+
+
+def workspace_set(app_ctx: AppContext, targets: Sequence[str] = ()) -> ManifestSet:
+    """Load the workspace's manifests of every kind (or only the given files and directories).
 
     Raises:
         ManifestError: a manifest is invalid.
         UsageError: outside a workspace, or a path does not exist.
     """
     if targets:
-        return load_manifests([Path(t) for t in targets])
+        return load_all([Path(t) for t in targets])
     from proxmox_mpc.services.manifest_cache import manifest_cache
 
     workspace = require_workspace(app_ctx)
     directory = resources_dir(workspace)
     if not directory.is_dir():
-        return []
+        return ManifestSet()
     files = manifest_files([directory])
     with manifest_cache(app_ctx, directory, files) as cache:
-        loaded, problems = parse_files(files, cache)
-    problems += check_unique(loaded)
+        found, problems = parse_files(files, cache)
+    problems += check_unique(found)
     raise_problems(problems)
-    return loaded
+    return split(found)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -422,159 +480,17 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _ManifestDumper = manifest_dumper()
 
 
-def dump_manifest(manifest: AnyManifest, dumper: type[yaml.SafeDumper] | None = None) -> str:
-    """Return a manifest as YAML text."""
+def dump_manifest(manifest: AnyManifest | ResourceManifest, dumper: type[yaml.SafeDumper] | None = None) -> str:
+    """Return a manifest (of any kind) as YAML text."""
+    from proxmox_mpc.services.resources import resource_document
+
+    document = (
+        resource_document(manifest) if isinstance(manifest, ResourceManifest) else manifest_to_document(manifest)
+    )
     return safe_dump(
-        manifest_to_document(manifest),
+        document,
         dumper=dumper or _ManifestDumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
     )
-
-
-def manifest_for_guest(guest: BaseGuest, config: dict[str, Any]) -> AnyManifest:
-    """Build the manifest of a guest (any view of it: listed, observed, stored) from its config."""
-    template = guest.template
-    status = guest.status
-    state = None if template else ("stopped" if status == "stopped" else "running" if status else None)
-    return manifest_from_config(
-        manifest_kind(guest.kind),
-        guest.name,
-        guest.node,
-        guest.vmid,
-        config,
-        state=state,
-        pool=guest.pool or None,
-        template=template or None,
-    )
-
-
-@dataclass
-class ImportResult:
-    """What `sync --import` wrote, and each guest it could not import with the reason (one sentence)."""
-
-    written: list[Path] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-
-def _manifest_or_reason(guest: Any, config: dict[str, Any]) -> AnyManifest | str:
-    from pydantic import ValidationError
-
-    try:
-        return manifest_for_guest(guest, config)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = field_name(first.get("loc", ())) or "value"
-        return f"its config cannot be written as a manifest ({where}: {_message(dict(first))})"
-    except (ValueError, OverflowError) as exc:
-        return f"its config cannot be written as a manifest ({str(exc).splitlines()[0]})"
-
-
-def import_manifests(
-    app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
-) -> ImportResult:
-    """Write a manifest for each guest that has none yet (`pmpc sync --import`).
-
-    A symlink in the way of one file is refused (named in `refused`) and the others are still
-    written; guests that cannot be imported are in `skipped` with their reason (see plan_imports).
-
-    Raises:
-        UsageError: there is no workspace.
-        FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
-    """
-    root = workspace or require_workspace(app_ctx)
-    planned, skipped = _plan_imports(app_ctx, root, guests_with_configs)
-    result = ImportResult(skipped=skipped)
-    for path, manifest in planned:
-        try:
-            write_file(path, dump_manifest(manifest), root=root)
-        except UnsafePathError as exc:
-            result.refused.append(exc.message)
-            continue
-        result.written.append(path)
-    return result
-
-
-def plan_imports(
-    app_ctx: AppContext, guests_with_configs: Iterable[Any], workspace: Path | None = None
-) -> list[tuple[Path, AnyManifest]]:
-    """Return the manifest file each guest without one would get (`sync --import`, dry run included).
-
-    `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest
-    already described by a manifest (same VMID, or same kind and name) keeps it untouched: an import
-    never overwrites what someone wrote. One odd guest never sinks the import: a guest whose config
-    cannot be a manifest, or whose name another guest of its kind already has (a workspace holds one
-    `vm/NAME`), is left out (`import_manifests` reports why). Two names that make one file name
-    (`Web`, `web`) are written as NAME-VMID.yaml. What is written always passes `pmpc validate`.
-
-    Raises:
-        UsageError: there is no workspace.
-    """
-    return _plan_imports(app_ctx, workspace or require_workspace(app_ctx), guests_with_configs)[0]
-
-
-def _plan_imports(
-    app_ctx: AppContext, root: Path, guests_with_configs: Iterable[Any]
-) -> tuple[list[tuple[Path, AnyManifest]], list[tuple[str, str]]]:
-    pairs: list[tuple[Any, dict[str, Any]]] = []
-    for item in guests_with_configs:
-        if isinstance(item, tuple):
-            pairs.append((item[0], dict(item[1] or {})))
-        else:
-            pairs.append((item, dict(getattr(item, "config", {}) or {})))
-    described_vmids: set[int] = set()
-    # (kind, name) -> the VMID of the manifest holding that name (None: the manifest gives no VMID).
-    names_in_use: dict[tuple[str, str], int | None] = {}
-    directory = resources_dir(root)
-    if directory.is_dir():
-        from proxmox_mpc.services.manifest_cache import manifest_cache
-
-        files = manifest_files([directory])
-        with manifest_cache(app_ctx, directory, files) as cache:
-            found, _ = parse_files(files, cache, shown=False)
-        for item in found:
-            if item.manifest.vmid is not None:
-                described_vmids.add(item.manifest.vmid)
-            names_in_use.setdefault((item.manifest.kind, item.manifest.name), item.manifest.vmid)
-    skipped: list[tuple[str, str]] = []
-    manifests: list[AnyManifest] = []
-    for guest, config in sorted(pairs, key=lambda p: int(getattr(p[0], "vmid", 0) or 0)):
-        built = _manifest_or_reason(guest, config)
-        if isinstance(built, str):
-            skipped.append((_guest_address(guest), built))
-            continue
-        if built.vmid in described_vmids:
-            continue
-        holder = names_in_use.get((built.kind, built.name), -1)
-        if holder is None:
-            continue  # described by name
-        if holder != -1:
-            skipped.append(
-                (
-                    _guest_address(guest),
-                    f"its name {built.name} is also the name of {_PREFIX[built.kind]}/{holder}, "
-                    "and a workspace holds one manifest per name: rename one of them in Proxmox VE",
-                )
-            )
-            continue
-        names_in_use[(built.kind, built.name)] = built.vmid
-        manifests.append(built)
-    manifests.sort(key=lambda m: (m.kind, m.name, m.vmid or 0))
-    counts: dict[tuple[str, str], int] = {}
-    for m in manifests:
-        key = (m.kind, safe_file_name(m.name).lower())
-        counts[key] = counts.get(key, 0) + 1
-    planned: list[tuple[Path, AnyManifest]] = []
-    for m in manifests:
-        base = safe_file_name(m.name)
-        path = resources_dir(root) / KIND_DIRS[m.kind] / f"{base}.yaml"
-        if counts[(m.kind, base.lower())] > 1 or path.exists():
-            path = path.with_name(f"{base}-{m.vmid}.yaml")
-        planned.append((path, m))
-    return planned, skipped
-
-
-def _guest_address(guest: BaseGuest) -> str:
-    return guest.ref

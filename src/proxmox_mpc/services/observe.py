@@ -23,6 +23,8 @@ from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.normalize import NET_RE, split_props
 from proxmox_mpc.core.secrets import MASK, redact_config
 from proxmox_mpc.errors import ApiError, ApiNotFound, AuthError, ConnectionFailed, PmpcError, StateError
+from proxmox_mpc.kinds import registry
+from proxmox_mpc.kinds.base import Resource
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
@@ -48,10 +50,8 @@ class Read:
 
 STORAGES = Read("/nodes/{node}/storage")
 NETWORK = Read("/nodes/{node}/network", (ApiError,))  # bridges unknown: nothing is refused for them
-POOLS = Read("/pools", (AuthError,))  # not allowed to list pools: do not guess
 VNETS = Read("/cluster/sdn/vnets", (PmpcError,))  # no SDN (or no right to see it)
 CLUSTER_STATUS = Read("/cluster/status", (AuthError, ApiNotFound))
-FACT_READS = (STORAGES, NETWORK, POOLS, VNETS)
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,10 @@ class Needs:
 class ListedKind(Protocol):
     """What observe asks of a kind (kinds.base.Kind): its list path first in `reads`, and `from_api`."""
 
-    prefix: str
-    reads: tuple[str, ...]
-
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def reads(self) -> tuple[str, ...]: ...
     def from_api(self, items: list[dict[str, Any]]) -> list[Any]: ...
 
 
@@ -103,20 +104,29 @@ def listed(observation: Observation, kinds: Iterable[ListedKind]) -> dict[str, l
     return found
 
 
+# The list path of every other kind of the registry (pools, ...): not allowed to list one, do not guess.
+RESOURCE_READS = tuple(with_kinds(Needs(), registry.resource_kinds()).reads)
+FACT_READS = (STORAGES, NETWORK, VNETS, *RESOURCE_READS)
+
+
 # plan, validate, apply and destroy compare manifests with the guests and check them against the facts.
 COMPARE = Needs(pending=True, refuse_offline=True, facts=True)
-# sync records every guest (an offline node's unread) with the storages and the cluster's name.
-RECORD = Needs(for_store=True, reads=(STORAGES, CLUSTER_STATUS))
+# sync records every guest (an offline node's unread) with the storages, the cluster's name and every
+# resource of the other kinds.
+RECORD = Needs(for_store=True, reads=(STORAGES, CLUSTER_STATUS, *RESOURCE_READS))
 
 
 class ClusterFacts(BaseModel):
-    """What manifests are checked against: nodes, their storages (with content types) and bridges, pools."""
+    """What manifests are checked against: nodes, their storages (with content types) and bridges, resources."""
 
     nodes: set[str] = Field(default_factory=set)
     storages: dict[str, dict[str, set[str]]] = Field(default_factory=dict)  # node -> storage -> content types
     bridges: dict[str, set[str]] = Field(default_factory=dict)  # node -> bridges (None: unknown)
     shared_bridges: set[str] = Field(default_factory=set)  # SDN VNets and bridges guests already use
-    pools: set[str] | None = None
+    # The resources of the other kinds (pools, ...) by address prefix; None: not read (a kind left out:
+    # pmpc may not list it). References are checked against these and `described`.
+    resources: dict[str, list[Resource]] | None = None
+    described: set[str] = Field(default_factory=set)  # the addresses the workspace's manifests make exist
     guest_names: set[str] = Field(default_factory=set)
     guest_vmids: set[int] = Field(default_factory=set)
 
@@ -277,8 +287,7 @@ def facts_of(observation: Observation, resources: Sequence[dict[str, Any]]) -> C
         facts.bridges[node] = {
             str(e.get("iface")) for e in entries or [] if str(e.get("type", "")).lower() in ("bridge", "ovsbridge")
         }
-    if POOLS.path in observation.reads:
-        facts.pools = {str(p.get("poolid")) for p in observation.reads[POOLS.path] or []}
+    facts.resources = listed(observation, registry.resource_kinds())
     facts.shared_bridges |= {str(v.get("vnet")) for v in observation.reads.get(VNETS.path) or []}
     for res in resources:
         facts.guest_names.add(str(res.get("name")))
@@ -315,6 +324,7 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
     Raises:
         StateError: there is no state database, or no sync of this cluster yet.
     """
+    from proxmox_mpc.services.resources import stored_resources
     from proxmox_mpc.services.state import cluster_key, open_store_readonly
 
     store = open_store_readonly(app_ctx)
@@ -326,6 +336,7 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
             raise StateError(f"No sync of {cluster} in the state store: run `pmpc sync` before planning offline.")
         records = store.current_guests(cluster)
         facts = facts_from_store(store.nodes(cluster), store.storages(cluster))
+        facts.resources = stored_resources(store, cluster)
     finally:
         store.close()
     guests = []

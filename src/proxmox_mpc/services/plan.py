@@ -13,9 +13,10 @@ from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
-from proxmox_mpc.services.manifests import LoadedManifest, workspace_manifests
+from proxmox_mpc.services.manifests import Loaded, LoadedManifest, workspace_manifests, workspace_set
 from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe, observe_last_sync
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
+from proxmox_mpc.services.resources import with_resources
 from proxmox_mpc.services.validate import require_valid
 
 if TYPE_CHECKING:
@@ -107,11 +108,14 @@ async def compute_plan(
 
     allowed = parse_allow_destroy(allow_destroy)
     chosen = parse_selector_text(selector)
-    loaded = workspace_manifests(app_ctx, targets)
+    found = workspace_set(app_ctx, targets)
+    loaded = found.guests
+    # A selector picks guests by what they are: the other kinds are planned only without one.
+    resources = [] if chosen else found.resources
     if offline:
         observation = observe_last_sync(app_ctx)
         observed, facts = observation.guests, observation.facts
-        require_valid(loaded, facts)
+        require_valid(loaded, facts, found.resources)
         kept, guests = select(loaded, observed, chosen)
         plan = build(app_ctx, kept, guests)
         check_creatable(kept, plan, create_facts(facts, observed))
@@ -119,14 +123,15 @@ async def compute_plan(
         async with connect(app_ctx, bulk=True) as api:
             observation = await observe(api, COMPARE)
             observed, facts = observation.guests, observation.facts
-            require_valid(loaded, facts)
+            require_valid(loaded, facts, found.resources)
             kept, guests = select(loaded, observed, chosen)
             plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed)
+    plan = with_resources(plan, resources, facts.resources)
     if any(c.action in ("delete", "replace") for c in plan.changes):
         annotate_destroys(
             app_ctx,
             plan,
-            kept,
+            [*kept, *resources],
             allowed,
             facts=facts,
             backup_first=backup_first,
@@ -143,15 +148,17 @@ async def compute_plan(
 
 
 def parse_allow_destroy(values: Sequence[str]) -> set[str]:
-    """Check `--allow-destroy` addresses (`vm/101`, `ct/web-1`).
+    """Check `--allow-destroy` addresses (`vm/101`, `ct/web-1`, `pool/prod`).
 
     Raises:
-        UsageError: an address that is not KIND/VMID or KIND/NAME.
+        UsageError: an address that is not KIND/VMID or KIND/NAME of a registered kind.
     """
     import re
 
+    from proxmox_mpc.kinds.registry import of_address
+
     for value in values:
-        if not re.fullmatch(r"(vm|ct)/[A-Za-z0-9][A-Za-z0-9.\-]*", value):
+        if of_address(value) is None or not re.fullmatch(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9.\-_/]*", value):
             raise UsageError(
                 f"--allow-destroy takes an address such as vm/101 or ct/web-1, not {value!r}."
             )
@@ -170,14 +177,14 @@ def _store_for_reading(app_ctx: AppContext) -> Store | None:
 def annotate_destroys(
     app_ctx: AppContext,
     plan: Plan,
-    loaded: Sequence[LoadedManifest],
+    loaded: Sequence[Loaded],
     allowed: set[str],
     *,
     facts: ClusterFacts | None = None,
     backup_first: bool = False,
     backup_storage: str | None = None,
 ) -> None:
-    """Refuse deleting or replacing a protected guest; note where each destroyed guest is backed up first.
+    """Refuse deleting or replacing a protected guest (or resource); note where each destroyed guest is backed up.
 
     A guest pmpc did not create (imported, adopted) is protected unless its manifest says
     `lifecycle.allow_destroy` or the command names it with --allow-destroy; `prevent_destroy` always is.
@@ -215,7 +222,7 @@ def annotate_destroys(
 
 def note_backups(
     plan: Plan,
-    by_address: dict[str, LoadedManifest],
+    by_address: dict[str, Loaded],
     facts: ClusterFacts | None,
     *,
     backup_first: bool,
@@ -229,8 +236,8 @@ def note_backups(
     from proxmox_mpc.errors import ManifestError
 
     for change in plan.changes:
-        if change.action not in ("delete", "replace"):
-            continue
+        if change.action not in ("delete", "replace") or not change.guest:
+            continue  # only a guest has something vzdump backs up
         item = by_address.get(change.address)
         lifecycle = item.manifest.lifecycle if item is not None else None
         storage = backup_storage if backup_first else None
@@ -256,15 +263,16 @@ def default_backup_storage(facts: ClusterFacts | None, node: str) -> str | None:
     return None
 
 
-def created_guests(app_ctx: AppContext) -> set[tuple[str, int]]:
-    """Return the (type, vmid) of the guests pmpc created on this cluster (empty without a state store)."""
+def created_guests(app_ctx: AppContext) -> set[tuple[str, int] | str]:
+    """Return the (type, vmid) of the guests, and the addresses of the resources, pmpc created on this cluster."""
     from proxmox_mpc.services.state import cluster_key
 
     store = _store_for_reading(app_ctx)
     if store is None:
         return set()
     try:
-        return store.created_guests(cluster_key(app_ctx))
+        key = cluster_key(app_ctx)
+        return {*store.created_guests(key), *store.created_resources(key)}
     except StateError:
         return set()
     finally:

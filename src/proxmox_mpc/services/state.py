@@ -14,9 +14,11 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import NotFound, PmpcError, UsageError
 from proxmox_mpc.locations import STATE_DIR, STATE_FILE
+from proxmox_mpc.services.resources import is_resource_address, resource_history
 
 if TYPE_CHECKING:
     from proxmox_mpc.services.sync import GuestChange
+    from proxmox_mpc.state.resources import ResourceChangeRecord
     from proxmox_mpc.state.store import ChangeRecord, GuestRecord, LockInfo, Store, SyncRunRecord
 
 Confirm = Callable[[str, Sequence[str]], None]
@@ -150,16 +152,20 @@ def show_guest(app_ctx: AppContext, ref: str) -> GuestRecord:
         store.close()
 
 
-def guest_history(app_ctx: AppContext, ref: str, *, limit: int | None = None) -> list[ChangeRecord]:
-    """Return one guest's change history, oldest first.
+def guest_history(
+    app_ctx: AppContext, ref: str, *, limit: int | None = None
+) -> list[ChangeRecord] | list[ResourceChangeRecord]:
+    """Return one guest's change history (or a resource's, by address: `pool/prod`), oldest first.
 
     Raises:
-        NotFound: the store has no such guest.
+        NotFound: the store has no such guest (or resource).
         UsageError: an ambiguous name.
     """
     store = open_app_store(app_ctx)
     try:
         cluster = cluster_key(app_ctx)
+        if is_resource_address(ref):
+            return resource_history(store, cluster, ref, limit=limit)
         guest = resolve_guest(store.find_guests(cluster, ref), ref)
         return store.history(cluster, guest.vmid, limit=limit)
     finally:

@@ -14,10 +14,13 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import api_type
 from proxmox_mpc.core.models import ObservedGuest, to_int
 from proxmox_mpc.errors import PmpcError
-from proxmox_mpc.services.observe import CLUSTER_STATUS, RECORD, STORAGES, observe
+from proxmox_mpc.kinds import registry
+from proxmox_mpc.services.observe import CLUSTER_STATUS, RECORD, STORAGES, listed, observe
+from proxmox_mpc.services.resources import ResourceChange
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.kinds.base import Resource
     from proxmox_mpc.state.store import GuestRecord, LockInfo, Store
 
 # Guest attributes whose changes become history rows (besides every config key, as `config.KEY`).
@@ -34,6 +37,8 @@ class ClusterSnapshot:
     guests: list[ObservedGuest]
     offline_nodes: set[str] = field(default_factory=set)
     requests: int = 0
+    # Every non-guest kind of the registry, by address prefix (a kind pmpc may not list is left out).
+    resources: dict[str, list[Resource]] = field(default_factory=dict)
 
 
 class GuestChange(BaseModel):
@@ -76,6 +81,9 @@ class SyncReport(BaseModel):
     would_import: list[PlannedManifest] = Field(default_factory=list)
     not_imported: list[str] = Field(default_factory=list)
     refused: list[str] = Field(default_factory=list)
+    # Resources of the other kinds (pools, ...): how many exist, and what changed since the last sync.
+    resources: int = 0
+    resource_changes: list[ResourceChange] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -95,6 +103,7 @@ async def read_cluster(api: ProxmoxClient) -> ClusterSnapshot:
         guests=observation.guests,
         offline_nodes=observation.offline,
         requests=observation.requests,
+        resources=listed(observation, registry.resource_kinds()),
     )
 
 
@@ -322,6 +331,7 @@ async def sync_cluster(
         Conflict: the workspace lock is held by someone else (exit 7).
         PmpcError: reading the cluster or writing the store failed; the store is left as it was.
     """
+    from proxmox_mpc.services.resources import diff_stored, write_resources
     from proxmox_mpc.services.state import (
         cluster_key,
         open_app_store,
@@ -338,14 +348,16 @@ async def sync_cluster(
         ro_store = open_store_readonly(app_ctx)
         try:
             previous = ro_store.current_guests(cluster, include_deleted=True) if ro_store else []
+            stored = ro_store.current_resources(cluster) if ro_store else []
             snapshot = await read_live(app_ctx)
         finally:
             if ro_store is not None:
                 ro_store.close()
         changes = diff_guests(previous, snapshot.guests)
         report = _report(cluster, snapshot, changes, clock, dry_run=True)
+        report.resource_changes = diff_stored(stored, snapshot.resources)
         if import_manifests:
-            report.would_import = _planned_imports(app_ctx, snapshot.guests)
+            report.would_import = _planned_imports(app_ctx, snapshot)
         return report
 
     store = open_app_store(app_ctx)
@@ -365,8 +377,11 @@ async def sync_cluster(
                 store.lock_cluster(cid)
                 previous = store.current_guests(cluster, include_deleted=True)
                 changes = diff_guests(previous, snapshot.guests)
+                resource_changes = diff_stored(store.current_resources(cluster), snapshot.resources)
                 run_id = store.start_sync_run(cid, workspace, started)
-                write_snapshot(store, cid, snapshot, previous, changes, run_id, utcnow())
+                now = utcnow()
+                write_snapshot(store, cid, snapshot, previous, changes, run_id, now)
+                write_resources(store, cid, snapshot.resources, resource_changes, run_id, now)
                 added, changed, deleted = count_changes(changes)
                 store.finish_sync_run(
                     run_id,
@@ -379,8 +394,9 @@ async def sync_cluster(
                 )
             report = _report(cluster, snapshot, changes, clock, dry_run=False)
             report.sync_run_id = run_id
+            report.resource_changes = resource_changes
             if import_manifests:
-                result = _import(app_ctx, store.current_guests(cluster))
+                result = _import(app_ctx, store.current_guests(cluster), snapshot.resources)
                 report.imported = [str(p) for p in result.written]
                 report.not_imported = [f"{address}: {reason}" for address, reason in result.skipped]
                 report.refused = result.refused
@@ -389,21 +405,19 @@ async def sync_cluster(
         store.close()
 
 
-def _import(app_ctx: AppContext, guests: list[GuestRecord]) -> Any:
-    """The `sync --import` hook: write a manifest per guest through the manifests service."""
-    from proxmox_mpc.services import manifests
+def _import(app_ctx: AppContext, guests: list[GuestRecord], resources: dict[str, list[Resource]]) -> Any:
+    """The `sync --import` hook: write a manifest per guest and per resource through the manifests service."""
+    from proxmox_mpc.services import imports
 
-    return manifests.import_manifests(app_ctx, guests, app_ctx.workspace)
+    return imports.import_manifests(app_ctx, guests, app_ctx.workspace, resources=resources)
 
 
-def _planned_imports(app_ctx: AppContext, guests: list[ObservedGuest]) -> list[PlannedManifest]:
+def _planned_imports(app_ctx: AppContext, snapshot: ClusterSnapshot) -> list[PlannedManifest]:
     """The `sync --import --dry-run` hook: the manifest files an import would write, nothing written."""
-    from proxmox_mpc.services import manifests
+    from proxmox_mpc.services import imports
 
-    return [
-        PlannedManifest(path=str(path), address=manifest.address)
-        for path, manifest in manifests.plan_imports(app_ctx, guests, app_ctx.workspace)
-    ]
+    planned = imports.plan_imports(app_ctx, snapshot.guests, app_ctx.workspace, resources=snapshot.resources)
+    return [PlannedManifest(path=str(path), address=manifest.address) for path, manifest in planned]
 
 
 def _record_failure(
@@ -424,6 +438,7 @@ def _report(
         cluster_name=snapshot.cluster_name,
         dry_run=dry_run,
         guests=len(snapshot.guests),
+        resources=sum(len(items) for items in snapshot.resources.values()),
         nodes=len(snapshot.nodes),
         storages=len(snapshot.storages),
         added=added,

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
 from proxmox_mpc.errors import ManifestError
-from proxmox_mpc.services.manifests import LoadedManifest, Problem, workspace_manifests
+from proxmox_mpc.services.manifests import Loaded, LoadedManifest, LoadedResource, Problem, workspace_set
 from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe
+from proxmox_mpc.services.resources import reference_problems
 
 
 class ValidateReport(BaseModel):
@@ -46,7 +47,7 @@ def _storages_of(item: LoadedManifest) -> list[tuple[tuple[str | int, ...], str,
 
 
 def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts) -> list[Problem]:
-    """Return problems for nodes, storages, bridges, pools and clone sources that do not exist (pure)."""
+    """Return problems for nodes, storages, bridges, referenced resources and clone sources that do not exist."""
     problems: list[Problem] = []
     names = {item.manifest.name for item in loaded} | facts.guest_names
     vmids = {item.manifest.vmid for item in loaded if item.manifest.vmid} | facts.guest_vmids
@@ -78,8 +79,7 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
                             f"no bridge {net.bridge!r} on node {m.node} (bridges: {known})",
                         )
                     )
-        if m.spec.pool and facts.pools is not None and m.spec.pool not in facts.pools:
-            problems.append(src.problem(("spec", "pool"), f"no pool {m.spec.pool!r} in the cluster"))
+        problems += reference_problems([item], facts.resources, facts.described)
         clone = m.spec.clone
         if clone is not None:
             source = clone.source
@@ -99,38 +99,47 @@ async def validate_manifests(
         ManifestError: any problem, one `FILE:LINE:COLUMN: field: message` a line (exit 1).
     """
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.manifests import raise_problems
 
-    loaded = workspace_manifests(app_ctx, targets)
-    files = len({item.source.path for item in loaded})
+    found = workspace_set(app_ctx, targets)
+    loaded = found.guests
+    everything: list[Loaded] = [*found.guests, *found.resources]
+    files = len({item.source.path for item in everything})
     checked = False
     if not offline and app_ctx.settings.host:
         from proxmox_mpc.services.preflight import build_checked_plan
 
         async with connect(app_ctx) as api:
             observation = await observe(api, COMPARE)
-            raise_problems(check_against_cluster(loaded, observation.facts))
+            require_valid(loaded, observation.facts, found.resources)
             # Would the creates (and the replaces' creates) these manifests lead to succeed?
             await build_checked_plan(app_ctx, api, loaded, observation.guests, observation.facts)
         checked = True
     return ValidateReport(
-        manifests=len(loaded),
+        manifests=len(everything),
         files=files,
         cluster_checked=checked,
-        addresses=[item.manifest.address for item in loaded],
+        addresses=[item.manifest.address for item in everything],
     )
 
 
-def require_valid(loaded: Sequence[LoadedManifest], facts: ClusterFacts | None) -> None:
+def require_valid(
+    loaded: Sequence[LoadedManifest], facts: ClusterFacts | None, resources: Sequence[LoadedResource] = ()
+) -> None:
     """Raise the cluster problems of manifests (plan/apply call this before anything is sent).
+
+    The references of every kind are checked against what exists and what the resource manifests
+    (`resources`) describe.
 
     Raises:
         ManifestError: a manifest names something the cluster does not have.
     """
+    from proxmox_mpc.kinds.plan import described_addresses
     from proxmox_mpc.services.manifests import raise_problems
 
     if facts is not None:
-        raise_problems(check_against_cluster(loaded, facts))
+        facts.described = described_addresses(item.manifest for item in resources)
+        problems = check_against_cluster(loaded, facts)
+        raise_problems(problems + reference_problems(resources, facts.resources, facts.described))
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from proxmox_mpc.core.models import KIND_PREFIX, UtcTime, split_tags
 from proxmox_mpc.errors import Conflict, PmpcError, StateError
 from proxmox_mpc.state import migrations
 from proxmox_mpc.state.db import IMMEDIATE, create_engine_for, describe_db_error, dialect_of, normalise_url
+from proxmox_mpc.state.resources import ResourceStore
 from proxmox_mpc.state.tables import (
     ApplyActionRow,
     ApplyRunRow,
@@ -335,8 +336,8 @@ def _advisory_key(text: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class Store:
-    """The state store of one database: clusters, nodes, storages, guests, history, apply journal, locks."""
+class Store(ResourceStore):
+    """The state store of one database: clusters, nodes, storages, guests, resources, history, journal, locks."""
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine

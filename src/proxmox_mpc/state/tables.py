@@ -208,6 +208,54 @@ class CreatedGuestRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class ResourceRow(SQLModel, table=True):
+    """A resource of a non-guest kind (a pool, ...): its normalised data, kept after deletion (deleted_at)."""
+
+    __tablename__ = PREFIX + "resources"
+    __table_args__ = (UniqueConstraint("cluster_id", "kind", "address", name="uq_pmpc_resources_cluster_kind_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
+    kind: str  # the address prefix: pool
+    address: str  # pool/prod
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    first_seen: datetime = Field(sa_type=UTCDateTime)
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ResourceChangeRow(SQLModel, table=True):
+    """One changed field of one resource, seen by one sync (added/deleted resources get one row each)."""
+
+    __tablename__ = PREFIX + "resource_changes"
+    __table_args__ = (Index("ix_pmpc_resource_changes_cluster_address", "cluster_id", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
+    sync_run_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "sync_runs.id")
+    kind: str
+    address: str
+    change: str  # add | change | delete
+    field: str = ""
+    old: str | None = Field(default=None, sa_type=Text)
+    new: str | None = Field(default=None, sa_type=Text)
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CreatedResourceRow(SQLModel, table=True):
+    """A resource of a non-guest kind pmpc created (any other was adopted, and is protected from destroy)."""
+
+    __tablename__ = PREFIX + "created_resources"
+    __table_args__ = (UniqueConstraint("cluster_id", "address", name="uq_pmpc_created_resources_cluster_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
+    kind: str
+    address: str
+    run_id: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class LockRow(SQLModel, table=True):
     """Who holds a workspace lock (authoritative on SQLite; informative beside PostgreSQL's advisory lock)."""
 
@@ -246,6 +294,9 @@ TABLES = (
     CreatedGuestRow,
     LockRow,
     ManifestCacheRow,
+    ResourceRow,
+    ResourceChangeRow,
+    CreatedResourceRow,
 )
 
 

@@ -21,6 +21,7 @@ from proxmox_mpc.services import (
     infra_test,
     logs,
     report,
+    resources,
     state,
     storage,
     sync,
@@ -28,6 +29,7 @@ from proxmox_mpc.services import (
     validate,
     workspace,
 )
+from proxmox_mpc.state import resources as resource_records
 from proxmox_mpc.state import store
 
 BATCH_KEYS = (*batch.RESULT_KEYS, "dry_run", "requests")
@@ -54,6 +56,8 @@ OBJECTS = {
     "Sync report": sync.SyncReport,
     "Guest change": sync.GuestChange,
     "Planned manifest": sync.PlannedManifest,
+    "Resource change": resources.ResourceChange,
+    "Stored resource change": resource_records.ResourceChangeRecord,
     "Backup": backups.BackupVolume,
     "Command run in a VM": agent.ExecResult,
     "Status": state.StatusReport,

@@ -100,7 +100,8 @@ def test_compare_applies_pending_values_leaves_masked_ones_out_and_builds_the_fa
     lvm = {"local-lvm": {"images", "rootdir"}}
     assert facts.storages == {"pve1": lvm, "pve2": lvm}
     assert facts.bridges == {"pve1": {"vmbr0"}, "pve2": {"vmbr0"}}
-    assert facts.pools == {"prod"}
+    # Pools are resources of a registered kind (issue 13): the facts hold each kind's resources.
+    assert facts.resources is not None and [r.address for r in facts.resources["pool"]] == ["pool/prod"]
     assert facts.shared_bridges == {"vmbr7"}  # used by a guest; SDN answered an error: unknown, not fatal
     assert facts.guest_vmids == {101, 102, 201}
 
@@ -143,14 +144,15 @@ def test_registered_kinds_are_read_in_the_same_pass_and_listed_by_prefix():
     paths = _paths(pve)
     assert paths["/pools"] == 1 and paths["/cluster/ha/resources"] == 1 and max(paths.values()) == 1
     assert listed(seen, kinds) == {"pool": ["prod"]}  # not allowed to list HA: unknown, not empty
-    assert seen.facts.pools == {"prod"}
+    # The facts hold the registered kinds' resources (issue 13: pools are the Pool kind's).
+    assert seen.facts.resources is not None and [r.id for r in seen.facts.resources["pool"]] == ["prod"]
 
 
 def test_a_read_refused_with_an_unknown_on_error_is_left_out():
     pve = _pve()
     pve.get("/pools").mock(return_value=pve_error(403, "Permission check failed"))
     seen = _observe(pve, COMPARE)
-    assert "/pools" not in seen.reads and seen.facts.pools is None
+    assert "/pools" not in seen.reads and "pool" not in (seen.facts.resources or {})
 
 
 @pytest.mark.parametrize(

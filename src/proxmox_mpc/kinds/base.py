@@ -1,0 +1,249 @@
+"""The Kind protocol: what every kind of resource answers, so the pipeline can drive it without naming it.
+
+A kind is one module (vm.py, ct.py, pool.py, ...) holding one `Kind` subclass. It declares its manifest
+model, its address (`pool/prod`), its folder under `resources/`, the PVE paths it reads and writes,
+how an API item becomes a normalised `Resource`, how a manifest is compared with one (`diff` -> a plan
+`Change`, with the fields that force a replace), the requests that carry a change out, the other kinds
+it references, and how the generators spell it (a bpg Terraform resource type and import id, an
+Ansible module). Guest kinds (VM, CT) keep their richer machinery in core/ and are driven by the guest
+path; every other kind goes through the generic resource pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.manifest import Lifecycle
+from proxmox_mpc.core.plan import Change, FieldChange
+
+Loc = tuple[str | int, ...]
+PRESENCE_FIELD = "state"
+
+
+@dataclass(frozen=True)
+class TerraformMapping:
+    """How the bpg provider spells a kind: its resource type and the id `terraform import` takes."""
+
+    resource_type: str
+    # A format over the resource's identity fields, as the provider documents its import id.
+    import_id: str
+    # False where the provider documents no import (the generator then warns instead of importing).
+    importable: bool = True
+
+
+@dataclass(frozen=True)
+class AnsibleMapping:
+    """How the Ansible generator provisions a kind: a community.proxmox module (or a documented uri call)."""
+
+    module: str
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A manifest's reference to a resource of another kind: where it is written and what it names."""
+
+    loc: Loc
+    address: str
+    kind: str
+
+
+class Resource(BaseModel):
+    """One resource of a non-guest kind as the cluster (or the last sync) shows it, normalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # the address prefix: pool
+    id: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        """Return `pool/prod`."""
+        return f"{self.kind}/{self.id}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ResourceSpec(_Strict):
+    """The part of a spec every non-guest kind shares: `state: absent` asks for the resource to go."""
+
+    state: Literal["present", "absent"] | None = None
+
+
+class ResourceManifest(_Strict):
+    """The shape every non-guest manifest has: `kind`, `name`, `lifecycle`, `spec`."""
+
+    kind: str
+    name: str
+    lifecycle: Lifecycle | None = None
+    spec: ResourceSpec = Field(default_factory=ResourceSpec)
+
+    # The address prefix of the kind (set by each kind's model).
+    prefix: ClassVar[str] = ""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @property
+    def address(self) -> str:
+        """Return the plan address: `pool/prod`."""
+        return f"{self.prefix}/{self.name}"
+
+    @property
+    def absent(self) -> bool:
+        """Return True when the manifest asks for the resource to be deleted."""
+        return self.spec.state == "absent"
+
+
+def check_name(pattern: re.Pattern[str], value: str, what: str) -> str:
+    """Return `value` when `pattern` matches all of it, else raise ValueError naming `what`."""
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} is not {what}")
+    return value
+
+
+class Kind(ABC):
+    """What every kind answers: the registry holds one instance of each subclass."""
+
+    name: ClassVar[str]  # the manifest kind: Pool
+    prefix: ClassVar[str]  # the address prefix: pool
+    folder: ClassVar[str]  # under resources/: pools
+    model: ClassVar[type[BaseModel]]
+    reads: ClassVar[tuple[str, ...]]  # the list path first
+    writes: ClassVar[tuple[str, ...]]
+    replace_fields: ClassVar[frozenset[str]] = frozenset()
+    terraform: ClassVar[TerraformMapping]
+    ansible: ClassVar[AnsibleMapping]
+    # VM and CT: driven by the guest path (VMIDs, nodes, tasks, power), not the generic one.
+    guest: ClassVar[bool] = False
+    # A small valid manifest of this kind (docs, and the registry test that every kind passes).
+    example: ClassVar[dict[str, Any]]
+
+    def address(self, ident: str | int) -> str:
+        """Return the address of a resource of this kind: `pool/prod`, `vm/101`."""
+        return f"{self.prefix}/{ident}"
+
+    @abstractmethod
+    def references(self, manifest: Any) -> list[Reference]:
+        """Return the resources of other kinds a manifest names (validate checks them, apply orders by them)."""
+
+    @abstractmethod
+    def change_references(self, change: Change) -> list[str]:
+        """Return the addresses a change names: made before it (create, update), removed after it (delete)."""
+
+
+class ResourceKind(Kind):
+    """A non-guest kind: everything the generic resource pipeline needs."""
+
+    model: ClassVar[type[ResourceManifest]]
+    # Shown by `pmpc <kind> list`: the columns of its table.
+    columns: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ reading
+
+    @abstractmethod
+    def normalise(self, item: Mapping[str, Any]) -> Resource | None:
+        """Return one API list item as a Resource (None: an item pmpc does not manage)."""
+
+    def from_api(self, items: Sequence[Mapping[str, Any]]) -> list[Resource]:
+        """Return every managed resource of a list answer, by id."""
+        found = [r for r in (self.normalise(i) for i in items or []) if r is not None]
+        return sorted(found, key=lambda r: r.id)
+
+    @abstractmethod
+    def to_manifest(self, resource: Resource) -> ResourceManifest:
+        """Return the manifest `sync --import` writes for a resource."""
+
+    @abstractmethod
+    def desired(self, manifest: ResourceManifest) -> dict[str, Any]:
+        """Return the normalised data a manifest asks for (the fields it manages; None: unmanaged)."""
+
+    def references(self, manifest: Any) -> list[Reference]:
+        """Return the resources of other kinds a manifest names (none unless the kind says so)."""
+        return []
+
+    # ------------------------------------------------------------------ comparing
+
+    def diff(self, manifest: ResourceManifest, observed: Resource | None) -> Change | None:
+        """Return the change that makes `observed` (None: absent) match `manifest`, or None."""
+        address = manifest.address
+        if manifest.absent:
+            if observed is None:
+                return None
+            return self.change(address, "delete", [FieldChange(name=PRESENCE_FIELD, old="present", new="absent")])
+        want = self.desired(manifest)
+        if observed is None:
+            fields = [FieldChange(name=k, new=text(v)) for k, v in sorted(want.items()) if v is not None]
+            return self.change(address, "create", fields)
+        fields = []
+        ignored = set(manifest.lifecycle.ignore_changes) if manifest.lifecycle else set()
+        for key, value in sorted(want.items()):
+            if value is None or key in ignored or self.same(key, value, observed.data.get(key)):
+                continue
+            forces = key in self.replace_fields
+            fields.append(
+                FieldChange(
+                    name=key, old=text(observed.data.get(key)), new=text(value), forces_replacement=forces
+                )
+            )
+        if not fields:
+            return None
+        return self.change(address, "replace" if any(f.forces_replacement for f in fields) else "update", fields)
+
+    def same(self, key: str, want: Any, have: Any) -> bool:
+        """Return True when an observed value already is the wanted one (PVE's own rewrites allowed for)."""
+        return text(want) == text(have)
+
+    def change(self, address: str, action: str, fields: list[FieldChange]) -> Change:
+        """Return a plan change of this kind."""
+        return Change(address=address, kind=self.prefix, action=action, fields=fields)  # type: ignore[arg-type]
+
+    def change_references(self, change: Change) -> list[str]:
+        """Return the addresses a change names (none unless the kind says so)."""
+        return []
+
+    # ------------------------------------------------------------------ writing
+
+    @abstractmethod
+    def requests(self, change: Change) -> list[PlannedRequest]:
+        """Return the API requests that carry out a change, in order."""
+
+    # ------------------------------------------------------------------ generators
+
+    @abstractmethod
+    def terraform_attrs(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
+        """Return the attributes of the Terraform resource describing a manifest."""
+
+    @abstractmethod
+    def ansible_args(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
+        """Return the module arguments of the Ansible task provisioning a manifest."""
+
+    def import_id(self, manifest: ResourceManifest) -> str:
+        """Return the id `terraform import` takes for the resource a manifest describes."""
+        return self.terraform.import_id.format(id=manifest.name)
+
+    # ------------------------------------------------------------------ listing
+
+    def row(self, resource: Resource) -> dict[str, Any]:
+        """Return a resource as the row `pmpc <kind> list|get` prints."""
+        return {"id": resource.id, **resource.data}
+
+
+def text(value: Any) -> str | None:
+    """Return a value as a plan shows it (None stays None; booleans as 1/0, as PVE writes them)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

@@ -1,0 +1,87 @@
+"""Compare the manifests of every non-guest kind with what exists, and check references (pure).
+
+The generic half of `plan`: each manifest is paired with the resource of its address and its kind's
+`diff` says what changes. References (a guest's pool, a nested pool's parent) must name something that
+exists or that the workspace describes; apply orders changes by them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from proxmox_mpc.core.plan import Change
+from proxmox_mpc.kinds import registry
+from proxmox_mpc.kinds.base import Reference, Resource, ResourceManifest
+
+Observed = Mapping[str, Sequence[Resource]]
+
+
+def diff_resources(manifests: Sequence[ResourceManifest], observed: Observed) -> list[Change]:
+    """Return the changes that make the observed resources match their manifests, by address.
+
+    Raises:
+        ValueError: a manifest's kind was not observed (pmpc may not read it), naming the kind's path.
+    """
+    changes: list[Change] = []
+    for manifest in manifests:
+        kind = registry.resource_kind(manifest.prefix)
+        assert kind is not None
+        if kind.prefix not in observed:
+            raise ValueError(f"{manifest.address}: {kind.reads[0]} could not be read, so it cannot be compared")
+        by_address = {r.address: r for r in observed[kind.prefix]}
+        change = kind.diff(manifest, by_address.get(manifest.address))
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def unmanaged_resources(manifests: Sequence[ResourceManifest], observed: Observed) -> list[str]:
+    """Return the addresses of observed resources no manifest describes."""
+    described = {m.address for m in manifests}
+    return sorted(r.address for items in observed.values() for r in items if r.address not in described)
+
+
+def references_of(manifest: Any) -> list[Reference]:
+    """Return what a manifest of any kind references."""
+    kind = registry.by_name(manifest.kind)
+    return kind.references(manifest) if kind is not None else []
+
+
+def missing_references(
+    manifests: Iterable[Any], observed: Observed, described: Iterable[str]
+) -> list[tuple[Any, Reference]]:
+    """Return (manifest, reference) for every reference to a resource that neither exists nor is described.
+
+    A reference to a kind that was not observed (pmpc may not list it) is not judged.
+    """
+    present = {r.address for items in observed.values() for r in items} | set(described)
+    missing = []
+    for manifest in manifests:
+        for ref in references_of(manifest):
+            if ref.kind in observed and ref.address not in present:
+                missing.append((manifest, ref))
+    return missing
+
+
+def described_addresses(manifests: Iterable[ResourceManifest]) -> set[str]:
+    """Return the addresses the manifests make exist (all but those that ask for `state: absent`)."""
+    return {m.address for m in manifests if not m.absent}
+
+
+def change_references(changes: Sequence[Change]) -> Callable[[Change], list[str]]:
+    """Return, for apply's ordering, what each change of a plan references.
+
+    A guest that is deleted may be a member of a resource that goes too (PVE refuses to delete a pool
+    with members), so it references every non-guest resource the plan deletes.
+    """
+    deleted = [c.address for c in changes if not c.guest and c.action == "delete"]
+
+    def references(change: Change) -> list[str]:
+        kind = registry.by_prefix(change.kind)
+        found = kind.change_references(change) if kind is not None else []
+        if change.guest and change.action in ("delete", "replace"):
+            found = [*found, *deleted]
+        return found
+
+    return references

@@ -1,0 +1,203 @@
+"""`sync --import`: write a manifest for every guest and resource that has none yet, never overwriting one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import manifest_kind
+from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
+from proxmox_mpc.core.models import BaseGuest
+from proxmox_mpc.errors import UnsafePathError
+from proxmox_mpc.kinds import registry
+from proxmox_mpc.kinds.base import Kind, Resource, ResourceManifest
+from proxmox_mpc.safeio.files import write_file
+from proxmox_mpc.services.manifests import (
+    ManifestSet,
+    _message,
+    dump_manifest,
+    field_name,
+    manifest_files,
+    parse_files,
+    require_workspace,
+    resources_dir,
+    safe_file_name,
+    split,
+)
+
+
+def manifest_for_guest(guest: BaseGuest, config: dict[str, Any]) -> AnyManifest:
+    """Build the manifest of a guest (any view of it: listed, observed, stored) from its config."""
+    template = guest.template
+    status = guest.status
+    state = None if template else ("stopped" if status == "stopped" else "running" if status else None)
+    return manifest_from_config(
+        manifest_kind(guest.kind),
+        guest.name,
+        guest.node,
+        guest.vmid,
+        config,
+        state=state,
+        pool=guest.pool or None,
+        template=template or None,
+    )
+
+
+@dataclass
+class ImportResult:
+    """What `sync --import` wrote, and each guest it could not import with the reason (one sentence)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def _manifest_or_reason(guest: Any, config: dict[str, Any]) -> AnyManifest | str:
+    from pydantic import ValidationError
+
+    try:
+        return manifest_for_guest(guest, config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = field_name(first.get("loc", ())) or "value"
+        return f"its config cannot be written as a manifest ({where}: {_message(dict(first))})"
+    except (ValueError, OverflowError) as exc:
+        return f"its config cannot be written as a manifest ({str(exc).splitlines()[0]})"
+
+
+def import_manifests(
+    app_ctx: AppContext,
+    guests_with_configs: Iterable[Any],
+    workspace: Path | None = None,
+    *,
+    resources: Mapping[str, Sequence[Resource]] | None = None,
+) -> ImportResult:
+    """Write a manifest for each guest that has none yet (`pmpc sync --import`).
+
+    A symlink in the way of one file is refused (named in `refused`) and the others are still
+    written; guests that cannot be imported are in `skipped` with their reason (see plan_imports).
+
+    Raises:
+        UsageError: there is no workspace.
+        FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
+    """
+    root = workspace or require_workspace(app_ctx)
+    planned, skipped = _plan_imports(app_ctx, root, guests_with_configs, resources)
+    result = ImportResult(skipped=skipped)
+    for path, manifest in planned:
+        try:
+            write_file(path, dump_manifest(manifest), root=root)
+        except UnsafePathError as exc:
+            result.refused.append(exc.message)
+            continue
+        result.written.append(path)
+    return result
+
+
+def plan_imports(
+    app_ctx: AppContext,
+    guests_with_configs: Iterable[Any],
+    workspace: Path | None = None,
+    *,
+    resources: Mapping[str, Sequence[Resource]] | None = None,
+) -> list[tuple[Path, AnyManifest | ResourceManifest]]:
+    """Return the manifest file each guest (and resource) without one would get (`sync --import`, dry run too).
+
+    `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest
+    already described by a manifest (same VMID, or same kind and name) keeps it untouched: an import
+    never overwrites what someone wrote. One odd guest never sinks the import: a guest whose config
+    cannot be a manifest, or whose name another guest of its kind already has (a workspace holds one
+    `vm/NAME`), is left out (`import_manifests` reports why). Two names that make one file name
+    (`Web`, `web`) are written as NAME-VMID.yaml. What is written always passes `pmpc validate`.
+
+    Resources of the other kinds (`resources`, by kind) get `resources/<folder>/ID.yaml` unless a
+    manifest describes their address already.
+
+    Raises:
+        UsageError: there is no workspace.
+    """
+    return _plan_imports(app_ctx, workspace or require_workspace(app_ctx), guests_with_configs, resources)[0]
+
+
+def _plan_imports(
+    app_ctx: AppContext,
+    root: Path,
+    guests_with_configs: Iterable[Any],
+    resources: Mapping[str, Sequence[Resource]] | None = None,
+) -> tuple[list[tuple[Path, AnyManifest | ResourceManifest]], list[tuple[str, str]]]:
+    pairs: list[tuple[Any, dict[str, Any]]] = []
+    for item in guests_with_configs:
+        if isinstance(item, tuple):
+            pairs.append((item[0], dict(item[1] or {})))
+        else:
+            pairs.append((item, dict(getattr(item, "config", {}) or {})))
+    described_vmids: set[int] = set()
+    # (kind, name) -> the VMID of the manifest holding that name (None: the manifest gives no VMID).
+    names_in_use: dict[tuple[str, str], int | None] = {}
+    directory = resources_dir(root)
+    existing = ManifestSet()
+    if directory.is_dir():
+        from proxmox_mpc.services.manifest_cache import manifest_cache
+
+        files = manifest_files([directory])
+        with manifest_cache(app_ctx, directory, files) as cache:
+            found, _ = parse_files(files, cache, shown=False)
+        existing = split(found)
+        for item in existing.guests:
+            if item.manifest.vmid is not None:
+                described_vmids.add(item.manifest.vmid)
+            names_in_use.setdefault((item.manifest.kind, item.manifest.name), item.manifest.vmid)
+    skipped: list[tuple[str, str]] = []
+    manifests: list[AnyManifest] = []
+    for guest, config in sorted(pairs, key=lambda p: int(getattr(p[0], "vmid", 0) or 0)):
+        built = _manifest_or_reason(guest, config)
+        if isinstance(built, str):
+            skipped.append((_guest_address(guest), built))
+            continue
+        if built.vmid in described_vmids:
+            continue
+        holder = names_in_use.get((built.kind, built.name), -1)
+        if holder is None:
+            continue  # described by name
+        if holder != -1:
+            skipped.append(
+                (
+                    _guest_address(guest),
+                    f"its name {built.name} is also the name of {_kind_of(built).prefix}/{holder}, "
+                    "and a workspace holds one manifest per name: rename one of them in Proxmox VE",
+                )
+            )
+            continue
+        names_in_use[(built.kind, built.name)] = built.vmid
+        manifests.append(built)
+    manifests.sort(key=lambda m: (m.kind, m.name, m.vmid or 0))
+    counts: dict[tuple[str, str], int] = {}
+    for m in manifests:
+        key = (m.kind, safe_file_name(m.name).lower())
+        counts[key] = counts.get(key, 0) + 1
+    planned: list[tuple[Path, AnyManifest | ResourceManifest]] = []
+    for m in manifests:
+        base = safe_file_name(m.name)
+        path = resources_dir(root) / _kind_of(m).folder / f"{base}.yaml"
+        if counts[(m.kind, base.lower())] > 1 or path.exists():
+            path = path.with_name(f"{base}-{m.vmid}.yaml")
+        planned.append((path, m))
+    if resources:
+        from proxmox_mpc.services.resources import plan_resource_imports
+
+        described = {item.manifest.address for item in existing.resources}
+        planned += plan_resource_imports(root, resources, described)
+    return planned, skipped
+
+
+def _kind_of(manifest: AnyManifest | ResourceManifest) -> Kind:
+    kind = registry.by_name(manifest.kind)
+    assert kind is not None  # a validated manifest is of a registered kind
+    return kind
+
+
+def _guest_address(guest: BaseGuest) -> str:
+    return guest.ref

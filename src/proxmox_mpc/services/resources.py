@@ -1,0 +1,355 @@
+"""The generic resource pipeline: every non-guest kind of the registry read, stored, imported, planned, applied.
+
+Nothing here names a kind: each step asks the registry for the kinds and each kind for its paths, model,
+diff and requests. Guests keep their own path (services/plan, services/apply); plan, apply, sync and
+validate call in here for everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.plan import Change, Plan, make_plan
+from proxmox_mpc.errors import AuthError, Conflict, ManifestError
+from proxmox_mpc.kinds import registry
+from proxmox_mpc.kinds.base import Resource, ResourceKind, ResourceManifest, text
+from proxmox_mpc.kinds.plan import diff_resources, missing_references
+
+if TYPE_CHECKING:
+    from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.context import AppContext
+    from proxmox_mpc.services.manifests import Loaded, LoadedResource, Problem
+    from proxmox_mpc.state.resources import ResourceChangeRecord, ResourceRecord
+    from proxmox_mpc.state.store import Store
+
+# kind prefix -> its resources; a kind missing here could not be read (no right to list it).
+Observed = dict[str, list[Resource]]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+async def observe_resources(api: ProxmoxClient, kinds: Iterable[ResourceKind] | None = None) -> Observed:
+    """Read every non-guest kind's list path concurrently (GETs only); a kind pmpc may not list is left out.
+
+    Raises:
+        PmpcError: a read failed for another reason than a missing permission.
+    """
+
+    async def one(kind: ResourceKind) -> tuple[str, list[Resource] | None]:
+        try:
+            items = await api.get(kind.reads[0])
+        except AuthError:
+            return kind.prefix, None  # not allowed to list it: unknown, not empty
+        return kind.prefix, kind.from_api(items if isinstance(items, list) else [])
+
+    chosen = list(kinds) if kinds is not None else list(registry.resource_kinds())
+    found = await asyncio.gather(*(one(k) for k in chosen))
+    return {prefix: items for prefix, items in found if items is not None}
+
+
+def stored_resources(store: Store, cluster: str) -> Observed:
+    """Return the resources of the last sync, by kind (every registered kind: a sync reads them all)."""
+    observed: Observed = {k.prefix: [] for k in registry.resource_kinds()}
+    for record in store.current_resources(cluster):
+        observed.setdefault(record.kind, []).append(
+            Resource(kind=record.kind, id=record.id, data=dict(record.data))
+        )
+    return observed
+
+
+async def list_resources(app_ctx: AppContext, prefix: str) -> list[dict[str, Any]]:
+    """Return the resources of one kind as the rows `pmpc <kind> list` prints (a live read).
+
+    Raises:
+        AuthError: pmpc may not list them.
+    """
+    from proxmox_mpc.services.connection import connect
+
+    kind = registry.resource_kind(prefix)
+    assert kind is not None
+    async with connect(app_ctx) as api:
+        items = await api.get(kind.reads[0])
+    return [kind.row(r) for r in kind.from_api(items if isinstance(items, list) else [])]
+
+
+async def get_resource(app_ctx: AppContext, prefix: str, ident: str) -> dict[str, Any]:
+    """Return one resource of a kind as `pmpc <kind> get` prints it.
+
+    Raises:
+        NotFound: there is no such resource (exit 6).
+    """
+    from proxmox_mpc.errors import NotFound
+
+    for row in await list_resources(app_ctx, prefix):
+        if row["id"] == ident:
+            return row
+    raise NotFound(f"No {prefix} {ident!r} in the cluster.")
+
+
+# ----------------------------------------------------------------------------- validate and plan
+
+
+def reference_problems(items: Sequence[Loaded], observed: Observed | None, described: Iterable[str]) -> list[Problem]:
+    """Return a problem for each reference to a resource that neither exists nor is described by a manifest."""
+    if observed is None:
+        return []
+    by_manifest = {id(item.manifest): item for item in items}
+    problems = []
+    for manifest, ref in missing_references([i.manifest for i in items], observed, described):
+        kind = registry.by_prefix(ref.kind)
+        what = kind.name if kind is not None else ref.kind
+        name = ref.address.split("/", 1)[1]
+        problems.append(
+            by_manifest[id(manifest)].source.problem(
+                ref.loc, f"no {what} {name!r} in the cluster or the workspace (resources/{_folder(ref.kind)}/)"
+            )
+        )
+    return problems
+
+
+def _folder(prefix: str) -> str:
+    kind = registry.by_prefix(prefix)
+    return kind.folder if kind is not None else prefix
+
+
+def plan_resources(items: Sequence[LoadedResource], observed: Observed) -> list[Change]:
+    """Return the changes of the non-guest manifests against what exists.
+
+    Raises:
+        ManifestError: a kind with manifests could not be read (pmpc may not list it).
+    """
+    try:
+        return diff_resources([item.manifest for item in items], observed)
+    except ValueError as exc:
+        raise ManifestError(f"{exc}: pmpc's user needs the right to list it.") from None
+
+
+def with_resources(plan: Plan, items: Sequence[LoadedResource], observed: Observed | None) -> Plan:
+    """Return the plan with the changes of the non-guest manifests added (the same plan when there are none).
+
+    Raises:
+        ManifestError: a kind with manifests could not be read.
+    """
+    if not items:
+        return plan
+    changes = plan_resources(items, observed or {})
+    if not changes:
+        return plan
+    return make_plan(
+        [*plan.changes, *changes],
+        context=plan.context,
+        workspace=plan.workspace,
+        created_at=plan.created_at,
+        unmanaged=plan.unmanaged,
+        pending_reboot=plan.pending_reboot,
+    )
+
+
+def destroy_changes(items: Sequence[LoadedResource], observed: Observed | None) -> list[Change]:
+    """Return the deletes of the resources the manifests describe and that exist (`pmpc destroy`)."""
+    changes = []
+    for item in items:
+        kind = registry.resource_kind(item.manifest.prefix)
+        assert kind is not None
+        present = {r.address: r for r in (observed or {}).get(kind.prefix, [])}
+        gone = item.manifest.model_copy(update={"spec": item.manifest.spec.model_copy(update={"state": "absent"})})
+        change = kind.diff(gone, present.get(item.manifest.address))
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+async def stale_resources(api: ProxmoxClient, changes: Sequence[Change]) -> list[str]:
+    """Return why each non-guest change of a saved plan no longer fits what exists (empty: all fit)."""
+    wanted = [c for c in changes if not c.guest]
+    kinds = {k for k in (registry.resource_kind(c.kind) for c in wanted) if k is not None}
+    if not kinds:
+        return []
+    observed = await observe_resources(api, kinds)
+    present = {r.address: r for items in observed.values() for r in items}
+    stale = []
+    for change in wanted:
+        found = present.get(change.address)
+        if change.action == "create":
+            if found is not None:
+                stale.append(f"{change.address} exists now")
+        elif found is None:
+            stale.append(f"{change.address} is gone")
+        elif change.action == "update" and any(text(found.data.get(f.name)) != f.old for f in change.fields):
+            stale.append(f"{change.address} changed")
+    return stale
+
+
+def raise_stale(stale: Sequence[str]) -> None:
+    """Refuse a saved plan whose resources changed since it was made.
+
+    Raises:
+        Conflict: one sentence naming each stale change (exit 7).
+    """
+    if stale:
+        raise Conflict(
+            "The saved plan is stale: " + "; ".join(stale) + ". Run `pmpc plan` again.",
+            details={"stale": list(stale)},
+        )
+
+
+# ----------------------------------------------------------------------------- apply
+
+
+Send = Callable[[str, PlannedRequest], Awaitable[Any]]
+
+
+async def apply_resource_change(change: Change, send: Send) -> None:
+    """Send the requests of one non-guest change in order (`send(step, request)` journals each)."""
+    kind = registry.resource_kind(change.kind)
+    assert kind is not None
+    for request in kind.requests(change):
+        step = "delete" if request.method == "DELETE" else change.action
+        await send(step, request)
+
+
+def record_outcome(store: Store | None, cluster: str | None, change: Change, run_id: int | None) -> None:
+    """Remember that pmpc created a resource (it may destroy it later), or forget one it deleted."""
+    if store is None or cluster is None:
+        return
+    if change.action in ("create", "replace"):
+        store.record_created_resource(cluster, change.kind, change.address, run_id)
+    elif change.action == "delete":
+        store.forget_created_resource(cluster, change.address)
+
+
+# ----------------------------------------------------------------------------- sync
+
+
+class ResourceChange(BaseModel):
+    """One difference between the store and the cluster: a resource added or deleted, or a field changed."""
+
+    address: str
+    kind: str
+    change: str  # add | change | delete
+    field: str = ""
+    old: str | None = None
+    new: str | None = None
+
+
+def diff_stored(previous: Sequence[ResourceRecord], live: Observed) -> list[ResourceChange]:
+    """Return what changed from the stored resources to the live ones (kinds not read are left alone)."""
+    alive = {r.address: r for r in previous if r.deleted_at is None and r.kind in live}
+    changes: list[ResourceChange] = []
+    for prefix, items in sorted(live.items()):
+        for resource in items:
+            old = alive.pop(resource.address, None)
+            if old is None:
+                changes.append(ResourceChange(address=resource.address, kind=prefix, change="add"))
+                continue
+            for key in sorted(set(old.data) | set(resource.data)):
+                was, now = text(old.data.get(key)), text(resource.data.get(key))
+                if was != now:
+                    changes.append(
+                        ResourceChange(
+                            address=resource.address, kind=prefix, change="change", field=key, old=was, new=now
+                        )
+                    )
+    changes += [ResourceChange(address=r.address, kind=r.kind, change="delete") for r in alive.values()]
+    return changes
+
+
+def write_resources(
+    store: Store, cluster_id: int, live: Observed, changes: Sequence[ResourceChange], run_id: int, now: datetime
+) -> None:
+    """Write the live resources, their deletions and history rows (inside the caller's transaction)."""
+    rows = [
+        {"kind": prefix, "address": r.address, "data": dict(r.data), "first_seen": now, "last_seen": now}
+        for prefix, items in live.items()
+        for r in items
+    ]
+    store.upsert_resources(cluster_id, rows)
+    store.mark_resources_deleted(cluster_id, [(c.kind, c.address) for c in changes if c.change == "delete"], now)
+    store.add_resource_changes(
+        [
+            {
+                "cluster_id": cluster_id,
+                "sync_run_id": run_id,
+                "kind": c.kind,
+                "address": c.address,
+                "change": c.change,
+                "field": c.field,
+                "old": c.old,
+                "new": c.new,
+                "changed_at": now,
+            }
+            for c in changes
+        ]
+    )
+
+
+def is_resource_address(ref: str) -> bool:
+    """Tell whether `ref` is the address of a non-guest kind's resource (`pool/prod`)."""
+    prefix, slash, rest = ref.partition("/")
+    return bool(slash and rest) and registry.resource_kind(prefix) is not None
+
+
+def resource_history(
+    store: Store, cluster: str, address: str, *, limit: int | None = None
+) -> list[ResourceChangeRecord]:
+    """Return the history of one resource, oldest first.
+
+    Raises:
+        NotFound: the store never saw it.
+    """
+    from proxmox_mpc.errors import NotFound
+
+    known = {r.address for r in store.current_resources(cluster, include_deleted=True)}
+    if address not in known:
+        raise NotFound(f"No {address} in the state store: run `pmpc sync` first, or check the name.")
+    return store.resource_history(cluster, address, limit=limit)
+
+
+# ----------------------------------------------------------------------------- import
+
+
+def plan_resource_imports(
+    root: Path, live: Mapping[str, Sequence[Resource]], described: set[str]
+) -> list[tuple[Path, ResourceManifest]]:
+    """Return the manifest file each resource without a manifest would get (`sync --import`).
+
+    A resource a manifest already describes keeps it untouched; a file in the way gets the next free name.
+    """
+    from proxmox_mpc.services.manifests import resources_dir, safe_file_name
+
+    planned: list[tuple[Path, ResourceManifest]] = []
+    taken: set[Path] = set()
+    for prefix, items in sorted(live.items()):
+        kind = registry.resource_kind(prefix)
+        if kind is None:
+            continue
+        for resource in items:
+            if resource.address in described:
+                continue
+            base = safe_file_name(resource.id)
+            path = resources_dir(root) / kind.folder / f"{base}.yaml"
+            count = 1
+            while path in taken or path.exists():
+                count += 1
+                path = path.with_name(f"{base}-{count}.yaml")
+            taken.add(path)
+            planned.append((path, kind.to_manifest(resource)))
+    return planned
+
+
+def resource_document(manifest: ResourceManifest) -> dict[str, Any]:
+    """Return a manifest of a non-guest kind as the YAML document pmpc writes (absent fields left out)."""
+    data = manifest.model_dump(mode="json", exclude_none=True)
+    ordered: dict[str, Any] = {"kind": data["kind"], "name": data["name"]}
+    if data.get("lifecycle"):
+        ordered["lifecycle"] = data["lifecycle"]
+    ordered["spec"] = data.get("spec") or {}
+    return ordered

@@ -1,0 +1,211 @@
+"""Resources of non-guest kinds in the state store: current rows, their drift history, and which pmpc created.
+
+A mixin of Store (it uses the store's transaction, dialect and cluster ids): every kind in the registry
+that is not a guest keeps its normalised data here, keyed by cluster, kind and address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.core.models import UtcTime
+from proxmox_mpc.state.tables import CreatedResourceRow, ResourceChangeRow, ResourceRow, utcnow
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+resources_t = ResourceRow.__table__  # type: ignore[attr-defined]
+resource_changes_t = ResourceChangeRow.__table__  # type: ignore[attr-defined]
+created_resources_t = CreatedResourceRow.__table__  # type: ignore[attr-defined]
+
+
+class ResourceRecord(BaseModel):
+    """A stored resource: its kind, address and normalised data (deleted_at once it is gone)."""
+
+    kind: str
+    address: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
+
+    @property
+    def id(self) -> str:
+        """Return the resource's id: `prod` of `pool/prod`."""
+        return self.address.split("/", 1)[1]
+
+
+class ResourceChangeRecord(BaseModel):
+    """One history row of a resource: added, deleted, or one field changed, seen by a sync."""
+
+    sync_run_id: int
+    kind: str
+    address: str
+    change: str
+    field: str = ""
+    old: str | None = None
+    new: str | None = None
+    changed_at: UtcTime
+
+
+def _record(row: Any) -> ResourceRecord:
+    return ResourceRecord(
+        kind=row.kind,
+        address=row.address,
+        data=dict(row.data or {}),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        deleted_at=row.deleted_at,
+    )
+
+
+class ResourceStore:
+    """The queries of non-guest resources (mixed into Store, which provides what is declared here)."""
+
+    if TYPE_CHECKING:
+
+        def _cid(self, cluster: str) -> int | None: ...
+        def _read(self) -> AbstractContextManager[Connection]: ...
+        def _insert(self, table: Table) -> Any: ...
+        def transaction(self) -> AbstractContextManager[Connection]: ...
+        def cluster_id(
+            self, cluster: str, *, create: bool = False, name: str | None = None, context: str | None = None
+        ) -> int | None: ...
+
+    def current_resources(
+        self, cluster: str, *, kind: str | None = None, include_deleted: bool = False
+    ) -> list[ResourceRecord]:
+        """Return the cluster's resources (of one kind, or all; non-deleted unless asked), by address."""
+        from sqlalchemy import select
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return []
+        query = select(resources_t).where(resources_t.c.cluster_id == cid)
+        if kind is not None:
+            query = query.where(resources_t.c.kind == kind)
+        if not include_deleted:
+            query = query.where(resources_t.c.deleted_at.is_(None))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(resources_t.c.kind, resources_t.c.address)).all()
+        return [_record(r) for r in rows]
+
+    def upsert_resources(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or update resources by (cluster, kind, address): kind, address, data, first/last seen."""
+        keys = ("cluster_id", "kind", "address")
+        full = [{**r, "cluster_id": cluster_id, "deleted_at": None} for r in rows]
+        if full:
+            stmt = self._insert(resources_t)
+            # first_seen stays what the first sync recorded.
+            columns = [c for c in full[0] if c not in (*keys, "first_seen")]
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+            with self.transaction() as conn:
+                conn.execute(stmt, full)
+
+    def mark_resources_deleted(
+        self, cluster_id: int, keys: Iterable[tuple[str, str]], when: datetime
+    ) -> None:
+        """Set deleted_at on these (kind, address) resources (kept: their history stays readable)."""
+        from sqlalchemy import bindparam, update
+
+        params = [{"b_kind": k, "b_address": a} for k, a in keys]
+        if not params:
+            return
+        stmt = (
+            update(resources_t)
+            .where(
+                resources_t.c.cluster_id == cluster_id,
+                resources_t.c.kind == bindparam("b_kind"),
+                resources_t.c.address == bindparam("b_address"),
+            )
+            .values(deleted_at=when)
+        )
+        with self.transaction() as conn:
+            conn.execute(stmt, params)
+
+    def add_resource_changes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert resource history rows as one executemany."""
+        from sqlalchemy import insert
+
+        if rows:
+            with self.transaction() as conn:
+                conn.execute(insert(resource_changes_t), list(rows))
+
+    def resource_history(
+        self, cluster: str, address: str, *, limit: int | None = None
+    ) -> list[ResourceChangeRecord]:
+        """Return the history of one resource, oldest first (the newest `limit` rows)."""
+        from sqlalchemy import select
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return []
+        query = (
+            select(resource_changes_t)
+            .where(resource_changes_t.c.cluster_id == cid, resource_changes_t.c.address == address)
+            .order_by(resource_changes_t.c.id.desc())
+        )
+        if limit:
+            query = query.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ResourceChangeRecord(
+                sync_run_id=r.sync_run_id,
+                kind=r.kind,
+                address=r.address,
+                change=r.change,
+                field=r.field,
+                old=r.old,
+                new=r.new,
+                changed_at=r.changed_at,
+            )
+            for r in reversed(rows)
+        ]
+
+    def record_created_resource(self, cluster: str, kind: str, address: str, run_id: int | None) -> None:
+        """Remember that pmpc created a resource (a replace's create too)."""
+        stmt = self._insert(created_resources_t)
+        with self.transaction() as conn:
+            cid = self.cluster_id(cluster, create=True)
+            row = {"cluster_id": cid, "kind": kind, "address": address, "run_id": run_id, "created_at": utcnow()}
+            conn.execute(
+                stmt.values(row).on_conflict_do_update(
+                    index_elements=["cluster_id", "address"],
+                    set_={k: row[k] for k in ("kind", "run_id", "created_at")},
+                )
+            )
+
+    def forget_created_resource(self, cluster: str, address: str) -> None:
+        """Forget a resource pmpc created once it is deleted (someone may make one of that name again)."""
+        from sqlalchemy import delete
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return
+        with self.transaction() as conn:
+            conn.execute(
+                delete(created_resources_t).where(
+                    created_resources_t.c.cluster_id == cid, created_resources_t.c.address == address
+                )
+            )
+
+    def created_resources(self, cluster: str) -> set[str]:
+        """Return the address of every resource pmpc created on a cluster and has not deleted."""
+        from sqlalchemy import select
+
+        cid = self._cid(cluster)
+        if cid is None:
+            return set()
+        with self._read() as conn:
+            rows = conn.execute(
+                select(created_resources_t.c.address).where(created_resources_t.c.cluster_id == cid)
+            )
+            return {str(r.address) for r in rows}
