@@ -332,33 +332,14 @@ async def sync_cluster(
         PmpcError: reading the cluster or writing the store failed; the store is left as it was.
     """
     from proxmox_mpc.services.resources import diff_stored, write_resources
-    from proxmox_mpc.services.state import (
-        cluster_key,
-        open_app_store,
-        open_store_readonly,
-        workspace_lock_name,
-    )
+    from proxmox_mpc.services.state import cluster_key, open_app_store, workspace_lock_name
     from proxmox_mpc.state.tables import utcnow
 
     cluster = cluster_key(app_ctx)
     workspace = str(app_ctx.workspace) if app_ctx.workspace else None
     clock = time.monotonic()
     if dry_run:
-        # Nothing is written, not even a migration or the lock row.
-        ro_store = open_store_readonly(app_ctx)
-        try:
-            previous = ro_store.current_guests(cluster, include_deleted=True) if ro_store else []
-            stored = ro_store.current_resources(cluster) if ro_store else []
-            snapshot = await read_live(app_ctx)
-        finally:
-            if ro_store is not None:
-                ro_store.close()
-        changes = diff_guests(previous, snapshot.guests)
-        report = _report(cluster, snapshot, changes, clock, dry_run=True)
-        report.resource_changes = diff_stored(stored, snapshot.resources)
-        if import_manifests:
-            report.would_import = _planned_imports(app_ctx, snapshot)
-        return report
+        return await _dry_run(app_ctx, cluster, clock, import_manifests=import_manifests)
 
     store = open_app_store(app_ctx)
     try:
@@ -403,6 +384,27 @@ async def sync_cluster(
         return report
     finally:
         store.close()
+
+
+async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_manifests: bool) -> SyncReport:
+    """Read the cluster and report what a sync would record (and import): nothing is written, not even
+    a migration or the lock row."""
+    from proxmox_mpc.services.resources import diff_stored
+    from proxmox_mpc.services.state import open_store_readonly
+
+    ro_store = open_store_readonly(app_ctx)
+    try:
+        previous = ro_store.current_guests(cluster, include_deleted=True) if ro_store else []
+        stored = ro_store.current_resources(cluster) if ro_store else []
+        snapshot = await read_live(app_ctx)
+    finally:
+        if ro_store is not None:
+            ro_store.close()
+    report = _report(cluster, snapshot, diff_guests(previous, snapshot.guests), clock, dry_run=True)
+    report.resource_changes = diff_stored(stored, snapshot.resources)
+    if import_manifests:
+        report.would_import = _planned_imports(app_ctx, snapshot)
+    return report
 
 
 def _import(app_ctx: AppContext, guests: list[GuestRecord], resources: dict[str, list[Resource]]) -> Any:

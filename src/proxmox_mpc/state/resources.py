@@ -138,37 +138,15 @@ class ResourceStore:
             with self.transaction() as conn:
                 conn.execute(insert(resource_changes_t), list(rows))
 
-    def resource_history(
-        self, cluster: str, address: str, *, limit: int | None = None
-    ) -> list[ResourceChangeRecord]:
+    def resource_history(self, cluster: str, address: str, *, limit: int | None = None) -> list[ResourceChangeRecord]:
         """Return the history of one resource, oldest first (the newest `limit` rows)."""
         from sqlalchemy import select
 
-        cid = self._cid(cluster)
-        if cid is None:
-            return []
-        query = (
-            select(resource_changes_t)
-            .where(resource_changes_t.c.cluster_id == cid, resource_changes_t.c.address == address)
-            .order_by(resource_changes_t.c.id.desc())
-        )
-        if limit:
-            query = query.limit(limit)
+        t = resource_changes_t
+        newest = select(t).where(t.c.cluster_id == self._cid(cluster), t.c.address == address)
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            ResourceChangeRecord(
-                sync_run_id=r.sync_run_id,
-                kind=r.kind,
-                address=r.address,
-                change=r.change,
-                field=r.field,
-                old=r.old,
-                new=r.new,
-                changed_at=r.changed_at,
-            )
-            for r in reversed(rows)
-        ]
+            rows = conn.execute(newest.order_by(t.c.id.desc()).limit(limit or None)).all()
+        return [ResourceChangeRecord.model_validate(r, from_attributes=True) for r in reversed(rows)]
 
     def record_created_resource(self, cluster: str, kind: str, address: str, run_id: int | None) -> None:
         """Remember that pmpc created a resource (a replace's create too)."""
