@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxmox_mpc.core.identity import api_type
 from proxmox_mpc.generators.common import (
     PLACEHOLDER,
     js_value,
@@ -27,7 +28,7 @@ def expectations(guests: list[GuestSpec]) -> list[dict[str, Any]]:
         out.append(
             {
                 "ref": guest.ref,
-                "type": "qemu" if guest.kind == "vm" else "lxc",
+                "type": api_type(guest.kind),
                 "vmid": guest.vmid,
                 "name": guest.name,
                 "template": guest.template,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import guest_kind
 from proxmox_mpc.core.models import to_float, to_int
 from proxmox_mpc.errors import PmpcError
 
@@ -225,8 +226,7 @@ def check_ha(resources: list[dict[str, Any]]) -> Check:
 
 
 def _ref(resource: dict[str, Any]) -> str:
-    prefix = "vm" if resource.get("type") == "qemu" else "ct"
-    return f"{prefix}/{to_int(resource.get('vmid'))}"
+    return f"{guest_kind(str(resource.get('type')))}/{to_int(resource.get('vmid'))}"
 
 
 def task_failed(task: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import api_type, is_api_guest_type
 from proxmox_mpc.core.models import split_tags, to_int
 from proxmox_mpc.errors import FileWriteError, PmpcError, UsageError
 
@@ -87,8 +88,8 @@ def _finish(mode: Literal["generated", "builtin"], guests: list[GuestResult]) ->
 
 def find_observed(manifest: AnyManifest, resources: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """Return the /cluster/resources entry of a manifest's guest: by VMID when it has one, else by name."""
-    gtype = "qemu" if manifest.kind == "VM" else "lxc"
-    guests = [r for r in resources if r.get("type") in ("qemu", "lxc")]
+    gtype = api_type(manifest.kind)
+    guests = [r for r in resources if is_api_guest_type(r.get("type"))]
     if manifest.vmid is not None:
         return next((r for r in guests if to_int(r.get("vmid")) == manifest.vmid), None)
     named = [r for r in guests if r.get("name") == manifest.name and r.get("type") == gtype]
@@ -100,7 +101,7 @@ def check_guest(
 ) -> list[CheckResult]:
     """Compare one manifest with the cluster: existence, kind, node, power state, CPU, memory, tags."""
     spec = manifest.spec
-    gtype = "qemu" if manifest.kind == "VM" else "lxc"
+    gtype = api_type(manifest.kind)
     if spec.state == "absent":
         gone = observed is None
         return [CheckResult(name="absent", ok=gone, message="" if gone else "exists but should be absent")]
