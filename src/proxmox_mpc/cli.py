@@ -6,7 +6,7 @@ import importlib
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -14,6 +14,9 @@ from typer.core import TyperGroup
 from proxmox_mpc.commands import _help  # noqa: F401  (every --help shows metavars, never Python types)
 from proxmox_mpc.commands._cmdline import hoist_global_options
 from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, InternalError, PmpcError, UsageError
+
+if TYPE_CHECKING:
+    from proxmox_mpc.context import AppContext
 
 EXIT_CODES_HELP = (
     "Exit codes: "
@@ -213,37 +216,13 @@ def root(
 
     Example: pmpc vm list   |   pmpc plan --dry-run   |   pmpc console
     """
-    from proxmox_mpc.config import env_flag, find_workspace, load_settings, no_color_requested
     from proxmox_mpc.context import AppContext
 
     if isinstance(ctx.obj, AppContext):
-        # Inside the console: keep its context, apply only what this line asked for.
-        app_ctx = ctx.obj
-        app_ctx.debug = app_ctx.debug or debug
-        app_ctx.insecure = app_ctx.insecure or insecure
-        if context is not None or workspace is not None:
-            # `--context`/`--workspace` on a console line hold for that line only: a copy carries them.
-            import dataclasses
-
-            line_ws = find_workspace(explicit=str(workspace)) if workspace is not None else app_ctx.workspace
-            line_flags = {**app_ctx.flags, **({"context": context} if context is not None else {})}
-            app_ctx = dataclasses.replace(
-                app_ctx, loader=lambda: load_settings(line_flags, line_ws), workspace=line_ws, flags=line_flags,
-                _settings=None,
-            )  # fmt: skip
-            ctx.obj = app_ctx
+        app_ctx = _console_line_context(ctx.obj, context, workspace, debug=debug, insecure=insecure)
     else:
-        ws = find_workspace(explicit=str(workspace) if workspace else None)
-        flags: dict[str, Any] = {"context": context}
-        app_ctx = AppContext(
-            loader=lambda: load_settings(flags, ws),
-            workspace=ws,
-            debug=debug or env_flag("PMPC_DEBUG"),
-            insecure=insecure,
-            no_color=no_color or no_color_requested(),
-            flags=flags,
-        )
-        ctx.obj = app_ctx
+        app_ctx = _new_context(context, workspace, debug=debug, insecure=insecure, no_color=no_color)
+    ctx.obj = app_ctx
     # `pmpc console` (commands/) cannot import the console layer above it: cli hands it the opener.
     ctx.meta["pmpc.open_console"] = open_console
     # `pmpc demo` runs its tour's command lines through this same edge.
@@ -255,6 +234,46 @@ def root(
             run_console(app_ctx, build_app(), runner=_console_runner)
         else:
             typer.echo(ctx.get_help())
+
+
+def _console_line_context(
+    app_ctx: AppContext, context: str | None, workspace: Path | None, *, debug: bool, insecure: bool
+) -> AppContext:
+    """Inside the console: keep its context, apply only what this line asked for."""
+    app_ctx.debug = app_ctx.debug or debug
+    app_ctx.insecure = app_ctx.insecure or insecure
+    if context is None and workspace is None:
+        return app_ctx
+    # `--context`/`--workspace` on a console line hold for that line only: a copy carries them.
+    import dataclasses
+
+    from proxmox_mpc.config import find_workspace, load_settings
+
+    line_ws = find_workspace(explicit=str(workspace)) if workspace is not None else app_ctx.workspace
+    line_flags = {**app_ctx.flags, **({"context": context} if context is not None else {})}
+    return dataclasses.replace(
+        app_ctx, loader=lambda: load_settings(line_flags, line_ws), workspace=line_ws, flags=line_flags,
+        _settings=None,
+    )  # fmt: skip
+
+
+def _new_context(
+    context: str | None, workspace: Path | None, *, debug: bool, insecure: bool, no_color: bool
+) -> AppContext:
+    """Build the AppContext of a command line from the global options (settings load on first use)."""
+    from proxmox_mpc.config import env_flag, find_workspace, load_settings, no_color_requested
+    from proxmox_mpc.context import AppContext
+
+    ws = find_workspace(explicit=str(workspace) if workspace else None)
+    flags: dict[str, Any] = {"context": context}
+    return AppContext(
+        loader=lambda: load_settings(flags, ws),
+        workspace=ws,
+        debug=debug or env_flag("PMPC_DEBUG"),
+        insecure=insecure,
+        no_color=no_color or no_color_requested(),
+        flags=flags,
+    )
 
 
 def build_app() -> typer.Typer:

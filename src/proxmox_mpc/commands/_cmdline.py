@@ -1,12 +1,13 @@
-"""The command line before Click sees it: global options anywhere, and completion of a partial line.
+"""The command line before Click sees it: global options anywhere, completion of a partial line, the tree.
 
 Both the shell's <TAB> and the console's completer go through `complete_line`, so they offer the same
-commands, flags, flag values and live names (the parameters' own completion callbacks, see _complete.py).
+commands, flags, flag values and live names (the parameters' own completion callbacks, see _complete.py);
+the console's /help reads the same command tree through `subcommands` and `short_help`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from proxmox_mpc.errors import UsageError
@@ -69,3 +70,18 @@ def complete_line(root: Any, args: list[str], incomplete: str, obj: Any = None) 
     completer = BashComplete(root, {"obj": obj} if obj is not None else {}, "pmpc", "_PMPC_COMPLETE")
     items = completer.get_completions(hoist_global_options(args, lenient=True), incomplete)
     return [(str(item.value), item.help or "") for item in items]
+
+
+def subcommands(command: Any) -> Mapping[str, Any]:
+    """Return a group's subcommands by name (empty for a plain command): Typer keeps them in `commands`."""
+    found = getattr(command, "commands", None)
+    # The mapping itself, not a copy: pmpc's root loads each command only when it is looked up.
+    return found if isinstance(found, Mapping) else {}
+
+
+def short_help(command: Any, limit: int = 60) -> str:
+    """Return the first line of a command's help."""
+    getter = getattr(command, "get_short_help_str", None)
+    if getter is not None:
+        return str(getter(limit))
+    return (getattr(command, "help", None) or "").strip().split("\n")[0][:limit]

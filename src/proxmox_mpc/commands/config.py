@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -14,6 +14,9 @@ from proxmox_mpc.commands._run import run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import UsageError
 from proxmox_mpc.output.printers import Column, check_format, print_list, print_one
+
+if TYPE_CHECKING:
+    from proxmox_mpc.services.config_ops import SetContextResult
 
 app = typer.Typer(help="View and edit contexts (clusters and credentials).", no_args_is_help=True)
 
@@ -177,16 +180,22 @@ def set_context(
     }
     result = run(config_ops.set_context(name, values, unset=tuple(unset or ()), trust=trust, dry_run=dry_run))
     app_ctx.reload()
-    if output in ("table", "wide"):
-        suffix = " (dry run)" if dry_run else ""
-        if result.fingerprint:
-            app_ctx.out.write(f"fingerprint (SHA-256) of the server certificate: {result.fingerprint}\n")
-        verb = "created" if result.created else "updated"
-        app_ctx.out.write(f"context/{name} {verb}{', pinned' if result.pinned else ''}{suffix}\n")
-        if result.created and result.current and not dry_run:
-            app_ctx.info(f"Context {name!r} is the current context ({result.path}).")
-    else:
+    _print_set_context(app_ctx, name, result, output, dry_run=dry_run)
+
+
+def _print_set_context(
+    app_ctx: AppContext, name: str, result: SetContextResult, output: str, *, dry_run: bool
+) -> None:
+    if output not in ("table", "wide"):
         print_one(app_ctx.out, result, fmt=output, columns=(), name_of=_context_name)
+        return
+    suffix = " (dry run)" if dry_run else ""
+    if result.fingerprint:
+        app_ctx.out.write(f"fingerprint (SHA-256) of the server certificate: {result.fingerprint}\n")
+    verb = "created" if result.created else "updated"
+    app_ctx.out.write(f"context/{name} {verb}{', pinned' if result.pinned else ''}{suffix}\n")
+    if result.created and result.current and not dry_run:
+        app_ctx.info(f"Context {name!r} is the current context ({result.path}).")
 
 
 @app.command("use-context")

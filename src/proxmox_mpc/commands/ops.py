@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,6 +43,39 @@ OutFileOpt = Annotated[
 ]
 
 
+LogGuestOpt = Annotated[
+    str | None,
+    typer.Option("--guest", "-g", help="Only this guest (VMID or name).", autocompletion=_complete.of("guests")),
+]
+LogNodeOpt = Annotated[
+    str | None, typer.Option("--node", help="Only this node.", autocompletion=_complete.of("nodes"))
+]
+LogTypeOpt = Annotated[str | None, typer.Option("--type", help="Only this task type (qmstart, vzdump, apply...).")]
+LogStatusOpt = Annotated[str | None, typer.Option("--status", help="Only ok, error, running or skipped.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only newer than 30m, 1h, 2d, 1w or an ISO time.")]
+SourceOpt = Annotated[str, typer.Option("--source", help="all, cluster (Proxmox tasks) or pmpc (journal).")]
+FollowOpt = Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new entries until Ctrl-C.")]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows a report shows as a table, their columns, what they are called, and the report's -o name."""
+
+    items: Sequence[Any]
+    columns: tuple[Column, ...]
+    plural: str
+    name_of: Callable[[dict[str, Any]], str]
+
+
+def _print_report(app_ctx: AppContext, report: Any, rows: Rows, output: str, no_headers: bool) -> None:
+    """Print a report: its rows as a table (-o table|wide), else the whole report as one document."""
+    if output in ("table", "wide"):
+        print_list(app_ctx.out, app_ctx.err, rows.items, fmt=output, columns=rows.columns, plural=rows.plural,
+                   headers=not no_headers)  # fmt: skip
+    else:
+        print_one(app_ctx.out, report, fmt=output, columns=rows.columns, name_of=rows.name_of)
+
+
 def health(
     ctx: typer.Context,
     storage_warn: Annotated[
@@ -66,20 +101,8 @@ def health(
     from proxmox_mpc.services.health import Thresholds, run_health
 
     report = run(run_health(app_ctx, Thresholds(storage_warn=storage_warn, storage_fail=storage_fail)))
-    if output in ("table", "wide"):
-        print_list(
-            app_ctx.out,
-            app_ctx.err,
-            report.checks,
-            fmt=output,
-            columns=CHECK_COLUMNS,
-            plural="checks",
-            headers=not no_headers,
-        )
-    else:
-        print_one(
-            app_ctx.out, report, fmt=output, columns=CHECK_COLUMNS, name_of=lambda r: f"health/{r['status']}"
-        )
+    rows = Rows(report.checks, CHECK_COLUMNS, "checks", name_of=lambda r: f"health/{r['status']}")
+    _print_report(app_ctx, report, rows, output, no_headers)
     failed = report.failed
     if failed:
         raise PmpcError(f"{len(failed)} health check(s) failed: {', '.join(c.name for c in failed)}.")
@@ -87,30 +110,14 @@ def health(
 
 def logs(
     ctx: typer.Context,
-    guest: Annotated[
-        str | None, typer.Option(
-            "--guest", "-g", help="Only this guest (VMID or name).", autocompletion=_complete.of("guests")
-        )
-    ] = None,
-    node: Annotated[
-        str | None, typer.Option("--node", help="Only this node.", autocompletion=_complete.of("nodes"))
-    ] = None,
-    type_: Annotated[
-        str | None, typer.Option("--type", help="Only this task type (qmstart, vzdump, apply...).")
-    ] = None,
-    status: Annotated[
-        str | None, typer.Option("--status", help="Only ok, error, running or skipped.")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Only newer than 30m, 1h, 2d, 1w or an ISO time.")
-    ] = None,
+    guest: LogGuestOpt = None,
+    node: LogNodeOpt = None,
+    type_: LogTypeOpt = None,
+    status: LogStatusOpt = None,
+    since: SinceOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many entries.")] = 50,
-    source: Annotated[
-        str, typer.Option("--source", help="all, cluster (Proxmox tasks) or pmpc (journal).")
-    ] = "all",
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new entries until Ctrl-C.")
-    ] = False,
+    source: SourceOpt = "all",
+    follow: FollowOpt = False,
     output: OutputOpt = "table",
     no_headers: NoHeadersOpt = False,
 ) -> None:
@@ -241,20 +248,8 @@ def test(
 
     result = run(infra_test.run_tests(app_ctx, selector=selector_text(selector), builtin=builtin))
     app_ctx.info(result.summary)
-    if output in ("table", "wide"):
-        print_list(
-            app_ctx.out,
-            app_ctx.err,
-            result.guests,
-            fmt=output,
-            columns=TEST_COLUMNS,
-            plural="tests",
-            headers=not no_headers,
-        )
-    else:
-        print_one(
-            app_ctx.out, result, fmt=output, columns=TEST_COLUMNS, name_of=lambda r: f"test/{r['result']}"
-        )
+    rows = Rows(result.guests, TEST_COLUMNS, "tests", name_of=lambda r: f"test/{r['result']}")
+    _print_report(app_ctx, result, rows, output, no_headers)
     if junit is not None:
         infra_test.write_junit(result, junit)
     if not result.ok:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +22,7 @@ from proxmox_mpc.commands._options import (
     output_option,
     selector_text,
 )
+from proxmox_mpc.commands._params import Param, takes
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ChangesPresent, UsageError
@@ -206,46 +208,33 @@ def _progress(app_ctx: AppContext):  # type: ignore[no-untyped-def]
     return make_progress(app_ctx.err, color=app_ctx.color)
 
 
-def apply(
-    ctx: typer.Context,
-    planfile: Annotated[Path | None, typer.Argument(help="A plan saved by `pmpc plan --out FILE`.")] = None,
-    manifests: ManifestOpt = None,
-    selector: SelectorOpt = None,
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    concurrency: ConcurrencyOpt = None,
-    allow_destroy: AllowDestroyOpt = None,
-    backup_first: BackupFirstOpt = False,
-    backup_storage: BackupStorageOpt = None,
-    output: DocumentOutputOpt = "table",
-) -> None:
-    """Make the cluster match the manifests (or execute a saved plan): shows the plan, confirms, applies.
+# The flags apply and destroy share, after what each acts on, in their --help order.
+CHANGE_PARAMS = (
+    Param("selector", SelectorOpt, None),
+    Param("dry_run", DryRunOpt, False),
+    Param("yes", YesOpt, False),
+    Param("lock_timeout", LockTimeoutOpt, 0.0),
+    Param("timeout", TimeoutOpt, DEFAULT_TIMEOUT),
+    Param("concurrency", ConcurrencyOpt, None),
+    Param("allow_destroy", AllowDestroyOpt, None),
+    Param("backup_first", BackupFirstOpt, False),
+    Param("backup_storage", BackupStorageOpt, None),
+    Param("output", DocumentOutputOpt, "table"),
+)
 
-    A saved plan applies without a prompt (it was the confirmation); a plan made here is confirmed first.
-    Example: pmpc apply   |   pmpc apply plan.json   |   pmpc apply -l tag=web --dry-run
-    """
-    app_ctx: AppContext = ctx.obj
-    _check_backup(backup_first, backup_storage)
-    from proxmox_mpc.services.apply import apply as apply_service
 
+def _change(app_ctx: AppContext, service: Callable[..., Any], *, selector: list[str] | None, yes: bool, output: str,
+            allow_destroy: list[str] | None, **values: Any) -> None:  # fmt: skip
+    """Run apply or destroy (`service`) with the shared flags, print its report, raise its error."""
     report = run(
-        apply_service(
+        service(
             app_ctx,
-            plan_file=planfile,
-            targets=manifests or [],
             selector=selector_text(selector),
-            dry_run=dry_run,
             confirm=confirmer(app_ctx, yes, output),
             show=_show(app_ctx, output),
-            lock_timeout=lock_timeout,
-            timeout=timeout,
-            concurrency=concurrency,
             progress=_progress(app_ctx),
             allow_destroy=allow_destroy or [],
-            backup_first=backup_first,
-            backup_storage=backup_storage,
+            **values,
         )
     )
     _print_report(app_ctx, report, output)
@@ -253,22 +242,32 @@ def apply(
         raise report.error
 
 
+@takes(*CHANGE_PARAMS)
+def apply(
+    ctx: typer.Context,
+    planfile: Annotated[Path | None, typer.Argument(help="A plan saved by `pmpc plan --out FILE`.")] = None,
+    manifests: ManifestOpt = None,
+    **values: Any,
+) -> None:
+    """Make the cluster match the manifests (or execute a saved plan): shows the plan, confirms, applies.
+
+    A saved plan applies without a prompt (it was the confirmation); a plan made here is confirmed first.
+    Example: pmpc apply   |   pmpc apply plan.json   |   pmpc apply -l tag=web --dry-run
+    """
+    _check_backup(values["backup_first"], values["backup_storage"])
+    from proxmox_mpc.services.apply import apply as apply_service
+
+    _change(ctx.obj, apply_service, plan_file=planfile, targets=manifests or [], **values)
+
+
+@takes(*CHANGE_PARAMS)
 def destroy(
     ctx: typer.Context,
     targets: Annotated[
         list[str] | None,
         typer.Argument(help="Manifest files, or names of managed guests.", metavar="MANIFEST-OR-NAME"),
     ] = None,
-    selector: SelectorOpt = None,
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    concurrency: ConcurrencyOpt = None,
-    allow_destroy: AllowDestroyOpt = None,
-    backup_first: BackupFirstOpt = False,
-    backup_storage: BackupStorageOpt = None,
-    output: DocumentOutputOpt = "table",
+    **values: Any,
 ) -> None:
     """Delete managed guests (those with a manifest): all of them, or the ones named or selected.
 
@@ -276,30 +275,10 @@ def destroy(
     lifecycle.prevent_destroy are refused. Guests without a manifest are never touched.
     Example: pmpc destroy web-1 --dry-run   |   pmpc destroy -l tag=test -y --backup-first
     """
-    app_ctx: AppContext = ctx.obj
-    _check_backup(backup_first, backup_storage)
+    _check_backup(values["backup_first"], values["backup_storage"])
     from proxmox_mpc.services.apply import destroy as destroy_service
 
-    report = run(
-        destroy_service(
-            app_ctx,
-            targets=targets or [],
-            selector=selector_text(selector),
-            dry_run=dry_run,
-            confirm=confirmer(app_ctx, yes, output),
-            show=_show(app_ctx, output),
-            lock_timeout=lock_timeout,
-            timeout=timeout,
-            concurrency=concurrency,
-            progress=_progress(app_ctx),
-            allow_destroy=allow_destroy or [],
-            backup_first=backup_first,
-            backup_storage=backup_storage,
-        )
-    )
-    _print_report(app_ctx, report, output)
-    if report.error is not None:
-        raise report.error
+    _change(ctx.obj, destroy_service, targets=targets or [], **values)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ the same commands, flags, flag values and live names (from the state store, thro
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -17,7 +17,7 @@ from proxmox_mpc.commands._cmdline import complete_line
 from proxmox_mpc.console.slash import slash_names
 from proxmox_mpc.services.completion import NameCache
 
-__all__ = ["NameCache", "PmpcCompleter", "short_help", "split_line", "subcommands"]
+__all__ = ["NameCache", "PmpcCompleter", "split_line"]
 
 
 def split_line(text: str) -> tuple[list[str], str]:
@@ -32,21 +32,6 @@ def split_line(text: str) -> tuple[list[str], str]:
     if not text or text[-1].isspace():
         return words, ""
     return words[:-1], words[-1] if words else ""
-
-
-def subcommands(command: Any) -> Mapping[str, Any]:
-    """Return a group's subcommands by name (empty for a plain command): Typer keeps them in `commands`."""
-    found = getattr(command, "commands", None)
-    # The mapping itself, not a copy: pmpc's root loads each command only when it is looked up.
-    return found if isinstance(found, Mapping) else {}
-
-
-def short_help(command: Any, limit: int = 60) -> str:
-    """Return the first line of a command's help."""
-    getter = getattr(command, "get_short_help_str", None)
-    if getter is not None:
-        return str(getter(limit))
-    return (getattr(command, "help", None) or "").strip().split("\n")[0][:limit]
 
 
 class PmpcCompleter(Completer):

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from proxmox_mpc.commands._cmdline import short_help, subcommands
+
 # Slash commands that run the CLI command of the same name (`/status` is `pmpc status`).
 ROUTED: tuple[str, ...] = (
     "init",
@@ -93,8 +95,6 @@ def slash_names() -> list[str]:
 
 def render_help(root: Any) -> str:
     """Build /help from the registry and the Typer tree."""
-    from proxmox_mpc.console.completer import short_help, subcommands
-
     commands = subcommands(root)
     lines = ["Console commands:"]
     for command in REGISTRY:

@@ -7,7 +7,6 @@ The parameters every write shares (WRITE, BATCH) are declared here once, in thei
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +24,7 @@ from proxmox_mpc.commands._options import (
     WaitOpt,
     YesOpt,
 )
+from proxmox_mpc.commands._params import Param, takes
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import GUEST_KINDS, GuestKind, api_type
@@ -52,17 +52,6 @@ WORDS: dict[str, Words] = {
     "ct": Words("ct", "container", "containers", "LXC containers"),
 }
 
-REQUIRED = inspect.Parameter.empty
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a verb: its Python name, its Typer type (`Annotated[...]`) and its default."""
-
-    name: str
-    annotation: Any
-    default: Any = REQUIRED
-
 
 @dataclass(frozen=True)
 class Verb:
@@ -88,13 +77,8 @@ def command(verb: Verb, kind: GuestKind) -> Callable[..., Any]:
     def callback(ctx: typer.Context, **values: Any) -> Any:
         return verb.action(ctx.obj, kind, **values)
 
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    params = [inspect.Parameter("ctx", keyword, annotation=typer.Context)]
-    params += [inspect.Parameter(p.name, keyword, annotation=p.annotation, default=p.default) for p in verb.params]
-    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    callback.__annotations__ = {p.name: p.annotation for p in params}
     callback.__name__ = callback.__qualname__ = verb.name.replace("-", "_")
-    return callback
+    return takes(*verb.params)(callback)
 
 
 def add_verbs(app: typer.Typer, kind: GuestKind, verbs: tuple[Verb, ...]) -> None:
