@@ -1,8 +1,9 @@
 """The verb factory of `pmpc vm|ct`: a verb is a name, its help, its parameters and one action.
 
-A verb declares its parameters once (`Param`: the Python name, its Typer type, its default) and an action
-`action(app_ctx, kind, **values)`; `add_verbs` turns it into a Typer command of the `vm` or the `ct` group.
-The parameters every write shares (WRITE, BATCH) are declared here once, in their --help order.
+A verb declares its parameters once (`Param`s, see commands/_params.py) and an action
+`action(app_ctx, kind, **values)` that gets pmpc's kind (`vm`/`ct`); `add_verbs` turns it into a Typer
+command of the `vm` or the `ct` group. The flags every write shares (WRITE, BATCH) are declared here once,
+in their --help order.
 """
 
 from __future__ import annotations
