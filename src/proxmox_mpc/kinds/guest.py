@@ -8,11 +8,14 @@ against the resources they reference (a guest's `spec.pool` names a Pool).
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
-from proxmox_mpc.core.diff import ObservedGuest, diff_guest
+from proxmox_mpc.core import guest_requests
+from proxmox_mpc.core.diff import diff_guest
 from proxmox_mpc.core.identity import api_type
 from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.plan import POOL_FIELD, Change
 from proxmox_mpc.kinds.base import Kind, Reference
 
@@ -26,6 +29,9 @@ class GuestKind(Kind):
     # Fixed at create time: changing them destroys and creates the guest (a disk that shrinks or moves
     # to another storage too: core.diff.forces_replacement decides per value).
     replace_fields: ClassVar[frozenset[str]] = frozenset({"template"})
+    # The request builders (create, clone, config, resize, pool, migrate, power, delete): pure, in core;
+    # the guest executor (services/apply) calls them with what it reads (VMIDs, current configs, nodes).
+    request_builders: ClassVar[ModuleType] = guest_requests
 
     @property
     def api_type(self) -> str:

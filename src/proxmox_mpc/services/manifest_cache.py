@@ -42,13 +42,13 @@ def cache_format() -> str:
     import importlib
 
     from proxmox_mpc import __version__
-    from proxmox_mpc.core import manifest
+    from proxmox_mpc.core import manifest, manifest_models
     from proxmox_mpc.kinds import base, registry
     from proxmox_mpc.services import manifests
 
     digest = hashlib.sha256(__version__.encode())
     kind_modules = [importlib.import_module(type(k).__module__) for k in registry.kinds()]
-    for module in (manifest, manifests, base, registry, *kind_modules):
+    for module in (manifest, manifest_models, manifests, base, registry, *kind_modules):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:32]
 

@@ -51,6 +51,11 @@ def test_every_kind_declares_model_address_paths_diff_and_generator_mapping(kind
     assert kind.ansible.module.startswith("community.proxmox.")
     change = kind.diff(manifest, None)  # type: ignore[attr-defined]
     assert change is not None and change.action == "create" and change.kind == kind.prefix
+    if isinstance(kind, ResourceKind):
+        assert all(isinstance(r, PlannedRequest) for r in kind.requests(change))
+    else:
+        request = kind.request_builders.change_create_request(change, 9999)  # type: ignore[attr-defined]
+        assert isinstance(request, PlannedRequest) and request.method == "POST"
 
 
 @pytest.mark.parametrize("kind", RESOURCE_KINDS, ids=resource_ids)
