@@ -87,6 +87,8 @@ def test_a_new_pool_is_created_before_the_guest_that_joins_it(cluster, cli, tmp_
     before = len(cluster.requests)
     result = cli("--workspace", str(ws), "apply", "-y")
     assert result.exit_code == 0, result.output
+    assert "pool/batch: create done\n" in result.stdout
+    assert "vm/batch-1 (vm/104): update done\n" in result.stdout
     writes = _writes_since(cluster, before)
     assert writes.index(("POST", "/pools")) < writes.index(("PUT", "/pools/batch"))
     assert 104 in cluster.pools["batch"]
@@ -101,6 +103,7 @@ def test_a_new_pool_is_created_before_the_guest_that_joins_it(cluster, cli, tmp_
     assert result.exit_code == 0, result.output
     result = cli("--workspace", str(ws), "destroy", "pool/batch", "-y")
     assert result.exit_code == 0, result.output
+    assert "Destroy complete: 1 of 1 resource(s) destroyed." in result.stdout
     assert "batch" not in cluster.pools
 
 

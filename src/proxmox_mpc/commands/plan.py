@@ -180,16 +180,21 @@ def _print_report(app_ctx: AppContext, report: ApplyReport, output: str) -> None
         app_ctx.out.write(report.note + "\n")
     if report.plan.empty:
         return
+    from proxmox_mpc.kinds.registry import resource_kind
+
     for result in report.results:
         ref = f"{result.kind}/{result.vmid}" if result.vmid is not None else result.address
+        # A pool (any kind but the guests) has no VMID to show beside its address.
+        label = result.address if resource_kind(result.kind) else f"{result.address} ({ref})"
         if result.ok:
             note = " (some changes apply at the next reboot)" if result.needs_reboot else ""
-            app_ctx.out.write(f"{result.address} ({ref}): {result.action} done{note}\n")
+            app_ctx.out.write(f"{label}: {result.action} done{note}\n")
         else:
-            app_ctx.err.write(f"{result.address} ({ref}): {result.action} {result.status}: {result.error}\n")
+            app_ctx.err.write(f"{label}: {result.action} {result.status}: {result.error}\n")
     done = sum(1 for r in report.results if r.ok)
     if report.kind == "destroy":
-        app_ctx.out.write(f"Destroy complete: {done} of {len(report.results)} guest(s) destroyed.\n")
+        what = "guest(s)" if not any(resource_kind(r.kind) for r in report.results) else "resource(s)"
+        app_ctx.out.write(f"Destroy complete: {done} of {len(report.results)} {what} destroyed.\n")
     else:
         app_ctx.out.write(f"Apply complete: {done} of {len(report.results)} change(s) done.\n")
 
