@@ -18,37 +18,68 @@ API_ROOT = "/api2/json"
 # Proxmox's proxy answers 595 when it cannot reach the node behind it; 502/503 are gateways restarting.
 RETRY_STATUSES = frozenset({502, 503, 595})
 IDEMPOTENT = frozenset({"GET", "HEAD"})
+HEADERS = {"Accept": "application/json", "User-Agent": "pmpc"}
+DECODED_HEADERS = (b"content-encoding", b"content-length", b"transfer-encoding")
 Tracer = Callable[[str], None]
 
 
 def make_transport(
     *, verify: bool | str = True, fingerprint: str | None = None, max_connections: int = 32
 ) -> httpx.AsyncBaseTransport:
-    """Build the aiohttp-backed transport, pinning a certificate fingerprint when one is given."""
+    """Build the aiohttp-backed transport, pinning a certificate fingerprint when one is given.
+
+    Its aiohttp session (`transport.session`) is the one ProxmoxClient's GETs use directly.
+    """
     from httpx_aiohttp import AiohttpTransport
 
+    class SessionTransport(AiohttpTransport):  # type: ignore[misc]
+        session: SharedSession
+
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    shared = SharedSession(_tls(verify, fingerprint), max_connections, limits.keepalive_expiry)
+    # The transport builds no TLS context of its own (it takes the session's): one CA bundle load, not two.
+    transport = SessionTransport(verify=False, limits=limits, client=shared, trust_env=False)
+    transport.session = shared
+    return transport
+
+
+def _tls(verify: bool | str, fingerprint: str | None) -> Any:
+    """Return aiohttp's `ssl=` setting: a pinned fingerprint, a CA file's context, or httpx's default one."""
     if fingerprint:
         import aiohttp
 
-        digest = bytes.fromhex(fingerprint.replace(":", ""))
-
-        def pinned_session() -> aiohttp.ClientSession:
-            # Pinning replaces CA verification, as Proxmox's own cluster join does.
-            connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(digest), limit=max_connections)
-            return aiohttp.ClientSession(connector=connector)
-
-        return AiohttpTransport(limits=limits, client=pinned_session, trust_env=False)
+        # Pinning replaces CA verification, as Proxmox's own cluster join does.
+        return aiohttp.Fingerprint(bytes.fromhex(fingerprint.replace(":", "")))
     if isinstance(verify, str):
         import ssl
 
         try:
-            context = ssl.create_default_context(cafile=verify)
+            return ssl.create_default_context(cafile=verify)
         except (OSError, ssl.SSLError) as exc:
             reason = "it holds no PEM certificate" if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
             raise ConfigError(f"CA file {verify}: {reason} (check PMPC_CA_FILE or the context's ca_file).") from exc
-        return AiohttpTransport(verify=context, limits=limits, trust_env=False)
-    return AiohttpTransport(verify=verify, limits=limits, trust_env=False)
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
+class SharedSession:
+    """One aiohttp session, made on first use inside the event loop: the same TLS settings and connection
+    limit for httpx's transport (writes) and ProxmoxClient's direct GETs."""
+
+    def __init__(self, tls: Any, limit: int, keepalive: float | None) -> None:
+        self._tls, self._limit, self._keepalive = tls, limit, keepalive
+        self._session: Any = None
+
+    def __call__(self) -> Any:
+        if self._session is None or self._session.closed:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(ssl=self._tls, limit=self._limit, keepalive_timeout=self._keepalive)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 class ProxmoxClient:
@@ -78,13 +109,21 @@ class ProxmoxClient:
         self._limit = asyncio.Semaphore(max(1, concurrency))
         self.requests_sent = 0
         self._root = self.base_url + API_ROOT
+        self._auth = auth
+        transport = transport or make_transport(
+            verify=verify, fingerprint=fingerprint, max_connections=max(concurrency, 4)
+        )
+        # GETs (sync, plan and list send hundreds) go straight to the transport's aiohttp session, without
+        # httpx's per-request machinery; writes, and every request through a test transport, take httpx.
+        self._session: SharedSession | None = getattr(transport, "session", None)
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._aio_timeout: Any = None
         self._http = httpx.AsyncClient(
             base_url=self.base_url + API_ROOT,
             auth=auth,
-            transport=transport
-            or make_transport(verify=verify, fingerprint=fingerprint, max_connections=max(concurrency, 4)),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"Accept": "application/json", "User-Agent": "pmpc"},
+            transport=transport,
+            timeout=self._timeout,
+            headers=HEADERS,
         )
         # PVE sets no cookies (the ticket comes in a body and TicketAuth sends it), yet httpx would parse
         # every response's headers into a cookie jar: about a sixth of its CPU per request. Skip that.
@@ -99,6 +138,8 @@ class ProxmoxClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     # ------------------------------------------------------------------ core
 
@@ -140,7 +181,10 @@ class ProxmoxClient:
                     self.requests_sent += 1
                     if tracing:
                         self._trace(f"> {method} {url} {_trace_params(query, form)}")
-                    response = await self._http.request(method, url, params=query, data=form)
+                    if method == "GET" and self._session is not None:
+                        response = await self._get(url, query)
+                    else:
+                        response = await self._http.request(method, url, params=query, data=form)
                     if tracing:
                         self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
             except httpx.HTTPError as exc:
@@ -164,6 +208,44 @@ class ProxmoxClient:
                 return body.get("data") if isinstance(body, dict) else body
             raise error_from_response(response, what)
         raise PmpcError(f"{what} failed after {attempts} attempts.")  # pragma: no cover
+
+    async def _get(self, url: str, query: Mapping[str, Any] | None) -> httpx.Response:
+        """Send a GET through the aiohttp session, running the same auth flow (a ticket login, a renewal)."""
+        request = httpx.Request("GET", url, params=query, headers=HEADERS)
+        if self._auth is None:
+            return await self._exchange(request)
+        flow = self._auth.async_auth_flow(request)
+        request = await flow.__anext__()
+        while True:
+            response = await self._exchange(request)
+            try:
+                request = await flow.asend(response)
+            except StopAsyncIteration:
+                return response
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send one request on the aiohttp session; aiohttp's failures become httpx's (one error mapping)."""
+        from httpx_aiohttp.transport import map_aiohttp_exceptions
+
+        assert self._session is not None
+        if self._aio_timeout is None:
+            import aiohttp
+
+            t = self._timeout  # the limits httpx's transport gives aiohttp
+            self._aio_timeout = aiohttp.ClientTimeout(sock_connect=t.connect, sock_read=t.read, connect=t.pool)
+        try:
+            with map_aiohttp_exceptions():
+                async with self._session().request(
+                    request.method, str(request.url), headers=request.headers.multi_items(),
+                    data=request.content or None, allow_redirects=False, timeout=self._aio_timeout,
+                ) as answer:  # fmt: skip
+                    body = await answer.read()
+        except TimeoutError as exc:  # aiohttp's own timeouts are mapped above; this is asyncio's
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        # aiohttp has already decoded the body: httpx must not decode it again.
+        headers = [(k, v) for k, v in answer.raw_headers if k.lower() not in DECODED_HEADERS]
+        extensions = {"reason_phrase": answer.reason.encode()} if answer.reason else {}
+        return httpx.Response(answer.status, headers=headers, content=body, request=request, extensions=extensions)
 
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))

@@ -1,0 +1,242 @@
+"""GETs go straight to the aiohttp session, and answer exactly as the httpx path does.
+
+Every scenario runs twice against the same small HTTP server (aiohttp.web on loopback, real sockets):
+through the client pmpc builds (GETs on its transport's aiohttp session) and through httpx over the same
+kind of aiohttp transport (the path writes take, and every GET took before). Data, retries, auth flows
+and the typed errors must be the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from proxmox_mpc.api.auth import TicketAuth, TokenAuth
+from proxmox_mpc.api.client import ProxmoxClient
+from proxmox_mpc.errors import ApiError, PmpcError
+
+Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PATHS = ["direct", "httpx"]
+
+
+class Server:
+    """Answers each path from a queue of handlers (the last one repeats) and records what it was sent."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[Answer]] = {}
+        self.seen: list[web.Request] = []
+        self.peers: list[Any] = []  # the client's address of each request: one per connection
+
+    def on(self, path: str, *answers: Answer) -> None:
+        self.answers["/api2/json" + path] = list(answers)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(request)
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        queue = self.answers.get(request.path)
+        if not queue:
+            return web.json_response({"data": None}, status=501)
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        return await answer(request)
+
+
+def data(value: Any, *, compress: bool = False) -> Answer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.json_response({"data": value})
+        if compress:
+            response.enable_compression()
+        return response
+
+    return answer
+
+
+def error(status: int, message: str, errors: dict[str, str] | None = None) -> Answer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        body = {"data": None, "message": message, **({"errors": errors} if errors else {})}
+        return web.Response(status=status, reason=message, text=json.dumps(body), content_type="application/json")
+
+    return answer
+
+
+def slow(seconds: float) -> Answer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.json_response({"data": "late"})
+
+    return answer
+
+
+def client(path: str, url: str, **kwargs: Any) -> ProxmoxClient:
+    kwargs.setdefault("auth", TokenAuth("root@pam!ci", SecretStr("s3cret")))
+    kwargs.setdefault("backoff", 0.0)
+    if path == "httpx":
+        from httpx_aiohttp import AiohttpTransport
+
+        kwargs["transport"] = AiohttpTransport(trust_env=False)
+    made = ProxmoxClient(base_url=url, **kwargs)
+    assert (made._session is not None) == (path == "direct")
+    return made
+
+
+def run(path: str, setup: Callable[[Server], None], call: Callable[[ProxmoxClient], Awaitable[Any]],
+        **kwargs: Any) -> tuple[Any, Server]:  # fmt: skip
+    """Serve, run `call` on a client of `path`; return its result (or the PmpcError it raised) and the server."""
+
+    async def main() -> Any:
+        server = Server()
+        setup(server)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", server.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with client(path, f"http://127.0.0.1:{port}", **kwargs) as api:
+                try:
+                    return await call(api), server
+                except PmpcError as exc:
+                    return exc, server
+        finally:
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+def both(setup: Callable[[Server], None], call: Callable[[ProxmoxClient], Awaitable[Any]], **kwargs: Any) -> Any:
+    """Run on both paths; return the direct path's (result, server) after checking the results agree."""
+    direct, server = run("direct", setup, call, **kwargs)
+    other, _ = run("httpx", setup, call, **kwargs)
+    assert _facts(direct) == _facts(other)
+    return direct, server
+
+
+def _facts(result: Any) -> Any:
+    if isinstance(result, PmpcError):  # each run has its own server port
+        text = re.sub(r"127\.0\.0\.1:\d+", "SERVER", str(result))
+        return type(result), text, int(result.exit_code), getattr(result, "status", None)
+    return result
+
+
+def test_data_and_query_are_the_same_and_the_token_is_sent():
+    result, server = both(lambda s: s.on("/cluster/resources", data([{"vmid": 101}])),
+                          lambda api: api.cluster_resources("vm"))  # fmt: skip
+    assert result == [{"vmid": 101}]
+    request = server.seen[-1]
+    assert request.query["type"] == "vm"
+    assert request.headers["Authorization"] == "PVEAPIToken=root@pam!ci=s3cret"
+    assert request.headers["Accept"] == "application/json" and request.headers["User-Agent"] == "pmpc"
+
+
+def test_a_compressed_answer_is_decoded_once():
+    big = [{"vmid": n, "name": f"guest-{n}"} for n in range(500)]
+    result, _ = both(lambda s: s.on("/nodes", data(big, compress=True)), lambda api: api.nodes())
+    assert result == big
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "errors"),
+    [
+        (400, "Parameter verification failed.", {"vmid": "invalid format"}),
+        (401, "authentication failure", None),
+        (403, "Permission check failed (/vms/101, VM.Audit)", None),
+        (404, "Not Found", None),
+        (500, "Configuration file 'nodes/pve1/qemu-server/101.conf' does not exist", None),
+        (500, "VM 101 is locked (backup)", None),
+        (595, "Connection refused", None),
+    ],
+    ids=["400-fields", "401", "403", "404", "500-missing", "500-locked", "595-after-retries"],
+)
+def test_errors_are_the_same_typed_errors(status, message, errors):
+    result, server = both(lambda s: s.on("/nodes/pve1/qemu/101/config", error(status, message, errors)),
+                          lambda api: api.guest_config("pve1", "qemu", 101), retries=2)  # fmt: skip
+    assert isinstance(result, ApiError) and result.status == status
+    if errors:
+        assert result.field_errors == errors
+    assert len(server.seen) == (3 if status == 595 else 1)  # only gateway statuses are retried
+
+
+def test_a_gateway_status_is_retried_then_answers():
+    result, server = both(lambda s: s.on("/nodes", error(502, "Bad Gateway"), data([{"node": "pve1"}])),
+                          lambda api: api.nodes())  # fmt: skip
+    assert result == [{"node": "pve1"}] and len(server.seen) == 2
+
+
+def test_a_read_timeout_is_a_timeout_and_not_retried():
+    result, server = both(lambda s: s.on("/version", slow(2.0)), lambda api: api.version(), timeout=0.3)
+    assert isinstance(result, PmpcError) and int(result.exit_code) == 8
+    assert len(server.seen) == 1
+
+
+def test_a_refused_connection_is_the_same_error_after_the_retries():
+    async def closed_port(api: ProxmoxClient) -> Any:
+        return await api.nodes()
+
+    def refused(path: str) -> Any:
+        async def main() -> Any:
+            import socket
+
+            with socket.socket() as sock:  # a port nothing listens on
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            async with client(path, f"http://127.0.0.1:{port}", retries=1) as api:
+                try:
+                    return await closed_port(api)
+                except PmpcError as exc:
+                    return exc
+
+        return asyncio.run(main())
+
+    direct, other = refused("direct"), refused("httpx")
+    assert _facts(direct) == _facts(other)
+    assert "connection refused" in str(direct)
+
+
+def test_a_ticket_login_and_its_renewal_run_through_the_same_auth_flow():
+    logins: list[str] = []
+
+    async def login(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        logins.append(str(form["password"]))
+        return web.json_response({"data": {"ticket": f"T{len(logins)}", "CSRFPreventionToken": "C"}})
+
+    def setup(server: Server) -> None:
+        server.on("/access/ticket", login)
+        # The first ticket is refused once (a restarted node): the flow logs in again and resends.
+        server.on("/nodes", error(401, "invalid ticket"), data([{"node": "pve1"}]))
+
+    for path in PATHS:
+        logins.clear()
+        auth = TicketAuth("root@pam", SecretStr("pw"))
+        result, server = run(path, setup, lambda api: api.nodes(), auth=auth)
+        assert result == [{"node": "pve1"}], path
+        assert logins == ["pw", "pw"] and auth.logins == 2, path
+        cookies = [r.headers.get("Cookie") for r in server.seen if r.path.endswith("/nodes")]
+        assert cookies == ["PVEAuthCookie=T1", "PVEAuthCookie=T2"], path
+        assert all("CSRFPreventionToken" not in r.headers for r in server.seen if r.method == "GET"), path
+
+
+def test_writes_and_gets_share_one_session_and_its_connections():
+    async def post(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        return web.json_response({"data": dict(form)})
+
+    def setup(server: Server) -> None:
+        server.on("/pools", post)
+        server.on("/nodes", data([]))
+
+    async def call(api: ProxmoxClient) -> Any:
+        return [await api.nodes(), await api.post("/pools", poolid="lab"), await api.nodes()]
+
+    result, server = run("direct", setup, call)
+    assert result == [[], {"poolid": "lab"}, []]
+    assert [r.method for r in server.seen] == ["GET", "POST", "GET"]
+    assert len(set(server.peers)) == 1 and None not in server.peers
