@@ -174,6 +174,16 @@ class Bench:
         return run
 
 
+def compile_bytecode() -> None:
+    """Compile pmpc's modules once, as installing a package does: with PYTHONDONTWRITEBYTECODE set (or a
+    read-only checkout), an editable install would otherwise compile every module it imports on every run."""
+    import compileall
+
+    import proxmox_mpc
+
+    compileall.compile_dir(str(Path(proxmox_mpc.__file__).parent), quiet=1, workers=0)
+
+
 def free_port() -> int:
     import socket
 
@@ -353,6 +363,7 @@ def main() -> int:
     groups = set(args.only.split(","))
     rows: list[Row] = []
     started = time.perf_counter()
+    compile_bytecode()
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="pmpc-fleet-") as tmp:
         bench = Bench(stack, Path(tmp))
         if "sync" in groups:
