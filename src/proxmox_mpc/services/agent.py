@@ -13,7 +13,7 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.models import Guest, to_int
 from proxmox_mpc.errors import ApiError, OperationTimeout, PmpcError, UsageError
 from proxmox_mpc.services.connection import connect
-from proxmox_mpc.services.guests import _cluster_guests, guest_path, resolve_targets
+from proxmox_mpc.services.guests.resolve import cluster_guests, guest_path, resolve_targets
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
@@ -72,7 +72,7 @@ async def exec_command(
         raise UsageError("Give the command after --: pmpc vm exec GUEST -- CMD ARGS...")
     deadline = time.monotonic() + timeout
     async with connect(app_ctx) as api:
-        guest = resolve_targets(await _cluster_guests(api), "qemu", [target], None)[0]
+        guest = resolve_targets(await cluster_guests(api), "qemu", [target], None)[0]
         base = f"{guest_path(guest)}/agent"
 
         async def bounded(call: Awaitable[T]) -> T:

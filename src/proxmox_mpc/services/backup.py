@@ -22,14 +22,14 @@ from proxmox_mpc.core.upid import parse_upid
 from proxmox_mpc.errors import ApiError, Conflict, NotFound, PmpcError, UsageError
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.connection import connect
-from proxmox_mpc.services.guests import (
+from proxmox_mpc.services.guests.plan import Confirm
+from proxmox_mpc.services.guests.resolve import (
     NOUN,
-    Confirm,
     GuestType,
-    _check_node,
-    _cluster_guests,
-    _label,
+    check_node,
     check_target_choice,
+    cluster_guests,
+    label,
     resolve_targets,
 )
 from proxmox_mpc.services.tasks import send
@@ -162,7 +162,7 @@ async def backup_guests(
     limit = asyncio.Semaphore(concurrency or app_ctx.settings.concurrency)
     batch = BatchResult(action="backup", dry_run=dry_run)
     async with connect(app_ctx) as api:
-        guests = resolve_targets(await _cluster_guests(api), kind, targets, selector)
+        guests = resolve_targets(await cluster_guests(api), kind, targets, selector)
         results = [
             BackupResult(
                 target=g.ref,
@@ -179,7 +179,7 @@ async def backup_guests(
         await _check_storage(api, options.storage, {g.node for g in guests})
         if dry_run or not guests:
             return batch
-        confirm(f"back up to {options.storage}", [_label(g) for g in guests])
+        confirm(f"back up to {options.storage}", [label(g) for g in guests])
 
         async def run_one(guest: Guest, result: BackupResult) -> None:
             async with limit:
@@ -291,7 +291,7 @@ async def _guest_vmid(api: ProxmoxClient, text: str) -> int:
     raw = text.strip().partition("/")[2] if text.strip().startswith(("vm/", "ct/")) else text.strip()
     if raw.isdigit():
         return int(raw)
-    matches = [g for g in await _cluster_guests(api) if g.name == raw]
+    matches = [g for g in await cluster_guests(api) if g.name == raw]
     if len(matches) == 1:
         return matches[0].vmid
     if matches:
@@ -399,7 +399,7 @@ async def plan_restore(
     if backup.type is not None and backup.type != kind:
         other = "ct" if backup.type == "lxc" else "vm"
         raise UsageError(f"{backup.volid} is a backup of a {NOUN[backup.type]}: use `pmpc {other} restore`.")
-    existing = next((g for g in await _cluster_guests(api) if g.vmid == options.vmid), None)
+    existing = next((g for g in await cluster_guests(api) if g.vmid == options.vmid), None)
     if existing is not None:
         if existing.type != kind:
             raise Conflict(f"VMID {options.vmid} is taken by {existing.ref} ({existing.name}): pick another --vmid.")
@@ -413,7 +413,7 @@ async def plan_restore(
                 f"{existing.ref} lives on {existing.node}: it can only be overwritten there (drop --node)."
             )
     node = options.node or (existing.node if existing else backup.node)
-    await _check_node(api, node)
+    await check_node(api, node)
     request = restore_request(kind, backup.volid, node, options)
     result = TargetResult(
         target=f"{KIND_PREFIX[kind]}/{options.vmid}",

@@ -20,7 +20,9 @@ from proxmox_mpc.core.placement import DEFAULT_HEADROOM, GuestLoad, Move, NodeCa
 from proxmox_mpc.errors import NotFound, OperationTimeout, PmpcError, UsageError
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.connection import connect
-from proxmox_mpc.services.guests import Confirm, VerbOptions, _cluster_guests, _plan_migrate
+from proxmox_mpc.services.guests.plan import Confirm, VerbOptions
+from proxmox_mpc.services.guests.resolve import cluster_guests
+from proxmox_mpc.services.guests.verbs import plan_migrate
 from proxmox_mpc.services.tasks import send
 
 if TYPE_CHECKING:
@@ -116,7 +118,7 @@ async def _result(api: ProxmoxClient, guest: Guest, move: Move, source: str, opt
     else:
         result.via = "migrate"
         verb = VerbOptions(target_node=move.target, with_local_disks=move.with_local_disks, timeout=opts.timeout)
-        result.requests = (await _plan_migrate(api, guest, verb)).requests
+        result.requests = (await plan_migrate(api, guest, verb)).requests
     return result
 
 
@@ -156,7 +158,7 @@ async def drain_node(
             )
         storages = [Storage.from_api(node, s) for s in await api.storages(node)]
         shared = {s.name for s in storages if s.shared}
-        guests = sorted((g for g in await _cluster_guests(api) if g.node == node), key=lambda g: g.vmid)
+        guests = sorted((g for g in await cluster_guests(api) if g.node == node), key=lambda g: g.vmid)
         loads = await asyncio.gather(*(_guest_load(api, g, shared) for g in guests))
         capacity = [
             NodeCapacity(n.name, n.status == "online", n.memory_total, n.memory_used, n.cpus, n.cpu_usage)
@@ -215,7 +217,7 @@ async def _move(
 async def _wait_for_ha(api: ProxmoxClient, guest: Guest, target: str, deadline: float, timeout: float) -> None:
     """HA migrates on its own schedule: wait until the guest shows on the target node."""
     while True:
-        here = next((g for g in await _cluster_guests(api) if g.vmid == guest.vmid), None)
+        here = next((g for g in await cluster_guests(api) if g.vmid == guest.vmid), None)
         if here is not None and here.node == target:
             return
         remaining = deadline - time.monotonic()

@@ -12,7 +12,9 @@ from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.errors import AuthError, Conflict, PmpcError
 from proxmox_mpc.output.progress import Progress
-from proxmox_mpc.services.guests import Confirm, GuestType, Plan, VerbOptions, guest_path, run_guest_action
+from proxmox_mpc.services.guests.batch import run_guest_action
+from proxmox_mpc.services.guests.plan import Confirm, Plan, VerbOptions
+from proxmox_mpc.services.guests.resolve import GuestType, guest_path
 from proxmox_mpc.services.tasks import TaskInfo
 
 if TYPE_CHECKING:

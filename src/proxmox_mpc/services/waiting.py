@@ -35,7 +35,8 @@ def check_condition(kind: str, condition: str) -> str:
 
 
 async def _met(api: ProxmoxClient, guest: Guest | None, condition: str) -> bool:
-    from proxmox_mpc.services.guests import _addresses, guest_path
+    from proxmox_mpc.services.guests.describe import guest_addresses
+    from proxmox_mpc.services.guests.resolve import guest_path
 
     if condition == "deleted":
         return guest is None
@@ -53,7 +54,7 @@ async def _met(api: ProxmoxClient, guest: Guest | None, condition: str) -> bool:
         except ApiError:
             return False  # PVE answers 500 "QEMU guest agent is not running" until it is
         return True
-    return bool(await _addresses(api, guest))
+    return bool(await guest_addresses(api, guest))
 
 
 def _already_gone(guests: Sequence[Guest], prefix: str, targets: Sequence[str]) -> list[str]:
@@ -83,12 +84,12 @@ async def wait_for(
         UsageError: no target, or targets and a selector together, or an ambiguous name.
     """
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.guests import _cluster_guests, resolve_targets
+    from proxmox_mpc.services.guests.resolve import cluster_guests, resolve_targets
 
     check_condition(kind, condition)
     prefix = KIND_PREFIX[kind]
     async with connect(app_ctx) as api:
-        guests = await _cluster_guests(api)
+        guests = await cluster_guests(api)
         gone = _already_gone(guests, prefix, targets) if condition == "deleted" and selector is None else []
         named = [t for t in targets if t not in gone]
         chosen = resolve_targets(guests, kind, named, selector) if named or not gone else []  # type: ignore[arg-type]
@@ -108,7 +109,7 @@ async def wait_for(
         started = time.monotonic()
         interval = POLL_MIN
         while pending:
-            current = {g.vmid: g for g in await _cluster_guests(api)}
+            current = {g.vmid: g for g in await cluster_guests(api)}
             for vmid in list(pending):
                 if await _met(api, current.get(vmid), condition):
                     del pending[vmid]
