@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.models import Guest, to_int
+from proxmox_mpc.core.models import BaseGuest, Guest, to_int
 from proxmox_mpc.core.pveconfig import parse_property_string
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ApiError
@@ -32,26 +32,13 @@ class PendingChange(BaseModel):
     delete: bool = False
 
 
-class GuestDescription(BaseModel):
-    """Everything `describe` shows about one guest."""
+class GuestDescription(BaseGuest):
+    """Everything `describe` shows about one guest: the guest, its live status, config, snapshots and tasks."""
 
-    kind: Literal["vm", "ct"]
-    type: GuestType
-    vmid: int
-    name: str
-    node: str
-    status: str
     qmp_status: str | None = None
-    template: bool = False
-    tags: list[str] = Field(default_factory=list)
-    pool: str | None = None
-    lock: str | None = None
     ha_state: str | None = None
     uptime: int = 0
-    cpus: float = 0
-    memory: int = 0
     memory_used: int = 0
-    disk_size: int = 0
     agent: bool = False
     ip_addresses: list[str] = Field(default_factory=list)
     digest: str | None = None
@@ -59,7 +46,6 @@ class GuestDescription(BaseModel):
     pending: list[PendingChange] = Field(default_factory=list)
     snapshots: list[Snapshot] = Field(default_factory=list)
     tasks: list[TaskInfo] = Field(default_factory=list)
-
 
 
 async def describe_guest(app_ctx: AppContext, kind: GuestType, target: str) -> GuestDescription:
@@ -80,24 +66,13 @@ async def describe_guest(app_ctx: AppContext, kind: GuestType, target: str) -> G
             addresses = await guest_addresses(api, guest)
     digest = config.pop("digest", None)
     ha = status.get("ha") or {}
+    listed = guest.model_dump(include=set(BaseGuest.model_fields))
     return GuestDescription(
-        kind=guest.kind,
-        type=kind,
-        vmid=guest.vmid,
-        name=guest.name,
-        node=guest.node,
-        status=str(status.get("status") or guest.status),
+        **{**listed, "status": str(status.get("status") or guest.status), "lock": status.get("lock") or guest.lock},
         qmp_status=status.get("qmpstatus"),
-        template=guest.template,
-        tags=guest.tags,
-        pool=guest.pool,
-        lock=status.get("lock") or guest.lock,
         ha_state=ha.get("state") if isinstance(ha, dict) else None,
         uptime=to_int(status.get("uptime")),
-        cpus=guest.cpus,
-        memory=guest.memory,
         memory_used=to_int(status.get("mem")),
-        disk_size=guest.disk_size,
         agent=agent,
         ip_addresses=addresses,
         digest=digest,
