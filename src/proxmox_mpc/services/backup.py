@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.backups import BackupOptions, BackupVolume, check_volid, volid_from_log, vzdump_params
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
-from proxmox_mpc.core.models import KIND_PREFIX, Guest, Storage, to_int
+from proxmox_mpc.core.identity import guest_kind
+from proxmox_mpc.core.models import Guest, Storage, to_int
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.core.upid import parse_upid
 from proxmox_mpc.errors import ApiError, Conflict, NotFound, PmpcError, UsageError
@@ -416,8 +417,8 @@ async def plan_restore(
     await check_node(api, node)
     request = restore_request(kind, backup.volid, node, options)
     result = TargetResult(
-        target=f"{KIND_PREFIX[kind]}/{options.vmid}",
-        kind=KIND_PREFIX[kind],
+        target=f"{guest_kind(kind)}/{options.vmid}",
+        kind=guest_kind(kind),
         vmid=options.vmid,
         node=node,
         action="restore",

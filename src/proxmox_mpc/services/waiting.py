@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, TargetResult
-from proxmox_mpc.core.models import KIND_PREFIX, Guest
+from proxmox_mpc.core.identity import guest_kind
+from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.errors import ApiError, OperationTimeout, UsageError
 
@@ -87,7 +88,7 @@ async def wait_for(
     from proxmox_mpc.services.guests.resolve import cluster_guests, resolve_targets
 
     check_condition(kind, condition)
-    prefix = KIND_PREFIX[kind]
+    prefix = guest_kind(kind)
     async with connect(app_ctx) as api:
         guests = await cluster_guests(api)
         gone = _already_gone(guests, prefix, targets) if condition == "deleted" and selector is None else []

@@ -25,7 +25,7 @@ from proxmox_mpc.core.guest_requests import (
     power_request,
     template_request,
 )
-from proxmox_mpc.core.identity import api_type, guest_kind, is_api_guest_type
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
 from proxmox_mpc.core.plan import CLONE_FIELD, NODE_FIELD, POOL_FIELD, PSEUDO_FIELDS, STATE_FIELD, Change, FieldChange
 from proxmox_mpc.errors import ApiError, Conflict, ExitCode, ManifestError, NotFound, PmpcError, TargetsFailed
 from proxmox_mpc.services.apply.journal import ApplyRun, error_text, task_upid
@@ -165,7 +165,6 @@ async def _backup(run: ApplyRun, result: ActionResult, change: Change, node: str
         storage = change.backup if change.backup != "auto" else await default_backup_storage(run.api, node)
         guest = Guest(
             kind=change.kind,
-            type=api_type(change.kind),
             vmid=vmid,
             name=change.address.split("/", 1)[1],
             node=node,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
 from proxmox_mpc.core.guest_requests import clean_params, clone_request, create_request, template_request
-from proxmox_mpc.core.identity import api_type, guest_kind
+from proxmox_mpc.core.identity import guest_kind
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.output.progress import Progress
@@ -48,7 +48,6 @@ async def _create_with_vmid(
 def _placeholder(result: TargetResult) -> Guest:
     return Guest(
         kind=result.kind,  # type: ignore[arg-type]
-        type=api_type(result.kind),
         vmid=result.vmid or 0,
         name="",
         node=result.node or "",
