@@ -47,34 +47,44 @@ def _mac(vmid: int, index: int) -> str:
 
 def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
     """Return the guests (fakepve's JSON format) and the pool members of a demo cluster."""
-    guests: list[dict[str, Any]] = []
     pools: dict[str, list[int]] = {name: [] for name in POOL_COMMENTS}
-    for vmid, name, node, ostype in TEMPLATES:
-        guests.append(
-            {
-                "vmid": vmid,
-                "name": name,
-                "node": node,
-                "status": "stopped",
-                "template": True,
-                "config": {
-                    "cores": 2,
-                    "memory": 2048,
-                    "ostype": ostype,
-                    "agent": "1",
-                    "scsihw": "virtio-scsi-pci",
-                    "scsi0": f"local-lvm:base-{vmid}-disk-0,size=8G",
-                    "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0",
-                    "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom",
-                    "ciuser": "admin",
-                    "ipconfig0": "ip=dhcp",
-                    "tags": "template",
-                    "template": 1,
-                },
-            }
-        )
+    guests = [*_templates(), *_vms(vms, pools), *_cts(cts, pools)]
+    return guests, {name: members for name, members in pools.items() if members}
+
+
+def _templates() -> list[dict[str, Any]]:
+    """Return the VM templates the demo clones from."""
+    return [
+        {
+            "vmid": vmid,
+            "name": name,
+            "node": node,
+            "status": "stopped",
+            "template": True,
+            "config": {
+                "cores": 2,
+                "memory": 2048,
+                "ostype": ostype,
+                "agent": "1",
+                "scsihw": "virtio-scsi-pci",
+                "scsi0": f"local-lvm:base-{vmid}-disk-0,size=8G",
+                "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0",
+                "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom",
+                "ciuser": "admin",
+                "ipconfig0": "ip=dhcp",
+                "tags": "template",
+                "template": 1,
+            },
+        }
+        for vmid, name, node, ostype in TEMPLATES
+    ]
+
+
+def _vms(count: int, pools: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """Return `count` VMs by role (VMIDs from 101), adding each to its role's pool."""
+    guests: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for i in range(vms):
+    for i in range(count):
         prefix, tags, pool, cores, memory, disks, status = VM_ROLES[i % len(VM_ROLES)]
         seen[prefix] = seen.get(prefix, 0) + 1
         vmid = 101 + i
@@ -106,8 +116,14 @@ def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str,
             }
         )
         pools[pool].append(vmid)
-    seen.clear()
-    for i in range(cts):
+    return guests
+
+
+def _cts(count: int, pools: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """Return `count` containers by role (VMIDs from 201), adding each to its role's pool."""
+    guests: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i in range(count):
         prefix, tags, pool, cores, memory, rootfs, status, ostype = CT_ROLES[i % len(CT_ROLES)]
         seen[prefix] = seen.get(prefix, 0) + 1
         vmid = 201 + i
@@ -137,7 +153,7 @@ def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str,
             }
         )
         pools[pool].append(vmid)
-    return guests, {name: members for name, members in pools.items() if members}
+    return guests
 
 
 _MEMORY_LINE = re.compile(r"^\s+memory:[ \t]*(?P<mib>\d+)[ \t]*$", re.M)
