@@ -205,3 +205,30 @@ def test_pool_list_and_get(cluster, cli):
     result = cli("pool", "get", "nope")
     assert result.exit_code == 6
     assert "No pool 'nope'" in result.stderr
+
+
+def test_a_saved_plan_is_refused_when_the_pool_changed_since(cluster, cli, tmp_path):
+    ws = _workspace(cli, tmp_path)
+    (ws / "resources" / "pools" / "prod.yaml").write_text("kind: Pool\nname: prod\nspec:\n  comment: Mine\n")
+    (ws / "resources" / "pools" / "new.yaml").write_text("kind: Pool\nname: new\n")
+    plan_file = tmp_path / "plan.json"
+    result = cli("--workspace", str(ws), "plan", "--out", str(plan_file))
+    assert result.exit_code == 0, result.output
+    assert cli("api", "put", "/pools", "poolid=prod", "comment=theirs", "-y").exit_code == 0
+    assert cli("api", "post", "/pools", "poolid=new", "-y").exit_code == 0
+    before = len(cluster.requests)
+    result = cli("--workspace", str(ws), "apply", str(plan_file))
+    assert result.exit_code == 7, result.output
+    assert "pool/prod changed" in result.stderr and "pool/new exists now" in result.stderr
+    assert _writes_since(cluster, before) == []
+
+
+def test_plan_offline_compares_pools_with_the_last_sync(cluster, cli, tmp_path):
+    ws = _workspace(cli, tmp_path)
+    (ws / "resources" / "pools" / "prod.yaml").write_text("kind: Pool\nname: prod\nspec:\n  comment: Mine\n")
+    cluster.requests.clear()
+    result = cli("--workspace", str(ws), "plan", "--offline", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert cluster.requests == []
+    changes = json.loads(result.stdout)["changes"]
+    assert [(c["address"], c["action"], c["fields"][0]["new"]) for c in changes] == [("pool/prod", "update", "Mine")]
