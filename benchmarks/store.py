@@ -30,7 +30,7 @@ def make_rows(count: int, now: datetime, status: str) -> list[dict[str, Any]]:
         rows.append(
             {
                 "vmid": vmid,
-                "kind": "qemu" if i % 5 else "lxc",
+                "kind": "vm" if i % 5 else "ct",
                 "node": f"pve{i % 8 + 1}",
                 "name": f"guest-{vmid}",
                 "status": status,

@@ -13,7 +13,7 @@ from typing import Any
 
 from proxmox_mpc.core.plan import Change
 
-# What pmpc created: (type, vmid) of a guest, the address of a resource of another kind (`pool/prod`).
+# What pmpc created: (kind, vmid) of a guest, the address of a resource of another kind (`pool/prod`).
 Created = Collection[tuple[str, int] | str]
 
 
@@ -39,7 +39,7 @@ def protection_problem(
             f"the plan {verb} {where}, but its manifest says lifecycle.prevent_destroy: remove that "
             "first if it really is to go"
         )
-    if ((change.type, change.vmid) if change.guest else change.address) in created:
+    if ((change.kind, change.vmid) if change.guest else change.address) in created:
         return None
     if lifecycle is not None and lifecycle.allow_destroy:
         return None

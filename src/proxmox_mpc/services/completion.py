@@ -112,7 +112,7 @@ def load_names(app_ctx: AppContext | None = None, *, workspace: str | None = Non
     from proxmox_mpc.state.names import read_names
 
     if app_ctx is not None:
-        from proxmox_mpc.services.state import database_url
+        from proxmox_mpc.services.database import database_url
 
         try:
             url = database_url(app_ctx)
@@ -174,7 +174,7 @@ def record_snapshots(
         return
     try:
         from proxmox_mpc.safeio.files import write_file
-        from proxmox_mpc.services.state import database_url
+        from proxmox_mpc.services.database import database_url
 
         path = snapshot_cache_path(database_url(app_ctx))
         data = _read_snapshot_cache(path) or {"format": SNAPSHOT_CACHE_FORMAT, "contexts": {}}

@@ -158,7 +158,7 @@ def _sqlite_missing(url: str) -> Path | None:
 def state_store_info(app_ctx: AppContext) -> StateStoreInfo:
     """Report where the state store is and its migration level; never raises, never creates a database."""
     try:
-        from proxmox_mpc.services.state import database_url
+        from proxmox_mpc.services.database import database_url
         from proxmox_mpc.state import migrations
         from proxmox_mpc.state.store import open_store
     except ImportError:
@@ -406,7 +406,7 @@ def secret_values(app_ctx: AppContext) -> list[str]:
 def _open_for_reading(app_ctx: AppContext) -> tuple[Any, str] | None:
     """Return (store, cluster key) when a current state database exists, else None."""
     try:
-        from proxmox_mpc.services.state import cluster_key, open_store_readonly
+        from proxmox_mpc.services.database import cluster_key, open_store_readonly
     except ImportError:
         return None
     store = open_store_readonly(app_ctx)

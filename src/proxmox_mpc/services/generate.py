@@ -102,8 +102,8 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
 
 
 def _stored_facts(app_ctx: AppContext) -> _Facts:
+    from proxmox_mpc.services.database import cluster_key, open_store_readonly
     from proxmox_mpc.services.resources import stored_resources
-    from proxmox_mpc.services.state import cluster_key, open_store_readonly
 
     store = open_store_readonly(app_ctx)
     if store is None:

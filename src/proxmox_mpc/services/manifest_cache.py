@@ -162,7 +162,7 @@ class ManifestCache:
 
 
 def _open(app_ctx: AppContext) -> Store | None:
-    from proxmox_mpc.services.state import open_store_readonly
+    from proxmox_mpc.services.database import open_store_readonly
 
     try:
         return open_store_readonly(app_ctx)

@@ -324,8 +324,8 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
     Raises:
         StateError: there is no state database, or no sync of this cluster yet.
     """
+    from proxmox_mpc.services.database import cluster_key, open_store_readonly
     from proxmox_mpc.services.resources import stored_resources
-    from proxmox_mpc.services.state import cluster_key, open_store_readonly
 
     store = open_store_readonly(app_ctx)
     if store is None:

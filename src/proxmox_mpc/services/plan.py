@@ -166,7 +166,7 @@ def parse_allow_destroy(values: Sequence[str]) -> set[str]:
 
 
 def _store_for_reading(app_ctx: AppContext) -> Store | None:
-    from proxmox_mpc.services.state import open_store_readonly
+    from proxmox_mpc.services.database import open_store_readonly
 
     try:
         return open_store_readonly(app_ctx)
@@ -264,8 +264,8 @@ def default_backup_storage(facts: ClusterFacts | None, node: str) -> str | None:
 
 
 def created_guests(app_ctx: AppContext) -> set[tuple[str, int] | str]:
-    """Return the (type, vmid) of the guests, and the addresses of the resources, pmpc created on this cluster."""
-    from proxmox_mpc.services.state import cluster_key
+    """Return the (kind, vmid) of the guests, and the addresses of the resources, pmpc created on this cluster."""
+    from proxmox_mpc.services.database import cluster_key
 
     store = _store_for_reading(app_ctx)
     if store is None:
@@ -281,7 +281,7 @@ def created_guests(app_ctx: AppContext) -> set[tuple[str, int] | str]:
 
 def annotate_replaced(app_ctx: AppContext, plan: Plan) -> None:
     """Mark each create of a guest that an unfinished replace deleted with that apply run's id."""
-    from proxmox_mpc.services.state import cluster_key
+    from proxmox_mpc.services.database import cluster_key
 
     store = _store_for_reading(app_ctx)
     if store is None:

@@ -1,19 +1,19 @@
-"""State use cases: where the database is, and show / history / drift / status / unlock / upgrade."""
+"""State use cases: show / history / journal / drift / status / unlock / upgrade (the database: database.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from proxmox_mpc.config import read_workspace_file, redact_url, user_state_dir
+from proxmox_mpc.config import redact_url
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import NotFound, PmpcError, UsageError
-from proxmox_mpc.locations import STATE_DIR, STATE_FILE
+from proxmox_mpc.services.database import cluster_key, database_url, open_app_store, workspace_lock_name
 from proxmox_mpc.services.resources import is_resource_address, resource_history
 
 if TYPE_CHECKING:
@@ -22,87 +22,6 @@ if TYPE_CHECKING:
     from proxmox_mpc.state.store import ChangeRecord, GuestRecord, LockInfo, Store, SyncRunRecord
 
 Confirm = Callable[[str, Sequence[str]], None]
-
-
-# ----------------------------------------------------------------------------- where and what
-
-
-def database_url(app_ctx: AppContext) -> str:
-    """Return the state database URL: PMPC_DATABASE_URL, else the workspace's, else the per-user one."""
-    from proxmox_mpc.state.db import sqlite_url
-
-    configured = app_ctx.settings.database_url
-    if configured:
-        return configured
-    if app_ctx.workspace is not None:
-        return sqlite_url(Path(app_ctx.workspace) / STATE_DIR / STATE_FILE)
-    return sqlite_url(user_state_dir() / STATE_FILE)
-
-
-def open_app_store(app_ctx: AppContext) -> Store:
-    """Open (and migrate) the invocation's state database.
-
-    Raises:
-        StateError: the database cannot be reached, created or migrated.
-    """
-    from proxmox_mpc.state.store import open_store
-
-    store = open_store(database_url(app_ctx))
-    try:
-        # An apply killed mid-run (kill -9, power loss) left its run `running`: say what it is.
-        store.mark_interrupted_runs()
-    except PmpcError:
-        pass  # a read-only database: the journal view still tells interrupted runs apart
-    return store
-
-
-def open_store_readonly(app_ctx: AppContext) -> Store | None:
-    """Open the state database without writing to it: None when there is none yet (a dry run's view).
-
-    Raises:
-        StateError: it exists but needs a migration (`pmpc state upgrade`), or cannot be read.
-    """
-    from proxmox_mpc.errors import StateError
-    from proxmox_mpc.state.db import dialect_of
-    from proxmox_mpc.state.store import open_store
-
-    url = database_url(app_ctx)
-    if dialect_of(url) == "sqlite":
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:" and not Path(path).exists():
-            return None
-    store = open_store(url, upgrade=False)
-    try:
-        revision = store.revision()
-        if revision is None:
-            store.close()
-            return None
-        if not store.at_head():
-            raise StateError(
-                f"The state database {store.url} needs a schema upgrade (it is at {revision}): "
-                "run `pmpc state upgrade`."
-            )
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-def cluster_key(app_ctx: AppContext) -> str:
-    """Return the key the store files this cluster under: host:port of the API.
-
-    Raises:
-        ConfigError: no host is configured.
-    """
-    return app_ctx.settings.base_url.split("://", 1)[1]
-
-
-def workspace_lock_name(app_ctx: AppContext) -> str:
-    """Return the workspace lock's name: `name` in pmpc.yaml, else the directory name; outside: `default`."""
-    if app_ctx.workspace is None:
-        return "default"
-    data = read_workspace_file(Path(app_ctx.workspace))
-    return str(data.get("name") or Path(app_ctx.workspace).name)
 
 
 # ----------------------------------------------------------------------------- show / history
@@ -379,9 +298,9 @@ def _live_counts(resources: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for res in resources:
         gtype = res.get("type")
-        if gtype not in ("qemu", "lxc"):
+        if not is_api_guest_type(gtype):
             continue
-        bucket = counts.setdefault("vm" if gtype == "qemu" else "ct", {})
+        bucket = counts.setdefault(guest_kind(str(gtype)), {})
         key = (
             "template"
             if str(res.get("template") or 0) not in ("0", "")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import ObservedGuest, to_int
 from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.kinds import registry
@@ -45,7 +45,7 @@ class GuestChange(BaseModel):
     """One difference between the store and the cluster: a guest added or deleted, or one field changed."""
 
     address: str
-    kind: Literal["vm", "ct"]
+    kind: GuestKind
     vmid: int
     name: str
     change: Literal["add", "change", "delete"]
@@ -204,114 +204,122 @@ def write_snapshot(
     now: datetime,
 ) -> None:
     """Write nodes, storages, guests, deletions and history rows (inside the caller's transaction)."""
-    stored_nodes = {n.name: n for n in store.nodes_of(cluster_id)}
-    node_rows = []
-    for raw in snapshot.nodes:
-        name = str(raw.get("node"))
-        prior = stored_nodes.get(name)
-        node_rows.append(
-            {
-                "cluster_id": cluster_id,
-                "name": name,
-                "status": str(raw.get("status") or "unknown"),
-                "cpus": to_int(raw.get("maxcpu")),
-                "memory_total": to_int(raw.get("maxmem")),
-                "disk_total": to_int(raw.get("maxdisk")),
-                "ssl_fingerprint": raw.get("ssl_fingerprint"),
-                "first_seen": prior.first_seen if prior and prior.deleted_at is None else now,
-                "last_seen": now,
-                "deleted_at": None,
-            }
-        )
-    store.upsert_nodes(cluster_id, node_rows)
-    live_nodes = {r["name"] for r in node_rows}
-    store.mark_nodes_deleted(
-        cluster_id, [n for n, r in stored_nodes.items() if n not in live_nodes and r.deleted_at is None], now
-    )
-
-    stored_storages = {(s.node, s.name): s for s in store.storages_of(cluster_id)}
-    storage_rows = []
-    for node, raw in snapshot.storages:
-        name = str(raw.get("storage") or "")
-        prior_s = stored_storages.get((node, name))
-        storage_rows.append(
-            {
-                "cluster_id": cluster_id,
-                "node": node,
-                "name": name,
-                "type": str(raw.get("type") or ""),
-                "content": ",".join(sorted(c for c in str(raw.get("content") or "").split(",") if c)),
-                "shared": bool(to_int(raw.get("shared", 0))),
-                "enabled": bool(to_int(raw.get("enabled", 1))),
-                "active": bool(to_int(raw.get("active", 1))),
-                "total": to_int(raw.get("total")),
-                "used": to_int(raw.get("used")),
-                "available": to_int(raw.get("avail")),
-                "first_seen": prior_s.first_seen if prior_s and prior_s.deleted_at is None else now,
-                "last_seen": now,
-                "deleted_at": None,
-            }
-        )
-    store.upsert_storages(cluster_id, storage_rows)
-    live_storages = {(r["node"], r["name"]) for r in storage_rows}
-    store.mark_storages_deleted(
-        cluster_id,
-        [
-            key
-            for key, s in stored_storages.items()
-            if key not in live_storages and s.deleted_at is None and key[0] not in snapshot.offline_nodes
-        ],
-        now,
-    )
-
+    _write_nodes(store, cluster_id, snapshot, now)
+    _write_storages(store, cluster_id, snapshot, now)
     prior_guests = {g.vmid: g for g in previous}
-    guest_rows = []
-    for guest in snapshot.guests:
-        old = prior_guests.get(guest.vmid)
-        known = old is not None and old.deleted_at is None
-        config, digest = guest.config, guest.digest
-        if guest.unread:  # offline node: keep what we knew
-            config, digest = (old.config, old.digest) if known and old is not None else ({}, None)
-        guest_rows.append(
-            {
-                "vmid": guest.vmid,
-                "kind": api_type(guest.kind),
-                "node": guest.node,
-                "name": guest.name,
-                "status": guest.status,
-                "tags": ";".join(guest.tags),
-                "pool": guest.pool,
-                "template": guest.template,
-                "lock": guest.lock,
-                "cpus": guest.cpus,
-                "memory": guest.memory,
-                "disk_size": guest.disk_size,
-                "config": config,
-                "digest": digest,
-                "first_seen": old.first_seen if known and old is not None else now,
-                "last_seen": now,
-                "deleted_at": None,
-            }
-        )
-    store.upsert_guests(cluster_id, guest_rows)
+    store.upsert_guests(cluster_id, [guest_row(g, prior_guests.get(g.vmid), now) for g in snapshot.guests])
     store.mark_guests_deleted(cluster_id, [c.vmid for c in changes if c.change == "delete"], now)
-    store.add_changes(
-        [
-            {
-                "cluster_id": cluster_id,
-                "sync_run_id": run_id,
-                "vmid": c.vmid,
-                "kind": api_type(c.kind),
-                "guest_name": c.name,
-                "change": c.change,
-                "field": c.field,
-                "old": c.old,
-                "new": c.new,
-                "changed_at": now,
-            }
-            for c in changes
-        ]
-    )
+    store.add_changes([change_row(cluster_id, run_id, c, now) for c in changes])
+
+
+def _first_seen(prior: Any, now: datetime) -> datetime:
+    """Return when a node, storage or guest was first seen: kept while it lives, reset when it comes back."""
+    return prior.first_seen if prior is not None and prior.deleted_at is None else now
+
+
+def _write_nodes(store: Store, cluster_id: int, snapshot: ClusterSnapshot, now: datetime) -> None:
+    stored = {n.name: n for n in store.nodes_of(cluster_id)}
+    rows = [node_row(cluster_id, raw, stored.get(str(raw.get("node"))), now) for raw in snapshot.nodes]
+    store.upsert_nodes(cluster_id, rows)
+    live = {r["name"] for r in rows}
+    gone = [name for name, r in stored.items() if name not in live and r.deleted_at is None]
+    store.mark_nodes_deleted(cluster_id, gone, now)
+
+
+def _write_storages(store: Store, cluster_id: int, snapshot: ClusterSnapshot, now: datetime) -> None:
+    stored = {(s.node, s.name): s for s in store.storages_of(cluster_id)}
+    rows = [
+        storage_row(cluster_id, node, raw, stored.get((node, str(raw.get("storage") or ""))), now)
+        for node, raw in snapshot.storages
+    ]
+    store.upsert_storages(cluster_id, rows)
+    live = {(r["node"], r["name"]) for r in rows}
+    # A storage of an offline node was not listed: it is unknown, not gone.
+    gone = [
+        key
+        for key, s in stored.items()
+        if key not in live and s.deleted_at is None and key[0] not in snapshot.offline_nodes
+    ]
+    store.mark_storages_deleted(cluster_id, gone, now)
+
+
+def node_row(cluster_id: int, raw: dict[str, Any], prior: Any, now: datetime) -> dict[str, Any]:
+    """Return the store row of a /nodes entry."""
+    return {
+        "cluster_id": cluster_id,
+        "name": str(raw.get("node")),
+        "status": str(raw.get("status") or "unknown"),
+        "cpus": to_int(raw.get("maxcpu")),
+        "memory_total": to_int(raw.get("maxmem")),
+        "disk_total": to_int(raw.get("maxdisk")),
+        "ssl_fingerprint": raw.get("ssl_fingerprint"),
+        "first_seen": _first_seen(prior, now),
+        "last_seen": now,
+        "deleted_at": None,
+    }
+
+
+def storage_row(cluster_id: int, node: str, raw: dict[str, Any], prior: Any, now: datetime) -> dict[str, Any]:
+    """Return the store row of a node's storage entry."""
+    return {
+        "cluster_id": cluster_id,
+        "node": node,
+        "name": str(raw.get("storage") or ""),
+        "type": str(raw.get("type") or ""),
+        "content": ",".join(sorted(c for c in str(raw.get("content") or "").split(",") if c)),
+        "shared": bool(to_int(raw.get("shared", 0))),
+        "enabled": bool(to_int(raw.get("enabled", 1))),
+        "active": bool(to_int(raw.get("active", 1))),
+        "total": to_int(raw.get("total")),
+        "used": to_int(raw.get("used")),
+        "available": to_int(raw.get("avail")),
+        "first_seen": _first_seen(prior, now),
+        "last_seen": now,
+        "deleted_at": None,
+    }
+
+
+def guest_row(guest: ObservedGuest, prior: GuestRecord | None, now: datetime) -> dict[str, Any]:
+    """Return the store row of an observed guest (a guest of an offline node keeps its stored config)."""
+    known = prior if prior is not None and prior.deleted_at is None else None
+    config, digest = guest.config, guest.digest
+    if guest.unread:
+        config, digest = (known.config, known.digest) if known is not None else ({}, None)
+    return {
+        "vmid": guest.vmid,
+        "kind": guest.kind,
+        "node": guest.node,
+        "name": guest.name,
+        "status": guest.status,
+        "tags": ";".join(guest.tags),
+        "pool": guest.pool,
+        "template": guest.template,
+        "lock": guest.lock,
+        "cpus": guest.cpus,
+        "memory": guest.memory,
+        "disk_size": guest.disk_size,
+        "config": config,
+        "digest": digest,
+        "first_seen": _first_seen(prior, now),
+        "last_seen": now,
+        "deleted_at": None,
+    }
+
+
+def change_row(cluster_id: int, run_id: int, change: GuestChange, now: datetime) -> dict[str, Any]:
+    """Return the history row of one change a sync saw."""
+    return {
+        "cluster_id": cluster_id,
+        "sync_run_id": run_id,
+        "vmid": change.vmid,
+        "kind": change.kind,
+        "guest_name": change.name,
+        "change": change.change,
+        "field": change.field,
+        "old": change.old,
+        "new": change.new,
+        "changed_at": now,
+    }
 
 
 # ----------------------------------------------------------------------------- the use case
@@ -331,8 +339,8 @@ async def sync_cluster(
         Conflict: the workspace lock is held by someone else (exit 7).
         PmpcError: reading the cluster or writing the store failed; the store is left as it was.
     """
+    from proxmox_mpc.services.database import cluster_key, open_app_store, workspace_lock_name
     from proxmox_mpc.services.resources import diff_stored, write_resources
-    from proxmox_mpc.services.state import cluster_key, open_app_store, workspace_lock_name
     from proxmox_mpc.state.tables import utcnow
 
     cluster = cluster_key(app_ctx)
@@ -389,8 +397,8 @@ async def sync_cluster(
 async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_manifests: bool) -> SyncReport:
     """Read the cluster and report what a sync would record (and import): nothing is written, not even
     a migration or the lock row."""
+    from proxmox_mpc.services.database import open_store_readonly
     from proxmox_mpc.services.resources import diff_stored
-    from proxmox_mpc.services.state import open_store_readonly
 
     ro_store = open_store_readonly(app_ctx)
     try:

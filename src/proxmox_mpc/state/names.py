@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+
 GUESTS_SQL = "SELECT vmid, kind, name, tags, pool, config FROM pmpc_guests WHERE deleted_at IS NULL"
 NODES_SQL = "SELECT DISTINCT name FROM pmpc_nodes WHERE deleted_at IS NULL"
 STORAGES_SQL = "SELECT DISTINCT name FROM pmpc_storages WHERE deleted_at IS NULL"
@@ -80,6 +82,11 @@ def _read_other(url: str) -> tuple[list[Any], list[Any], list[Any]]:
         engine.dispose()
 
 
+def _kind(stored: str) -> str:
+    """Return a stored guest kind as vm/ct: a database not upgraded yet (completion never migrates) says qemu/lxc."""
+    return guest_kind(stored) if is_api_guest_type(stored) else stored
+
+
 def _guest(row: Any) -> StoredGuest:
     vmid, kind, name, tags, pool, config = row
     if isinstance(config, str):
@@ -90,7 +97,7 @@ def _guest(row: Any) -> StoredGuest:
     parent = config.get("parent") if isinstance(config, dict) else None
     return StoredGuest(
         vmid=int(vmid),
-        kind="vm" if kind == "qemu" else "ct",
+        kind=_kind(str(kind)),
         name=str(name),
         tags=[t for t in str(tags or "").split(";") if t],
         pool=pool or None,

@@ -1,29 +1,24 @@
 """Resources of non-guest kinds in the state store: current rows, their drift history, and which pmpc created.
 
-A mixin of Store (it uses the store's transaction, dialect and cluster ids): every kind in the registry
-that is not a guest keeps its normalised data here, keyed by cluster, kind and address.
+One of the query families state/store.py joins into Store: every kind in the registry that is not a guest
+keeps its normalised data here, keyed by cluster, kind and address.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.core.models import UtcTime
-from proxmox_mpc.state.tables import CreatedResourceRow, ResourceChangeRow, ResourceRow, utcnow
+from proxmox_mpc.state.repository import Repository
+from proxmox_mpc.state.tables import CreatedResourceRow, ResourceChangeRow, ResourceRow, table, utcnow
 
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from sqlalchemy import Table
-    from sqlalchemy.engine import Connection
-
-resources_t = ResourceRow.__table__  # type: ignore[attr-defined]
-resource_changes_t = ResourceChangeRow.__table__  # type: ignore[attr-defined]
-created_resources_t = CreatedResourceRow.__table__  # type: ignore[attr-defined]
+resources_t = table(ResourceRow)
+resource_changes_t = table(ResourceChangeRow)
+created_resources_t = table(CreatedResourceRow)
 
 
 class ResourceRecord(BaseModel):
@@ -66,18 +61,8 @@ def _record(row: Any) -> ResourceRecord:
     )
 
 
-class ResourceStore:
-    """The queries of non-guest resources (mixed into Store, which provides what is declared here)."""
-
-    if TYPE_CHECKING:
-
-        def _cid(self, cluster: str) -> int | None: ...
-        def _read(self) -> AbstractContextManager[Connection]: ...
-        def _insert(self, table: Table) -> Any: ...
-        def transaction(self) -> AbstractContextManager[Connection]: ...
-        def cluster_id(
-            self, cluster: str, *, create: bool = False, name: str | None = None, context: str | None = None
-        ) -> int | None: ...
+class ResourceStore(Repository):
+    """The queries of non-guest resources."""
 
     def current_resources(
         self, cluster: str, *, kind: str | None = None, include_deleted: bool = False
@@ -113,22 +98,8 @@ class ResourceStore:
         self, cluster_id: int, keys: Iterable[tuple[str, str]], when: datetime
     ) -> None:
         """Set deleted_at on these (kind, address) resources (kept: their history stays readable)."""
-        from sqlalchemy import bindparam, update
-
         params = [{"b_kind": k, "b_address": a} for k, a in keys]
-        if not params:
-            return
-        stmt = (
-            update(resources_t)
-            .where(
-                resources_t.c.cluster_id == cluster_id,
-                resources_t.c.kind == bindparam("b_kind"),
-                resources_t.c.address == bindparam("b_address"),
-            )
-            .values(deleted_at=when)
-        )
-        with self.transaction() as conn:
-            conn.execute(stmt, params)
+        self._mark_deleted(resources_t, cluster_id, ("kind", "address"), params, when)
 
     def add_resource_changes(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert resource history rows as one executemany."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, Table, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -96,7 +96,7 @@ class StorageRow(SQLModel, table=True):
 
 
 class GuestRow(SQLModel, table=True):
-    """A VM (qemu) or container (lxc); one row per VMID per cluster, kept after deletion (deleted_at)."""
+    """A VM or container; one row per VMID per cluster, kept after deletion (deleted_at)."""
 
     __tablename__ = PREFIX + "guests"
     __table_args__ = (
@@ -107,7 +107,7 @@ class GuestRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
     vmid: int
-    kind: str  # qemu | lxc
+    kind: str  # vm | ct (pmpc's kind; PVE's qemu/lxc only at the API edge)
     node: str
     name: str
     status: str
@@ -152,7 +152,7 @@ class ChangeRow(SQLModel, table=True):
     cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
     sync_run_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "sync_runs.id")
     vmid: int
-    kind: str
+    kind: str  # vm | ct
     guest_name: str
     change: str  # add | change | delete
     field: str = ""
@@ -202,7 +202,7 @@ class CreatedGuestRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cluster_id: int = Field(sa_type=Integer, foreign_key=PREFIX + "clusters.id")
     vmid: int
-    kind: str  # qemu | lxc
+    kind: str  # vm | ct
     name: str
     run_id: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -303,3 +303,21 @@ TABLES = (
 def metadata() -> Any:
     """Return the MetaData holding the state tables (for alembic)."""
     return SQLModel.metadata
+
+
+def table(model: type[SQLModel]) -> Table:
+    """Return the Core table of a row model (the store's statements are Core, not ORM)."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+clusters_t = table(ClusterRow)
+nodes_t = table(NodeRow)
+storages_t = table(StorageRow)
+guests_t = table(GuestRow)
+sync_runs_t = table(SyncRunRow)
+changes_t = table(ChangeRow)
+apply_runs_t = table(ApplyRunRow)
+apply_actions_t = table(ApplyActionRow)
+created_t = table(CreatedGuestRow)
+locks_t = table(LockRow)
+manifest_cache_t = table(ManifestCacheRow)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from proxmox_mpc.config import Settings
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.services.state import cluster_key, database_url, workspace_lock_name
+from proxmox_mpc.services.database import cluster_key, database_url, workspace_lock_name
 
 
 def ctx(workspace: Path | None = None, **settings: object) -> AppContext:

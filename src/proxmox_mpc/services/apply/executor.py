@@ -57,8 +57,8 @@ async def execute_plan(
     A failed change does not raise: the report carries it (`report.error`), to raise after printing.
     """
     from proxmox_mpc.services.connection import connect
+    from proxmox_mpc.services.database import cluster_key, open_app_store, workspace_lock_name
     from proxmox_mpc.services.preflight import workspace_label
-    from proxmox_mpc.services.state import cluster_key, open_app_store, workspace_lock_name
 
     report = ApplyReport(kind=action, plan=plan)
     errors: dict[str, PmpcError] = {}

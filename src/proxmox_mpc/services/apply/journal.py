@@ -63,7 +63,7 @@ class ApplyRun:
         """Record a guest this run created (so an interrupted replace can be finished)."""
         if self.store is not None and self.cluster is not None:
             name = change.address.split("/", 1)[1]
-            self.store.record_created(self.cluster, change.type, vmid, name, self.run_id)
+            self.store.record_created(self.cluster, change.kind, vmid, name, self.run_id)
 
     def deleted(self, vmid: int) -> None:
         """Forget the record of a guest this workspace created, now deleted."""

@@ -1,0 +1,168 @@
+"""The records the store returns: pydantic views of its rows (what `state show -o json` prints)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.models import UtcTime, split_tags
+from proxmox_mpc.state.processes import process_gone
+
+
+class GuestRecord(BaseModel):
+    """A guest as the store remembers it (the raw config has its secrets redacted)."""
+
+    kind: GuestKind
+    type: Literal["qemu", "lxc"]
+    vmid: int
+    name: str
+    node: str
+    status: str
+    template: bool = False
+    tags: list[str] = Field(default_factory=list)
+    pool: str | None = None
+    lock: str | None = None
+    cpus: float = 0.0
+    memory: int = 0
+    disk_size: int = 0
+    digest: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
+
+    @property
+    def ref(self) -> str:
+        """Return `vm/101` or `ct/201`."""
+        return f"{self.kind}/{self.vmid}"
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class NodeRecord(BaseModel):
+    kind: Literal["node"] = "node"
+    name: str
+    status: str
+    cpus: int = 0
+    memory_total: int = 0
+    disk_total: int = 0
+    ssl_fingerprint: str | None = None
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
+
+
+class StorageRecord(BaseModel):
+    kind: Literal["storage"] = "storage"
+    name: str
+    node: str
+    type: str = ""
+    content: list[str] = Field(default_factory=list)
+    shared: bool = False
+    enabled: bool = True
+    active: bool = True
+    total: int = 0
+    used: int = 0
+    available: int = 0
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
+
+
+class ChangeRecord(BaseModel):
+    """One history row: a field of a guest that a sync saw change (or the guest appearing/vanishing)."""
+
+    sync_run_id: int
+    vmid: int
+    kind: GuestKind
+    name: str
+    change: str
+    field: str
+    old: str | None
+    new: str | None
+    changed_at: UtcTime
+
+
+class SyncRunRecord(BaseModel):
+    id: int
+    cluster: str
+    workspace: str | None = None
+    started_at: UtcTime
+    finished_at: UtcTime | None = None
+    status: str
+    guests: int = 0
+    added: int = 0
+    changed: int = 0
+    deleted: int = 0
+    requests: int = 0
+    error: str | None = None
+
+
+class ApplyRunRecord(BaseModel):
+    id: int
+    cluster: str
+    workspace: str | None = None
+    plan_digest: str | None = None
+    started_at: UtcTime
+    finished_at: UtcTime | None = None
+    status: str
+    operation: str | None = None
+    pid: int | None = None
+    host: str | None = None
+
+
+class JournalEntry(BaseModel):
+    id: int
+    run_id: int
+    address: str
+    action: str
+    status: str
+    detail: str | None = None
+    upid: str | None = None
+    at: UtcTime
+
+
+class LockInfo(BaseModel):
+    """Who holds a workspace lock, and since when."""
+
+    name: str
+    holder: str
+    pid: int
+    host: str
+    since: UtcTime
+
+    def describe(self) -> str:
+        """Return `pmpc sync (pid 123 on host) since 2026-01-01 10:00:00 UTC`."""
+        return f"{self.holder} (pid {self.pid} on {self.host}) since {self.since:%Y-%m-%d %H:%M:%S} UTC"
+
+    def holder_gone(self) -> bool:
+        """Return True when the holder ran on this host and its process no longer exists."""
+        return process_gone(self.pid, self.host, None)
+
+
+def guest_record(row: Any) -> GuestRecord:
+    """Return the record of a `pmpc_guests` row."""
+    return GuestRecord(
+        kind=row.kind,
+        type=api_type(row.kind),
+        vmid=row.vmid,
+        name=row.name,
+        node=row.node,
+        status=row.status,
+        template=bool(row.template),
+        tags=split_tags(row.tags),
+        pool=row.pool,
+        lock=row.lock,
+        cpus=float(row.cpus or 0),
+        memory=int(row.memory or 0),
+        disk_size=int(row.disk_size or 0),
+        digest=row.digest,
+        config=dict(row.config or {}),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        deleted_at=row.deleted_at,
+    )
