@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from proxmox_mpc.state.records import ChangeRecord, SyncRunRecord
+from proxmox_mpc.state.records import ChangeRecord, SyncRunRecord, from_row
 from proxmox_mpc.state.repository import Repository
 from proxmox_mpc.state.tables import changes_t, sync_runs_t, utcnow
 
@@ -83,7 +83,7 @@ class History(Repository):
             query = query.where(sync_runs_t.c.status == status)
         with self._read() as conn:
             rows = conn.execute(query.order_by(sync_runs_t.c.id.desc()).limit(limit)).all()
-        return [_sync_record(cluster, r) for r in rows]
+        return [from_row(SyncRunRecord, r, cluster=cluster) for r in rows]
 
     def add_changes(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert history rows (every column of pmpc_changes but the id) as one executemany."""
@@ -109,44 +109,4 @@ class History(Repository):
             query = query.limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [
-            ChangeRecord(
-                sync_run_id=r.sync_run_id,
-                vmid=r.vmid,
-                kind=r.kind,
-                name=r.guest_name,
-                change=r.change,
-                field=r.field,
-                old=r.old,
-                new=r.new,
-                changed_at=r.changed_at,
-            )
-            for r in reversed(rows)
-        ]
-
-    def count_changes(self, cluster: str) -> int:
-        """Return how many history rows a cluster has."""
-        from sqlalchemy import func, select
-
-        cid = self._cid(cluster)
-        if cid is None:
-            return 0
-        with self._read() as conn:
-            return int(conn.execute(select(func.count()).where(changes_t.c.cluster_id == cid)).scalar_one())
-
-
-def _sync_record(cluster: str, row: Any) -> SyncRunRecord:
-    return SyncRunRecord(
-        id=row.id,
-        cluster=cluster,
-        workspace=row.workspace,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        status=row.status,
-        guests=row.guests,
-        added=row.added,
-        changed=row.changed,
-        deleted=row.deleted,
-        requests=row.requests,
-        error=row.error,
-    )
+        return [from_row(ChangeRecord, r, name=r.guest_name) for r in reversed(rows)]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from proxmox_mpc.state.records import GuestRecord, NodeRecord, StorageRecord, guest_record
+from proxmox_mpc.state.records import GuestRecord, NodeRecord, StorageRecord, from_row, guest_record
 from proxmox_mpc.state.repository import Repository
 from proxmox_mpc.state.tables import guests_t, nodes_t, storages_t
 
@@ -111,7 +111,7 @@ class Inventory(Repository):
             query = query.where(nodes_t.c.deleted_at.is_(None))
         with self._read() as conn:
             rows = conn.execute(query.order_by(nodes_t.c.name)).mappings().all()
-        return [NodeRecord(**{k: v for k, v in r.items() if k in NodeRecord.model_fields}) for r in rows]
+        return [from_row(NodeRecord, r) for r in rows]
 
     def upsert_nodes(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or update nodes by (cluster, name)."""
@@ -135,12 +135,7 @@ class Inventory(Repository):
             query = query.where(storages_t.c.deleted_at.is_(None))
         with self._read() as conn:
             rows = conn.execute(query.order_by(storages_t.c.node, storages_t.c.name)).mappings().all()
-        out = []
-        for r in rows:
-            data = {k: v for k, v in r.items() if k in StorageRecord.model_fields}
-            data["content"] = [c for c in str(r["content"] or "").split(",") if c]
-            out.append(StorageRecord(**data))
-        return out
+        return [from_row(StorageRecord, r, content=[c for c in str(r["content"] or "").split(",") if c]) for r in rows]
 
     def upsert_storages(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or update storages by (cluster, node, name)."""

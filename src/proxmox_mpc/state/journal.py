@@ -7,7 +7,7 @@ import socket
 from typing import Any
 
 from proxmox_mpc.state.processes import process_gone, process_start
-from proxmox_mpc.state.records import ApplyRunRecord, JournalEntry
+from proxmox_mpc.state.records import ApplyRunRecord, JournalEntry, from_row
 from proxmox_mpc.state.repository import Repository
 from proxmox_mpc.state.tables import apply_actions_t, apply_runs_t, clusters_t, created_t, utcnow
 
@@ -158,19 +158,7 @@ class Journal(Repository):
                 .where(apply_actions_t.c.run_id == run_id)
                 .order_by(apply_actions_t.c.id)
             ).all()
-        return [
-            JournalEntry(
-                id=r.id,
-                run_id=r.run_id,
-                address=r.address,
-                action=r.action,
-                status=r.status,
-                detail=r.detail,
-                upid=r.upid,
-                at=r.at,
-            )
-            for r in rows
-        ]
+        return [from_row(JournalEntry, r) for r in rows]
 
     # ------------------------------------------------------------------ guests pmpc created
 
@@ -219,18 +207,7 @@ class Journal(Repository):
 def _apply_run_record(row: Any) -> ApplyRunRecord:
     # A run still `running` whose process is gone was interrupted (kill -9, power loss).
     running_gone = row.status == "running" and process_gone(row.pid, row.host, row.process_start)
-    return ApplyRunRecord(
-        id=row.id,
-        cluster=row.key,
-        workspace=row.workspace,
-        plan_digest=row.plan_digest,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        status="interrupted" if running_gone else row.status,
-        operation=row.operation,
-        pid=row.pid,
-        host=row.host,
-    )
+    return from_row(ApplyRunRecord, row, cluster=row.key, status="interrupted" if running_gone else row.status)
 
 
 def _unfinished(steps: list[Any]) -> dict[str, int]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.core.identity import GuestKind, api_type
-from proxmox_mpc.core.models import UtcTime, split_tags
+from proxmox_mpc.core.models import Storage, UtcTime, split_tags
 from proxmox_mpc.state.processes import process_gone
 
 
@@ -56,18 +56,9 @@ class NodeRecord(BaseModel):
     deleted_at: UtcTime | None = None
 
 
-class StorageRecord(BaseModel):
-    kind: Literal["storage"] = "storage"
-    name: str
-    node: str
-    type: str = ""
-    content: list[str] = Field(default_factory=list)
-    shared: bool = False
-    enabled: bool = True
-    active: bool = True
-    total: int = 0
-    used: int = 0
-    available: int = 0
+class StorageRecord(Storage):
+    """A storage as the store remembers it: what one node showed, and when."""
+
     first_seen: UtcTime
     last_seen: UtcTime
     deleted_at: UtcTime | None = None
@@ -142,6 +133,17 @@ class LockInfo(BaseModel):
     def holder_gone(self) -> bool:
         """Return True when the holder ran on this host and its process no longer exists."""
         return process_gone(self.pid, self.host, None)
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def from_row(model: type[R], row: Any, **extra: Any) -> R:
+    """Return a record from a result row (or its mapping): the columns the model has, then `extra`."""
+    mapping = getattr(row, "_mapping", row)
+    data = {k: v for k, v in mapping.items() if k in model.model_fields}
+    data.update(extra)
+    return model(**data)
 
 
 def guest_record(row: Any) -> GuestRecord:
