@@ -6,37 +6,19 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from proxmox_mpc.core.identity import GuestKind, api_type
-from proxmox_mpc.core.models import Storage, UtcTime, split_tags
+from proxmox_mpc.core.identity import GuestKind
+from proxmox_mpc.core.models import BaseGuest, Storage, UtcTime, split_tags
 from proxmox_mpc.state.processes import process_gone
 
 
-class GuestRecord(BaseModel):
-    """A guest as the store remembers it (the raw config has its secrets redacted)."""
+class GuestRecord(BaseGuest):
+    """A guest as the store remembers it (the raw config has its secrets redacted), and when it was seen."""
 
-    kind: GuestKind
-    type: Literal["qemu", "lxc"]
-    vmid: int
-    name: str
-    node: str
-    status: str
-    template: bool = False
-    tags: list[str] = Field(default_factory=list)
-    pool: str | None = None
-    lock: str | None = None
-    cpus: float = 0.0
-    memory: int = 0
-    disk_size: int = 0
     digest: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     first_seen: UtcTime
     last_seen: UtcTime
     deleted_at: UtcTime | None = None
-
-    @property
-    def ref(self) -> str:
-        """Return `vm/101` or `ct/201`."""
-        return f"{self.kind}/{self.vmid}"
 
     @property
     def deleted(self) -> bool:
@@ -150,7 +132,6 @@ def guest_record(row: Any) -> GuestRecord:
     """Return the record of a `pmpc_guests` row."""
     return GuestRecord(
         kind=row.kind,
-        type=api_type(row.kind),
         vmid=row.vmid,
         name=row.name,
         node=row.node,

@@ -7,6 +7,7 @@ import socket
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
 from tests.unit.state.rows import T0, gone_pid, guest_row
 
 from proxmox_mpc.state.records import LockInfo, guest_record
@@ -22,7 +23,7 @@ def test_a_guest_row_becomes_a_record(kind, api_type, ref):
 
 
 def test_a_row_of_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="not a guest kind"):
+    with pytest.raises(ValidationError, match="'vm' or 'ct'"):
         guest_record(SimpleNamespace(**guest_row(101, kind="qemu")))
 
 

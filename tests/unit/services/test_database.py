@@ -1,4 +1,4 @@
-"""services.state: where the state database lives, the workspace lock name and the cluster key."""
+"""services.database: where the state database lives, the workspace lock name and the cluster key."""
 
 from __future__ import annotations
 
