@@ -221,12 +221,12 @@ def _delete(kind: str = "vm", vmid: int = 101, name: str = "web-1") -> Change:
     ("lifecycle", "created", "allowed", "refused"),
     [
         (None, set(), set(), "did not create"),
-        (None, {("qemu", 101)}, set(), None),
+        (None, {("vm", 101)}, set(), None),
         ({"allow_destroy": True}, set(), set(), None),
         (None, set(), {"vm/101"}, None),
         (None, set(), {"vm/web-1"}, None),
         (None, set(), {"vm/102"}, "did not create"),
-        ({"prevent_destroy": True}, {("qemu", 101)}, {"vm/101"}, "prevent_destroy"),
+        ({"prevent_destroy": True}, {("vm", 101)}, {"vm/101"}, "prevent_destroy"),
     ],
     ids=["adopted", "created", "allow-destroy", "flag-vmid", "flag-name", "flag-other", "prevent"],
 )
