@@ -19,6 +19,7 @@ API_ROOT = "/api2/json"
 RETRY_STATUSES = frozenset({502, 503, 595})
 IDEMPOTENT = frozenset({"GET", "HEAD"})
 HEADERS = {"Accept": "application/json", "User-Agent": "pmpc"}
+TLS_READ_BUFFER = 32 * 1024
 DECODED_HEADERS = (b"content-encoding", b"content-length", b"transfer-encoding")
 Tracer = Callable[[str], None]
 
@@ -61,6 +62,19 @@ def _tls(verify: bool | str, fingerprint: str | None) -> Any:
     return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
+def _small_tls_read_buffers() -> None:
+    """Give each TLS connection a TLS_READ_BUFFER read buffer instead of asyncio's 256 KiB.
+
+    asyncio allocates (and zero-fills, so it is resident) that buffer for every TLS connection: a bulk read
+    on 32 connections holds 8 MiB for answers of a few KiB. The buffer only bounds one read of raw TLS
+    bytes, so a larger answer takes a few more reads. pmpc is the only user of its process's event loop.
+    """
+    from asyncio import sslproto
+
+    if getattr(sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
+        sslproto.SSLProtocol.max_size = TLS_READ_BUFFER  # type: ignore[attr-defined]
+
+
 class SharedSession:
     """One aiohttp session, made on first use inside the event loop: the same TLS settings and connection
     limit for httpx's transport (writes) and ProxmoxClient's direct GETs."""
@@ -73,6 +87,7 @@ class SharedSession:
         if self._session is None or self._session.closed:
             import aiohttp
 
+            _small_tls_read_buffers()
             connector = aiohttp.TCPConnector(ssl=self._tls, limit=self._limit, keepalive_timeout=self._keepalive)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session

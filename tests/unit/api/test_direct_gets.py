@@ -240,3 +240,36 @@ def test_writes_and_gets_share_one_session_and_its_connections():
     assert result == [[], {"poolid": "lab"}, []]
     assert [r.method for r in server.seen] == ["GET", "POST", "GET"]
     assert len(set(server.peers)) == 1 and None not in server.peers
+
+
+def test_a_large_answer_over_tls_arrives_whole_through_the_small_tls_read_buffer(tmp_path):
+    import ssl
+    from asyncio import sslproto
+
+    from fakepve.certs import make_cert
+
+    from proxmox_mpc.api.client import TLS_READ_BUFFER
+
+    ca, key, _ = make_cert(str(tmp_path), hosts=("127.0.0.1",))
+    big = [{"vmid": n, "name": f"guest-{n}", "tags": "web;prod"} for n in range(20_000)]  # about 1 MB
+
+    async def main() -> Any:
+        server = Server()
+        server.on("/cluster/resources", data(big))
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", server.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(ca, key)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        try:
+            url = f"https://127.0.0.1:{runner.addresses[0][1]}"
+            async with ProxmoxClient(base_url=url, auth=None, verify=ca) as api:
+                return await api.cluster_resources("vm")
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == big
+    assert sslproto.SSLProtocol.max_size == TLS_READ_BUFFER < len(json.dumps(big))
