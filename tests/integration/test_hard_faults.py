@@ -79,7 +79,12 @@ def test_the_lock_is_free_after_a_write_failed(cluster, cli, state_url, isolated
     monkeypatch.setattr(files, "_os_write", os.write)
     again = cli("sync", "--import")
     assert again.exit_code == 0, again.output
-    assert len(list((isolated_env / "resources").rglob("*.yaml"))) == 7
+    # The fixture's 7 guests and its one pool (issue 13: pools are imported too).
+    written = sorted(
+        p.relative_to(isolated_env / "resources").as_posix() for p in (isolated_env / "resources").rglob("*.yaml")
+    )
+    assert len([p for p in written if p.startswith(("vms/", "cts/"))]) == 7 and "pools/prod.yaml" in written
+    assert len(written) == 8
 
 
 def _can_bind_read_only() -> bool:
@@ -171,7 +176,8 @@ def test_odd_guests_never_sink_an_import(cluster, cli, state_url, isolated_env):
     written = sorted(p.name for p in (isolated_env / "resources").rglob("*.yaml"))
     assert f"{LONG_NAME}.yaml" in written
     assert "web-1-101.yaml" in written and "Web-1-107.yaml" in written
-    assert len(written) == 9
+    # 9 guests and the fixture's pool `prod`.
+    assert len(written) == 10 and "prod.yaml" in written
     valid = cli("validate", "--offline")
     assert valid.exit_code == 0, valid.output
     plan = cli("plan", "--offline", "-o", "json")
