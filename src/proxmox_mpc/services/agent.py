@@ -72,7 +72,7 @@ async def exec_command(
         raise UsageError("Give the command after --: pmpc vm exec GUEST -- CMD ARGS...")
     deadline = time.monotonic() + timeout
     async with connect(app_ctx) as api:
-        guest = resolve_targets(await cluster_guests(api), "qemu", [target], None)[0]
+        guest = resolve_targets(await cluster_guests(api), "vm", [target], None)[0]
         base = f"{guest_path(guest)}/agent"
 
         async def bounded(call: Awaitable[T]) -> T:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.backups import BackupOptions, BackupVolume, check_volid, volid_from_log, vzdump_params
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
-from proxmox_mpc.core.identity import guest_kind
+from proxmox_mpc.core.identity import GuestKind, api_type, guest_kind
 from proxmox_mpc.core.models import Guest, Storage, to_int
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.core.upid import parse_upid
@@ -26,7 +26,6 @@ from proxmox_mpc.services.connection import connect
 from proxmox_mpc.services.guests.plan import Confirm
 from proxmox_mpc.services.guests.resolve import (
     NOUN,
-    GuestType,
     check_node,
     check_target_choice,
     cluster_guests,
@@ -137,7 +136,7 @@ async def _written_volume(api: ProxmoxClient, guest: Guest, storage: str, upid: 
 
 async def backup_guests(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     targets: Sequence[str],
     selector: Selector | None,
     options: BackupOptions,
@@ -369,10 +368,10 @@ class RestoreOptions:
     unique: bool = False
 
 
-def restore_request(kind: GuestType, volid: str, node: str, options: RestoreOptions) -> PlannedRequest:
+def restore_request(kind: GuestKind, volid: str, node: str, options: RestoreOptions) -> PlannedRequest:
     """Return PVE's restore request: a create with `archive` (VM) or `ostemplate` and `restore=1` (container)."""
     params: dict[str, Any] = {"vmid": options.vmid}
-    if kind == "qemu":
+    if kind == "vm":
         params["archive"] = volid
     else:
         params["ostemplate"] = volid
@@ -383,11 +382,11 @@ def restore_request(kind: GuestType, volid: str, node: str, options: RestoreOpti
         params["force"] = 1
     if options.unique:
         params["unique"] = 1
-    return PlannedRequest(method="POST", path=f"/nodes/{node}/{kind}", params=params)
+    return PlannedRequest(method="POST", path=f"/nodes/{node}/{api_type(kind)}", params=params)
 
 
 async def plan_restore(
-    api: ProxmoxClient, kind: GuestType, volid: str, options: RestoreOptions
+    api: ProxmoxClient, kind: GuestKind, volid: str, options: RestoreOptions
 ) -> tuple[TargetResult, Guest | None]:
     """Plan a restore: its result (with the request) and the guest it would overwrite, if any.
 
@@ -397,12 +396,12 @@ async def plan_restore(
         Conflict: a guest with that VMID exists and --force was not given.
     """
     backup = await locate_backup(api, volid)
-    if backup.type is not None and backup.type != kind:
-        other = "ct" if backup.type == "lxc" else "vm"
-        raise UsageError(f"{backup.volid} is a backup of a {NOUN[backup.type]}: use `pmpc {other} restore`.")
+    other = guest_kind(backup.type) if backup.type is not None else kind
+    if other != kind:
+        raise UsageError(f"{backup.volid} is a backup of a {NOUN[other]}: use `pmpc {other} restore`.")
     existing = next((g for g in await cluster_guests(api) if g.vmid == options.vmid), None)
     if existing is not None:
-        if existing.type != kind:
+        if existing.kind != kind:
             raise Conflict(f"VMID {options.vmid} is taken by {existing.ref} ({existing.name}): pick another --vmid.")
         if not options.force:
             raise Conflict(
@@ -417,8 +416,8 @@ async def plan_restore(
     await check_node(api, node)
     request = restore_request(kind, backup.volid, node, options)
     result = TargetResult(
-        target=f"{guest_kind(kind)}/{options.vmid}",
-        kind=guest_kind(kind),
+        target=f"{kind}/{options.vmid}",
+        kind=kind,
         vmid=options.vmid,
         node=node,
         action="restore",
@@ -453,7 +452,7 @@ async def run_restore(
 
 async def restore_backup(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     volid: str,
     options: RestoreOptions,
     *,

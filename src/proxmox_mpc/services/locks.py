@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.locks import SKIPLOCK_USER, holding_task, may_skiplock
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.selectors import Selector
@@ -14,7 +15,7 @@ from proxmox_mpc.errors import AuthError, Conflict, PmpcError
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.guests.batch import run_guest_action
 from proxmox_mpc.services.guests.plan import Confirm, Plan, VerbOptions
-from proxmox_mpc.services.guests.resolve import GuestType, guest_path
+from proxmox_mpc.services.guests.resolve import guest_path
 from proxmox_mpc.services.tasks import TaskInfo
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ async def plan_unlock(api: ProxmoxClient, guest: Guest, *, force: bool) -> Plan:
     lock = config.get("lock")
     if not lock:
         return Plan(guest, noop="not locked")
-    if guest.type == "lxc":
+    if guest.kind == "ct":
         # pve-container's config update checks the lock first and takes no skiplock: only pct can clear it.
         raise PmpcError(
             f"{guest.ref} is locked ({lock}), and Proxmox VE's API cannot clear a container's lock: "
@@ -65,7 +66,7 @@ async def plan_unlock(api: ProxmoxClient, guest: Guest, *, force: bool) -> Plan:
 
 async def unlock_guests(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     targets: Sequence[str],
     selector: Selector | None,
     *,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, TargetResult
-from proxmox_mpc.core.identity import guest_kind
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.errors import ApiError, OperationTimeout, UsageError
@@ -30,7 +30,7 @@ def check_condition(kind: str, condition: str) -> str:
     """
     if condition not in CONDITIONS:
         raise UsageError(f"Unknown condition {condition!r} for --for: use one of {', '.join(CONDITIONS)}.")
-    if condition == "agent" and kind == "lxc":
+    if condition == "agent" and kind == "ct":
         raise UsageError("--for agent: containers have no QEMU guest agent (wait for status=running or ip).")
     return condition
 
@@ -71,7 +71,7 @@ def _already_gone(guests: Sequence[Guest], prefix: str, targets: Sequence[str]) 
 
 async def wait_for(
     app_ctx: AppContext,
-    kind: str,
+    kind: GuestKind,
     targets: Sequence[str],
     selector: Selector | None,
     condition: str,
@@ -88,12 +88,12 @@ async def wait_for(
     from proxmox_mpc.services.guests.resolve import cluster_guests, resolve_targets
 
     check_condition(kind, condition)
-    prefix = guest_kind(kind)
+    prefix = kind
     async with connect(app_ctx) as api:
         guests = await cluster_guests(api)
         gone = _already_gone(guests, prefix, targets) if condition == "deleted" and selector is None else []
         named = [t for t in targets if t not in gone]
-        chosen = resolve_targets(guests, kind, named, selector) if named or not gone else []  # type: ignore[arg-type]
+        chosen = resolve_targets(guests, kind, named, selector) if named or not gone else []
         results = {
             g.vmid: TargetResult(
                 target=f"{prefix}/{g.vmid}", kind=prefix, vmid=g.vmid, node=g.node, action="wait", changed=False

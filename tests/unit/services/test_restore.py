@@ -35,7 +35,7 @@ def _pve():
 
 async def _restore(pve, options):
     async with make_client(pve) as api:
-        result, existing = await plan_restore(api, "qemu", VOLID, options)
+        result, existing = await plan_restore(api, "vm", VOLID, options)
         await run_restore(api, result, timeout=5)
         return result, existing
 

@@ -19,7 +19,7 @@ from proxmox_mpc.commands.guest.verbs import (
     with_progress,
 )
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.output.printers import check_format
 
 BackupStorageOpt = Annotated[
@@ -90,7 +90,7 @@ def backup(
         output,
         lambda progress: backups.backup_guests(
             app_ctx,
-            api_type(kind),
+            kind,
             list(targets or []),
             sel,
             options,
@@ -131,7 +131,7 @@ def restore(
         output,
         lambda progress: backups.restore_backup(
             app_ctx,
-            api_type(kind),
+            kind,
             volid,
             options,
             timeout=timeout,

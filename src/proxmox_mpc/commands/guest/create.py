@@ -120,7 +120,7 @@ def create(
         output,
         lambda progress: guests.create_guest(
             app_ctx,
-            api_type(kind),
+            kind,
             node=node,
             params=params,
             vmid=vmid,
@@ -182,7 +182,7 @@ def clone(app_ctx: AppContext, kind: GuestKind, *, source: str, name: str, vmid:
         output,
         lambda progress: guests.clone_guests(
             app_ctx,
-            api_type(kind),
+            kind,
             source,
             names=names,
             params=params,

@@ -17,7 +17,7 @@ from proxmox_mpc.commands._run import run
 from proxmox_mpc.commands._watch import WatchOpt, watch
 from proxmox_mpc.commands.guest.verbs import GUEST, SELECTOR, TARGETS, WORDS, Param, Verb, selector_of
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.errors import UsageError
 from proxmox_mpc.output.printers import check_format
 
@@ -62,7 +62,7 @@ def list_(
     from proxmox_mpc.services import guests
 
     def fetch() -> list[dict[str, Any]]:
-        found = run(guests.list_guests(app_ctx, api_type(kind), node=node, status=status, selector=sel))
+        found = run(guests.list_guests(app_ctx, kind, node=node, status=status, selector=sel))
         records = sort_records(to_data(found), sort_by, known=model_fields(Guest))
         return records[:limit] if limit is not None else records
 
@@ -84,10 +84,10 @@ def get(
         raise UsageError(f"Name at least one {WORDS[kind].noun} (VMID or name).")
     names = list(targets)
     if watch_:
-        fetch = lambda: [to_data(g) for g in run(guests.get_guests(app_ctx, api_type(kind), names))]  # noqa: E731
+        fetch = lambda: [to_data(g) for g in run(guests.get_guests(app_ctx, kind, names))]  # noqa: E731
         watch_guests(app_ctx, kind, fetch, output, no_headers)
         return
-    found = run(guests.get_guests(app_ctx, api_type(kind), names))
+    found = run(guests.get_guests(app_ctx, kind, names))
     if len(found) == 1:
         print_one(app_ctx.out, found[0], fmt=output, columns=GUEST_COLUMNS, headers=not no_headers)
     else:
@@ -100,7 +100,7 @@ def describe(app_ctx: AppContext, kind: GuestKind, *, guest: str, output: str) -
     from proxmox_mpc.output.printers import print_details, print_one, to_data
     from proxmox_mpc.services import guests
 
-    described = run(guests.describe_guest(app_ctx, api_type(kind), guest))
+    described = run(guests.describe_guest(app_ctx, kind, guest))
     if output not in ("table", "wide"):
         print_one(app_ctx.out, described, fmt=output, columns=GUEST_COLUMNS)
         return

@@ -11,7 +11,7 @@ from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.commands.guest.verbs import BATCH, GUEST, SELECTOR, WRITE, Param, Verb, run_batch
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.errors import UsageError
 from proxmox_mpc.output.printers import check_format
 
@@ -35,7 +35,7 @@ def list_(app_ctx: AppContext, kind: GuestKind, *, guest: str, output: str, no_h
     from proxmox_mpc.output.printers import print_list
     from proxmox_mpc.services import guests
 
-    snaps = run(guests.list_snapshots(app_ctx, api_type(kind), guest))
+    snaps = run(guests.list_snapshots(app_ctx, kind, guest))
     print_list(
         app_ctx.out,
         app_ctx.err,

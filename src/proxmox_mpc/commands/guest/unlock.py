@@ -9,7 +9,7 @@ import typer
 from proxmox_mpc.commands._run import confirmer
 from proxmox_mpc.commands.guest.verbs import SELECTOR, TARGETS, WAIT_FIRST, Param, Verb, selector_of, with_progress
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.output.printers import check_format
 
 UnlockForceOpt = Annotated[
@@ -46,7 +46,7 @@ def unlock(
         output,
         lambda progress: locks.unlock_guests(
             app_ctx,
-            api_type(kind),
+            kind,
             list(targets or []),
             sel,
             force=force,

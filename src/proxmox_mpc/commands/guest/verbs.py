@@ -28,7 +28,7 @@ from proxmox_mpc.commands._options import (
 from proxmox_mpc.commands._params import Param, takes
 from proxmox_mpc.commands._run import confirmer, run
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GUEST_KINDS, GuestKind, api_type
+from proxmox_mpc.core.identity import GUEST_KINDS, GuestKind
 from proxmox_mpc.output.printers import check_format
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def run_batch(
         output,
         lambda progress: guests.run_guest_action(
             app_ctx,
-            api_type(kind),
+            kind,
             action,
             list(targets or []),
             sel,

@@ -9,7 +9,7 @@ import typer
 from proxmox_mpc.commands._run import run
 from proxmox_mpc.commands.guest.verbs import OUTPUT, SELECTOR, TARGETS, TIMEOUT, Param, Verb, finish, selector_of
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.output.printers import check_format
 
 
@@ -36,9 +36,9 @@ def wait(app_ctx: AppContext, kind: GuestKind, *, condition: str, targets: list[
     check_format(output)
     from proxmox_mpc.services import waiting
 
-    waiting.check_condition(api_type(kind), condition)
+    waiting.check_condition(kind, condition)
     sel = selector_of(selector)
-    batch = run(waiting.wait_for(app_ctx, api_type(kind), list(targets or []), sel, condition, timeout=timeout))
+    batch = run(waiting.wait_for(app_ctx, kind, list(targets or []), sel, condition, timeout=timeout))
     finish(app_ctx, batch, kind, output)
 
 

@@ -13,7 +13,6 @@ from proxmox_mpc.services.guests.plan import ACTIONS, Confirm, Plan, Planner, Ve
 from proxmox_mpc.services.guests.resolve import (
     NOUN,
     PLURAL,
-    GuestType,
     check_node,
     check_target_choice,
     cluster_guests,
@@ -36,7 +35,6 @@ __all__ = [
     "SHUTDOWN_GRACE",
     "Confirm",
     "GuestDescription",
-    "GuestType",
     "PendingChange",
     "Plan",
     "Planner",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.core.selectors import Selector
@@ -22,7 +23,6 @@ from proxmox_mpc.services.completion import record_snapshots
 from proxmox_mpc.services.connection import connect
 from proxmox_mpc.services.guests.plan import ACTIONS, Confirm, Plan, Planner, VerbOptions
 from proxmox_mpc.services.guests.resolve import (
-    GuestType,
     check_node,
     check_target_choice,
     cluster_guests,
@@ -94,7 +94,7 @@ def _translate(exc: PmpcError, action: str, guest: Guest, opts: VerbOptions) -> 
 
 async def run_guest_action(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     action: str,
     targets: Sequence[str],
     selector: Selector | None,

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import BatchResult, PlannedRequest, TargetResult
 from proxmox_mpc.core.guest_requests import clean_params, clone_request, create_request, template_request
-from proxmox_mpc.core.identity import guest_kind
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.output.progress import Progress
 from proxmox_mpc.services.connection import connect
 from proxmox_mpc.services.guests.batch import execute, shown
 from proxmox_mpc.services.guests.plan import Confirm, Plan, VerbOptions
-from proxmox_mpc.services.guests.resolve import GuestType, check_node, resolve_one
+from proxmox_mpc.services.guests.resolve import check_node, resolve_one
 from proxmox_mpc.services.vmids import VmidAllocator, with_fresh_vmid
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _placeholder(result: TargetResult) -> Guest:
 
 async def create_guest(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     *,
     node: str,
     params: dict[str, Any],
@@ -76,7 +76,7 @@ async def create_guest(
     """
     opts = options or VerbOptions()
     batch = BatchResult(action="create", dry_run=dry_run)
-    prefix = guest_kind(kind)
+    prefix = kind
     async with connect(app_ctx) as api:
         await check_node(api, node)
         allocator = VmidAllocator(api)
@@ -118,7 +118,7 @@ async def _clone_ids(allocator: VmidAllocator, count: int, vmid: int | None) -> 
 
 async def clone_guests(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     source: str,
     *,
     names: Sequence[str],
@@ -137,7 +137,7 @@ async def clone_guests(
         Conflict: a VMID given is taken.
     """
     opts = options or VerbOptions()
-    prefix = guest_kind(kind)
+    prefix = kind
     name_key = "hostname" if prefix == "ct" else "name"
     limit = asyncio.Semaphore(concurrency or app_ctx.settings.concurrency)
     batch = BatchResult(action="clone", dry_run=dry_run)

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import BaseGuest, Guest, to_int
 from proxmox_mpc.core.pveconfig import parse_property_string
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ApiError
 from proxmox_mpc.services.connection import connect
-from proxmox_mpc.services.guests.resolve import GuestType, guest_path, resolve_one
+from proxmox_mpc.services.guests.resolve import guest_path, resolve_one
 from proxmox_mpc.services.guests.snapshots import Snapshot
 from proxmox_mpc.services.tasks import TaskInfo
 
@@ -48,14 +49,14 @@ class GuestDescription(BaseGuest):
     tasks: list[TaskInfo] = Field(default_factory=list)
 
 
-async def describe_guest(app_ctx: AppContext, kind: GuestType, target: str) -> GuestDescription:
+async def describe_guest(app_ctx: AppContext, kind: GuestKind, target: str) -> GuestDescription:
     """Compose status, config, pending changes, snapshots, recent tasks and IP addresses of one guest."""
     async with connect(app_ctx) as api:
         guest = await resolve_one(api, kind, target)
         path = guest_path(guest)
         status, config, pending, snapshots, tasks = await asyncio.gather(
-            api.guest_status(guest.node, kind, guest.vmid),
-            api.guest_config(guest.node, kind, guest.vmid),
+            api.guest_status(guest.node, guest.type, guest.vmid),
+            api.guest_config(guest.node, guest.type, guest.vmid),
             api.get(f"{path}/pending"),
             api.get(f"{path}/snapshot"),
             api.tasks(guest.node, vmid=guest.vmid, limit=RECENT_TASKS),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import ApiType, guest_kind, is_api_guest_type
+from proxmox_mpc.core.identity import GuestKind, is_api_guest_type
 from proxmox_mpc.core.models import Guest
 from proxmox_mpc.core.selectors import Selector
 from proxmox_mpc.errors import NotFound, UsageError
@@ -15,10 +15,8 @@ from proxmox_mpc.services.connection import connect
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
 
-# The guest type a command works on, as PVE spells it (the services' callers pass `qemu`/`lxc`).
-GuestType = ApiType
-NOUN = {"qemu": "VM", "lxc": "container"}
-PLURAL = {"qemu": "VMs", "lxc": "containers"}
+NOUN: dict[GuestKind, str] = {"vm": "VM", "ct": "container"}
+PLURAL: dict[GuestKind, str] = {"vm": "VMs", "ct": "containers"}
 
 
 def read_flag_file(path: str, flag: str) -> str:
@@ -65,7 +63,7 @@ async def check_node(api: ProxmoxClient, node: str) -> None:
 
 def filter_guests(
     guests: Sequence[Guest],
-    kind: GuestType,
+    kind: GuestKind,
     *,
     node: str | None = None,
     status: str | None = None,
@@ -75,7 +73,7 @@ def filter_guests(
     found = [
         g
         for g in guests
-        if g.type == kind
+        if g.kind == kind
         and (node is None or g.node == node)
         and (status is None or g.status == status)
         and (selector is None or selector.matches(g))
@@ -85,7 +83,7 @@ def filter_guests(
 
 async def list_guests(
     app_ctx: AppContext,
-    kind: GuestType,
+    kind: GuestKind,
     *,
     node: str | None = None,
     status: str | None = None,
@@ -97,7 +95,7 @@ async def list_guests(
     return filter_guests(guests, kind, node=node, status=status, selector=selector)
 
 
-def check_target_choice(kind: GuestType, targets: Sequence[str], selector: Selector | None) -> None:
+def check_target_choice(kind: GuestKind, targets: Sequence[str], selector: Selector | None) -> None:
     """Reject a command line that names no guest, or names guests and a selector together.
 
     Raises:
@@ -110,7 +108,7 @@ def check_target_choice(kind: GuestType, targets: Sequence[str], selector: Selec
 
 
 def resolve_targets(
-    guests: Sequence[Guest], kind: GuestType, targets: Sequence[str], selector: Selector | None
+    guests: Sequence[Guest], kind: GuestKind, targets: Sequence[str], selector: Selector | None
 ) -> list[Guest]:
     """Return the guests named by VMID or unique name (or matched by the selector), in order, once each.
 
@@ -129,22 +127,19 @@ def resolve_targets(
     return chosen
 
 
-def _resolve_one(guests: Sequence[Guest], kind: GuestType, raw: str) -> Guest:
-    prefix = guest_kind(kind)
+def _resolve_one(guests: Sequence[Guest], kind: GuestKind, raw: str) -> Guest:
     text = raw.strip()
-    if text.startswith(f"{prefix}/"):
-        text = text[len(prefix) + 1 :]
+    if text.startswith(f"{kind}/"):
+        text = text[len(kind) + 1 :]
     if text.isdigit():
         vmid = int(text)
         for guest in guests:
             if guest.vmid == vmid:
-                if guest.type != kind:
-                    raise NotFound(
-                        f"{vmid} is a {NOUN[guest.type]}, not a {NOUN[kind]}: use `pmpc {guest.kind}`."
-                    )
+                if guest.kind != kind:
+                    raise NotFound(f"{vmid} is a {NOUN[guest.kind]}, not a {NOUN[kind]}: use `pmpc {guest.kind}`.")
                 return guest
         raise NotFound(f"No {NOUN[kind]} with VMID {vmid} in this cluster.")
-    matches = [g for g in guests if g.type == kind and g.name == text]
+    matches = [g for g in guests if g.kind == kind and g.name == text]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -153,7 +148,7 @@ def _resolve_one(guests: Sequence[Guest], kind: GuestType, raw: str) -> Guest:
     raise NotFound(f"No {NOUN[kind]} named {text!r} in this cluster.")
 
 
-async def get_guests(app_ctx: AppContext, kind: GuestType, targets: Sequence[str]) -> list[Guest]:
+async def get_guests(app_ctx: AppContext, kind: GuestKind, targets: Sequence[str]) -> list[Guest]:
     """Return the named guests.
 
     Raises:
@@ -165,7 +160,7 @@ async def get_guests(app_ctx: AppContext, kind: GuestType, targets: Sequence[str
     return resolve_targets(guests, kind, targets, None)
 
 
-async def resolve_one(api: ProxmoxClient, kind: GuestType, target: str) -> Guest:
+async def resolve_one(api: ProxmoxClient, kind: GuestKind, target: str) -> Guest:
     """Return the one guest a VMID or name means (reads the cluster's guests).
 
     Raises:

@@ -10,12 +10,13 @@ from pydantic import BaseModel
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.guest_requests import clean_params
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import Guest, UtcTime, to_int
 from proxmox_mpc.errors import NotFound
 from proxmox_mpc.services.completion import record_snapshots
 from proxmox_mpc.services.connection import connect
 from proxmox_mpc.services.guests.plan import Plan, VerbOptions
-from proxmox_mpc.services.guests.resolve import GuestType, guest_path, resolve_one
+from proxmox_mpc.services.guests.resolve import guest_path, resolve_one
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
@@ -45,7 +46,7 @@ class Snapshot(BaseModel):
         )
 
 
-async def list_snapshots(app_ctx: AppContext, kind: GuestType, target: str) -> list[Snapshot]:
+async def list_snapshots(app_ctx: AppContext, kind: GuestKind, target: str) -> list[Snapshot]:
     """Return the snapshots of one guest (without PVE's `current` entry), oldest first."""
     async with connect(app_ctx) as api:
         guest = await resolve_one(api, kind, target)
