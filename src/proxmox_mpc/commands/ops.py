@@ -17,26 +17,21 @@ from proxmox_mpc.errors import PmpcError, UsageError
 from proxmox_mpc.output.printers import Column, check_format, print_list, print_one
 from proxmox_mpc.output.units import timestamp
 
-CHECK_COLUMNS = (Column("CHECK", "name"), Column("STATUS", "status"), Column("MESSAGE", "message"))
+
+def _plain(*keys: str) -> tuple[Column, ...]:
+    """Columns that show a field as it is, headed by its name in capitals."""
+    return tuple(Column(key.upper(), key) for key in keys)
+
+
+CHECK_COLUMNS = (Column("CHECK", "name"), *_plain("status", "message"))
 LOG_COLUMNS = (
     Column("TIME", "start_time", format=timestamp),
     Column("SOURCE", "source", wide=True),
-    Column("NODE", "node"),
-    Column("TYPE", "type"),
-    Column("TARGET", "target"),
-    Column("GUEST", "guest"),
-    Column("STATUS", "status"),
-    Column("USER", "user"),
+    *_plain("node", "type", "target", "guest", "status", "user"),
     Column("MESSAGE", "message", wide=True),
     Column("UPID", "upid", wide=True),
 )
-TEST_COLUMNS = (
-    Column("GUEST", "guest"),
-    Column("RESULT", "result"),
-    Column("PASSED", "passed"),
-    Column("FAILED", "failed"),
-    Column("DETAILS", "details"),
-)
+TEST_COLUMNS = _plain("guest", "result", "passed", "failed", "details")
 OutFileOpt = Annotated[
     Path | None,
     typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False, metavar="FILE"),
