@@ -325,6 +325,107 @@ def _flag(value: Any) -> bool | None:
     return {"1": True, "0": False}.get(text)
 
 
+class _Rest:
+    """The config keys a manifest has not yet taken: each `take` moves one into the manifest."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        # PVE (and the state store) mask secrets as "**********": never a value to import.
+        self.keys: dict[str, Any] = {
+            k: v for k, v in config.items() if k not in nz.VOLATILE_KEYS and v is not None and v != MASKED
+        }
+
+    def take(self, key: str) -> Any:
+        return self.keys.pop(key, None)
+
+    def take_int(self, key: str) -> int | None:
+        value = self.keys.get(key)
+        number = _int(value) if value is not None else None
+        if number is not None:
+            self.keys.pop(key)
+        return number
+
+    def take_flag(self, key: str) -> bool | None:
+        value = self.keys.get(key)
+        flag = _flag(value) if value is not None else None
+        if flag is not None:
+            self.keys.pop(key)
+        return flag
+
+
+def _common_spec(rest: _Rest, guest_type: str) -> dict[str, Any]:
+    """Take the fields VMs and containers share: cores, OS type, flags, description, tags, memory."""
+    tags_raw = rest.take("tags")
+    spec: dict[str, Any] = {
+        "cores": rest.take_int("cores"),
+        "os_type": rest.take("ostype"),
+        "onboot": rest.take_flag("onboot"),
+        "protection": rest.take_flag("protection"),
+        "description": rest.take("description"),
+        "tags": nz.split_tag_text(tags_raw) if tags_raw is not None else [],
+    }
+    memory = rest.keys.get("memory")
+    if memory is not None and isinstance(nz.canonical(guest_type, "memory", memory), str):
+        mem = _int(nz.canonical(guest_type, "memory", memory))
+        if mem is not None and mem >= 16:
+            spec["memory"] = mem
+            rest.keys.pop("memory")
+    return spec
+
+
+def _vm_spec(rest: _Rest) -> dict[str, Any]:
+    """Take a VM's own fields: sockets, CPU, agent, disks, networks and cloud-init."""
+    rest.take("name")
+    spec: dict[str, Any] = {"sockets": rest.take_int("sockets"), "cpu": rest.take("cpu")}
+    agent = nz.canonical("qemu", "agent", rest.keys["agent"]) if "agent" in rest.keys else None
+    if isinstance(agent, dict) and set(agent) == {"enabled"}:
+        spec["agent"] = agent["enabled"] == "1"
+        rest.take("agent")
+    disks, nets, ci_drive = [], [], None
+    for key in sorted(rest.keys, key=_slot_order):
+        value = rest.keys[key]
+        if nz.QEMU_DISK_RE.match(key):
+            if nz.is_cloudinit_drive(value) and ci_drive is None:
+                ci_drive = key
+            elif not nz.is_cdrom(value) and (disk := _import_disk(key, value)) is not None:
+                disks.append(disk)
+                rest.take(key)
+        elif nz.NET_RE.match(key) and (net := _import_vm_net(key, value)) is not None:
+            nets.append(net)
+            rest.take(key)
+    spec["disks"] = disks
+    spec["networks"] = nets
+    spec["cloud_init"] = _import_cloud_init(rest.keys, ci_drive)
+    return spec
+
+
+def _ct_spec(rest: _Rest) -> dict[str, Any]:
+    """Take a container's own fields: swap, privilege, DNS, root filesystem, mount points and networks."""
+    rest.take("hostname")
+    spec: dict[str, Any] = {"swap": rest.take_int("swap")}
+    unprivileged = rest.take_flag("unprivileged")
+    spec["unprivileged"] = False if unprivileged is None else unprivileged
+    spec["nameserver"] = rest.take("nameserver")
+    spec["searchdomain"] = rest.take("searchdomain")
+    if "rootfs" in rest.keys:
+        root = nz.parse_disk(rest.keys["rootfs"])
+        if "storage" in root and "size" in root:
+            spec["rootfs"] = CtRootfs(storage=root["storage"], size=root["size"], options=_props_to_options(root))
+            rest.take("rootfs")
+    mounts, nets = [], []
+    for key in sorted(rest.keys, key=_slot_order):
+        value = rest.keys[key]
+        if MP_SLOT.match(key):
+            if (mount := _import_mount(key, value)) is not None:
+                mounts.append(mount)
+                rest.take(key)
+        elif nz.NET_RE.match(key) and (net := _import_ct_net(key, value)) is not None:
+            nets.append(net)
+            rest.take(key)
+    spec["mounts"] = mounts
+    spec["networks"] = nets
+    return spec
+
+
 def manifest_from_config(
     kind: str,
     name: str,
@@ -342,106 +443,14 @@ def manifest_from_config(
     lock, generated identities, secrets) are left out.
     """
     kind = manifest_kind(guest_kind(kind)) if is_api_guest_type(kind) else manifest_kind(kind)
-    # PVE (and the state store) mask secrets as "**********": never a value to import.
-    rest: dict[str, Any] = {
-        k: v for k, v in config.items() if k not in nz.VOLATILE_KEYS and v is not None and v != MASKED
-    }
-    guest_type = api_type(kind)
-
-    def take(key: str) -> Any:
-        return rest.pop(key, None)
-
-    def take_int(key: str) -> int | None:
-        value = rest.get(key)
-        number = _int(value) if value is not None else None
-        if number is not None:
-            rest.pop(key)
-        return number
-
-    def take_flag(key: str) -> bool | None:
-        value = rest.get(key)
-        flag = _flag(value) if value is not None else None
-        if flag is not None:
-            rest.pop(key)
-        return flag
-
-    tags_raw = take("tags")
-    spec: dict[str, Any] = {
-        "cores": take_int("cores"),
-        "os_type": take("ostype"),
-        "onboot": take_flag("onboot"),
-        "protection": take_flag("protection"),
-        "description": take("description"),
-        "tags": nz.split_tag_text(tags_raw) if tags_raw is not None else [],
-        "state": state,
-        "pool": pool,
-    }
-    memory = rest.get("memory")
-    if memory is not None and isinstance(nz.canonical(guest_type, "memory", memory), str):
-        mem = _int(nz.canonical(guest_type, "memory", memory))
-        if mem is not None and mem >= 16:
-            spec["memory"] = mem
-            rest.pop("memory")
-    flag = take_flag("template")
+    rest = _Rest(config)
+    spec = _common_spec(rest, api_type(kind))
+    spec["state"] = state
+    spec["pool"] = pool
+    flag = rest.take_flag("template")
     spec["template"] = template if template is not None else flag
-    if kind == "VM":
-        rest.pop("name", None)
-        spec["sockets"] = take_int("sockets")
-        spec["cpu"] = take("cpu")
-        agent = nz.canonical("qemu", "agent", rest["agent"]) if "agent" in rest else None
-        if isinstance(agent, dict) and set(agent) == {"enabled"}:
-            spec["agent"] = agent["enabled"] == "1"
-            rest.pop("agent")
-        disks, nets, ci_drive = [], [], None
-        for key in sorted(rest, key=_slot_order):
-            value = rest[key]
-            if nz.QEMU_DISK_RE.match(key):
-                if nz.is_cloudinit_drive(value) and ci_drive is None:
-                    ci_drive = key
-                elif not nz.is_cdrom(value):
-                    disk = _import_disk(key, value)
-                    if disk is not None:
-                        disks.append(disk)
-                        rest.pop(key)
-            elif nz.NET_RE.match(key):
-                net = _import_vm_net(key, value)
-                if net is not None:
-                    nets.append(net)
-                    rest.pop(key)
-        spec["disks"] = disks
-        spec["networks"] = nets
-        spec["cloud_init"] = _import_cloud_init(rest, ci_drive)
-    else:
-        rest.pop("hostname", None)
-        spec["swap"] = take_int("swap")
-        spec["unprivileged"] = take_flag("unprivileged")
-        if spec["unprivileged"] is None:
-            spec["unprivileged"] = False
-        spec["nameserver"] = take("nameserver")
-        spec["searchdomain"] = take("searchdomain")
-        if "rootfs" in rest:
-            root = nz.parse_disk(rest["rootfs"])
-            if "storage" in root and "size" in root:
-                spec["rootfs"] = CtRootfs(
-                    storage=root["storage"], size=root["size"], options=_props_to_options(root)
-                )
-                rest.pop("rootfs")
-        mounts, nets_ct = [], []
-        for key in sorted(rest, key=_slot_order):
-            value = rest[key]
-            if MP_SLOT.match(key):
-                mount = _import_mount(key, value)
-                if mount is not None:
-                    mounts.append(mount)
-                    rest.pop(key)
-            elif nz.NET_RE.match(key):
-                net_ct = _import_ct_net(key, value)
-                if net_ct is not None:
-                    nets_ct.append(net_ct)
-                    rest.pop(key)
-        spec["mounts"] = mounts
-        spec["networks"] = nets_ct
-    spec["config"] = {k: scalar(v) for k, v in rest.items() if not k.startswith("unused")}
+    spec.update(_vm_spec(rest) if kind == "VM" else _ct_spec(rest))
+    spec["config"] = {k: scalar(v) for k, v in rest.keys.items() if not k.startswith("unused")}
     data = {
         "kind": kind,
         "name": name,

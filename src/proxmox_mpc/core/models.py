@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
 
-from proxmox_mpc.core.identity import ApiType, GuestKind, api_type, guest_kind
+from proxmox_mpc.core.identity import ApiType, GuestKind, api_type, guest_kind, is_api_guest_type
 
 
 def rfc3339(moment: datetime) -> str:
@@ -20,9 +20,6 @@ def rfc3339(moment: datetime) -> str:
 
 # Every time in a JSON/YAML model: RFC 3339 in UTC (`2026-12-06T02:22:36Z`).
 UtcTime = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
-
-KIND_PREFIX = {"qemu": "vm", "lxc": "ct"}
-
 
 # The state store keeps numbers as BIGINT: a value beyond it (10**30 bytes of memory from a broken
 # API) is held at the limit rather than ending a sync in OverflowError.
@@ -158,13 +155,13 @@ def count_guests(resources: list[dict[str, Any]], node: str | None = None) -> Gu
     """Count guests by kind and power state in /cluster/resources entries (optionally of one node)."""
     counts = GuestCounts()
     for res in resources:
-        if res.get("type") not in ("qemu", "lxc") or (node and res.get("node") != node):
+        if not is_api_guest_type(res.get("type")) or (node and res.get("node") != node):
             continue
         if to_int(res.get("template")):
             counts.templates += 1
             continue
         running = res.get("status") == "running"
-        if res["type"] == "qemu":
+        if guest_kind(res["type"]) == "vm":
             counts.vms += 1
             counts.vms_running += running
         else:

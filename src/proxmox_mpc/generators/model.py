@@ -260,16 +260,10 @@ _PASSTHROUGH = {"scsihw": "scsihw", "bios": "bios", "machine": "machine", "hooks
 _IGNORED_CONFIG = frozenset({"boot", "meta", "vmgenid", "smbios1", "digest", "arch"})
 
 
-def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
-    """Describe a manifest's guest for the generators; None for one whose state is `absent`."""
+def _common_fields(manifest: AnyManifest, passthrough: dict[str, Any]) -> dict[str, Any]:
+    """Return the GuestSpec fields VMs and containers share: placement, sizes, tags, clone, flags."""
     spec = manifest.spec
-    if spec.state == "absent":
-        return None
-    config = dict(spec.config)
-    passthrough = {field: config.pop(key) for key, field in _PASSTHROUGH.items() if key in config}
-    for key in _IGNORED_CONFIG:
-        config.pop(key, None)
-    common: dict[str, Any] = {
+    return {
         "name": manifest.name,
         "node": manifest.node,
         "vmid": manifest.vmid,
@@ -289,43 +283,44 @@ def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
         "protection": spec.protection,
         **{k: str(v) for k, v in passthrough.items() if v is not None},
     }
-    if isinstance(manifest, VmManifest):
-        vm = manifest.spec
-        ci = vm.cloud_init
-        cloud = None
-        if ci is not None:
-            cloud = CloudInit(
-                user=ci.user,
-                ssh_keys=list(ci.ssh_keys or []),
-                ip=ci.ip,
-                gateway=ci.gw,
-                nameserver=ci.nameserver,
-                searchdomain=ci.searchdomain,
-                storage=ci.storage,
-                drive=ci.drive,
-            )
-        return GuestSpec(
-            kind="vm",
-            sockets=vm.sockets,
-            cpu_type=vm.cpu,
-            agent=vm.agent,
-            disks=[Disk(slot=d.slot, storage=d.storage, size=d.size) for d in vm.disks or []],
-            networks=[
-                Nic(
-                    slot=n.slot,
-                    model=n.model,
-                    bridge=n.bridge,
-                    vlan=n.tag,
-                    mac=n.macaddr,
-                    firewall=bool(n.firewall),
-                )
-                for n in vm.networks or []
-            ],
-            cloud_init=cloud,
-            unmapped=sorted(config),
-            **common,
-        )
-    assert isinstance(manifest, CtManifest)
+
+
+def _vm_cloud_init(manifest: VmManifest) -> CloudInit | None:
+    """Return a VM's cloud-init settings for the generators; None without a `cloud_init:` section."""
+    ci = manifest.spec.cloud_init
+    if ci is None:
+        return None
+    return CloudInit(
+        user=ci.user,
+        ssh_keys=list(ci.ssh_keys or []),
+        ip=ci.ip,
+        gateway=ci.gw,
+        nameserver=ci.nameserver,
+        searchdomain=ci.searchdomain,
+        storage=ci.storage,
+        drive=ci.drive,
+    )
+
+
+def _vm_fields(manifest: VmManifest) -> dict[str, Any]:
+    """Return a VM's own GuestSpec fields: CPU, agent, disks, NICs and cloud-init."""
+    vm = manifest.spec
+    return {
+        "kind": "vm",
+        "sockets": vm.sockets,
+        "cpu_type": vm.cpu,
+        "agent": vm.agent,
+        "disks": [Disk(slot=d.slot, storage=d.storage, size=d.size) for d in vm.disks or []],
+        "networks": [
+            Nic(slot=n.slot, model=n.model, bridge=n.bridge, vlan=n.tag, mac=n.macaddr, firewall=bool(n.firewall))
+            for n in vm.networks or []
+        ],
+        "cloud_init": _vm_cloud_init(manifest),
+    }
+
+
+def _ct_fields(manifest: CtManifest, config: dict[str, Any]) -> dict[str, Any]:
+    """Return a container's own GuestSpec fields: rootfs and mount points, template, NICs (takes `ostemplate`)."""
     ct = manifest.spec
     disks = []
     if ct.rootfs is not None:
@@ -335,14 +330,14 @@ def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
         for m in ct.mounts or []
     ]
     ostemplate = ct.ostemplate or (str(config.pop("ostemplate")) if "ostemplate" in config else None)
-    return GuestSpec(
-        kind="ct",
-        swap=ct.swap,
-        unprivileged=ct.unprivileged,
-        ostemplate=ostemplate,
-        ssh_keys=list(ct.ssh_keys or []),
-        disks=disks,
-        networks=[
+    return {
+        "kind": "ct",
+        "swap": ct.swap,
+        "unprivileged": ct.unprivileged,
+        "ostemplate": ostemplate,
+        "ssh_keys": list(ct.ssh_keys or []),
+        "disks": disks,
+        "networks": [
             Nic(
                 slot=n.slot,
                 name=n.name,
@@ -355,9 +350,24 @@ def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
             )
             for n in ct.networks or []
         ],
-        unmapped=sorted(config),
-        **common,
-    )
+    }
+
+
+def spec_from_manifest(manifest: AnyManifest) -> GuestSpec | None:
+    """Describe a manifest's guest for the generators; None for one whose state is `absent`."""
+    if manifest.spec.state == "absent":
+        return None
+    config = dict(manifest.spec.config)
+    passthrough = {field: config.pop(key) for key, field in _PASSTHROUGH.items() if key in config}
+    for key in _IGNORED_CONFIG:
+        config.pop(key, None)
+    common = _common_fields(manifest, passthrough)
+    if isinstance(manifest, VmManifest):
+        own = _vm_fields(manifest)
+    else:
+        assert isinstance(manifest, CtManifest)
+        own = _ct_fields(manifest, config)
+    return GuestSpec(**own, unmapped=sorted(config), **common)
 
 
 def static_address(spec: GuestSpec) -> str | None:
