@@ -115,12 +115,9 @@ def _stored_facts(app_ctx: AppContext) -> _Facts:
         resources = stored_resources(store, cluster)
     finally:
         store.close()
-    guests = []
     for record in records:
-        guest = ObservedGuest.model_validate(record, from_attributes=True)
-        guest.unread = not record.config  # stored while its node was offline, never read since
-        guests.append(guest)
-    return _Facts(guests=guests, nodes=sorted(nodes), source="state", resources=resources)
+        record.unread = not record.config  # stored while its node was offline, never read since
+    return _Facts(guests=list(records), nodes=sorted(nodes), source="state", resources=resources)
 
 
 def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:

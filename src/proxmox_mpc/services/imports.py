@@ -10,7 +10,7 @@ from typing import Any
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import manifest_kind
 from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
-from proxmox_mpc.core.models import BaseGuest
+from proxmox_mpc.core.models import BaseGuest, ObservedGuest
 from proxmox_mpc.errors import UnsafePathError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import Kind, Resource, ResourceManifest
@@ -55,11 +55,11 @@ class ImportResult:
     refused: list[str] = field(default_factory=list)
 
 
-def _manifest_or_reason(guest: Any, config: dict[str, Any]) -> AnyManifest | str:
+def _manifest_or_reason(guest: ObservedGuest) -> AnyManifest | str:
     from pydantic import ValidationError
 
     try:
-        return manifest_for_guest(guest, config)
+        return manifest_for_guest(guest, dict(guest.config))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = field_name(first.get("loc", ())) or "value"
@@ -70,7 +70,7 @@ def _manifest_or_reason(guest: Any, config: dict[str, Any]) -> AnyManifest | str
 
 def import_manifests(
     app_ctx: AppContext,
-    guests_with_configs: Iterable[Any],
+    guests: Iterable[ObservedGuest],
     workspace: Path | None = None,
     *,
     resources: Mapping[str, Sequence[Resource]] | None = None,
@@ -85,7 +85,7 @@ def import_manifests(
         FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
     """
     root = workspace or require_workspace(app_ctx)
-    planned, skipped = _plan_imports(app_ctx, root, guests_with_configs, resources)
+    planned, skipped = _plan_imports(app_ctx, root, guests, resources)
     result = ImportResult(skipped=skipped)
     for path, manifest in planned:
         try:
@@ -99,16 +99,16 @@ def import_manifests(
 
 def plan_imports(
     app_ctx: AppContext,
-    guests_with_configs: Iterable[Any],
+    guests: Iterable[ObservedGuest],
     workspace: Path | None = None,
     *,
     resources: Mapping[str, Sequence[Resource]] | None = None,
 ) -> list[tuple[Path, AnyManifest | ResourceManifest]]:
     """Return the manifest file each guest (and resource) without one would get (`sync --import`, dry run too).
 
-    `guests_with_configs` yields (guest, config) pairs, or guests that carry their `config`. A guest
-    already described by a manifest (same VMID, or same kind and name) keeps it untouched: an import
-    never overwrites what someone wrote. One odd guest never sinks the import: a guest whose config
+    Each guest (observed, or as the store holds it) carries its config. A guest already described by a
+    manifest (same VMID, or same kind and name) keeps it untouched: an import never overwrites what
+    someone wrote. One odd guest never sinks the import: a guest whose config
     cannot be a manifest, or whose name another guest of its kind already has (a workspace holds one
     `vm/NAME`), is left out (`import_manifests` reports why). Two names that make one file name
     (`Web`, `web`) are written as NAME-VMID.yaml. What is written always passes `pmpc validate`.
@@ -119,21 +119,15 @@ def plan_imports(
     Raises:
         UsageError: there is no workspace.
     """
-    return _plan_imports(app_ctx, workspace or require_workspace(app_ctx), guests_with_configs, resources)[0]
+    return _plan_imports(app_ctx, workspace or require_workspace(app_ctx), guests, resources)[0]
 
 
 def _plan_imports(
     app_ctx: AppContext,
     root: Path,
-    guests_with_configs: Iterable[Any],
+    guests: Iterable[ObservedGuest],
     resources: Mapping[str, Sequence[Resource]] | None = None,
 ) -> tuple[list[tuple[Path, AnyManifest | ResourceManifest]], list[tuple[str, str]]]:
-    pairs: list[tuple[Any, dict[str, Any]]] = []
-    for item in guests_with_configs:
-        if isinstance(item, tuple):
-            pairs.append((item[0], dict(item[1] or {})))
-        else:
-            pairs.append((item, dict(getattr(item, "config", {}) or {})))
     described_vmids: set[int] = set()
     # (kind, name) -> the VMID of the manifest holding that name (None: the manifest gives no VMID).
     names_in_use: dict[tuple[str, str], int | None] = {}
@@ -152,8 +146,8 @@ def _plan_imports(
             names_in_use.setdefault((item.manifest.kind, item.manifest.name), item.manifest.vmid)
     skipped: list[tuple[str, str]] = []
     manifests: list[AnyManifest] = []
-    for guest, config in sorted(pairs, key=lambda p: int(getattr(p[0], "vmid", 0) or 0)):
-        built = _manifest_or_reason(guest, config)
+    for guest in sorted(guests, key=lambda g: g.vmid):
+        built = _manifest_or_reason(guest)
         if isinstance(built, str):
             skipped.append((_guest_address(guest), built))
             continue

@@ -339,9 +339,6 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
         facts.resources = stored_resources(store, cluster)
     finally:
         store.close()
-    guests = []
-    for record in records:
-        guest = ObservedGuest.model_validate(record, from_attributes=True)
-        guest.config = {k: v for k, v in record.config.items() if v != MASK}
-        guests.append(guest)
-    return Observation(guests=guests, facts=facts)
+    for record in records:  # a stored guest is an observed one: what the last sync saw
+        record.config = {k: v for k, v in record.config.items() if v != MASK}
+    return Observation(guests=list(records), facts=facts)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from proxmox_mpc.core.identity import GuestKind
-from proxmox_mpc.core.models import BaseGuest, Storage, UtcTime, split_tags
+from proxmox_mpc.core.models import ObservedGuest, Storage, UtcTime, split_tags
 from proxmox_mpc.state.processes import process_gone
 
 
-class GuestRecord(BaseGuest):
-    """A guest as the store remembers it (the raw config has its secrets redacted), and when it was seen."""
+class GuestRecord(ObservedGuest):
+    """A guest as the store remembers it: the observed guest (its config's secrets masked), and when it was seen."""
 
-    digest: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
     first_seen: UtcTime
     last_seen: UtcTime
     deleted_at: UtcTime | None = None

@@ -43,3 +43,22 @@ def test_the_observed_guest_is_the_listed_facts_plus_its_config():
     dumped = observed.model_dump(mode="json")
     assert dumped["config"] == {"memory": 2048} and dumped["type"] == "qemu"
     assert "pending" not in dumped and "unread" not in dumped  # what one observation knew, never printed
+
+
+def test_the_stored_row_and_the_description_are_views_of_the_same_guest():
+    from proxmox_mpc.services.guests.describe import GuestDescription
+    from proxmox_mpc.state.records import GuestRecord
+
+    assert issubclass(GuestRecord, ObservedGuest) and issubclass(GuestDescription, BaseGuest)
+    for view in (Guest, ObservedGuest, GuestRecord, GuestDescription):
+        assert set(BaseGuest.model_fields) <= set(view.model_fields) and "type" not in view.model_fields
+    # `state show -o json` prints what it printed before the models were one.
+    record = GuestRecord(
+        kind="ct", vmid=201, name="dns-1", node="pve1", status="running", config={"cores": 1},
+        first_seen="2026-01-01T00:00:00Z", last_seen="2026-01-01T00:00:00Z", pending=["cores"],
+    )
+    assert set(record.model_dump(mode="json")) == {
+        "kind", "type", "vmid", "name", "node", "status", "template", "tags", "pool", "lock", "cpus",
+        "memory", "disk_size", "digest", "config", "first_seen", "last_seen", "deleted_at",
+    }
+
