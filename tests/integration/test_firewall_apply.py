@@ -148,14 +148,15 @@ def test_group_and_guest_rule_lists(cluster: Any, cli: Any) -> None:
 
 def test_aliases_ipsets_groups_and_options(cluster: Any) -> None:
     alias = FirewallAlias(name="lb", cidr="10.0.0.10", comment="balancer")
-    call(send_all(alias_requests(alias, None)))
+    call(send_all(alias_requests("create", "lb", alias)))
     [seen] = call(firewall.read_aliases)
     assert seen == alias
     moved = alias.model_copy(update={"cidr": "10.0.0.11", "comment": None})
-    assert alias_requests(moved, seen)[0].line() == "PUT /cluster/firewall/aliases/lb cidr=10.0.0.11"
-    call(send_all(alias_requests(moved, seen)))
+    call(send_all(alias_requests("update", "lb", moved)))
     assert call(firewall.read_aliases) == [moved]
-    assert alias_requests(moved, moved) == []
+    renamed_alias = moved.model_copy(update={"name": "LB"})
+    call(send_all(alias_requests("update", "lb", renamed_alias)))
+    assert call(firewall.read_aliases) == [renamed_alias]
 
     admins = FirewallIPSet.model_validate(
         {
@@ -195,6 +196,6 @@ def test_aliases_ipsets_groups_and_options(cluster: Any) -> None:
     after = options_from_api("vm", call(lambda api: api.get(f"{base}/options")))
     assert after == {"enable": "1", "policy_in": "REJECT"}
 
-    for request in (*ipset_requests(None, changed), *group_requests(None, renamed), *alias_requests(None, moved)):
+    for request in (*ipset_requests(None, changed), *group_requests(None, renamed), *alias_requests("delete", "lb")):
         call(send_all([request]))
     assert (call(firewall.read_aliases), call(firewall.read_ipsets), call(firewall.read_groups)) == ([], [], [])

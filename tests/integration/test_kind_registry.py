@@ -14,6 +14,9 @@ KINDS = registry.kinds()
 
 @pytest.fixture
 def imported(cluster, cli, tmp_path):
+    # The fixture cluster has guests and a pool; give it a firewall alias, so every kind has something to import.
+    seeded = cli("api", "post", "/cluster/firewall/aliases", "name=LB", "cidr=10.0.0.10", "comment=balancer", "-y")
+    assert seeded.exit_code == 0, seeded.output
     result = cli("init", str(tmp_path / "infra"), "--name", "infra")
     assert result.exit_code == 0, result.output
     ws = tmp_path / "infra"

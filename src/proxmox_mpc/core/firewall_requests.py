@@ -27,18 +27,22 @@ def _comment(comment: str | None) -> dict[str, str]:
     return {"comment": comment} if comment else {}
 
 
-def alias_requests(desired: FirewallAlias | None, observed: FirewallAlias | None) -> list[PlannedRequest]:
-    """Return the request that creates, updates or deletes an alias (none when it already is as desired)."""
-    if desired is None:
-        return [] if observed is None else [PlannedRequest(method="DELETE", path=f"{CLUSTER}/aliases/{observed.name}")]
-    if observed is None:
+def alias_requests(action: str, current: str, desired: FirewallAlias | None = None) -> list[PlannedRequest]:
+    """Return the requests of an alias change: `create`, `update` (a new case of its name renames it),
+    `replace` or `delete` of the alias PVE now knows as `current`."""
+    path = f"{CLUSTER}/aliases/{current}"
+    delete = PlannedRequest(method="DELETE", path=path)
+    if action == "delete" or desired is None:
+        return [delete]
+    if action in ("create", "replace"):
         params = {"name": desired.name, "cidr": desired.cidr, **_comment(desired.comment)}
-        return [PlannedRequest(method="POST", path=f"{CLUSTER}/aliases", params=params)]
-    if (observed.cidr, observed.comment) == (desired.cidr, desired.comment):
-        return []
-    # PVE writes the alias anew: a comment left out is cleared.
+        create = PlannedRequest(method="POST", path=f"{CLUSTER}/aliases", params=params)
+        return [create] if action == "create" else [delete, create]
+    # PVE writes the alias anew: the cidr goes every time, and a comment left out is cleared.
     params = {"cidr": desired.cidr, **_comment(desired.comment)}
-    return [PlannedRequest(method="PUT", path=f"{CLUSTER}/aliases/{observed.name}", params=params)]
+    if desired.name != current:
+        params["rename"] = desired.name
+    return [PlannedRequest(method="PUT", path=path, params=params)]
 
 
 def _entry_params(entry: IPSetEntry) -> dict[str, str | int]:

@@ -16,6 +16,7 @@ _MODULES = (
     "proxmox_mpc.kinds.vm",
     "proxmox_mpc.kinds.ct",
     "proxmox_mpc.kinds.pool",
+    "proxmox_mpc.kinds.firewall",
 )
 
 

@@ -422,6 +422,12 @@ async def generate(
         frameworks=list(frameworks or FRAMEWORKS),
     )
     if generator == "terraform":
+        warnings += [
+            f"{r.ref}: the provider documents no import for {r.terraform_type}: `terraform apply` would try to "
+            "create it."
+            for r in inputs.resources
+            if r.unimportable
+        ]
         rendered = terraform.render(inputs, clone_vmids)
     elif generator == "ansible":
         rendered = ansible.render(inputs)

@@ -12,12 +12,16 @@ def lines(requests) -> list[str]:
 
 def test_alias_requests() -> None:
     lb = FirewallAlias(name="lb", cidr="10.0.0.10", comment="balancer")
-    assert lines(alias_requests(lb, None)) == ["POST /cluster/firewall/aliases name=lb cidr=10.0.0.10 comment=balancer"]
-    assert alias_requests(lb, lb) == []
-    moved = lb.model_copy(update={"cidr": "10.0.0.11"})
-    assert lines(alias_requests(moved, lb)) == ["PUT /cluster/firewall/aliases/lb cidr=10.0.0.11 comment=balancer"]
-    assert lines(alias_requests(None, lb)) == ["DELETE /cluster/firewall/aliases/lb"]
-    assert alias_requests(None, None) == []
+    assert lines(alias_requests("create", "lb", lb)) == [
+        "POST /cluster/firewall/aliases name=lb cidr=10.0.0.10 comment=balancer"
+    ]
+    moved = lb.model_copy(update={"cidr": "10.0.0.11", "comment": None})
+    assert lines(alias_requests("update", "lb", moved)) == ["PUT /cluster/firewall/aliases/lb cidr=10.0.0.11"]
+    assert lines(alias_requests("update", "lb", lb.model_copy(update={"name": "LB"}))) == [
+        "PUT /cluster/firewall/aliases/lb cidr=10.0.0.10 comment=balancer rename=LB"
+    ]
+    assert lines(alias_requests("delete", "lb")) == ["DELETE /cluster/firewall/aliases/lb"]
+    assert [r.method for r in alias_requests("replace", "lb", lb)] == ["DELETE", "POST"]
 
 
 def test_ipset_requests() -> None:

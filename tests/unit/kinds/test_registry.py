@@ -99,7 +99,11 @@ def test_terraform_of_every_kind_matches_the_provider_schema_and_imports_what_ex
     assert address.startswith(kind.terraform.resource_type + ".")
     assert check_body(body, schema()["resource_schemas"][kind.terraform.resource_type]["block"], address) == []
     manifest = kind.model.model_validate(kind.example)
-    assert f'to = {address}\n  id = "{kind.import_id(manifest)}"' in files["imports.tf"]
+    if kind.terraform.importable:
+        assert f'to = {address}\n  id = "{kind.import_id(manifest)}"' in files["imports.tf"]
+    else:  # the provider documents no import: the resource says so, and no import block guesses an id
+        assert kind.terraform.resource_type not in files["imports.tf"]
+        assert "documents no import for this type" in files[f"{kind.folder}.tf"]
     created = terraform.render(_inputs(kind, exists=False))
     assert kind.terraform.resource_type not in created["imports.tf"]
 

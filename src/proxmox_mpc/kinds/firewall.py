@@ -1,0 +1,147 @@
+"""FirewallAlias: a cluster firewall alias (`/cluster/firewall/aliases`), `resources/firewall/NAME.yaml`, `alias/NAME`.
+
+```yaml
+kind: FirewallAlias
+name: lb
+spec:
+  cidr: 10.0.0.10
+  comment: load balancer
+```
+PVE matches alias names without regard to case, so the address is the lower-case name (`alias/lb`).
+The model and its checks are core/firewall.py's; this module maps them onto the kind protocol. IP sets,
+security groups and the per-level policies (options and ordered rules) have their models, diff and
+digest-checked writes in core/firewall*.py and services/firewall.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.firewall import MAX_NAME, FirewallAlias, check_cidr, check_name
+from proxmox_mpc.core.firewall_requests import alias_requests
+from proxmox_mpc.core.plan import Change, FieldChange
+from proxmox_mpc.kinds.base import (
+    AnsibleMapping,
+    Resource,
+    ResourceKind,
+    ResourceManifest,
+    ResourceSpec,
+    TerraformMapping,
+    text,
+)
+
+FOLDER = "firewall"
+
+
+class AliasSpec(ResourceSpec):
+    """What an alias names: an IP or a network, and a comment (absent: none)."""
+
+    cidr: str | None = None
+    comment: str | None = Field(None, max_length=4096)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        return None if value is None else check_cidr(value)
+
+
+class AliasManifest(ResourceManifest):
+    """A FirewallAlias manifest."""
+
+    prefix: ClassVar[str] = "alias"
+    kind: Literal["FirewallAlias"] = "FirewallAlias"
+    spec: AliasSpec = Field(default_factory=AliasSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _alias_name(cls, value: str) -> str:
+        return check_name(value, "an alias", MAX_NAME)
+
+    @property
+    def address(self) -> str:
+        """Return `alias/NAME` in lower case, as PVE matches alias names."""
+        return f"alias/{self.name.lower()}"
+
+
+class FirewallAliasKind(ResourceKind):
+    """Cluster firewall aliases."""
+
+    name = "FirewallAlias"
+    prefix = "alias"
+    folder = FOLDER
+    model = AliasManifest
+    reads = ("/cluster/firewall/aliases",)
+    writes = ("/cluster/firewall/aliases", "/cluster/firewall/aliases/{name}")
+    # bpg 0.111 documents no import for aliases: the generator says so instead of importing.
+    terraform = TerraformMapping("proxmox_virtual_environment_firewall_alias", import_id="{id}", importable=False)
+    ansible = AnsibleMapping("community.proxmox.proxmox_firewall")
+    columns = ("id", "cidr", "comment")
+    example: ClassVar[dict[str, Any]] = {
+        "kind": "FirewallAlias",
+        "name": "lb",
+        "spec": {"cidr": "10.0.0.10", "comment": "load balancer"},
+    }
+
+    def normalise(self, item: Mapping[str, Any]) -> Resource | None:
+        if not item.get("name") or not item.get("cidr"):
+            return None
+        alias = FirewallAlias.from_api(item)
+        return Resource(
+            kind=self.prefix,
+            id=alias.name.lower(),
+            data={"name": alias.name, "cidr": alias.cidr, "comment": alias.comment},
+        )
+
+    def to_manifest(self, resource: Resource) -> AliasManifest:
+        data = resource.data
+        return AliasManifest(
+            name=str(data.get("name") or resource.id),
+            spec=AliasSpec(cidr=data.get("cidr"), comment=data.get("comment")),
+        )
+
+    def desired(self, manifest: ResourceManifest) -> dict[str, Any]:
+        assert isinstance(manifest, AliasManifest)
+        # PVE writes an alias anew on update: its name, cidr and comment are all the manifest's.
+        return {"name": manifest.name, "cidr": manifest.spec.cidr, "comment": manifest.spec.comment or ""}
+
+    def same(self, key: str, want: Any, have: Any) -> bool:
+        return (want or None) == (have or None)
+
+    def diff(self, manifest: ResourceManifest, observed: Resource | None) -> Change | None:
+        change = super().diff(manifest, observed)
+        if change is None or change.action != "update" or observed is None:
+            return change
+        # An update sends the whole alias: carry the unchanged values in the plan too (old == new).
+        named = {f.name for f in change.fields}
+        kept = [FieldChange(name=k, old=text(v), new=text(v)) for k, v in observed.data.items() if k not in named]
+        return change.model_copy(update={"fields": sorted([*change.fields, *kept], key=lambda f: f.name)})
+
+    def requests(self, change: Change) -> list[PlannedRequest]:
+        values = {f.name: f.new for f in change.fields}
+        # PVE keeps the name as the path spells it: address an existing alias by its own name.
+        named = change.field("name")
+        current = named.old if named is not None and named.old else change.address.split("/", 1)[1]
+        if change.action == "delete":
+            return alias_requests("delete", current)
+        alias = FirewallAlias(
+            name=values.get("name") or current, cidr=str(values.get("cidr")), comment=values.get("comment") or None
+        )
+        return alias_requests(change.action, current, alias)
+
+    def terraform_attrs(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
+        assert isinstance(manifest, AliasManifest)
+        return [("name", manifest.name), ("cidr", manifest.spec.cidr), ("comment", manifest.spec.comment)]
+
+    def ansible_args(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
+        assert isinstance(manifest, AliasManifest)
+        alias = {"name": manifest.name, "cidr": manifest.spec.cidr}
+        if manifest.spec.comment:
+            alias["comment"] = manifest.spec.comment
+        return [("level", "cluster"), ("aliases", [alias]), ("update", True), ("state", "present")]
+
+
+KIND = FirewallAliasKind()
