@@ -320,6 +320,30 @@ class FirewallRule(FirewallModel):
         return " ".join(words) + (f" # {self.comment}" if self.comment else "")
 
 
+def parse_rule_text(text: str) -> FirewallRule:
+    """Return the rule a plan line describes (the inverse of FirewallRule.text()).
+
+    Raises:
+        ValueError: the text is not a rule as FirewallRule.text() writes one.
+    """
+    body, marked, comment = text.partition(" # ")
+    words = body.split()
+    if len(words) < 2:
+        raise ValueError(f"{text!r} is not a firewall rule (TYPE ACTION key=value ... # comment)")
+    data: dict[str, Any] = {"type": words[0], "action": words[1]}
+    for word in words[2:]:
+        key, equals, value = word.partition("=")
+        if word == "(disabled)":
+            data["enable"] = False
+        elif not equals:
+            raise ValueError(f"{text!r}: {word!r} is not key=value")
+        else:
+            data[key] = value
+    if marked:
+        data["comment"] = comment
+    return FirewallRule.model_validate(data)
+
+
 def _check_ports_and_icmp(rule: FirewallRule) -> None:
     proto = rule.proto
     icmp = proto in ICMP_PROTOCOLS

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -24,7 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.firewall import FirewallRule
+from proxmox_mpc.core.firewall import FirewallRule, parse_rule_text
+from proxmox_mpc.core.plan import FieldChange
 
 # PVE's digest of a list is the SHA-1 of its entries; an empty list answers no entry to read it from.
 EMPTY_DIGEST = hashlib.sha1(b"").hexdigest()
@@ -215,3 +217,40 @@ def list_digest(items: Sequence[Mapping[str, Any]]) -> str:
         if item.get("digest"):
             return str(item["digest"])
     return EMPTY_DIGEST
+
+
+_OP_FIELD = re.compile(r"rules\[([0-9]+)(?:->([0-9]+))?\]")
+
+
+def op_field(op: RuleOp) -> FieldChange:
+    """Return an operation as a plan field: `rules[2]` (create, update, delete) or `rules[3->0]` (a move)."""
+    if op.op == "move":
+        moved = _text(op.old)
+        return FieldChange(name=f"rules[{op.pos}->{op.to}]", old=moved, new=moved)
+    return FieldChange(name=f"rules[{op.pos}]", old=_text(op.old) or None, new=_text(op.rule) or None)
+
+
+def is_op_field(name: str) -> bool:
+    """Tell whether a plan field is a rule operation (see op_field)."""
+    return _OP_FIELD.fullmatch(name) is not None
+
+
+def op_from_field(field: FieldChange) -> RuleOp:
+    """Return the operation a plan field describes (the inverse of op_field).
+
+    Raises:
+        ValueError: the field is not a rule operation, or its rule text is not a rule.
+    """
+    found = _OP_FIELD.fullmatch(field.name)
+    if found is None:
+        raise ValueError(f"{field.name!r} is not a rule operation")
+    pos = int(found.group(1))
+    old = parse_rule_text(field.old) if field.old else None
+    new = parse_rule_text(field.new) if field.new else None
+    if found.group(2) is not None:
+        return RuleOp(op="move", pos=pos, to=int(found.group(2)), old=old)
+    if old is None:
+        return RuleOp(op="create", pos=pos, rule=new)
+    if new is None:
+        return RuleOp(op="delete", pos=pos, old=old)
+    return RuleOp(op="update", pos=pos, old=old, rule=new)

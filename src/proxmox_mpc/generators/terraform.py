@@ -319,7 +319,11 @@ def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
     for spec, ident in _resource_idents(inputs):
         body = Block("resource")
         for key, value in spec.terraform_attrs:
-            body.attr(key, value)
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                for item in value:  # a list of objects is a repeated nested block: `rule { ... }`
+                    body.block(Block(key, [(k, v) for k, v in item.items() if v is not None]))
+            else:
+                body.attr(key, value)
         comment = f"{spec.ref}" + ("" if spec.import_id or spec.unimportable else ": to be created")
         comments = [comment]
         if spec.unimportable:

@@ -149,6 +149,9 @@ class ResourceKind(Kind):
     model: ClassVar[type[ResourceManifest]]
     # Shown by `pmpc <kind> list`: the columns of its table.
     columns: ClassVar[tuple[str, ...]] = ()
+    # "module:function" of a service that carries out a change with live reads (a positional list written
+    # one digest-checked request at a time); None: the kind's `requests` are sent as they are.
+    applier: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ reading
 
@@ -160,6 +163,14 @@ class ResourceKind(Kind):
         """Return every managed resource of a list answer, by id."""
         found = [r for r in (self.normalise(i) for i in items or []) if r is not None]
         return sorted(found, key=lambda r: r.id)
+
+    def from_reads(self, bodies: Mapping[str, Any]) -> list[Resource]:
+        """Return the resources from the bodies of every path read ({path: body}; `{node}` paths per node).
+
+        Most kinds need their list path only; a kind that spreads over several paths reads them here.
+        """
+        body = bodies.get(self.reads[0])
+        return self.from_api(body if isinstance(body, list) else [])
 
     @abstractmethod
     def to_manifest(self, resource: Resource) -> ResourceManifest:
@@ -200,6 +211,16 @@ class ResourceKind(Kind):
         if not fields:
             return None
         return self.change(address, "replace" if any(f.forces_replacement for f in fields) else "update", fields)
+
+    def stale(self, change: Change, found: Resource | None) -> str | None:
+        """Return why a saved plan's change no longer fits what exists now (None: it still fits)."""
+        if change.action == "create":
+            return f"{change.address} exists now" if found is not None else None
+        if found is None:
+            return f"{change.address} is gone"
+        if change.action == "update" and any(text(found.data.get(f.name)) != f.old for f in change.fields):
+            return f"{change.address} changed"
+        return None
 
     def same(self, key: str, want: Any, have: Any) -> bool:
         """Return True when an observed value already is the wanted one (PVE's own rewrites allowed for)."""

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.firewall import MAX_NAME, FirewallAlias, check_cidr, check_name
 from proxmox_mpc.core.firewall_requests import alias_requests
-from proxmox_mpc.core.plan import Change, FieldChange
+from proxmox_mpc.core.plan import Change
 from proxmox_mpc.kinds.base import (
     AnsibleMapping,
     Resource,
@@ -31,7 +31,6 @@ from proxmox_mpc.kinds.base import (
     ResourceManifest,
     ResourceSpec,
     TerraformMapping,
-    text,
 )
 
 FOLDER = "firewall"
@@ -56,15 +55,15 @@ class AliasManifest(ResourceManifest):
     kind: Literal["FirewallAlias"] = "FirewallAlias"
     spec: AliasSpec = Field(default_factory=AliasSpec)
 
-    @field_validator("name")
-    @classmethod
-    def _alias_name(cls, value: str) -> str:
-        return check_name(value, "an alias", MAX_NAME)
-
     @property
     def address(self) -> str:
         """Return `alias/NAME` in lower case, as PVE matches alias names."""
         return f"alias/{self.name.lower()}"
+
+    @field_validator("name")
+    @classmethod
+    def _alias_name(cls, value: str) -> str:
+        return check_name(value, "an alias", MAX_NAME)
 
 
 class FirewallAliasKind(ResourceKind):
@@ -80,6 +79,7 @@ class FirewallAliasKind(ResourceKind):
     terraform = TerraformMapping("proxmox_virtual_environment_firewall_alias", import_id="{id}", importable=False)
     ansible = AnsibleMapping("community.proxmox.proxmox_firewall")
     columns = ("id", "cidr", "comment")
+    applier = "proxmox_mpc.services.firewall:apply_alias_change"
     example: ClassVar[dict[str, Any]] = {
         "kind": "FirewallAlias",
         "name": "lb",
@@ -111,22 +111,17 @@ class FirewallAliasKind(ResourceKind):
     def same(self, key: str, want: Any, have: Any) -> bool:
         return (want or None) == (have or None)
 
-    def diff(self, manifest: ResourceManifest, observed: Resource | None) -> Change | None:
-        change = super().diff(manifest, observed)
-        if change is None or change.action != "update" or observed is None:
-            return change
-        # An update sends the whole alias: carry the unchanged values in the plan too (old == new).
-        named = {f.name for f in change.fields}
-        kept = [FieldChange(name=k, old=text(v), new=text(v)) for k, v in observed.data.items() if k not in named]
-        return change.model_copy(update={"fields": sorted([*change.fields, *kept], key=lambda f: f.name)})
-
     def requests(self, change: Change) -> list[PlannedRequest]:
         values = {f.name: f.new for f in change.fields}
-        # PVE keeps the name as the path spells it: address an existing alias by its own name.
-        named = change.field("name")
-        current = named.old if named is not None and named.old else change.address.split("/", 1)[1]
+        current = change.address.split("/", 1)[1]
         if change.action == "delete":
             return alias_requests("delete", current)
+        if change.action == "update":
+            # What the plan changes; the applier reads the alias and sends it whole (PVE writes it anew).
+            params = {k: v for k, v in values.items() if k != "name"}
+            if values.get("name"):
+                params["rename"] = values["name"]
+            return [PlannedRequest(method="PUT", path=f"/cluster/firewall/aliases/{current}", params=params)]
         alias = FirewallAlias(
             name=values.get("name") or current, cidr=str(values.get("cidr")), comment=values.get("comment") or None
         )

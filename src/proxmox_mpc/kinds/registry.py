@@ -17,6 +17,7 @@ _MODULES = (
     "proxmox_mpc.kinds.ct",
     "proxmox_mpc.kinds.pool",
     "proxmox_mpc.kinds.firewall",
+    "proxmox_mpc.kinds.firewall_policy",
 )
 
 

@@ -71,8 +71,6 @@ def render_plan(plan: Plan, out: TextIO, *, show_unmanaged: bool = True) -> None
             where = "the node's backup storage" if change.backup == "auto" else change.backup
             out.write(f"      # backup first: vzdump to {where}, then delete\n")
         for item in change.fields:
-            if change.action == "update" and item.old is not None and item.old == item.new:
-                continue  # a value the write must carry (PVE wants it), not a change
             out.write(_field_line(change, item) + "\n")
         out.write("\n")
     if plan.pending_reboot:

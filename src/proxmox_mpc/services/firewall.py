@@ -16,6 +16,7 @@ from proxmox_mpc.core.firewall_policy import firewall_path, options_from_api, ru
 from proxmox_mpc.core.firewall_rules import apply_op, diff_rules, list_digest, rule_request, rule_steps
 from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
 from proxmox_mpc.core.models import to_int
+from proxmox_mpc.core.plan import Change
 from proxmox_mpc.errors import Conflict, NotFound, UsageError
 from proxmox_mpc.services.connection import connect
 
@@ -253,3 +254,66 @@ async def apply_rules(
                 f"stopped after: {step.describe()}. Run `pmpc plan` again."
             )
     return len(steps)
+
+
+# ----------------------------------------------------------------------------- appliers of the firewall kinds
+
+StepSend = Callable[[str, PlannedRequest], Awaitable[Any]]
+
+
+async def apply_alias_change(api: ProxmoxClient, change: Change, send: StepSend) -> None:
+    """Carry out a FirewallAlias change: PVE writes an alias anew, so an update sends the values it keeps too."""
+    from proxmox_mpc.core.firewall_requests import alias_requests
+
+    current = change.address.split("/", 1)[1]
+    values = {f.name: f.new for f in change.fields}
+    if change.action == "update":
+        found = await api.get(f"{CLUSTER_FIREWALL}/aliases/{current}")
+        alias = FirewallAlias.from_api(found).model_dump()
+        alias.update({k: v or None if k == "comment" else v for k, v in values.items()})
+        for request in alias_requests("update", str(found["name"]), FirewallAlias(**alias)):
+            await send("update", request)
+        return
+    from proxmox_mpc.kinds.registry import resource_kind
+
+    kind = resource_kind(change.kind)
+    assert kind is not None
+    for request in kind.requests(change):
+        await send("delete" if request.method == "DELETE" else change.action, request)
+
+
+async def apply_policy_change(api: ProxmoxClient, change: Change, send: StepSend) -> None:
+    """Carry out a FirewallPolicy change: its options, then its rules one digest-checked request at a time.
+
+    Raises:
+        Conflict: the rules are not those the plan saw (someone else edited or reordered them): exit 7.
+    """
+    from proxmox_mpc.core.firewall_policy import diff_options
+    from proxmox_mpc.core.firewall_requests import options_request
+    from proxmox_mpc.core.firewall_rules import apply_ops, is_op_field, op_from_field
+
+    name = change.address.split("/", 1)[1]
+    scope, _, target = name.partition("/")
+    base = firewall_path(scope, target or None)
+    wanted = {f.name.split(".", 1)[1]: str(f.new) for f in change.fields if f.name.startswith("options.")}
+    if wanted:
+        found = await api.get(f"{base}/options") or {}
+        changed = diff_options(scope, wanted, options_from_api(scope, found))
+        if changed:
+            await send(change.action, options_request(base, changed, found.get("digest")))
+    ops = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
+    if not ops:
+        return
+    path = rules_path(scope, target or None)
+    current, digest = await read_rule_list(api, path)
+    if change.digest is not None and digest != change.digest:
+        raise Conflict(
+            f"The rules of {change.address} changed since the plan was made (someone else edited or "
+            "reordered them): run `pmpc plan` again."
+        )
+
+    async def deliver(request: PlannedRequest) -> None:
+        await send(change.action, request)
+
+    desired = apply_ops(current, ops)
+    await apply_rules(api, path, desired, planned_digest=digest, what=f"the rules of {change.address}", send=deliver)

@@ -79,28 +79,27 @@ class Needs:
 
 
 class ListedKind(Protocol):
-    """What observe asks of a kind (kinds.base.Kind): its list path first in `reads`, and `from_api`."""
+    """What observe asks of a kind (kinds.base.Kind): its paths in `reads` (list path first), and `from_reads`."""
 
     @property
     def prefix(self) -> str: ...
     @property
     def reads(self) -> tuple[str, ...]: ...
-    def from_api(self, items: list[dict[str, Any]]) -> list[Any]: ...
+    def from_reads(self, bodies: dict[str, Any]) -> list[Any]: ...
 
 
 def with_kinds(needs: Needs, kinds: Iterable[ListedKind]) -> Needs:
-    """Return `needs` plus each kind's list path (read once with the rest; one pmpc may not list stays unknown)."""
-    extra = tuple(Read(kind.reads[0], (AuthError,)) for kind in kinds if kind.reads)
+    """Return `needs` plus each kind's paths (read once with the rest; one pmpc may not list stays unknown)."""
+    extra = tuple(Read(path, (AuthError,)) for kind in kinds for path in kind.reads)
     return dataclasses.replace(needs, reads=(*needs.reads, *extra))
 
 
 def listed(observation: Observation, kinds: Iterable[ListedKind]) -> dict[str, list[Any]]:
-    """Return each kind's resources by its prefix, from its list path's body (a kind left unknown is absent)."""
+    """Return each kind's resources by its prefix, from the bodies of its paths (a kind left unknown is absent)."""
     found = {}
     for kind in kinds:
         if kind.reads and kind.reads[0] in observation.reads:
-            body = observation.reads[kind.reads[0]]
-            found[kind.prefix] = kind.from_api(body if isinstance(body, list) else [])
+            found[kind.prefix] = kind.from_reads(observation.reads)
     return found
 
 

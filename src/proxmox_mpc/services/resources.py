@@ -7,7 +7,6 @@ validate call in here for everything else.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.plan import Change, Plan, make_plan
-from proxmox_mpc.errors import AuthError, Conflict, ManifestError
+from proxmox_mpc.errors import Conflict, ManifestError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import Resource, ResourceKind, ResourceManifest, text
 from proxmox_mpc.kinds.plan import diff_resources, missing_references
@@ -37,22 +36,16 @@ Observed = dict[str, list[Resource]]
 
 
 async def observe_resources(api: ProxmoxClient, kinds: Iterable[ResourceKind] | None = None) -> Observed:
-    """Read every non-guest kind's list path concurrently (GETs only); a kind pmpc may not list is left out.
+    """Read every non-guest kind's paths concurrently (GETs only); a kind pmpc may not list is left out.
 
     Raises:
         PmpcError: a read failed for another reason than a missing permission.
     """
-
-    async def one(kind: ResourceKind) -> tuple[str, list[Resource] | None]:
-        try:
-            items = await api.get(kind.reads[0])
-        except AuthError:
-            return kind.prefix, None  # not allowed to list it: unknown, not empty
-        return kind.prefix, kind.from_api(items if isinstance(items, list) else [])
+    from proxmox_mpc.services.observe import Needs, listed, observe, with_kinds
 
     chosen = list(kinds) if kinds is not None else list(registry.resource_kinds())
-    found = await asyncio.gather(*(one(k) for k in chosen))
-    return {prefix: items for prefix, items in found if items is not None}
+    observation = await observe(api, with_kinds(Needs(configs=False), chosen))
+    return listed(observation, chosen)
 
 
 def stored_resources(store: Store, cluster: str) -> Observed:
@@ -177,14 +170,11 @@ async def stale_resources(api: ProxmoxClient, changes: Sequence[Change]) -> list
     present = {r.address: r for items in observed.values() for r in items}
     stale = []
     for change in wanted:
-        found = present.get(change.address)
-        if change.action == "create":
-            if found is not None:
-                stale.append(f"{change.address} exists now")
-        elif found is None:
-            stale.append(f"{change.address} is gone")
-        elif change.action == "update" and any(text(found.data.get(f.name)) != f.old for f in change.fields):
-            stale.append(f"{change.address} changed")
+        kind = registry.resource_kind(change.kind)
+        assert kind is not None
+        why = kind.stale(change, present.get(change.address))
+        if why is not None:
+            stale.append(why)
     return stale
 
 
@@ -207,10 +197,20 @@ def raise_stale(stale: Sequence[str]) -> None:
 Send = Callable[[str, PlannedRequest], Awaitable[Any]]
 
 
-async def apply_resource_change(change: Change, send: Send) -> None:
-    """Send the requests of one non-guest change in order (`send(step, request)` journals each)."""
+async def apply_resource_change(change: Change, send: Send, api: ProxmoxClient | None = None) -> None:
+    """Send the requests of one non-guest change in order (`send(step, request)` journals each).
+
+    A kind with an `applier` (a list written request by request, each checked by a fresh digest) is
+    carried out by that service instead, through the same `send`.
+    """
     kind = registry.resource_kind(change.kind)
     assert kind is not None
+    if kind.applier is not None and api is not None:
+        import importlib
+
+        module, _, function = kind.applier.partition(":")
+        await getattr(importlib.import_module(module), function)(api, change, send)
+        return
     for request in kind.requests(change):
         step = "delete" if request.method == "DELETE" else change.action
         await send(step, request)

@@ -16,6 +16,7 @@ from proxmox_mpc.core.firewall import (
     address_references,
     check_rules,
     clean_cidr,
+    parse_rule_text,
     rule_from_api,
     rule_references,
 )
@@ -198,3 +199,23 @@ def test_security_group() -> None:
         SecurityGroup.model_validate({"name": "web", "rules": [{"type": "group", "action": "other"}]})
     with pytest.raises(ValidationError, match="2 to 18 characters"):
         SecurityGroup(name="much-too-long-for-pve")
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        rule(),
+        rule(type="group", action="web", iface="net0", enable=False),
+        rule(macro="SSH", source="+dc/admins", dest="10.0.0.1-10.0.0.9", log="info", comment="a # b (x)"),
+        rule(proto="icmp", icmp_type="echo-request", comment=" spaced "),
+        rule(type="out", action="REJECT", proto="udp", sport="53", dport="1024:65535"),
+    ],
+)
+def test_a_rule_reads_back_from_its_plan_text(made: FirewallRule) -> None:
+    assert parse_rule_text(made.text()) == made
+
+
+@pytest.mark.parametrize("bad", ["in", "in ACCEPT macro", "in ACCEPT colour=red"])
+def test_a_plan_text_that_is_no_rule(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rule_text(bad)

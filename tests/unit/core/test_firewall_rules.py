@@ -16,8 +16,11 @@ from proxmox_mpc.core.firewall_rules import (
     apply_op,
     apply_ops,
     diff_rules,
+    is_op_field,
     list_digest,
     moveto_param,
+    op_field,
+    op_from_field,
     rule_request,
     rule_steps,
     update_params,
@@ -183,3 +186,27 @@ def _longest_run(values: list[int]) -> int:
             if values[j] < values[i]:
                 best[i] = max(best[i], best[j] + 1)
     return max(best, default=0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(observed=rule_lists, desired=rule_lists)
+def test_plan_fields_carry_the_operations_exactly(observed: list, desired: list) -> None:
+    ops = diff_rules(observed, desired)
+    fields = [op_field(op) for op in ops]
+    assert all(is_op_field(f.name) for f in fields)
+    assert [op_from_field(f) for f in fields] == ops
+
+
+def test_plan_fields_of_each_operation() -> None:
+    move = op_field(RuleOp(op="move", pos=3, to=0, old=DROP))
+    assert (move.name, move.old, move.new) == ("rules[3->0]", DROP.text(), DROP.text())
+    assert op_field(RuleOp(op="create", pos=1, rule=SSH)).model_dump() == {
+        "name": "rules[1]",
+        "old": None,
+        "new": "in ACCEPT macro=SSH # ssh",
+        "needs_reboot": False,
+    }
+    assert op_field(RuleOp(op="delete", pos=2, old=DNS)).new is None
+    assert not is_op_field("options.enable")
+    with pytest.raises(ValueError, match="is not a rule operation"):
+        op_from_field(op_field(RuleOp(op="delete", pos=2, old=DNS)).model_copy(update={"name": "rules"}))

@@ -297,7 +297,7 @@ async def _resource(run: ApplyRun, result: ActionResult, change: Change, deadlin
     async def send(step: str, request: PlannedRequest) -> None:
         await run.send(result, step, request, deadline)
 
-    await apply_resource_change(change, send)
+    await apply_resource_change(change, send, run.api)
     record_outcome(run.store, run.cluster, change, run.run_id)
 
 

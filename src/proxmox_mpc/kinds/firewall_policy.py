@@ -1,0 +1,253 @@
+"""FirewallPolicy: the options and ordered rules of the cluster's or a node's firewall, `firewall/cluster`.
+
+```yaml
+kind: FirewallPolicy
+name: cluster            # or node/pve1
+spec:
+  options: {enable: 1, policy_in: DROP}
+  rules:
+    - {type: in, action: ACCEPT, macro: SSH, source: +admins, comment: ssh}
+    - {type: in, action: DROP, proto: tcp, dport: "23"}
+```
+Rule order is desired state: the plan shows the fewest creates, updates, deletes and moves
+(`~ rules[3->0]` is a move), and apply writes them one at a time with PVE's `pos`/`moveto` and the
+list's digest, so a reorder by someone else between plan and apply is refused (exit 7). `options` and
+`rules` left out are not managed. A level always exists: `destroy` leaves it, `rules: []` empties it.
+A level with neither rules nor options is PVE's default and is not imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import unquote
+
+from pydantic import Field, field_validator, model_validator
+
+from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.firewall import FirewallRule, check_rules, parse_rule_text, rule_from_api, rule_references
+from proxmox_mpc.core.firewall_policy import diff_options, firewall_path, option_value, options_from_api, rules_path
+from proxmox_mpc.core.firewall_requests import options_request
+from proxmox_mpc.core.firewall_rules import (
+    EMPTY_DIGEST,
+    diff_rules,
+    is_op_field,
+    list_digest,
+    op_field,
+    op_from_field,
+    rule_request,
+    rule_steps,
+)
+from proxmox_mpc.core.plan import Change, FieldChange
+from proxmox_mpc.kinds.base import (
+    AnsibleMapping,
+    Reference,
+    Resource,
+    ResourceKind,
+    ResourceManifest,
+    ResourceSpec,
+    TerraformMapping,
+    text,
+)
+
+_NODE_RULES = re.compile(r"/nodes/([^/]+)/firewall/rules")
+_LEVEL = re.compile(r"cluster|node/[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?")
+OPTION = "options."
+
+
+class PolicySpec(ResourceSpec):
+    """A level's options (PVE's names) and its rules in order; either left out: not managed."""
+
+    options: dict[str, str] | None = None
+    rules: list[FirewallRule] | None = None
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _texts(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): ("1" if v else "0") if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class PolicyManifest(ResourceManifest):
+    """A FirewallPolicy manifest: its name is the level (`cluster`, `node/pve1`)."""
+
+    prefix: ClassVar[str] = "firewall"
+    kind: Literal["FirewallPolicy"] = "FirewallPolicy"
+    spec: PolicySpec = Field(default_factory=PolicySpec)
+
+    @property
+    def scope(self) -> str:
+        """Return `cluster` or `node`."""
+        return self.name.split("/", 1)[0]
+
+    @field_validator("name")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if not _LEVEL.fullmatch(value):
+            raise ValueError(f"{value!r} is not a firewall level pmpc manages: cluster or node/NAME")
+        return value
+
+    @model_validator(mode="after")
+    def _for_level(self) -> PolicyManifest:
+        scope = self.scope
+        if self.spec.options is not None:
+            self.spec.options = {k: option_value(scope, k, v) for k, v in sorted(self.spec.options.items())}
+        if self.spec.rules is not None:
+            check_rules(scope, self.spec.rules)
+        return self
+
+
+def _level_of(address: str) -> tuple[str, str | None]:
+    name = address.split("/", 1)[1]
+    scope, _, target = name.partition("/")
+    return scope, target or None
+
+
+class FirewallPolicyKind(ResourceKind):
+    """The options and ordered rules of the cluster's and each node's firewall."""
+
+    name = "FirewallPolicy"
+    prefix = "firewall"
+    folder = "firewall"
+    model = PolicyManifest
+    reads = (
+        "/cluster/firewall/rules",
+        "/cluster/firewall/options",
+        "/nodes/{node}/firewall/rules",
+        "/nodes/{node}/firewall/options",
+    )
+    writes = (
+        "/cluster/firewall/rules",
+        "/cluster/firewall/options",
+        "/nodes/{node}/firewall/rules",
+        "/nodes/{node}/firewall/options",
+    )
+    terraform = TerraformMapping("proxmox_virtual_environment_firewall_rules", import_id="{id}", importable=False)
+    ansible = AnsibleMapping("community.proxmox.proxmox_firewall")
+    applier = "proxmox_mpc.services.firewall:apply_policy_change"
+    example: ClassVar[dict[str, Any]] = {
+        "kind": "FirewallPolicy",
+        "name": "cluster",
+        "spec": {
+            "options": {"enable": 1},
+            "rules": [{"type": "in", "action": "ACCEPT", "macro": "SSH", "source": "10.0.0.0/8", "comment": "ssh"}],
+        },
+    }
+
+    # ------------------------------------------------------------------ reading
+
+    def normalise(self, item: Mapping[str, Any]) -> Resource | None:
+        return None  # a level spreads over two paths: see from_reads
+
+    def _level(self, ident: str, rules: Any, options: Any) -> Resource | None:
+        ordered = sorted(rules if isinstance(rules, list) else [], key=lambda r: int(r.get("pos", 0)))
+        scope = ident.split("/", 1)[0]
+        found = options_from_api(scope, options if isinstance(options, Mapping) else {})
+        if not ordered and not found:
+            return None  # PVE's default: nothing to manage
+        data = {"options": found, "rules": [rule_from_api(r).text() for r in ordered], "digest": list_digest(ordered)}
+        return Resource(kind=self.prefix, id=ident, data=data)
+
+    def from_reads(self, bodies: Mapping[str, Any]) -> list[Resource]:
+        found = [self._level("cluster", bodies.get(self.reads[0]), bodies.get(self.reads[1]))]
+        for path, body in bodies.items():
+            match = _NODE_RULES.fullmatch(path)
+            if match:
+                node = unquote(match.group(1))
+                found.append(self._level(f"node/{node}", body, bodies.get(f"/nodes/{match.group(1)}/firewall/options")))
+        return sorted((r for r in found if r is not None), key=lambda r: r.id)
+
+    def to_manifest(self, resource: Resource) -> PolicyManifest:
+        rules = [parse_rule_text(t) for t in resource.data.get("rules") or []]
+        return PolicyManifest(
+            name=resource.id, spec=PolicySpec(options=resource.data.get("options") or None, rules=rules)
+        )
+
+    def desired(self, manifest: ResourceManifest) -> dict[str, Any]:
+        assert isinstance(manifest, PolicyManifest)
+        rules = None if manifest.spec.rules is None else [r.text() for r in manifest.spec.rules]
+        return {"options": manifest.spec.options, "rules": rules}
+
+    def references(self, manifest: Any) -> list[Reference]:
+        found = []
+        for index, rule in enumerate(manifest.spec.rules or []):
+            for field, address in rule_references(rule):
+                found.append(Reference(("spec", "rules", index, field), address, address.split("/", 1)[0]))
+        return found
+
+    def change_references(self, change: Change) -> list[str]:
+        rules = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
+        named = [r for op in rules for r in (op.rule, op.old) if r is not None]
+        return sorted({address for rule in named for _, address in rule_references(rule)})
+
+    # ------------------------------------------------------------------ comparing
+
+    def diff(self, manifest: ResourceManifest, observed: Resource | None) -> Change | None:
+        assert isinstance(manifest, PolicyManifest)
+        if manifest.absent:
+            return None  # a level always exists; `rules: []` empties it
+        ignored = set(manifest.lifecycle.ignore_changes) if manifest.lifecycle else set()
+        have = observed.data if observed is not None else {}
+        fields: list[FieldChange] = []
+        if manifest.spec.options is not None and "options" not in ignored:
+            changed = diff_options(manifest.scope, manifest.spec.options, have.get("options") or {})
+            fields += [FieldChange(name=OPTION + k, old=old, new=new) for k, (old, new) in changed.items()]
+        if manifest.spec.rules is not None and "rules" not in ignored:
+            current = [parse_rule_text(t) for t in have.get("rules") or []]
+            fields += [op_field(op) for op in diff_rules(current, manifest.spec.rules)]
+        if not fields:
+            return None
+        change = self.change(manifest.address, "update" if observed is not None else "create", fields)
+        return change.model_copy(update={"digest": have.get("digest") or EMPTY_DIGEST})
+
+    def stale(self, change: Change, found: Resource | None) -> str | None:
+        have = found.data if found is not None else {}
+        if any(is_op_field(f.name) for f in change.fields) and (have.get("digest") or EMPTY_DIGEST) != change.digest:
+            return f"the rules of {change.address} changed (someone else edited or reordered them)"
+        options = have.get("options") or {}
+        if any(text(options.get(f.name[len(OPTION) :])) != f.old for f in change.fields if f.name.startswith(OPTION)):
+            return f"the options of {change.address} changed"
+        return None
+
+    # ------------------------------------------------------------------ writing
+
+    def requests(self, change: Change) -> list[PlannedRequest]:
+        """Return the requests as planned (the applier sends them, each with the digest it has just read)."""
+        scope, target = _level_of(change.address)
+        options = {f.name[len(OPTION) :]: (f.old, str(f.new)) for f in change.fields if f.name.startswith(OPTION)}
+        found = [options_request(firewall_path(scope, target), options, None)] if options else []
+        ops = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
+        path = rules_path(scope, target)
+        return found + [rule_request(path, step, change.digest or EMPTY_DIGEST) for step in rule_steps(ops)]
+
+    # ------------------------------------------------------------------ generators
+
+    def terraform_attrs(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
+        assert isinstance(manifest, PolicyManifest)
+        _, node = _level_of(manifest.address)
+        blocks = [_terraform_rule(r) for r in manifest.spec.rules or []]
+        return [("node_name", node), ("rule", blocks or None)]
+
+    def ansible_args(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
+        assert isinstance(manifest, PolicyManifest)
+        scope, node = _level_of(manifest.address)
+        rules = [{**_ansible_rule(r), "pos": index} for index, r in enumerate(manifest.spec.rules or [])]
+        return [("level", scope), ("node", node), ("rules", rules or None), ("update", True), ("state", "present")]
+
+
+def _terraform_rule(rule: FirewallRule) -> dict[str, Any]:
+    data = rule.model_dump(exclude_none=True, exclude={"enable", "icmp_type", "type", "action"})
+    if rule.type == "group":
+        return {"security_group": rule.action, "enabled": rule.enable, **data}
+    return {"type": rule.type, "action": rule.action, "enabled": rule.enable, **data}
+
+
+def _ansible_rule(rule: FirewallRule) -> dict[str, Any]:
+    data = rule.model_dump(exclude_none=True)
+    data["enable"] = rule.enable
+    return data
+
+
+KIND = FirewallPolicyKind()
