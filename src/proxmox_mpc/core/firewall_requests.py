@@ -38,9 +38,12 @@ def alias_requests(action: str, current: str, desired: FirewallAlias | None = No
         params = {"name": desired.name, "cidr": desired.cidr, **_comment(desired.comment)}
         create = PlannedRequest(method="POST", path=f"{CLUSTER}/aliases", params=params)
         return [create] if action == "create" else [delete, create]
-    # PVE writes the alias anew: the cidr goes every time, and a comment left out is cleared.
+    # PVE writes the alias anew: the cidr goes every time, and a comment left out is cleared. It keeps the
+    # name as the path spells it, so a new case of the name is the path's; another name is a rename.
     params = {"cidr": desired.cidr, **_comment(desired.comment)}
-    if desired.name != current:
+    if desired.name.lower() == current.lower():
+        path = f"{CLUSTER}/aliases/{desired.name}"
+    else:
         params["rename"] = desired.name
     return [PlannedRequest(method="PUT", path=path, params=params)]
 

@@ -18,7 +18,10 @@ def test_alias_requests() -> None:
     moved = lb.model_copy(update={"cidr": "10.0.0.11", "comment": None})
     assert lines(alias_requests("update", "lb", moved)) == ["PUT /cluster/firewall/aliases/lb cidr=10.0.0.11"]
     assert lines(alias_requests("update", "lb", lb.model_copy(update={"name": "LB"}))) == [
-        "PUT /cluster/firewall/aliases/lb cidr=10.0.0.10 comment=balancer rename=LB"
+        "PUT /cluster/firewall/aliases/LB cidr=10.0.0.10 comment=balancer"
+    ]
+    assert lines(alias_requests("update", "lb", lb.model_copy(update={"name": "web"}))) == [
+        "PUT /cluster/firewall/aliases/lb cidr=10.0.0.10 comment=balancer rename=web"
     ]
     assert lines(alias_requests("delete", "lb")) == ["DELETE /cluster/firewall/aliases/lb"]
     assert [r.method for r in alias_requests("replace", "lb", lb)] == ["DELETE", "POST"]
