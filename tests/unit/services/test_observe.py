@@ -39,7 +39,13 @@ def _pve(resources=RESOURCES, nodes=NODES):
     pve.get("/pools").mock(return_value=envelope([{"poolid": "prod"}]))
     pve.get("/cluster/sdn/vnets").mock(return_value=pve_error(501, "no sdn"))
     pve.get("/cluster/ha/resources").mock(return_value=envelope([{"sid": "vm:101"}]))
+    # The firewall kinds' paths: an empty firewall.
+    for path in ("/cluster/firewall/aliases", "/cluster/firewall/rules"):
+        pve.get(path).mock(return_value=envelope([]))
+    pve.get("/cluster/firewall/options").mock(return_value=envelope({}))
     for node in ("pve1", "pve2"):
+        pve.get(f"/nodes/{node}/firewall/rules").mock(return_value=envelope([]))
+        pve.get(f"/nodes/{node}/firewall/options").mock(return_value=envelope({}))
         pve.get(f"/nodes/{node}/storage").mock(
             return_value=envelope([{"storage": "local-lvm", "content": "images,rootdir"}])
         )
@@ -127,12 +133,13 @@ def test_a_kind_s_reads_are_sent_once_with_the_command_s_own():
 
 
 class _Listed:
-    """A kind as observe sees it (kinds.base.Kind): a prefix, its list path first, from_api."""
+    """A kind as observe sees it (kinds.base.Kind): a prefix, its list path first, from_reads."""
 
     def __init__(self, prefix: str, path: str) -> None:
         self.prefix, self.reads = prefix, (path,)
 
-    def from_api(self, items):
+    def from_reads(self, bodies):
+        items = bodies.get(self.reads[0])
         return sorted(str(item.get("poolid") or item.get("sid")) for item in items)
 
 
