@@ -56,8 +56,12 @@ def test_sync_records_the_cluster(cluster, cli, state_url):
     report = json.loads(again.stdout)
     assert (report["added"], report["changed"], report["deleted"], report["changes"]) == (0, 0, 0, [])
     assert report["guests"] == 7 and report["nodes"] == 3 and report["dry_run"] is False
-    # nodes, resources, cluster status; storages per node; configs; the list of each other kind (/pools)
-    assert report["requests"] == 3 + 3 + 7 + 1
+    # nodes, resources, cluster status; storages per node; configs; the paths of each other kind (/pools,
+    # and the firewall's: aliases, the cluster's rules and options, each node's rules and options)
+    from proxmox_mpc.kinds import registry
+
+    paths = {p for kind in registry.resource_kinds() for p in kind.reads}
+    assert report["requests"] == 3 + 3 + 7 + sum(3 if "{node}" in p else 1 for p in paths)
     assert _state(cli, "101")["first_seen"] == web1["first_seen"]
 
 
