@@ -67,29 +67,29 @@ def _slot_key(key: str) -> tuple[int, str, int]:
     return (group, key, -1)
 
 
-def _needs_reboot(guest_type: str, key: str, old: Any, new: Any, running: bool) -> bool:
+def _needs_reboot(kind: str, key: str, old: Any, new: Any, running: bool) -> bool:
     if not running:
         return False
     if key in nz.VOLATILE_KEYS:
         return False
-    if guest_type == "qemu":
+    if kind == "vm":
         if key in QEMU_HOT or nz.NET_RE.match(key):
             return False
         # Disks hotplug (a new disk, a bigger disk); changing an existing disk's options does not.
         if nz.QEMU_DISK_RE.match(key):
-            return old is not None and new is not None and disk_delta(guest_type, key, new, old) != "grow"
+            return old is not None and new is not None and disk_delta(kind, key, new, old) != "grow"
         return True
     if key in LXC_HOT or nz.NET_RE.match(key):
         return False
     if re.fullmatch(r"mp\d+|rootfs", key):
-        return old is not None and new is not None and disk_delta(guest_type, key, new, old) != "grow"
+        return old is not None and new is not None and disk_delta(kind, key, new, old) != "grow"
     return True
 
 
-def disk_delta(guest_type: str, key: str, new: Any, old: Any) -> str:
+def disk_delta(kind: str, key: str, new: Any, old: Any) -> str:
     """Classify a disk change: grow, shrink, move (other storage), options, or none."""
-    want = nz.canonical(guest_type, key, new)
-    have = nz.canonical(guest_type, key, old)
+    want = nz.canonical(kind, key, new)
+    have = nz.canonical(kind, key, old)
     if not isinstance(want, dict) or not isinstance(have, dict):
         return "options"
     if want.get("cloudinit") or have.get("cloudinit") or "cdrom" in want or "cdrom" in have:
@@ -108,18 +108,18 @@ def disk_delta(guest_type: str, key: str, new: Any, old: Any) -> str:
     return "grow" if grew else "none"
 
 
-def _carry_generated(guest_type: str, key: str, desired: Any, observed: Any) -> Any:
+def _carry_generated(kind: str, key: str, desired: Any, observed: Any) -> Any:
     """Keep the MAC address PVE generated when the manifest names none (a bridge change keeps the MAC)."""
     if desired is None or observed is None or not nz.NET_RE.match(key):
         return desired
-    want = nz.canonical(guest_type, key, desired)
-    have = nz.canonical(guest_type, key, observed)
+    want = nz.canonical(kind, key, desired)
+    have = nz.canonical(kind, key, observed)
     if not isinstance(want, dict) or not isinstance(have, dict):
         return desired
-    field = "macaddr" if guest_type == "qemu" else "hwaddr"
+    field = "macaddr" if kind == "vm" else "hwaddr"
     if field in want or field not in have:
         return desired
-    if guest_type == "qemu":
+    if kind == "vm":
         rest = {k: v for k, v in want.items() if k not in ("model", "macaddr")}
         return nz.join_props(f"{want.get('model', 'virtio')}={have[field]}", rest)
     return nz.join_props(None, {**want, field: have[field]})
@@ -136,7 +136,7 @@ def _clone_text(manifest: AnyManifest) -> str | None:
 
 
 def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None) -> list[FieldChange]:
-    guest_type = manifest.type
+    kind = prefix(manifest.kind)
     desired = manifest_to_config(manifest)
     old_config = observed.config if observed is not None else {}
     fields = []
@@ -146,8 +146,8 @@ def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None)
         fields.append(
             FieldChange(
                 name=key,
-                old=nz.render(guest_type, key, old_config.get(key)) if observed is not None else None,
-                new=nz.render(guest_type, key, value),
+                old=nz.render(kind, key, old_config.get(key)) if observed is not None else None,
+                new=nz.render(kind, key, value),
             )
         )
     spec = manifest.spec
@@ -168,7 +168,7 @@ def _create_fields(manifest: AnyManifest, observed: ObservedGuest | None = None)
     return sorted(fields, key=lambda f: _slot_key(f.name))
 
 
-def forces_replacement(guest_type: str, item: FieldChange) -> bool:
+def forces_replacement(kind: str, item: FieldChange) -> bool:
     """Return True when changing this field cannot be done in place: the guest must be destroyed and created.
 
     PVE fixes these at create time: a template cannot become a VM again, a container's `unprivileged`
@@ -177,17 +177,17 @@ def forces_replacement(guest_type: str, item: FieldChange) -> bool:
     if item.name == "template":
         return item.old == "1" and item.new in ("0", None)
     if item.name == "unprivileged":
-        return guest_type == "lxc" and nz.bool_text(item.old or "0") != nz.bool_text(item.new or "0")
+        return kind == "ct" and nz.bool_text(item.old or "0") != nz.bool_text(item.new or "0")
     return (
         item.old is not None
         and item.new is not None
-        and nz.is_disk_key(guest_type, item.name)
-        and disk_delta(guest_type, item.name, item.new, item.old) in ("shrink", "move")
+        and nz.is_disk_key(kind, item.name)
+        and disk_delta(kind, item.name, item.new, item.old) in ("shrink", "move")
     )
 
 
 def _update_fields(manifest: AnyManifest, guest: ObservedGuest) -> list[FieldChange]:
-    guest_type = guest.type
+    kind = guest.kind
     desired = manifest_to_config(manifest)
     observed = guest.config
     running = guest.status == "running" and not guest.template
@@ -195,13 +195,13 @@ def _update_fields(manifest: AnyManifest, guest: ObservedGuest) -> list[FieldCha
     for key in managed_keys(manifest, observed):
         want = desired.get(key)
         have = observed.get(key)
-        if nz.equivalent(guest_type, key, want, have):
+        if nz.equivalent(kind, key, want, have):
             continue
-        want = _carry_generated(guest_type, key, want, have)
+        want = _carry_generated(kind, key, want, have)
         # An empty value (tags: []) is no value: delete the key rather than send "".
-        new_text = nz.render(guest_type, key, want) or None
-        old_text = nz.render(guest_type, key, have)
-        reboot = _needs_reboot(guest_type, key, old_text, new_text, running)
+        new_text = nz.render(kind, key, want) or None
+        old_text = nz.render(kind, key, have)
+        reboot = _needs_reboot(kind, key, old_text, new_text, running)
         fields.append(FieldChange(name=key, old=old_text, new=new_text, needs_reboot=reboot))
     spec = manifest.spec
     if manifest.node != guest.node:
@@ -257,7 +257,7 @@ def diff_guest(manifest: AnyManifest, guest: ObservedGuest | None) -> Change | N
     fields = [f for f in _update_fields(manifest, guest) if not ignores_change(manifest, f.name)]
     if not fields:
         return None
-    forcing = {f.name for f in fields if forces_replacement(guest.type, f)}
+    forcing = {f.name for f in fields if forces_replacement(guest.kind, f)}
     if forcing:
         return Change(
             address=address,

@@ -439,7 +439,7 @@ def clone_params(
         raise UsageError("--storage needs a full clone: drop --linked or --storage.")
     if storage is not None and not _STORAGE_RE.match(storage):
         raise UsageError(f"--storage {storage!r} is not a storage name.")
-    params: dict[str, object] = {("hostname" if kind == "lxc" else "name"): check_name(name, "--name")}
+    params: dict[str, object] = {("hostname" if kind == "ct" else "name"): check_name(name, "--name")}
     if full is not None:
         params["full"] = 1 if full else 0
     if storage:
@@ -522,9 +522,9 @@ def parse_resize(disk: str, size: str, kind: str) -> Resize:
         UsageError: not a disk key of this kind, or not a positive size.
     """
     if not is_disk_key(kind, disk):
-        example = "scsi0" if kind == "qemu" else "rootfs or mp0"
+        example = "scsi0" if kind == "vm" else "rootfs or mp0"
         raise UsageError(
-            f"DISK {disk!r} is not a disk of a {'VM' if kind == 'qemu' else 'container'} (e.g. {example})."
+            f"DISK {disk!r} is not a disk of a {'VM' if kind == 'vm' else 'container'} (e.g. {example})."
         )
     relative = size.startswith("+")
     text = size[1:] if relative else size

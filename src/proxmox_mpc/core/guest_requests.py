@@ -3,8 +3,7 @@
 Nothing here reads the cluster: a caller that needs the guest's current config reads it first and
 passes it in. `apply` (a plan's changes) and the guest verbs (`vm create`, `clone`, `set`, ...) build
 their requests here, so the same intent always sends the same bytes. `kind` is pmpc's `vm`/`ct`;
-PVE's `qemu`/`lxc` appears only in the paths built here, through `api_type`. The normalisation
-helpers (`normalize.py`) still speak PVE's type, so their `guest_type` is `qemu`/`lxc`.
+PVE's `qemu`/`lxc` appears only in the paths built here, through `api_type`.
 """
 
 from __future__ import annotations
@@ -38,31 +37,31 @@ def guest_base(node: str, kind: str, vmid: int) -> str:
 # ----------------------------------------------------------------------------- values of a plan's fields
 
 
-def new_disk_value(guest_type: str, key: str, shown: str) -> str:
+def new_disk_value(kind: str, key: str, shown: str) -> str:
     """Return PVE's create syntax (`local-lvm:32,ssd=1`) for a disk a plan shows as `local-lvm:32G,ssd=1`."""
-    canon = nz.canonical(guest_type, key, shown)
+    canon = nz.canonical(kind, key, shown)
     if not isinstance(canon, dict) or "storage" not in canon or "size" not in canon:
         return shown
     options = {k.removeprefix("opt:"): v for k, v in canon.items() if k.startswith("opt:")}
     return nz.join_props(f"{canon['storage']}:{nz.gib_text(nz.parse_size(canon['size']))}", options)
 
 
-def is_volume_disk(guest_type: str, key: str, value: str | None) -> bool:
+def is_volume_disk(kind: str, key: str, value: str | None) -> bool:
     """Return True for a disk on a storage volume (not a CD-ROM, cloud-init drive or bind mount)."""
-    if not nz.is_disk_key(guest_type, key) or value is None:
+    if not nz.is_disk_key(kind, key) or value is None:
         return False
-    canon = nz.canonical(guest_type, key, value)
+    canon = nz.canonical(kind, key, value)
     return (
         isinstance(canon, dict) and "storage" in canon and not canon.get("cloudinit") and "cdrom" not in canon
     )
 
 
-def first_storage(guest_type: str, values: Mapping[str, Any]) -> str | None:
+def first_storage(kind: str, values: Mapping[str, Any]) -> str | None:
     """Return the storage of the first volume disk (by key), where a cloud-init drive goes."""
     for key in sorted(values):
         value = values[key]
-        if is_volume_disk(guest_type, key, value):
-            canon = nz.canonical(guest_type, key, value)
+        if is_volume_disk(kind, key, value):
+            canon = nz.canonical(kind, key, value)
             return str(canon["storage"])
     return None
 
@@ -80,14 +79,14 @@ def cloudinit_value(shown: str, storage: str | None) -> str:
     return shown
 
 
-def _field_value(guest_type: str, key: str, value: str, storage: str | None) -> str:
+def _field_value(kind: str, key: str, value: str, storage: str | None) -> str:
     """Return what to send for a key set on a new guest (or a new disk): create syntax, encoded keys."""
     if key == "sshkeys":
         return nz.encode_ssh_keys(value)
-    if nz.is_disk_key(guest_type, key) and nz.is_cloudinit_drive(value):
+    if nz.is_disk_key(kind, key) and nz.is_cloudinit_drive(value):
         return cloudinit_value(value, storage)
-    if is_volume_disk(guest_type, key, value):
-        return new_disk_value(guest_type, key, value)
+    if is_volume_disk(kind, key, value):
+        return new_disk_value(kind, key, value)
     return value
 
 
@@ -99,7 +98,7 @@ class ConfigUpdate(BaseModel):
     resizes: list[tuple[str, str]] = Field(default_factory=list)
 
 
-def _kept_volume(guest_type: str, key: str, want: dict[str, Any], have_value: Any) -> str:
+def _kept_volume(kind: str, key: str, want: dict[str, Any], have_value: Any) -> str:
     """Return a disk's value with the wanted options on the volume it has (options change, volume stays)."""
     have = nz.parse_disk(have_value)
     options = {k.removeprefix("opt:"): v for k, v in want.items() if k.startswith("opt:")}
@@ -109,40 +108,40 @@ def _kept_volume(guest_type: str, key: str, want: dict[str, Any], have_value: An
     return nz.join_props(volume, options)
 
 
-def _disk_update(update: ConfigUpdate, guest_type: str, item: FieldChange, current: Mapping[str, Any]) -> None:
+def _disk_update(update: ConfigUpdate, kind: str, item: FieldChange, current: Mapping[str, Any]) -> None:
     key = item.name
     assert item.new is not None
     if item.old is None or key not in current:
-        update.params[key] = new_disk_value(guest_type, key, item.new)
+        update.params[key] = new_disk_value(kind, key, item.new)
         return
-    delta = disk_delta(guest_type, key, item.new, item.old)
-    want = nz.canonical(guest_type, key, item.new)
+    delta = disk_delta(kind, key, item.new, item.old)
+    want = nz.canonical(kind, key, item.new)
     if delta in ("grow",) or (
         delta == "options"
-        and want.get("size") != nz.canonical(guest_type, key, current[key]).get("size")
+        and want.get("size") != nz.canonical(kind, key, current[key]).get("size")
         and "size" in want
     ):
         update.resizes.append((key, str(want["size"])))
     if delta == "options":
-        update.params[key] = _kept_volume(guest_type, key, want, current[key])
+        update.params[key] = _kept_volume(kind, key, want, current[key])
 
 
 def config_update(
-    guest_type: str, fields: Sequence[FieldChange], current: Mapping[str, Any]
+    kind: str, fields: Sequence[FieldChange], current: Mapping[str, Any]
 ) -> ConfigUpdate:
     """Turn a change's config fields into set/delete/resize requests, using the guest's current config."""
     update = ConfigUpdate()
-    storage = first_storage(guest_type, current)
+    storage = first_storage(kind, current)
     for item in fields:
         key = item.name
         if key in PSEUDO_FIELDS or key in ("template",):
             continue
         if item.new is None:
             update.deletes.append(key)
-        elif is_volume_disk(guest_type, key, item.new):
-            _disk_update(update, guest_type, item, current)
+        elif is_volume_disk(kind, key, item.new):
+            _disk_update(update, kind, item, current)
         else:
-            update.params[key] = _field_value(guest_type, key, item.new, storage)
+            update.params[key] = _field_value(kind, key, item.new, storage)
     return update
 
 
@@ -151,10 +150,10 @@ def create_params(change: Change) -> dict[str, Any]:
     params: dict[str, Any] = {}
     fields = {f.name: f for f in change.fields}
     values = {f.name: f.new for f in change.fields if f.new is not None and f.name not in PSEUDO_FIELDS}
-    storage = first_storage(change.type, values)
+    storage = first_storage(change.kind, values)
     for key, value in values.items():
         if key != "template":
-            params[key] = _field_value(change.type, key, value, storage)
+            params[key] = _field_value(change.kind, key, value, storage)
     if POOL_FIELD in fields and fields[POOL_FIELD].new:
         params["pool"] = fields[POOL_FIELD].new
     if change.kind == "ct":
@@ -165,13 +164,13 @@ def create_params(change: Change) -> dict[str, Any]:
     return params
 
 
-def family_of(guest_type: str, key: str, value: Any) -> str | None:
+def family_of(kind: str, key: str, value: Any) -> str | None:
     """Return the authoritative family of a key (disk, net, mp) or None."""
     if nz.NET_RE.match(key):
         return "net"
-    if guest_type == "qemu" and nz.QEMU_DISK_RE.match(key) and not nz.is_cdrom(value):
+    if kind == "vm" and nz.QEMU_DISK_RE.match(key) and not nz.is_cdrom(value):
         return "disk"
-    if guest_type == "lxc" and key.startswith("mp") and key[2:].isdigit():
+    if kind == "ct" and key.startswith("mp") and key[2:].isdigit():
         return "mp"
     return None
 
@@ -185,17 +184,17 @@ def after_clone_fields(change: Change, current: Mapping[str, Any]) -> list[Field
         and f.name not in ("name", "hostname", "template")
         and f.new is not None
     ]
-    families = {family_of(change.type, f.name, f.new) for f in wanted} - {None}
+    families = {family_of(change.kind, f.name, f.new) for f in wanted} - {None}
     fields: list[FieldChange] = []
     for item in wanted:
         have = current.get(item.name)
-        if nz.equivalent(change.type, item.name, item.new, have):
+        if nz.equivalent(change.kind, item.name, item.new, have):
             continue
-        fields.append(FieldChange(name=item.name, old=nz.render(change.type, item.name, have), new=item.new))
+        fields.append(FieldChange(name=item.name, old=nz.render(change.kind, item.name, have), new=item.new))
     names = {f.name for f in wanted}
     for key, value in current.items():
-        if key not in names and family_of(change.type, key, value) in families:
-            fields.append(FieldChange(name=key, old=nz.render(change.type, key, value), new=None))
+        if key not in names and family_of(change.kind, key, value) in families:
+            fields.append(FieldChange(name=key, old=nz.render(change.kind, key, value), new=None))
     return fields
 
 

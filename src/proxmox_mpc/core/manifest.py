@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from proxmox_mpc.core import normalize as nz
-from proxmox_mpc.core.identity import api_type, guest_kind, is_api_guest_type, manifest_kind
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type, manifest_kind, prefix
 from proxmox_mpc.core.manifest_models import (
     CT_FIELD_KEYS,
     LIFECYCLE_FIELDS,
@@ -167,7 +167,7 @@ def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]
     A family is authoritative when its list is given: VM disks (not CD-ROMs), NICs, container mount
     points; an observed key of such a family that the manifest leaves out is to be deleted.
     """
-    kind = manifest.type
+    kind = prefix(manifest.kind)
     keys = set(manifest_to_config(manifest))
     spec = manifest.spec
     for key, value in observed.items():
@@ -175,7 +175,7 @@ def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]
             continue
         if nz.NET_RE.match(key) and spec.networks is not None:
             keys.add(key)
-        elif kind == "qemu" and isinstance(spec, VmSpec):
+        elif kind == "vm" and isinstance(spec, VmSpec):
             disk = bool(nz.QEMU_DISK_RE.match(key))
             owned_disk = disk and not nz.is_cdrom(value) and spec.disks is not None
             owned_ci = spec.cloud_init is not None and bool(
@@ -185,7 +185,7 @@ def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]
             )
             if owned_disk or owned_ci:
                 keys.add(key)
-        elif kind == "lxc" and isinstance(spec, CtSpec) and MP_SLOT.match(key) and spec.mounts is not None:
+        elif kind == "ct" and isinstance(spec, CtSpec) and MP_SLOT.match(key) and spec.mounts is not None:
             keys.add(key)
     return keys
 
@@ -204,7 +204,7 @@ def ignores_change(manifest: AnyManifest, key: str) -> bool:
         return True
     if "networks" in names and nz.NET_RE.match(key):
         return True
-    if manifest.type == "qemu":
+    if manifest.kind == "VM":
         if "disks" in names and nz.QEMU_DISK_RE.match(key):
             return True
         if "cloud_init" in names and (key in nz.CLOUDINIT_KEYS or nz.IPCONFIG_RE.match(key)):
@@ -239,7 +239,7 @@ def _import_disk(slot: str, value: Any) -> VmDisk | None:
 
 
 def _import_vm_net(slot: str, value: Any) -> VmNetwork | None:
-    canon = nz.canonical("qemu", slot, value)
+    canon = nz.canonical("vm", slot, value)
     if not isinstance(canon, dict) or canon.get("model") not in QEMU_NIC_MODELS:
         return None
     rest = {k: v for k, v in canon.items() if k not in ("model", "macaddr", "bridge", "tag", "firewall")}
@@ -258,7 +258,7 @@ def _import_vm_net(slot: str, value: Any) -> VmNetwork | None:
 
 
 def _import_ct_net(slot: str, value: Any) -> CtNetwork | None:
-    canon = nz.canonical("lxc", slot, value)
+    canon = nz.canonical("ct", slot, value)
     if not isinstance(canon, dict) or "name" not in canon:
         return None
     fields = ("name", "bridge", "ip", "gw", "ip6", "gw6", "tag", "firewall", "hwaddr")
@@ -293,7 +293,7 @@ def _import_cloud_init(config: dict[str, Any], drive: str | None) -> CloudInit |
     keys = ("ciuser", "sshkeys", "ipconfig0", "nameserver", "searchdomain")
     if drive is None and not any(k in config for k in ("ciuser", "sshkeys", "ipconfig0")):
         return None
-    ipconfig = nz.canonical("qemu", "ipconfig0", config.get("ipconfig0")) or {}
+    ipconfig = nz.canonical("vm", "ipconfig0", config.get("ipconfig0")) or {}
     if set(ipconfig) - {"ip", "gw", "ip6", "gw6"}:
         return None
     storage = None
@@ -352,7 +352,7 @@ class _Rest:
         return flag
 
 
-def _common_spec(rest: _Rest, guest_type: str) -> dict[str, Any]:
+def _common_spec(rest: _Rest, kind: str) -> dict[str, Any]:
     """Take the fields VMs and containers share: cores, OS type, flags, description, tags, memory."""
     tags_raw = rest.take("tags")
     spec: dict[str, Any] = {
@@ -364,8 +364,8 @@ def _common_spec(rest: _Rest, guest_type: str) -> dict[str, Any]:
         "tags": nz.split_tag_text(tags_raw) if tags_raw is not None else [],
     }
     memory = rest.keys.get("memory")
-    if memory is not None and isinstance(nz.canonical(guest_type, "memory", memory), str):
-        mem = _int(nz.canonical(guest_type, "memory", memory))
+    if memory is not None and isinstance(nz.canonical(kind, "memory", memory), str):
+        mem = _int(nz.canonical(kind, "memory", memory))
         if mem is not None and mem >= 16:
             spec["memory"] = mem
             rest.keys.pop("memory")
@@ -376,7 +376,7 @@ def _vm_spec(rest: _Rest) -> dict[str, Any]:
     """Take a VM's own fields: sockets, CPU, agent, disks, networks and cloud-init."""
     rest.take("name")
     spec: dict[str, Any] = {"sockets": rest.take_int("sockets"), "cpu": rest.take("cpu")}
-    agent = nz.canonical("qemu", "agent", rest.keys["agent"]) if "agent" in rest.keys else None
+    agent = nz.canonical("vm", "agent", rest.keys["agent"]) if "agent" in rest.keys else None
     if isinstance(agent, dict) and set(agent) == {"enabled"}:
         spec["agent"] = agent["enabled"] == "1"
         rest.take("agent")
@@ -444,7 +444,7 @@ def manifest_from_config(
     """
     kind = manifest_kind(guest_kind(kind)) if is_api_guest_type(kind) else manifest_kind(kind)
     rest = _Rest(config)
-    spec = _common_spec(rest, api_type(kind))
+    spec = _common_spec(rest, prefix(kind))
     spec["state"] = state
     spec["pool"] = pool
     flag = rest.take_flag("template")

@@ -187,8 +187,8 @@ def canonical_size(value: Any) -> str:
 
 
 def is_disk_key(kind: str, key: str) -> bool:
-    """Return True for a key that holds a disk or mount point of a guest of `kind` (qemu|lxc)."""
-    return bool(QEMU_DISK_RE.match(key) if kind == "qemu" else LXC_MOUNT_RE.match(key))
+    """Return True for a key that holds a disk or mount point of a guest of `kind` (vm|ct)."""
+    return bool(QEMU_DISK_RE.match(key) if kind == "vm" else LXC_MOUNT_RE.match(key))
 
 
 def is_cdrom(value: Any) -> bool:
@@ -317,7 +317,7 @@ Canon = Any  # a str, or a dict of str for structured values
 
 
 def canonical(kind: str, key: str, value: Any) -> Canon:
-    """Return the comparable form of one config value of a `kind` (qemu|lxc) guest (do not mutate it)."""
+    """Return the comparable form of one config value of a `kind` (vm|ct) guest (do not mutate it)."""
     if value is None:
         return None
     if isinstance(value, str | int | float):
@@ -353,14 +353,14 @@ def _canonical(kind: str, key: str, value: Any) -> Canon:
     if key in ("name", "hostname", "ciuser", "nameserver", "searchdomain", "cpu", "ostype", "arch"):
         return str(value).strip()
     if NET_RE.match(key):
-        return _canonical_qemu_net(value) if kind == "qemu" else _canonical_lxc_net(value)
+        return _canonical_qemu_net(value) if kind == "vm" else _canonical_lxc_net(value)
     if IPCONFIG_RE.match(key):
         return _canonical_mapping("ip", value)
     if is_disk_key(kind, key):
-        if kind == "qemu" and is_cloudinit_drive(value):
+        if kind == "vm" and is_cloudinit_drive(value):
             storage, _ = split_volume(str(split_props(value)[0]))
             return {"cloudinit": "1", "storage": storage or ""}
-        if kind == "qemu" and is_cdrom(value):
+        if kind == "vm" and is_cdrom(value):
             first, props = split_props(value)
             return {"cdrom": first or "", **{k: v for k, v in props.items() if k != "media"}}
         disk = parse_disk(value)
@@ -376,7 +376,7 @@ def _canonical(kind: str, key: str, value: Any) -> Canon:
 
 def default_for(kind: str, key: str) -> Any:
     """Return the canonical value PVE assumes for an absent key (None when it has no default)."""
-    defaults = QEMU_DEFAULTS if kind == "qemu" else LXC_DEFAULTS
+    defaults = QEMU_DEFAULTS if kind == "vm" else LXC_DEFAULTS
     if key in defaults:
         return canonical(kind, key, defaults[key])
     if key == "tags":
@@ -423,7 +423,7 @@ def render(kind: str, key: str, value: Any) -> str | None:
         return None
     if not isinstance(canon, dict):
         return str(canon)
-    if NET_RE.match(key) and kind == "qemu":
+    if NET_RE.match(key) and kind == "vm":
         model = canon.get("model", "")
         mac = canon.get("macaddr")
         head = f"{model}={mac}" if mac else model

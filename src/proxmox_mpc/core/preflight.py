@@ -62,11 +62,11 @@ def _disk_problems(change: Change, facts: CreateFacts, cloned: bool) -> list[tup
     found: list[tuple[str, str]] = []
     values = {f.name: f.new for f in change.fields if f.new is not None and f.name not in PSEUDO_FIELDS}
     has_volume = False
-    content = "images" if change.type == "qemu" else "rootdir"
+    content = "images" if change.kind == "vm" else "rootdir"
     for key, value in sorted(values.items()):
-        if not nz.is_disk_key(change.type, key):
+        if not nz.is_disk_key(change.kind, key):
             continue
-        canon = nz.canonical(change.type, key, value)
+        canon = nz.canonical(change.kind, key, value)
         if not isinstance(canon, dict) or "cdrom" in canon or "source" in canon:
             continue
         if canon.get("cloudinit"):
@@ -84,8 +84,8 @@ def _disk_problems(change: Change, facts: CreateFacts, cloned: bool) -> list[tup
         if problem:
             found.append((key, problem))
     for key, value in values.items():
-        if nz.is_disk_key(change.type, key) and nz.is_cloudinit_drive(value):
-            canon = nz.canonical(change.type, key, value)
+        if nz.is_disk_key(change.kind, key) and nz.is_cloudinit_drive(value):
+            canon = nz.canonical(change.kind, key, value)
             if isinstance(canon, dict) and not canon.get("storage") and not has_volume:
                 found.append((key, "the cloud-init drive needs a storage: give cloud_init.storage"))
     return found
@@ -124,7 +124,7 @@ def create_blockers(change: Change, facts: CreateFacts | None = None) -> list[Bl
         problem = _clone_problem(change, source, facts)
         if problem:
             problems.append((CLONE_FIELD, problem))
-    elif change.type == "lxc":
+    elif change.kind == "ct":
         if not ostemplate:
             problems.append((OSTEMPLATE_FIELD, "creating a container needs spec.ostemplate (or spec.clone)"))
         else:
@@ -150,7 +150,7 @@ def template_volumes(changes: Iterable[Change]) -> set[tuple[str, str]]:
     """Return the (node, storage) pairs whose container templates the pre-flight needs to list."""
     wanted = set()
     for change in changes:
-        if change.action not in ("create", "replace") or change.type != "lxc":
+        if change.action not in ("create", "replace") or change.kind != "ct":
             continue
         item = change.field(OSTEMPLATE_FIELD)
         if item is not None and item.new and ":" in item.new:

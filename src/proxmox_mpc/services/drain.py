@@ -85,7 +85,7 @@ async def _guest_load(api: ProxmoxClient, guest: Guest, shared: set[str]) -> Gue
         cpu_usage=guest.cpu_usage,
         template=guest.template,
         ha_managed=bool(guest.ha_state),
-        local_disks=local_volumes(guest.type, config, shared),
+        local_disks=local_volumes(guest.kind, config, shared),
     )
 
 

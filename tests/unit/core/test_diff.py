@@ -219,10 +219,10 @@ def pve_stores(kind: str, vmid: int, config: dict) -> dict:
         if nz.is_disk_key(kind, key) and (m := re.match(r"^([^:,]+):(\d+(?:\.\d+)?)(,.*)?$", text)):
             size = nz.canonical_size(int(float(m.group(2)) * 1024**3))
             stored[key] = f"{m.group(1)}:vm-{vmid}-disk-{n},size={size}{m.group(3) or ''}"
-        elif kind == "qemu" and nz.is_disk_key(kind, key) and text.endswith("cloudinit"):
+        elif kind == "vm" and nz.is_disk_key(kind, key) and text.endswith("cloudinit"):
             storage = text.split(":")[0] if ":" in text else "local-lvm"
             stored[key] = f"{storage}:vm-{vmid}-cloudinit,media=cdrom"
-        elif nz.NET_RE.match(key) and kind == "qemu":
+        elif nz.NET_RE.match(key) and kind == "vm":
             model, _, rest = text.partition(",")
             stored[key] = (model if "=" in model else f"{model}=BC:24:11:AA:BB:{n:02X}") + (
                 "," + rest if rest else ""
@@ -252,7 +252,7 @@ def observed_for(m) -> ObservedGuest:
         status=status,
         template=bool(m.spec.template),
         pool=m.spec.pool,
-        config=pve_stores(m.type, vmid, manifest_to_config(m)),
+        config=pve_stores(m.kind.lower(), vmid, manifest_to_config(m)),
         digest="0" * 40,
     )
 

@@ -188,17 +188,17 @@ def test_ct_create_rejects(kwargs, flag):
 
 
 def test_clone_params_and_names():
-    assert clone_params("qemu", name="c1", full=True, target="pve2", storage="local-lvm", pool="p") == {
+    assert clone_params("vm", name="c1", full=True, target="pve2", storage="local-lvm", pool="p") == {
         "name": "c1",
         "full": 1,
         "storage": "local-lvm",
         "target": "pve2",
         "pool": "p",
     }
-    assert clone_params("lxc", name="c1") == {"hostname": "c1"}
-    assert clone_params("qemu", name="c1", full=False) == {"name": "c1", "full": 0}
+    assert clone_params("ct", name="c1") == {"hostname": "c1"}
+    assert clone_params("vm", name="c1", full=False) == {"name": "c1", "full": 0}
     with pytest.raises(UsageError, match="--storage needs a full clone"):
-        clone_params("qemu", name="c", full=False, storage="local-lvm")
+        clone_params("vm", name="c", full=False, storage="local-lvm")
     assert clone_names("web", 1) == ["web"]
     assert clone_names("web", 3) == ["web-1", "web-2", "web-3"]
     assert clone_names("w{n}.lab", 2) == ["w1.lab", "w2.lab"]
@@ -226,10 +226,10 @@ def test_set_params():
 @pytest.mark.parametrize(
     ("disk", "size", "kind", "current", "target", "pve"),
     [
-        ("scsi0", "+10G", "qemu", 32 * 1024**3, 42 * 1024**3, "+10G"),
-        ("virtio1", "64G", "qemu", 32 * 1024**3, 64 * 1024**3, "64G"),
-        ("rootfs", "+512M", "lxc", 4 * 1024**3, 4 * 1024**3 + 512 * 1024**2, "+512M"),
-        ("mp0", "20", "lxc", 0, 20 * 1024**3, "20G"),
+        ("scsi0", "+10G", "vm", 32 * 1024**3, 42 * 1024**3, "+10G"),
+        ("virtio1", "64G", "vm", 32 * 1024**3, 64 * 1024**3, "64G"),
+        ("rootfs", "+512M", "ct", 4 * 1024**3, 4 * 1024**3 + 512 * 1024**2, "+512M"),
+        ("mp0", "20", "ct", 0, 20 * 1024**3, "20G"),
     ],
 )
 def test_parse_resize(disk, size, kind, current, target, pve):
@@ -241,10 +241,10 @@ def test_parse_resize(disk, size, kind, current, target, pve):
 @pytest.mark.parametrize(
     ("disk", "size", "kind", "message"),
     [
-        ("rootfs", "+1G", "qemu", "DISK"),
-        ("scsi0", "+1G", "lxc", "DISK"),
-        ("scsi0", "+0", "qemu", "SIZE"),
-        ("scsi0", "big", "qemu", "SIZE"),
+        ("rootfs", "+1G", "vm", "DISK"),
+        ("scsi0", "+1G", "ct", "DISK"),
+        ("scsi0", "+0", "vm", "SIZE"),
+        ("scsi0", "big", "vm", "SIZE"),
     ],
 )
 def test_parse_resize_rejects(disk, size, kind, message):

@@ -37,8 +37,8 @@ CURRENT = {
     ],
 )
 def test_new_disks_use_the_create_syntax(shown, sent):
-    kind = "lxc" if "mp=" in shown else "qemu"
-    assert new_disk_value(kind, "mp0" if kind == "lxc" else "scsi1", shown) == sent
+    kind = "ct" if "mp=" in shown else "vm"
+    assert new_disk_value(kind, "mp0" if kind == "ct" else "scsi1", shown) == sent
 
 
 def test_config_update_splits_sets_deletes_and_resizes():
@@ -50,7 +50,7 @@ def test_config_update_splits_sets_deletes_and_resizes():
         FieldChange(name="sshkeys", old=None, new="ssh-ed25519 AAAA a@b"),
         FieldChange(name="state", old="stopped", new="running"),
     ]
-    update = config_update("qemu", fields, CURRENT)
+    update = config_update("vm", fields, CURRENT)
     assert update.params == {
         "memory": "4096",
         "scsi1": "local-lvm:10,ssd=1",
@@ -62,7 +62,7 @@ def test_config_update_splits_sets_deletes_and_resizes():
 
 def test_disk_option_changes_keep_the_volume():
     fields = [FieldChange(name="scsi0", old="local-lvm:32G", new="local-lvm:32G,discard=on,ssd=1")]
-    update = config_update("qemu", fields, CURRENT)
+    update = config_update("vm", fields, CURRENT)
     assert update.params == {"scsi0": "local-lvm:vm-101-disk-0,discard=on,size=32G,ssd=1"}
     assert update.resizes == []
 
@@ -169,7 +169,7 @@ def test_ssh_keys_are_encoded_alike_by_create_flags_and_plans():
 
     keys = "ssh-ed25519 AAAA a@b\nssh-rsa BBBB c@d\n"
     cli = vm_create_params(name="a", disks=["local-lvm:8G"], cloud_init=CloudInit(user="ops"), ssh_keys=keys)
-    update = config_update("qemu", [FieldChange(name="sshkeys", old=None, new=keys)], {})
+    update = config_update("vm", [FieldChange(name="sshkeys", old=None, new=keys)], {})
     assert cli["sshkeys"] == update.params["sshkeys"] == "ssh-ed25519%20AAAA%20a%40b%0Assh-rsa%20BBBB%20c%40d%0A"
     assert nz.decode_ssh_keys(cli["sshkeys"]) == ["ssh-ed25519 AAAA a@b", "ssh-rsa BBBB c@d"]
 
@@ -177,20 +177,20 @@ def test_ssh_keys_are_encoded_alike_by_create_flags_and_plans():
 @pytest.mark.parametrize(
     ("kind", "key", "disk"),
     [
-        ("qemu", "scsi0", True),
-        ("qemu", "virtio15", True),
-        ("qemu", "sata5", True),
-        ("qemu", "ide2", True),
-        ("qemu", "efidisk0", True),
-        ("qemu", "tpmstate0", True),
-        ("qemu", "unused0", False),
-        ("qemu", "net0", False),
-        ("qemu", "scsi0\n", False),
-        ("qemu", "rootfs", False),
-        ("lxc", "rootfs", True),
-        ("lxc", "mp3", True),
-        ("lxc", "scsi0", False),
-        ("lxc", "mp", False),
+        ("vm", "scsi0", True),
+        ("vm", "virtio15", True),
+        ("vm", "sata5", True),
+        ("vm", "ide2", True),
+        ("vm", "efidisk0", True),
+        ("vm", "tpmstate0", True),
+        ("vm", "unused0", False),
+        ("vm", "net0", False),
+        ("vm", "scsi0\n", False),
+        ("vm", "rootfs", False),
+        ("ct", "rootfs", True),
+        ("ct", "mp3", True),
+        ("ct", "scsi0", False),
+        ("ct", "mp", False),
     ],
     ids=lambda v: repr(v) if isinstance(v, str) else str(v),
 )
@@ -219,8 +219,8 @@ def test_is_cdrom(value, cdrom):
 
 
 def test_a_cdrom_is_no_volume_disk_and_needs_no_create_syntax():
-    assert not is_volume_disk("qemu", "ide2", "local:iso/debian.iso,media=cdrom")
-    assert is_volume_disk("qemu", "scsi0", "local-lvm:32G")
+    assert not is_volume_disk("vm", "ide2", "local:iso/debian.iso,media=cdrom")
+    assert is_volume_disk("vm", "scsi0", "local-lvm:32G")
     assert create_params(
         Change(
             address="vm/a",

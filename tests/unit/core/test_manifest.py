@@ -188,7 +188,7 @@ def test_ct_manifest_to_config_and_back_is_the_identity(m):
 @given(st.one_of(vm_manifests(), ct_manifests()))
 def test_a_manifest_is_equivalent_to_its_own_config(m):
     config = manifest_to_config(m)
-    gtype = m.type
+    gtype = m.kind.lower()
     for key, value in config.items():
         assert nz.equivalent(gtype, key, value, value), key
         assert nz.equivalent(gtype, key, nz.render(gtype, key, value), value), key

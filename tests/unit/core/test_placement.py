@@ -151,7 +151,7 @@ def test_local_volumes_are_the_disks_on_storages_that_are_not_shared():
         "unused0": "local-lvm:vm-101-disk-9",
         "net0": "virtio=BC:24:11:00:01:01,bridge=vmbr0",
     }
-    assert local_volumes("qemu", config, {"ceph"}) == (
+    assert local_volumes("vm", config, {"ceph"}) == (
         "local:iso/debian.iso", "local-lvm:vm-101-disk-0", "local-lvm:vm-101-disk-9"
     )
-    assert local_volumes("lxc", {"rootfs": "ceph:subvol-201-disk-0,size=8G", "mp0": "/srv,mp=/srv"}, {"ceph"}) == ()
+    assert local_volumes("ct", {"rootfs": "ceph:subvol-201-disk-0,size=8G", "mp0": "/srv,mp=/srv"}, {"ceph"}) == ()

@@ -10,7 +10,7 @@ from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._run import confirmer
 from proxmox_mpc.commands.guest.verbs import BATCH, WRITE, GuestArg, Param, Verb, verb_options, with_progress
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.errors import UsageError
 from proxmox_mpc.output.printers import check_format
 
@@ -175,7 +175,7 @@ def clone(app_ctx: AppContext, kind: GuestKind, *, source: str, name: str, vmid:
     from proxmox_mpc.services import guests
 
     names = clone_names(name, count)
-    params = clone_params(api_type(kind), name=names[0], **placement)
+    params = clone_params(kind, name=names[0], **placement)
     with_progress(
         app_ctx,
         kind,

@@ -19,7 +19,7 @@ from proxmox_mpc.commands.guest.verbs import (
     run_batch,
 )
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import GuestKind, api_type
+from proxmox_mpc.core.identity import GuestKind
 
 PurgeOpt = Annotated[
     bool,
@@ -63,7 +63,7 @@ def set_(
 def resize(app_ctx: AppContext, kind: GuestKind, *, guest: str, disk: str, size: str, **values: Any) -> None:
     from proxmox_mpc.core.guest_params import parse_resize
 
-    spec = parse_resize(disk, size, api_type(kind))
+    spec = parse_resize(disk, size, kind)
     run_batch(app_ctx, kind, "resize", [guest], None, resize=spec, **values)
 
 

@@ -55,7 +55,7 @@ async def _apply_config(
             f"{change.address}: its config changed since the plan was made (digest mismatch); "
             "run `pmpc plan` again."
         )
-    update = config_update(change.type, fields, current)
+    update = config_update(change.kind, fields, current)
     for step, request in config_requests(change.kind, node, vmid, update, current.get("digest")):
         await run.send(result, step, request, deadline)
 
