@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from proxmox_mpc.core import normalize as nz
-from proxmox_mpc.core.identity import api_type, prefix
+from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, parse_size
 
 PowerState = Literal["running", "stopped", "absent"]
@@ -462,11 +462,6 @@ class _Manifest(_Strict):
                 f"must be a DNS name: letters, digits, - and . (at most {MAX_NAME_LENGTH} characters)"
             )
         return value
-
-    @property
-    def type(self) -> str:
-        """Return the Proxmox guest type: qemu or lxc."""
-        return api_type(self.kind)  # type: ignore[attr-defined]
 
     @property
     def address(self) -> str:

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
 
 HA_POLL = 1.0
-HA_SID = {"qemu": "vm", "lxc": "ct"}
 
 
 class DrainResult(TargetResult):
@@ -90,7 +89,7 @@ async def _guest_load(api: ProxmoxClient, guest: Guest, shared: set[str]) -> Gue
 
 
 def _ha_request(guest: Guest, target: str) -> PlannedRequest:
-    sid = f"{HA_SID[guest.type]}:{guest.vmid}"
+    sid = f"{guest.kind}:{guest.vmid}"  # PVE names an HA resource vm:101 / ct:201
     return PlannedRequest(method="POST", path=f"/cluster/ha/resources/{sid}/migrate", params={"node": target})
 
 

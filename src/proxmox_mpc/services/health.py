@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.identity import guest_kind
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
 from proxmox_mpc.core.models import to_float, to_int
 from proxmox_mpc.errors import PmpcError
 
@@ -206,7 +206,7 @@ def check_storages(
 
 def check_ha(resources: list[dict[str, Any]]) -> Check:
     """Judge the HA state of HA-managed guests."""
-    managed = [r for r in resources if r.get("type") in ("qemu", "lxc") and r.get("hastate")]
+    managed = [r for r in resources if is_api_guest_type(r.get("type")) and r.get("hastate")]
     if not managed:
         return Check(name="ha", status="OK", message="No HA-managed guests.")
     failed = sorted(f"{_ref(r)} {r['hastate']}" for r in managed if str(r["hastate"]) in HA_FAILED)
@@ -320,7 +320,7 @@ async def _onboot(
     candidates = [
         r
         for r in resources
-        if r.get("type") in ("qemu", "lxc")
+        if is_api_guest_type(r.get("type"))
         and r.get("status") == "stopped"
         and not to_int(r.get("template"))
         and r.get("node") in online

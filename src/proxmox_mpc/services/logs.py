@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import is_api_guest_type
 from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.errors import PmpcError, UsageError
 
@@ -140,7 +141,7 @@ def _resolve_guest(guest: str | None, resources: list[dict[str, Any]]) -> str | 
         {
             str(to_int(r.get("vmid")))
             for r in resources
-            if r.get("type") in ("qemu", "lxc") and r.get("name") == guest
+            if is_api_guest_type(r.get("type")) and r.get("name") == guest
         }
     )
     if len(found) > 1:
@@ -160,7 +161,7 @@ async def cluster_entries(app_ctx: AppContext, flt: LogFilter) -> tuple[list[Log
         names = {
             str(to_int(r.get("vmid"))): str(r.get("name"))
             for r in resources
-            if r.get("type") in ("qemu", "lxc") and r.get("name")
+            if is_api_guest_type(r.get("type")) and r.get("name")
         }
         nodes = sorted(
             str(r["node"]) for r in resources if r.get("type") == "node" and r.get("status") == "online"

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from proxmox_mpc.config import REDACTED, user_state_dir, write_private
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.identity import is_api_guest_type
 from proxmox_mpc.errors import FileWriteError, PmpcError
 
 ISSUES_URL = "https://github.com/proxmox-mpc/proxmox-mpc/issues/new"
@@ -237,7 +238,7 @@ async def _cluster_names(app_ctx: AppContext) -> tuple[list[str], list[str], lis
                     hosts.append(str(res["node"]))
                     if res.get("status") == "online":
                         nodes.append(str(res["node"]))
-                elif res.get("type") in ("qemu", "lxc") and res.get("name"):
+                elif is_api_guest_type(res.get("type")) and res.get("name"):
                     guests.append(str(res["name"]))
             tasks, _ = await recent_tasks(api, nodes, limit=20)
             task_lines = [] if tasks else ["(none)"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxmox_mpc.core.identity import is_api_guest_type
+from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
 from proxmox_mpc.core.plan import Change, Plan
 from proxmox_mpc.errors import ApiNotFound, Conflict, ManifestError
 
@@ -48,14 +48,14 @@ async def check_fresh(api: ProxmoxClient, plan: Plan) -> None:
 
     resources = [r for r in await api.cluster_resources("vm") if is_api_guest_type(r.get("type"))]
     by_vmid = {int(r["vmid"]): r for r in resources}
-    names = {(str(r.get("type")), str(r.get("name"))) for r in resources}
+    names = {(guest_kind(str(r["type"])), str(r.get("name"))) for r in resources}
     stale: list[str] = await stale_resources(api, plan.changes)
     for change in plan.changes:
         if not change.guest:
             continue  # stale_resources judged it
         if change.action == "create":
             name = change.address.split("/", 1)[1]
-            if (change.vmid is not None and change.vmid in by_vmid) or (change.type, name) in names:
+            if (change.vmid is not None and change.vmid in by_vmid) or (change.kind, name) in names:
                 stale.append(f"{change.address} exists now")
             continue
         if change.vmid is None:
