@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+from proxmox_mpc.core.identity import ApiType, api_type, guest_kind, is_api_guest_type
 from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.errors import UsageError
 
@@ -77,18 +77,18 @@ def volid_from_log(lines: Iterable[str], storage: str) -> str | None:
     return None
 
 
-def parse_backup_name(volid: str) -> tuple[Literal["qemu", "lxc"] | None, int | None, datetime | None]:
+def parse_backup_name(volid: str) -> tuple[ApiType | None, int | None, datetime | None]:
     """Return (guest type, VMID, time) that a backup's volume name encodes; None for what it does not."""
     volname = volid.partition(":")[2] or volid
     found = _FILE_NAME.search(volname)
     if found:
-        gtype: Literal["qemu", "lxc"] = "qemu" if found.group(1) == "qemu" else "lxc"
+        gtype: ApiType = "qemu" if found.group(1) == "qemu" else "lxc"  # openvz archives restore as containers
         year, month, day, hour, minute, second = (int(g) for g in found.groups()[2:])
         return gtype, int(found.group(2)), datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     found = _PBS_NAME.search(volname)
     if found:
         when = datetime.strptime(found.group(3), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        return ("qemu" if found.group(1) == "vm" else "lxc"), int(found.group(2)), when
+        return api_type(found.group(1)), int(found.group(2)), when
     return None, None, None
 
 
@@ -114,7 +114,7 @@ class BackupVolume(BaseModel):
     node: str
     guest: str | None = None
     vmid: int | None = None
-    type: Literal["qemu", "lxc"] | None = None
+    type: ApiType | None = None
     backup_time: UtcTime | None = None
     size: int = 0
     format: str = ""

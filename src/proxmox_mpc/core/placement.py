@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.normalize import is_disk_key
 
 # The share of a node's memory a drain never fills (room for the host and for guests to grow).
@@ -39,7 +40,7 @@ class GuestLoad:
 
     ref: str
     vmid: int
-    type: Literal["qemu", "lxc"]
+    kind: GuestKind
     name: str
     running: bool
     memory: int

@@ -76,7 +76,7 @@ async def _guest_load(api: ProxmoxClient, guest: Guest, shared: set[str]) -> Gue
     return GuestLoad(
         ref=guest.ref,
         vmid=guest.vmid,
-        type=guest.type,
+        kind=guest.kind,
         name=guest.name,
         running=guest.status == "running",
         memory=guest.memory,

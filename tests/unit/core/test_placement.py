@@ -16,7 +16,7 @@ def node(name, total_gib=64, used_gib=8, cpus=16, cpu=0.1, online=True):
 
 
 def guest(vmid, mem_gib=2, running=True, **kw):
-    return GuestLoad(ref=f"vm/{vmid}", vmid=vmid, type="qemu", name=f"g{vmid}", running=running,
+    return GuestLoad(ref=f"vm/{vmid}", vmid=vmid, kind="vm", name=f"g{vmid}", running=running,
                      memory=mem_gib * GIB, **kw)
 
 
@@ -89,7 +89,7 @@ guests_strategy = st.lists(
         GuestLoad,
         ref=st.just(""),
         vmid=st.integers(100, 400),
-        type=st.sampled_from(["qemu", "lxc"]),
+        kind=st.sampled_from(["vm", "ct"]),
         name=st.just("g"),
         running=st.booleans(),
         memory=st.integers(0, 64).map(lambda g: g * GIB // 4),
