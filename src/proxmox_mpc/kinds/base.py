@@ -268,3 +268,13 @@ def text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
+
+
+def resource_document(manifest: ResourceManifest) -> dict[str, Any]:
+    """Return a manifest of a non-guest kind as the YAML document pmpc writes (absent fields left out)."""
+    data = manifest.model_dump(mode="json", exclude_none=True)
+    ordered: dict[str, Any] = {"kind": data["kind"], "name": data["name"]}
+    if data.get("lifecycle"):
+        ordered["lifecycle"] = data["lifecycle"]
+    ordered["spec"] = data.get("spec") or {}
+    return ordered

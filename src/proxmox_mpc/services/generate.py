@@ -103,7 +103,7 @@ async def _live_facts(app_ctx: AppContext) -> _Facts:
 
 def _stored_facts(app_ctx: AppContext) -> _Facts:
     from proxmox_mpc.services.database import cluster_key, open_store_readonly
-    from proxmox_mpc.services.resources import stored_resources
+    from proxmox_mpc.services.observe import stored_resources
 
     store = open_store_readonly(app_ctx)
     if store is None:
@@ -143,7 +143,7 @@ def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:
 
 def _manifests(app_ctx: AppContext) -> ManifestSet | None:
     """Return the workspace's manifests, or None outside a workspace or without any."""
-    from proxmox_mpc.services.manifests import workspace_set
+    from proxmox_mpc.services.workspace_manifests import workspace_set
 
     if app_ctx.workspace is None:
         return None

@@ -133,7 +133,7 @@ async def run_builtin(app_ctx: AppContext, selector: str | None) -> TestRun:
     """Check every manifest (chosen by the selector) against the live cluster."""
     from proxmox_mpc.core.selectors import manifest_guest, parse_selector
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.manifests import workspace_manifests
+    from proxmox_mpc.services.workspace_manifests import workspace_manifests
 
     chosen = parse_selector(selector) if selector else None
     manifests = [item.manifest for item in workspace_manifests(app_ctx)]

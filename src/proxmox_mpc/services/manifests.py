@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -18,12 +18,9 @@ from proxmox_mpc.core.manifest import (
 )
 from proxmox_mpc.errors import ManifestError, UsageError
 from proxmox_mpc.kinds import registry
-from proxmox_mpc.kinds.base import ResourceManifest
+from proxmox_mpc.kinds.base import ResourceManifest, resource_document
 from proxmox_mpc.output.yaml_text import SafeDumper, safe_dump
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
-
-if TYPE_CHECKING:
-    from proxmox_mpc.services.manifest_cache import ManifestCache
 
 RESOURCES_DIR = "resources"
 SUFFIXES = (".yaml", ".yml")
@@ -99,6 +96,14 @@ class LoadedResource:
 
 
 Loaded = LoadedManifest | LoadedResource
+
+
+class ManifestCache(Protocol):
+    """Parsed files kept between runs (services/manifest_cache.py): what parse_files asks of it."""
+
+    def get(self, path: Path, shown: str, stat: os.stat_result) -> list[Loaded] | None: ...
+
+    def add(self, path: Path, stat: os.stat_result, loaded: Sequence[Loaded]) -> None: ...
 
 
 @dataclass
@@ -420,39 +425,6 @@ def require_workspace(app_ctx: AppContext) -> Path:
     return app_ctx.workspace
 
 
-def workspace_manifests(app_ctx: AppContext, targets: Sequence[str] = ()) -> list[LoadedManifest]:
-    """Load the workspace's guest manifests (or only the given files and directories); see workspace_set.
-
-    Raises:
-        ManifestError: a manifest (of any kind) is invalid.
-        UsageError: outside a workspace, or a path does not exist.
-    """
-    return workspace_set(app_ctx, targets).guests
-
-
-def workspace_set(app_ctx: AppContext, targets: Sequence[str] = ()) -> ManifestSet:
-    """Load the workspace's manifests of every kind (or only the given files and directories).
-
-    Raises:
-        ManifestError: a manifest is invalid.
-        UsageError: outside a workspace, or a path does not exist.
-    """
-    if targets:
-        return load_all([Path(t) for t in targets])
-    from proxmox_mpc.services.manifest_cache import manifest_cache
-
-    workspace = require_workspace(app_ctx)
-    directory = resources_dir(workspace)
-    if not directory.is_dir():
-        return ManifestSet()
-    files = manifest_files([directory])
-    with manifest_cache(app_ctx, directory, files) as cache:
-        found, problems = parse_files(files, cache)
-    problems += check_unique(found)
-    raise_problems(problems)
-    return split(found)
-
-
 # ----------------------------------------------------------------------------- writing
 
 
@@ -482,8 +454,6 @@ _ManifestDumper = manifest_dumper()
 
 def dump_manifest(manifest: AnyManifest | ResourceManifest, dumper: type[yaml.SafeDumper] | None = None) -> str:
     """Return a manifest (of any kind) as YAML text."""
-    from proxmox_mpc.services.resources import resource_document
-
     document = (
         resource_document(manifest) if isinstance(manifest, ResourceManifest) else manifest_to_document(manifest)
     )

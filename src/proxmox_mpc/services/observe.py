@@ -29,6 +29,7 @@ from proxmox_mpc.kinds.base import Resource
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.context import AppContext
+    from proxmox_mpc.state.store import Store
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,6 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
         StateError: there is no state database, or no sync of this cluster yet.
     """
     from proxmox_mpc.services.database import cluster_key, open_store_readonly
-    from proxmox_mpc.services.resources import stored_resources
 
     store = open_store_readonly(app_ctx)
     if store is None:
@@ -341,3 +341,13 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
     for record in records:  # a stored guest is an observed one: what the last sync saw
         record.config = {k: v for k, v in record.config.items() if v != MASK}
     return Observation(guests=list(records), facts=facts)
+
+
+def stored_resources(store: Store, cluster: str) -> dict[str, list[Resource]]:
+    """Return the resources of the last sync, by kind (every registered kind: a sync reads them all)."""
+    observed: dict[str, list[Resource]] = {k.prefix: [] for k in registry.resource_kinds()}
+    for record in store.current_resources(cluster):
+        observed.setdefault(record.kind, []).append(
+            Resource(kind=record.kind, id=record.id, data=dict(record.data))
+        )
+    return observed

@@ -13,11 +13,12 @@ from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
-from proxmox_mpc.services.manifests import Loaded, LoadedManifest, workspace_manifests, workspace_set
+from proxmox_mpc.services.manifests import Loaded, LoadedManifest
 from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe, observe_last_sync
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
 from proxmox_mpc.services.resources import with_resources
 from proxmox_mpc.services.validate import require_valid
+from proxmox_mpc.services.workspace_manifests import workspace_manifests, workspace_set
 
 if TYPE_CHECKING:
     from proxmox_mpc.core.selectors import Selector

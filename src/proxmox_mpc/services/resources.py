@@ -48,16 +48,6 @@ async def observe_resources(api: ProxmoxClient, kinds: Iterable[ResourceKind] | 
     return listed(observation, chosen)
 
 
-def stored_resources(store: Store, cluster: str) -> Observed:
-    """Return the resources of the last sync, by kind (every registered kind: a sync reads them all)."""
-    observed: Observed = {k.prefix: [] for k in registry.resource_kinds()}
-    for record in store.current_resources(cluster):
-        observed.setdefault(record.kind, []).append(
-            Resource(kind=record.kind, id=record.id, data=dict(record.data))
-        )
-    return observed
-
-
 async def list_resources(app_ctx: AppContext, prefix: str) -> list[dict[str, Any]]:
     """Return the resources of one kind as the rows `pmpc <kind> list` prints (a live read).
 
@@ -343,13 +333,3 @@ def plan_resource_imports(
             taken.add(path)
             planned.append((path, kind.to_manifest(resource)))
     return planned
-
-
-def resource_document(manifest: ResourceManifest) -> dict[str, Any]:
-    """Return a manifest of a non-guest kind as the YAML document pmpc writes (absent fields left out)."""
-    data = manifest.model_dump(mode="json", exclude_none=True)
-    ordered: dict[str, Any] = {"kind": data["kind"], "name": data["name"]}
-    if data.get("lifecycle"):
-        ordered["lifecycle"] = data["lifecycle"]
-    ordered["spec"] = data.get("spec") or {}
-    return ordered

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
 from proxmox_mpc.errors import ManifestError
-from proxmox_mpc.services.manifests import Loaded, LoadedManifest, LoadedResource, Problem, workspace_set
+from proxmox_mpc.services.manifests import Loaded, LoadedManifest, LoadedResource, Problem
 from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe
 from proxmox_mpc.services.resources import reference_problems
+from proxmox_mpc.services.workspace_manifests import workspace_set
 
 
 class ValidateReport(BaseModel):

@@ -11,7 +11,8 @@ from proxmox_mpc.config import Settings
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.services import manifest_cache, manifests
-from proxmox_mpc.services.manifests import resources_dir, workspace_manifests
+from proxmox_mpc.services.manifests import resources_dir
+from proxmox_mpc.services.workspace_manifests import workspace_manifests
 from proxmox_mpc.state.store import open_store
 
 COUNT = 6

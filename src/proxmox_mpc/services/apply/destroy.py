@@ -24,7 +24,8 @@ def _chosen_manifests(app_ctx: AppContext, targets: Sequence[str]) -> ManifestSe
     Raises:
         NotFound: a name matches no manifest.
     """
-    from proxmox_mpc.services.manifests import ManifestSet, load_all, workspace_set
+    from proxmox_mpc.services.manifests import ManifestSet, load_all
+    from proxmox_mpc.services.workspace_manifests import workspace_set
 
     files = [t for t in targets if Path(t).exists()]
     names = [t for t in targets if not Path(t).exists()]
