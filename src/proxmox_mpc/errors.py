@@ -80,11 +80,15 @@ class PmpcError(Exception):
 
 
 class UsageError(PmpcError):
+    """The command line is wrong: a bad flag, value or combination (exit 64)."""
+
     exit_code = ExitCode.USAGE
     kind = "usage"
 
 
 class ConfigError(PmpcError):
+    """pmpc.yaml, the contexts file or the environment holds something pmpc cannot use."""
+
     kind = "config"
 
 
@@ -95,40 +99,56 @@ class InternalError(PmpcError):
 
 
 class ConnectionFailed(PmpcError):
+    """PVE could not be reached: DNS, refused connection, TLS or a timeout before an answer."""
+
     kind = "connection"
 
 
 class ConfirmationRequired(PmpcError):
+    """A write needs `-y` (or a terminal to ask on) and got neither."""
+
     exit_code = ExitCode.ABORTED
     kind = "confirmation_required"
 
 
 class ReadOnlyContext(PmpcError):
+    """The context is read-only and the command would write to the cluster."""
+
     exit_code = ExitCode.AUTH
     kind = "read_only"
 
 
 class Aborted(PmpcError):
+    """The user answered no at a confirmation prompt."""
+
     exit_code = ExitCode.ABORTED
     kind = "aborted"
 
 
 class NotFound(PmpcError):
+    """A guest, node, storage or file the command names does not exist."""
+
     exit_code = ExitCode.NOT_FOUND
     kind = "not_found"
 
 
 class Conflict(PmpcError):
+    """The cluster or the workspace changed under the command (a lock, a digest, a stale plan)."""
+
     exit_code = ExitCode.CONFLICT
     kind = "conflict"
 
 
 class OperationTimeout(PmpcError):
+    """A wait (for a task, a state, a lock) ran out of time."""
+
     exit_code = ExitCode.TIMEOUT
     kind = "timeout"
 
 
 class PartialFailure(PmpcError):
+    """Some targets of a batch failed and the others succeeded."""
+
     exit_code = ExitCode.PARTIAL_FAILURE
     kind = "partial_failure"
 
@@ -150,22 +170,32 @@ class ChangesPresent(PmpcError):
 
 
 class ManifestError(PmpcError):
+    """A manifest or plan file is invalid; the message names FILE:LINE:COLUMN where it can."""
+
     kind = "manifest"
 
 
 class StateError(PmpcError):
+    """The state store is missing, unreadable or at a revision pmpc cannot use."""
+
     kind = "state"
 
 
 class DemoError(PmpcError):
+    """The built-in demo cluster could not be started, reached or stopped."""
+
     kind = "demo"
 
 
 class FileWriteError(PmpcError):
+    """A file pmpc writes could not be written."""
+
     kind = "file"
 
 
 class UnsafePathError(FileWriteError):
+    """A file would be written through a symlink or outside its root."""
+
     kind = "unsafe_path"
 
 
@@ -192,16 +222,22 @@ class ApiError(PmpcError):
 
 
 class AuthError(ApiError):
+    """PVE refused the credentials or the permission (401/403)."""
+
     exit_code = ExitCode.AUTH
     kind = "auth"
 
 
 class ApiNotFound(ApiError):
+    """PVE answered that the object does not exist."""
+
     exit_code = ExitCode.NOT_FOUND
     kind = "not_found"
 
 
 class ApiConflict(ApiError):
+    """PVE refused a write because of a conflicting state (a lock, a changed digest)."""
+
     exit_code = ExitCode.CONFLICT
     kind = "conflict"
 
