@@ -1,13 +1,10 @@
-"""Manifests: the desired state of one guest (pydantic), and its mapping to and from Proxmox config.
+"""The mapping between a guest manifest (core/manifest_models.py) and a Proxmox guest config.
 
-A manifest is `kind: VM|CT`, `name`, `node`, optional `vmid`, and a `spec` with structured fields for
-the common settings plus `config:`, passed through verbatim for any other Proxmox key. The mapping
-round-trips: `manifest_from_config(manifest_to_config(m), ...) == m` for every canonical manifest,
-and a manifest imported from a guest maps back to a config that `normalize.equivalent()` finds
-equal to the guest's own.
-
-Absent (None) structured fields are unmanaged: pmpc neither compares nor changes them. A list that
-is given (disks, networks, mounts, tags) is the whole truth for its family of keys.
+`manifest_to_config` gives the keys PVE stores for a manifest; `manifest_from_config` reads them
+back, leaving whatever has no structured field in `config:`. The mapping round-trips:
+`manifest_from_config(manifest_to_config(m), ...) == m` for every canonical manifest, and a manifest
+imported from a guest maps back to a config that `normalize.equivalent()` finds equal to the
+guest's own.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Manifest models: the desired state of one guest (pydantic); core/manifest.py maps them to and from Proxmox config.
 
 A manifest is `kind: VM|CT`, `name`, `node`, optional `vmid`, and a `spec` with structured fields for
-the common settings plus `config:`, passed through verbatim for any other Proxmox key. The mapping
-round-trips: `manifest_from_config(manifest_to_config(m), ...) == m` for every canonical manifest,
-and a manifest imported from a guest maps back to a config that `normalize.equivalent()` finds
-equal to the guest's own.
-
-Absent (None) structured fields are unmanaged: pmpc neither compares nor changes them. A list that
-is given (disks, networks, mounts, tags) is the whole truth for its family of keys.
+the common settings plus `config:`, passed through verbatim for any other Proxmox key. The models
+check what PVE's schema would refuse (names, sizes, slots, MACs, memory bounds) with the field's
+location, so a bad manifest is one `FILE:LINE:COLUMN` sentence before any request. Absent (None)
+structured fields are unmanaged; a list that is given (disks, networks, mounts, tags) is the whole
+truth for its family of keys.
 """
 
 from __future__ import annotations
