@@ -11,6 +11,9 @@ aiohttp script with 32 requests in flight, a one-request script on pmpc's librar
 processes too, interleaved with pmpc round by round (the order rotates), and every figure is the median
 of the rounds. Peak RSS is the child's own maximum resident set (wait4).
 
+The objects row (issue 16) syncs a fleet with its firewall, aliases/IP sets and backup jobs against the same
+fleet without them (benchmarks/cluster_objects.py).
+
 Every row of issue 14's table is printed with its aim and `met` or `missed`; the exit status is 1 when
 a row misses. With --quick the absolute-time rows (sized for 10,000 guests) are printed for information
 only and the ratio and memory rows are checked.
@@ -34,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from cluster_objects import Objects, seed
 from fake_cluster import fleet_guests
 
 HERE = Path(__file__).resolve().parent
@@ -113,22 +117,32 @@ class Bench:
         self.ca, self.key, _ = make_cert(str(scratch), hosts=("127.0.0.1",))
         self.home = scratch / "home"
         self.counter = 0
-        self.servers: dict[int, int] = {}
+        self.servers: dict[tuple[int, Objects | None], int] = {}
 
-    def fakepve(self, count: int) -> int:
-        """Start fakepve with `count` guests (once per size); return its port."""
-        if count in self.servers:
-            return self.servers[count]
-        data = self.scratch / f"guests-{count}.json"
-        data.write_text(json.dumps({"guests": fleet_guests(count)}))
-        log = self.scratch / f"fakepve-{count}.log"
+    def fakepve(self, count: int, objects: Objects | None = None) -> int:
+        """Start fakepve with `count` guests (once per size); return its port.
+
+        With `objects` the server is the one that stores cluster objects too (benchmarks/cluster_objects.py),
+        seeded with them; `Objects(0)` is that server with none, the guests-only fleet to compare with.
+        """
+        key = (count, objects)
+        if key in self.servers:
+            return self.servers[key]
+        guests = fleet_guests(count)
+        name = f"{count}" if objects is None else f"{count}-objects-{objects.guests}"
+        data = self.scratch / f"guests-{name}.json"
+        data.write_text(json.dumps({"guests": guests}))
+        log = self.scratch / f"fakepve-{name}.log"
         port = free_port()
         env = {**os.environ, "PVE_USER": USER, "PVE_PASS": PASSWORD}
-        argv = [sys.executable, "-m", "fakepve", str(data), "--host", "127.0.0.1", "--port", str(port)]
+        server = ["-m", "fakepve"] if objects is None else [str(HERE / "cluster_objects.py")]
+        argv = [sys.executable, *server, str(data), "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--cert", self.ca, "--key", self.key, "--time-scale", "0"]
         child = self.stack.enter_context(process(argv, log, env))
         wait_for_line(child, log, "listening on")
-        self.servers[count] = port
+        if objects is not None:
+            seed(f"https://127.0.0.1:{port}", USER, PASSWORD, self.ca, objects, guests)
+        self.servers[key] = port
         return port
 
     def delay_line(self, target: int, rtt_ms: float) -> int:
@@ -341,6 +355,32 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
     ]
 
 
+def objects_row(bench: Bench, count: int, rounds: int) -> Row:
+    """`pmpc sync` of a fleet with its firewall, aliases/IP sets and backup jobs vs the same fleet without
+    them (issue 16), both at 5 ms RTT on the same server code."""
+    objects = Objects(count)
+    runs_of: dict[str, Callable[[], Run]] = {}
+    report: dict[str, dict[str, int]] = {}
+    for name, seeded in (("guests", Objects(0)), ("objects", objects)):
+        port = bench.delay_line(bench.fakepve(count, seeded), 5)
+        ws, env = bench.workspace(port, f"objects-{name}-{count}")
+        # The first sync creates the store and logs in; its report says what a sync reads and records.
+        argv = [*pmpc_command(), "sync", "-o", "json"]
+        first = subprocess.run(argv, env=env, cwd=ws, capture_output=True, check=True)
+        report[name] = json.loads(first.stdout)
+        runs_of[name] = lambda ws=ws, env=env: timed([*pmpc_command(), "sync"], env=env, cwd=ws)
+    runs = interleave(rounds, runs_of)
+    ratio = median(runs["objects"]) / median(runs["guests"])
+    seen = report["objects"]
+    return Row(
+        f"sync, {count:,} guests + {objects.describe()}, 5 ms RTT",
+        f"{timing(runs['objects'])}; {seen['requests']:,} requests, {seen['resources']:,} resources recorded",
+        f"guests-only sync {timing(runs['guests'])}, {report['guests']['requests']:,} requests ({ratio:.2f}x)",
+        "<= 1.3x the guests-only sync",
+        ratio <= 1.3,
+    )
+
+
 def print_rows(rows: Sequence[Row]) -> None:
     print("| command (whole process) | pmpc | what users run instead, same run | aim | verdict |")
     print("|---|---|---|---|---|")
@@ -355,11 +395,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds per row (default 5, quick 3)")
     parser.add_argument("--sync-guests", type=int, help="guests for the sync rows (default 1100, quick 300)")
     parser.add_argument("--fleet-guests", type=int, help="guests for the fleet rows (default 10000, quick 1000)")
-    parser.add_argument("--only", default="sync,list,fleet", help="row groups to run: sync,list,fleet")
+    parser.add_argument("--objects-guests", type=int, help="guests for the objects row (default 1000, quick 300)")
+    parser.add_argument(
+        "--only", default="sync,list,fleet,objects", help="row groups to run: sync,list,fleet,objects"
+    )
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 5)
     small = args.sync_guests or (300 if args.quick else 1100)
     large = args.fleet_guests or (1000 if args.quick else 10_000)
+    with_objects = args.objects_guests or (300 if args.quick else 1000)
     groups = set(args.only.split(","))
     rows: list[Row] = []
     started = time.perf_counter()
@@ -376,6 +420,8 @@ def main() -> int:
             rows.append(list_row(bench, small, rounds))
         if "fleet" in groups:
             rows += fleet_rows(bench, large, rounds, args.quick)
+        if "objects" in groups:
+            rows.append(objects_row(bench, with_objects, rounds))
     load = os.getloadavg()[0]
     print(
         f"\nfleet benchmark: {rounds} rounds, medians of wall time (and of the process's CPU time), "
