@@ -16,15 +16,79 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.manifest import Lifecycle
+from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.plan import Change, FieldChange
 
 Loc = tuple[str | int, ...]
 PRESENCE_FIELD = "state"
+
+
+# ----------------------------------------------------------------------------- the paths a kind reads
+#
+# A kind's `reads` are API paths, its list path first. Placeholders say how often a path is read:
+#   /pools                                      once
+#   /nodes/{node}/firewall/rules                on every online node
+#   /cluster/firewall/ipset/{name}              per item: once for each item of the body of the path before
+#                                               the placeholder (/cluster/firewall/ipset, read once), the
+#                                               placeholder naming the item's field (`name`); after the list
+#   /nodes/{node}/{type}/{vmid}/firewall/rules  per guest: once for each observed guest on an online node
+#                                               that the kind's `reads_guest` chooses ({type}: qemu or lxc)
+# Every concrete path is read once per observation, concurrently with the others of its round. The bodies
+# come back in `from_reads` by concrete path: build them with `item_path` and `guest_path`. An item gone
+# between the list and its read (404) has no body: it is gone. A guest not chosen, gone, or not readable
+# has no body either.
+
+GUEST_PLACEHOLDERS = ("{node}", "{type}", "{vmid}")
+ReadShape = Literal["once", "node", "item", "guest"]
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def read_shape(path: str) -> ReadShape:
+    """Return how often a declared path is read: `once`, per `node`, per `item` of a list, per `guest`.
+
+    Raises:
+        ValueError: a path whose placeholders fit none of these (see the table above).
+    """
+    names = _PLACEHOLDER.findall(path)
+    if not names:
+        return "once"
+    if "vmid" in names:
+        if sorted(names) != ["node", "type", "vmid"]:
+            raise ValueError(f"{path}: a per-guest path names {{node}}, {{type}} and {{vmid}}, nothing else")
+        return "guest"
+    if names == ["node"]:
+        return "node"
+    if len(names) == 1 and names[0] not in ("node", "type"):
+        return "item"
+    raise ValueError(f"{path}: a read names {{node}}, one item field, or {{node}}/{{type}}/{{vmid}}")
+
+
+def item_list(path: str) -> tuple[str, str]:
+    """Return (list path, item field) of a per-item path: `/cluster/firewall/ipset/{name}` ->
+    (`/cluster/firewall/ipset`, `name`)."""
+    found = _PLACEHOLDER.search(path)
+    if found is None or read_shape(path) != "item" or found.start() == 0 or path[found.start() - 1] != "/":
+        raise ValueError(f"{path} is not a per-item path (LIST/{{field}})")
+    return path[: found.start() - 1], found.group(1)
+
+
+def item_path(path: str, value: Any) -> str:
+    """Return the concrete path of one item: `/cluster/firewall/ipset/{name}` with `web` -> `.../ipset/web`."""
+    return _PLACEHOLDER.sub(lambda _: quote(str(value), safe=""), path, count=1)
+
+
+def guest_path(path: str, guest: ObservedGuest) -> str:
+    """Return the concrete path of a per-guest path for one guest (`{type}`: PVE's qemu or lxc)."""
+    values = {"{node}": quote(guest.node, safe=""), "{type}": guest.type, "{vmid}": str(guest.vmid)}
+    for name, value in values.items():
+        path = path.replace(name, value)
+    return path
 
 
 @dataclass(frozen=True)
@@ -158,6 +222,12 @@ class ResourceKind(Kind):
     @abstractmethod
     def normalise(self, item: Mapping[str, Any]) -> Resource | None:
         """Return one API list item as a Resource (None: an item pmpc does not manage)."""
+
+    def reads_guest(self, guest: ObservedGuest, described: frozenset[str]) -> bool:
+        """Tell whether to read this kind's per-guest paths for a guest (observe asks for each guest on an
+        online node, with its config when the command reads configs; `described`: the addresses the
+        workspace's manifests name, when the command says). Every guest unless the kind says otherwise."""
+        return True
 
     def from_api(self, items: Sequence[Mapping[str, Any]]) -> list[Resource]:
         """Return every managed resource of a list answer, by id."""

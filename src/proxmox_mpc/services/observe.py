@@ -4,14 +4,17 @@
 request once, in two concurrent rounds (what names the nodes and guests, then what is per node or per
 guest), and returns an `Observation`. Other kinds plug in through `Read`: a kind declares the API paths
 it reads, the command adds them to its `Needs.reads`, and their bodies come back in
-`Observation.reads` (a path with `{node}` is read on every online node).
+`Observation.reads`, by concrete path. A path is read once, on every online node (`{node}`), once per
+item of a list (`/cluster/firewall/ipset/{name}`: after the list, for each `name` in its body), or once
+per chosen guest (`/nodes/{node}/{type}/{vmid}/firewall/rules`: for each guest on an online node that
+the kind's `reads_guest` picks, right after that guest's config); kinds/base.py spells the placeholders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -24,7 +27,7 @@ from proxmox_mpc.core.normalize import NET_RE, split_props
 from proxmox_mpc.core.secrets import MASK, redact_config
 from proxmox_mpc.errors import ApiError, ApiNotFound, AuthError, ConnectionFailed, PmpcError, StateError
 from proxmox_mpc.kinds import registry
-from proxmox_mpc.kinds.base import Resource
+from proxmox_mpc.kinds.base import ReadShape, Resource, guest_path, item_list, item_path, read_shape
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
@@ -32,17 +35,32 @@ if TYPE_CHECKING:
     from proxmox_mpc.state.store import Store
 
 
+# Whether to read a per-guest path for a guest: (the guest with its config, the described addresses).
+GuestChooser = Callable[[ObservedGuest, frozenset[str]], bool]
+
+
 @dataclass(frozen=True)
 class Read:
-    """One API path to read: once for the cluster, or on every online node when it holds `{node}`."""
+    """One API path to read: once, on every online node (`{node}`), per item of a list, or per chosen guest.
+
+    See kinds/base.py for the placeholders. A per-item read follows its list path (read once, with the
+    first round); an item that is gone (404) has no body, and an item pmpc may not read (one of
+    `unknown_on`) leaves the whole list unknown. A per-guest read is sent for a guest when any of
+    `choosers` picks it (no choosers: every guest); a guest gone (404) or not readable has no body.
+    """
 
     path: str
     # Errors that leave this read unknown (absent from Observation.reads) rather than fail the command.
     unknown_on: tuple[type[PmpcError], ...] = ()
+    choosers: tuple[GuestChooser, ...] = ()
+
+    @property
+    def shape(self) -> ReadShape:
+        return read_shape(self.path)
 
     @property
     def per_node(self) -> bool:
-        return "{node}" in self.path
+        return self.shape == "node"
 
     def on(self, node: str) -> str:
         """Return the path read on one node."""
@@ -69,18 +87,27 @@ class Needs:
     # Build ClusterFacts: storages with their content, bridges, pools, SDN VNets (what manifests name).
     facts: bool = False
     reads: tuple[Read, ...] = ()
+    # The addresses the workspace's manifests name: what per-guest choosers may read beyond their own choice.
+    described: frozenset[str] = frozenset()
 
     def all_reads(self) -> list[Read]:
-        """Return every path to read, each once (a path two kinds declare is read for both)."""
+        """Return every path to read, each once (a path two kinds declare is read for both: for the
+        guests either kind chooses)."""
         wanted = (*FACT_READS, *self.reads) if self.facts else self.reads
         first: dict[str, Read] = {}
         for read in wanted:
-            first.setdefault(read.path, read)
+            known = first.setdefault(read.path, read)
+            if known is not read and known.choosers and read.shape == "guest":
+                choosers = (*known.choosers, *read.choosers) if read.choosers else ()
+                first[read.path] = dataclasses.replace(known, choosers=choosers)
         return list(first.values())
 
 
 class ListedKind(Protocol):
-    """What observe asks of a kind (kinds.base.Kind): its paths in `reads` (list path first), and `from_reads`."""
+    """What observe asks of a kind (kinds.base.Kind): its paths in `reads` (list path first), and `from_reads`.
+
+    A kind with per-guest paths may also answer `reads_guest(guest, described) -> bool` (see with_kinds).
+    """
 
     @property
     def prefix(self) -> str: ...
@@ -90,8 +117,17 @@ class ListedKind(Protocol):
 
 
 def with_kinds(needs: Needs, kinds: Iterable[ListedKind]) -> Needs:
-    """Return `needs` plus each kind's paths (read once with the rest; one pmpc may not list stays unknown)."""
-    extra = tuple(Read(path, (AuthError,)) for kind in kinds for path in kind.reads)
+    """Return `needs` plus each kind's paths (read once with the rest; one pmpc may not list stays unknown).
+
+    A kind's per-guest paths are read for the guests its `reads_guest(guest, described)` chooses (a kind
+    without that method: every guest).
+    """
+    extra = []
+    for kind in kinds:
+        chooser: GuestChooser | None = getattr(kind, "reads_guest", None)
+        for path in kind.reads:
+            choosers = (chooser,) if chooser is not None and read_shape(path) == "guest" else ()
+            extra.append(Read(path, (AuthError,), choosers))
     return dataclasses.replace(needs, reads=(*needs.reads, *extra))
 
 
@@ -226,11 +262,48 @@ async def _read_config(api: ProxmoxClient, guest: ObservedGuest, needs: Needs) -
     return guest
 
 
-async def _read(api: ProxmoxClient, read: Read, path: str) -> tuple[str, Any] | None:
+async def _read_guest(
+    api: ProxmoxClient, guest: ObservedGuest, needs: Needs, reads: Sequence[Read]
+) -> tuple[ObservedGuest | None, list[tuple[str, Any] | None]]:
+    """Read a guest's config (when `needs` says), then the per-guest paths chosen for it, concurrently."""
+    if needs.configs and await _read_config(api, guest, needs) is None:
+        return None, []
+    chosen = [r for r in reads if not r.choosers or any(c(guest, needs.described) for c in r.choosers)]
+    found = await gather_all(_read(api, r, guest_path(r.path, guest), ApiNotFound) for r in chosen)
+    return guest, found
+
+
+async def _read(api: ProxmoxClient, read: Read, path: str, *gone: type[PmpcError]) -> tuple[str, Any] | None:
     try:
         return path, await api.get(path)
-    except read.unknown_on:
+    except (*read.unknown_on, *gone):
         return None
+
+
+_UNKNOWN = object()  # the body of an item pmpc may not read: its list is left unknown
+
+
+async def _read_item(api: ProxmoxClient, read: Read, path: str, list_path: str) -> tuple[str, Any] | None:
+    try:
+        return path, await api.get(path)
+    except ApiNotFound:
+        return None  # gone between the list and this read
+    except read.unknown_on:
+        return list_path, _UNKNOWN
+
+
+def _item_reads(api: ProxmoxClient, reads: Sequence[Read], first: dict[str, Any]) -> list[Awaitable[Any]]:
+    """Return the reads of every item of the lists read in the first round (each path once)."""
+    found: dict[str, Awaitable[Any]] = {}
+    for read in reads:
+        list_path, field_name = item_list(read.path)
+        body = first.get(list_path)
+        for item in body if isinstance(body, list) else []:
+            value = item.get(field_name) if isinstance(item, dict) else None
+            path = item_path(read.path, value)
+            if value not in (None, "") and path not in found:
+                found[path] = _read_item(api, read, path, list_path)
+    return list(found.values())
 
 
 def _guest(raw: dict[str, Any], online: set[str]) -> ObservedGuest:
@@ -248,10 +321,17 @@ async def observe(api: ProxmoxClient, needs: Needs) -> Observation:
     """
     before = api.requests_sent
     reads = needs.all_reads()
-    cluster_wide = [r for r in reads if not r.per_node]
+    by_shape: dict[str, list[Read]] = {"once": [], "node": [], "item": [], "guest": []}
+    for read in reads:
+        by_shape[read.shape].append(read)
+    for read in by_shape["item"]:  # its list is read in the first round
+        list_path = item_list(read.path)[0]
+        if all(r.path != list_path for r in by_shape["once"]):
+            by_shape["once"].append(Read(list_path, read.unknown_on))
     nodes, resources, *first = await gather_all(
-        [api.nodes(), api.cluster_resources("vm"), *(_read(api, r, r.path) for r in cluster_wide)]
+        [api.nodes(), api.cluster_resources("vm"), *(_read(api, r, r.path) for r in by_shape["once"])]
     )
+    known = dict(pair for pair in first if pair is not None)
     observation = Observation(guests=[], nodes=list(nodes))
     online = set(observation.online)
     entries = [r for r in resources if is_api_guest_type(r.get("type"))]
@@ -262,12 +342,19 @@ async def observe(api: ProxmoxClient, needs: Needs) -> Observation:
             f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
             "bring them back, or plan against the last sync with --offline."
         )
-    per_node = [_read(api, r, r.on(n)) for r in reads if r.per_node for n in observation.online]
-    configs = [_read_config(api, g, needs) for g in guests if needs.configs and not g.unread]
-    second, read_guests = await gather_all([gather_all(per_node), gather_all(configs)])
-    observation.reads = dict(pair for pair in (*first, *second) if pair is not None)
+    per_node = [_read(api, r, r.on(n)) for r in by_shape["node"] for n in observation.online]
+    items = _item_reads(api, by_shape["item"], known)
+    # Each guest's config, then (chosen with it) the guest's own paths: no round waits for every guest.
+    per_guest = by_shape["guest"]
+    reading = [g for g in guests if not g.unread] if needs.configs or per_guest else []
+    second, read_guests = await gather_all(
+        [gather_all([*per_node, *items]), gather_all(_read_guest(api, g, needs, per_guest) for g in reading)]
+    )
+    unknown = {path for path, body in (p for p in second if p is not None) if body is _UNKNOWN}
+    found = [p for p in (*first, *second, *(p for _, ps in read_guests for p in ps)) if p is not None]
+    observation.reads = {path: body for path, body in found if path not in unknown}
     if needs.configs:
-        kept = {g.vmid for g in read_guests if g is not None}
+        kept = {g.vmid for g, _ in read_guests if g is not None}
         guests = [g for g in guests if g.vmid in kept or g.unread]
     observation.guests = sorted(guests, key=lambda g: g.vmid)
     if needs.facts:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
 from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
 from proxmox_mpc.errors import ConnectionFailed
+from proxmox_mpc.kinds.base import item_path, read_shape
 from proxmox_mpc.services.observe import COMPARE, RECORD, Needs, Read, compose_pending, listed, observe, with_kinds
 
 NODES = [
@@ -176,3 +178,79 @@ def test_a_read_refused_with_an_unknown_on_error_is_left_out():
 )
 def test_compose_pending(pending, config, keys):
     assert compose_pending({"memory": 1}, pending) == (config, keys)
+
+
+class _ItemKind:
+    """A kind with a per-item path (each IP set's entries) and a per-guest path chosen by VMID."""
+
+    def __init__(self, prefix: str, vmids: set[int]) -> None:
+        self.prefix, self.vmids = prefix, vmids
+        self.reads = ("/cluster/firewall/ipset", "/cluster/firewall/ipset/{name}", "/nodes/{node}/{type}/{vmid}/fw")
+
+    def reads_guest(self, guest, described):
+        return guest.vmid in self.vmids or guest.ref in described
+
+    def from_reads(self, bodies):
+        return sorted(s["name"] for s in bodies[self.reads[0]] if item_path(self.reads[1], s["name"]) in bodies)
+
+
+def _item_pve():
+    pve = _pve()
+    sets = [{"name": "admins"}, {"name": "gone"}, {"name": "a b"}]
+    pve.get("/cluster/firewall/ipset").mock(return_value=envelope(sets))
+    pve.get("/cluster/firewall/ipset/admins").mock(return_value=envelope([{"cidr": "10.0.0.1"}]))
+    pve.get("/cluster/firewall/ipset/gone").mock(return_value=pve_error(404, "no such IP set"))
+    pve.get("/cluster/firewall/ipset/a%20b").mock(return_value=envelope([]))
+    pve.get("/nodes/pve1/qemu/101/fw").mock(return_value=envelope([{"pos": 0}]))
+    pve.get("/nodes/pve2/lxc/201/fw").mock(return_value=envelope([]))
+    return pve
+
+
+def test_items_are_read_after_their_list_and_one_gone_meanwhile_is_just_gone():
+    pve = _item_pve()
+    kinds = [_ItemKind("a", {101})]
+    seen = _observe(pve, with_kinds(COMPARE, kinds))
+    paths = _paths(pve)
+    assert max(paths.values()) == 1
+    assert {f"/cluster/firewall/ipset/{n}" for n in ("admins", "gone", "a b")} <= set(paths)
+    assert listed(seen, kinds) == {"a": ["a b", "admins"]}
+    # Only the chosen guest's path; a guest whose config is gone (102) is not read further.
+    assert [p for p in paths if p.endswith("/fw")] == ["/nodes/pve1/qemu/101/fw"]
+    assert seen.reads["/nodes/pve1/qemu/101/fw"] == [{"pos": 0}]
+
+
+def test_an_item_pmpc_may_not_read_leaves_its_list_unknown():
+    pve = _item_pve()
+    pve.get("/cluster/firewall/ipset/admins").mock(return_value=pve_error(403, "Permission check failed"))
+    kinds = [_ItemKind("a", set())]
+    seen = _observe(pve, with_kinds(Needs(configs=False), kinds))
+    assert "/cluster/firewall/ipset" not in seen.reads and listed(seen, kinds) == {}
+
+
+def test_a_per_guest_path_two_kinds_declare_is_read_once_for_the_guests_either_chooses():
+    pve = _item_pve()
+    kinds = [_ItemKind("a", {101}), _ItemKind("b", set())]
+    seen = _observe(pve, with_kinds(dataclasses.replace(COMPARE, described=frozenset({"ct/201"})), kinds))
+    paths = _paths(pve)
+    assert max(paths.values()) == 1
+    assert sorted(p for p in paths if p.endswith("/fw")) == ["/nodes/pve1/qemu/101/fw", "/nodes/pve2/lxc/201/fw"]
+    assert seen.reads["/nodes/pve2/lxc/201/fw"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/pools", "once"),
+        ("/nodes/{node}/network", "node"),
+        ("/cluster/firewall/groups/{group}", "item"),
+        ("/nodes/{node}/{type}/{vmid}/firewall/options", "guest"),
+    ],
+)
+def test_read_shapes(path, shape):
+    assert read_shape(path) == shape
+
+
+@pytest.mark.parametrize("path", ["/nodes/{node}/qemu/{vmid}/config", "/a/{x}/b/{y}", "/nodes/{node}/{type}"])
+def test_a_path_of_no_known_shape_is_refused(path):
+    with pytest.raises(ValueError, match=path.replace("{", r"\{").replace("}", r"\}")):
+        read_shape(path)
