@@ -149,6 +149,16 @@ def test_demo_runs_the_tour_and_stops_the_cluster(cli, tmp_path, monkeypatch):
         assert ("\n" + line + "\n" in out) == _exists(line), line
     if _exists("$ pmpc plan"):
         assert "memory: 2048 -> 4096" in out
+        # The non-guest change: a firewall rule added, planned at its place, applied, and nothing left.
+        fw = out.split("# Not only guests: open HTTPS in the cluster firewall", 1)[1]
+        assert "~ firewall/cluster\n      + rules[4]: in ACCEPT proto=tcp dport=443 # HTTPS\n" in fw
+        assert "firewall/cluster: update done" in fw
+        last = fw.split("# Nothing left to do\n$ pmpc plan\n", 1)[1].split("That was the tour", 1)[0]
+        assert "No changes: the cluster matches the manifests." in last
+    # The objects beyond guests, through their list verbs or, until a kind has them, the API.
+    assert "nightly" in out.split("# The backup jobs\n", 1)[1].split("\n# ", 1)[0]
+    assert "vm:103" in out.split("# What HA keeps running\n", 1)[1].split("\n# ", 1)[0]
+    assert "alice@pve" in out.split("# The users\n", 1)[1].split("\n# ", 1)[0]
 
     data = yaml.safe_load(contexts_file(tmp_path).read_text())
     demo = data["contexts"]["demo"]

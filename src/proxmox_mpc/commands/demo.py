@@ -29,6 +29,10 @@ TimeScaleOpt = Annotated[
 ]
 
 
+MEMORY_EDIT = "memory"
+FIREWALL_EDIT = "firewall-rule"
+
+
 @dataclass(frozen=True)
 class Step:
     """One stop of the tour: what it shows and the pmpc command line that shows it."""
@@ -36,10 +40,13 @@ class Step:
     title: str
     args: tuple[str, ...]
     workspace: bool = False
-    # Instead of a command: double this guest's memory in its manifest (so plan has a change to show).
-    edit: str | None = None
-    # The step shows the edit: skipped when the edit could not be made.
-    after_edit: bool = False
+    # Instead of a command: edit a manifest so plan has a change to show, (MEMORY_EDIT, guest name) to
+    # double a guest's memory or (FIREWALL_EDIT, "") to add a cluster firewall rule.
+    edit: tuple[str, str] | None = None
+    # The step shows the result of this edit: skipped when the edit could not be made.
+    after: str | None = None
+    # When args names no command of this pmpc: run this instead (a `pmpc api get` of the same objects).
+    fallback: tuple[str, ...] = ()
 
     @property
     def requires(self) -> tuple[str, ...]:
@@ -93,17 +100,47 @@ def tour_steps(cluster: DemoCluster) -> list[Step]:
     if any_ct:
         steps.append(Step("A container in detail", ("ct", "describe", any_ct)))
     steps += [
-        Step("Record the cluster in the state store; write a manifest per guest", ("sync", "--import"), True),
+        Step("Beyond guests: the cluster firewall's rules, in order", ("firewall", "rules", "list", "--cluster")),
+        Step("The backup jobs", ("backup-job", "list"), fallback=("api", "get", "/cluster/backup")),
+        Step("What HA keeps running", ("ha", "list"), fallback=("api", "get", "/cluster/ha/resources")),
+        Step("The users", ("user", "list"), fallback=("api", "get", "/access/users")),
+        Step("Record the cluster in the state store; write a manifest per object", ("sync", "--import"), True),
         Step("Right after the import, manifests and cluster agree", ("plan",), workspace=True),
     ]
     if running_vm:
         steps += [
-            Step(f"Change the desired state: more memory for {running_vm}", (), True, edit=running_vm),
-            Step("The plan shows exactly that change", ("plan",), workspace=True, after_edit=True),
-            Step("Apply it; pmpc journals each action", ("apply", "-y"), workspace=True, after_edit=True),
-            Step("The cluster matches the manifests again", ("plan",), workspace=True, after_edit=True),
+            Step(f"Change the desired state: more memory for {running_vm}", (), True, edit=(MEMORY_EDIT, running_vm)),
+            Step("The plan shows exactly that change", ("plan",), workspace=True, after=MEMORY_EDIT),
+            Step("Apply it; pmpc journals each action", ("apply", "-y"), workspace=True, after=MEMORY_EDIT),
+            Step("The cluster matches the manifests again", ("plan",), workspace=True, after=MEMORY_EDIT),
         ]
+    steps += [
+        Step("Not only guests: open HTTPS in the cluster firewall", (), True, edit=(FIREWALL_EDIT, "")),
+        Step("The plan adds the rule at its place in the list", ("plan",), workspace=True, after=FIREWALL_EDIT),
+        Step("Apply it (digest-checked: a concurrent edit is refused)", ("apply", "-y"), True, after=FIREWALL_EDIT),
+        Step("Nothing left to do", ("plan",), workspace=True, after=FIREWALL_EDIT),
+    ]
     return steps
+
+
+def _edit(step: Step, workspace: Path) -> str | None:
+    """Make the step's manifest edit; return the line that tells what changed, or None when it cannot be made."""
+    from proxmox_mpc.services import demo as demo_service
+
+    if step.edit is None or not workspace.exists():
+        return None
+    what, name = step.edit
+    if what == MEMORY_EDIT:
+        grown = demo_service.grow_memory(workspace, name)
+        if grown is None:
+            return None
+        path, old, new = grown
+        return f"in {path.relative_to(workspace)}, memory: {old} -> {new}"
+    added = demo_service.add_firewall_rule(workspace)
+    if added is None:
+        return None
+    path, rule = added
+    return f"in {path.relative_to(workspace)}, a rule at the end of rules: {rule}"
 
 
 def _run_step(ctx: typer.Context, step_ctx: AppContext, args: tuple[str, ...]) -> bool:
@@ -123,30 +160,29 @@ def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None
     out.write(
         f"A simulated Proxmox VE cluster is running at {cluster.url}: {counts['nodes']} nodes, "
         f"{counts['vms']} VMs, {counts['cts']} containers and {counts['templates']} templates, "
-        "in pools and with tags.\n"
+        "in pools and with tags, with a cluster firewall, a backup job, HA and a user.\n"
         f"pmpc reaches it through the context {cluster.context!r} (password login, its own CA), "
         f"so each command below is what you would type with `pmpc --context {cluster.context} ...`.\n"
     )
-    from proxmox_mpc.services import demo as demo_service
-
     failed = []
-    edited = False
+    edited: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="pmpc-demo-") as scratch:
         workspace = Path(scratch) / "demo-workspace"
         for step in tour_steps(cluster):
-            if not _has_command(root, step.requires) or (step.after_edit and not edited):
+            args = step.args if _has_command(root, step.requires) else step.fallback
+            if not _has_command(root, step.requires) and not (args and _has_command(root, args)):
+                continue
+            if step.after is not None and step.after not in edited:
                 continue
             if step.workspace and not _has_command(root, ("init",)):
                 continue
             if step.edit:
-                change = demo_service.grow_memory(workspace, step.edit) if workspace.exists() else None
+                change = _edit(step, workspace)
                 if change is not None:
-                    path, old, new = change
-                    shown = path.relative_to(workspace)
-                    out.write(f"\n# {step.title}: in {shown}, memory: {old} -> {new}\n")
-                    edited = True
+                    out.write(f"\n# {step.title}: {change}\n")
+                    edited.add(step.edit[0])
                 continue
-            line = shlex.join(("pmpc", *step.args))
+            line = shlex.join(("pmpc", *args))
             if step.workspace and not workspace.exists():
                 init = ("init", str(workspace))
                 out.write("\n# A workspace for desired state and history\n")
@@ -158,7 +194,7 @@ def _tour(ctx: typer.Context, app_ctx: AppContext, cluster: DemoCluster) -> None
             out.write(f"\n# {step.title}\n$ {line}\n")
             out.flush()
             step_ctx = cluster.app_context(app_ctx, workspace=workspace if step.workspace else None)
-            if not _run_step(ctx, step_ctx, step.args):
+            if not _run_step(ctx, step_ctx, args):
                 failed.append(line)
             step_ctx.out.flush()
     out.write(
@@ -214,5 +250,5 @@ def serve(
             f"  pmpc --context {cluster.context} vm list\n"
             "Press Ctrl-C to stop."
         )
-        demo_service.wait_until_interrupted(cluster.process, cluster.log_file)
+        demo_service.wait_until_interrupted(cluster.process, cluster.log_file, cluster.front)
     app_ctx.info("Demo cluster stopped.")

@@ -18,7 +18,15 @@ from proxmox_mpc.services.demo.cluster import (
     running_cluster,
     write_demo_context,
 )
-from proxmox_mpc.services.demo.fixture import NODES, POOL_COMMENTS, grow_memory, guests_document
+from proxmox_mpc.services.demo.fixture import (
+    NODES,
+    POOL_COMMENTS,
+    TOUR_RULE,
+    add_firewall_rule,
+    grow_memory,
+    guests_document,
+    object_requests,
+)
 from proxmox_mpc.services.demo.pki import make_pki
 from proxmox_mpc.services.demo.process import PVE_PORT, pick_address, stop_process, wait_until_interrupted
 
@@ -30,11 +38,14 @@ __all__ = [
     "NODES",
     "POOL_COMMENTS",
     "PVE_PORT",
+    "TOUR_RULE",
     "DemoCluster",
+    "add_firewall_rule",
     "check_available",
     "grow_memory",
     "guests_document",
     "make_pki",
+    "object_requests",
     "pick_address",
     "prepare",
     "running_cluster",

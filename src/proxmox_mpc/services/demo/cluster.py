@@ -18,7 +18,8 @@ from proxmox_mpc.config import ContextsFile, settings_from_values, user_state_di
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.errors import ConfigError
 from proxmox_mpc.safeio.files import write_file
-from proxmox_mpc.services.demo.fixture import POOL_COMMENTS, guests_document
+from proxmox_mpc.services.demo.fixture import guests_document, object_requests
+from proxmox_mpc.services.demo.front import Front
 from proxmox_mpc.services.demo.pki import make_pki
 from proxmox_mpc.services.demo.process import pick_address, start_fakepve, stop_process, wait_listening
 
@@ -43,6 +44,8 @@ class DemoCluster:
     context: str = DEMO_CONTEXT
     contexts_path: Path | None = None
     log_file: Path | None = None
+    # The TLS front pmpc talks to (url); it hands each request to the fakepve process.
+    front: Front | None = None
     _settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -114,7 +117,9 @@ def running_cluster(
     directory: Path | None = None,
     rng: random.Random | None = None,
 ) -> Iterator[DemoCluster]:
-    """Start the demo cluster as a separate process, write the `demo` context, and stop it on exit.
+    """Start the demo cluster (fakepve as a separate process, behind the front), write the `demo` context.
+
+    Both stop on exit, and the cluster's files are removed.
 
     Raises:
         ConfigError: the demo extra is not installed.
@@ -140,10 +145,11 @@ def running_cluster(
         pools=pools,
         log_file=log_file,
     )
+    # fakepve takes any free port of the same address; the front serves the one the context names.
     process = start_fakepve(
         guests_file,
         host=host,
-        port=port,
+        port=0,
         cert_file=cert_file,
         key_file=key_file,
         time_scale=time_scale,
@@ -153,20 +159,31 @@ def running_cluster(
     )
     cluster.process = process
     try:
-        wait_listening(process, log_file, cluster.url)
+        upstream = wait_listening(process, log_file, cluster.url)
+        cluster.front = Front(
+            host=host,
+            port=port,
+            upstream=upstream,
+            cert_file=cert_file,
+            key_file=key_file,
+            ca_file=ca_file,
+            log_file=log_file,
+        )
+        cluster.front.start()
         cluster.contexts_path = write_demo_context(cluster, password)
         yield cluster
     finally:
+        if cluster.front is not None:
+            cluster.front.stop()
         stop_process(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 
 async def prepare(cluster: DemoCluster, app_ctx: AppContext) -> None:
-    """Log in to the demo cluster and create its resource pools with their members."""
+    """Log in to the demo cluster and create its pools, firewall, backup job, HA resource, group and user."""
     from proxmox_mpc.services.connection import connect
 
     async with connect(cluster.app_context(app_ctx)) as api:
         await api.version()
-        for name, members in sorted(cluster.pools.items()):
-            await api.post("/pools", poolid=name, comment=POOL_COMMENTS.get(name))
-            await api.put("/pools", poolid=name, vms=",".join(str(m) for m in members))
+        for method, path, params in object_requests(cluster.guests, cluster.pools):
+            await api.request(method, path, data={k: v for k, v in params.items() if v is not None})

@@ -1,4 +1,8 @@
-"""The demo cluster's contents: guests and pools in fakepve's format, and the tour's example edit."""
+"""The demo cluster's contents and the tour's example edits.
+
+Guests in fakepve's format; pools, the cluster firewall (options, aliases, ordered rules), a backup
+job, an HA resource, a group and a user as the API requests that create them.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +39,72 @@ POOL_COMMENTS = {
     "dev": "Development and CI",
     "infra": "Shared infrastructure",
 }
+# The cluster firewall: its options, its aliases (name, CIDR, comment) and its rules, top first.
+FIREWALL_OPTIONS = {"enable": 1, "policy_in": "DROP", "policy_out": "ACCEPT"}
+FIREWALL_ALIASES = (
+    ("admin-net", "10.10.0.0/24", "Admin workstations"),
+    ("monitoring", "10.10.5.10", "Prometheus server"),
+)
+FIREWALL_RULES: tuple[dict[str, str], ...] = (
+    {"type": "in", "action": "ACCEPT", "macro": "SSH", "source": "admin-net", "comment": "SSH from the admin network"},
+    {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8006", "source": "admin-net", "comment": "Web UI"},
+    {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "9100", "source": "monitoring", "comment": "Metrics"},
+    {"type": "in", "action": "ACCEPT", "macro": "Ping", "comment": "Ping"},
+)
+# The rule the tour adds to the cluster firewall (as a manifest line) and what its plan line shows.
+TOUR_RULE = '{type: in, action: ACCEPT, proto: tcp, dport: "443", comment: HTTPS}'
+BACKUP_JOB = {
+    "id": "nightly",
+    "schedule": "02:30",
+    "storage": "local",
+    "mode": "snapshot",
+    "compress": "zstd",
+    "prune-backups": "keep-daily=7,keep-weekly=4",
+    "enabled": 1,
+    "comment": "Every night",
+}
+# The role whose first VM HA keeps running, and how.
+HA_ROLE = "db"
+HA_RESOURCE = {"state": "started", "max_restart": 2, "max_relocate": 1, "comment": "The primary database"}
+GROUP = {"groupid": "ops", "comment": "Operations team"}
+USER = {
+    "userid": "alice@pve",
+    "firstname": "Alice",
+    "lastname": "Example",
+    "email": "alice@example.com",
+    "groups": "ops",
+    "comment": "On call this week",
+}
 TEMPLATES = (
     (9000, "ubuntu-24.04-tmpl", "pve1", "l26"),
     (9001, "debian-12-tmpl", "pve2", "l26"),
 )
+
+
+def ha_guest(guests: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the VM HA keeps running (the first database server), or None when there is none."""
+    return next((g for g in guests if str(g.get("name", "")).startswith(f"{HA_ROLE}-") and "type" not in g), None)
+
+
+def object_requests(guests: list[dict[str, Any]], pools: dict[str, list[int]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return the (method, path, parameters) that give a started demo cluster its pools and cluster objects."""
+    requests: list[tuple[str, str, dict[str, Any]]] = []
+    for name, members in sorted(pools.items()):
+        requests.append(("POST", "/pools", {"poolid": name, "comment": POOL_COMMENTS.get(name)}))
+        requests.append(("PUT", "/pools", {"poolid": name, "vms": ",".join(str(m) for m in members)}))
+    for name, cidr, comment in FIREWALL_ALIASES:
+        requests.append(("POST", "/cluster/firewall/aliases", {"name": name, "cidr": cidr, "comment": comment}))
+    # PVE puts a new rule on top: create them bottom first.
+    requests += [("POST", "/cluster/firewall/rules", {**rule, "enable": 1}) for rule in reversed(FIREWALL_RULES)]
+    requests.append(("PUT", "/cluster/firewall/options", dict(FIREWALL_OPTIONS)))
+    selection = {"pool": "prod"} if pools.get("prod") else {"all": 1}
+    requests.append(("POST", "/cluster/backup", {**BACKUP_JOB, **selection}))
+    guest = ha_guest(guests)
+    if guest is not None:
+        requests.append(("POST", "/cluster/ha/resources", {"sid": f"vm:{guest['vmid']}", **HA_RESOURCE}))
+    requests.append(("POST", "/access/groups", dict(GROUP)))
+    requests.append(("POST", "/access/users", dict(USER)))
+    return requests
 
 
 def _mac(vmid: int, index: int) -> str:
@@ -49,6 +115,9 @@ def guests_document(vms: int, cts: int) -> tuple[list[dict[str, Any]], dict[str,
     """Return the guests (fakepve's JSON format) and the pool members of a demo cluster."""
     pools: dict[str, list[int]] = {name: [] for name in POOL_COMMENTS}
     guests = [*_templates(), *_vms(vms, pools), *_cts(cts, pools)]
+    guest = ha_guest(guests)
+    if guest is not None:
+        guest["ha_state"] = HA_RESOURCE["state"]  # fakepve reports it in the guest's status, as PVE does
     return guests, {name: members for name, members in pools.items() if members}
 
 
@@ -174,3 +243,35 @@ def grow_memory(workspace: Path, name: str) -> tuple[Path, int, int] | None:
         write_file(path, edited, root=workspace)
         return path, old, old * 2
     return None
+
+
+_RULES_LINE = re.compile(r"^(?P<indent>[ \t]*)rules:[ \t]*$")
+
+
+def add_firewall_rule(workspace: Path) -> tuple[Path, str] | None:
+    """Add TOUR_RULE at the end of the cluster firewall's rules (the tour's second edit); None if it cannot."""
+    path = workspace / "resources" / "firewall" / "cluster.yaml"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except OSError:
+        return None
+    start = next((n for n, line in enumerate(lines) if _RULES_LINE.match(line)), None)
+    if start is None:
+        return None
+    items = [n for n in range(start + 1, len(lines)) if lines[n].lstrip().startswith("- ")]
+    if not items:
+        return None
+    indent = len(lines[items[0]]) - len(lines[items[0]].lstrip())
+    end = start + 1
+    for n in range(start + 1, len(lines)):
+        stripped = lines[n].lstrip()
+        depth = len(lines[n]) - len(stripped)
+        if stripped.strip() and (depth < indent or (depth == indent and not stripped.startswith("- "))):
+            break
+        end = n + 1
+    if end and not lines[end - 1].endswith("\n"):
+        lines[end - 1] += "\n"
+    # A textual edit, as a person would make it: the rest of the file stays as written.
+    lines.insert(end, " " * indent + f"- {TOUR_RULE}\n")
+    write_file(path, "".join(lines), root=workspace)
+    return path, TOUR_RULE

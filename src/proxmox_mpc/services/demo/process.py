@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -14,12 +15,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxmox_mpc.errors import ConnectionFailed, DemoError
 
+if TYPE_CHECKING:
+    from proxmox_mpc.services.demo.front import Front
+
 PVE_PORT = 8006
 START_TIMEOUT = 30.0
+_LISTENING = re.compile(r"listening on (?P<url>https://\S+)")
 
 
 def pick_address(rng: random.Random | None = None) -> tuple[str, int]:
@@ -61,7 +66,7 @@ def start_fakepve(
     user: str,
     password: str,
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m fakepve` serving the guests file over TLS, its output going to log_file."""
+    """Start `python -m fakepve` serving the guests file over TLS (port 0: any free one), output to log_file."""
     # The password goes through the environment, not argv: `ps` shows argv to every user.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMPC_")}
     env.update({"PVE_USER": user, "PVE_PASS": password})
@@ -92,8 +97,8 @@ def start_fakepve(
         )
 
 
-def wait_listening(process: subprocess.Popen[bytes], log_file: Path, url: str, timeout: float = START_TIMEOUT) -> None:
-    """Return once fakepve says it is listening.
+def wait_listening(process: subprocess.Popen[bytes], log_file: Path, url: str, timeout: float = START_TIMEOUT) -> str:
+    """Return the URL fakepve says it listens on, once it says so.
 
     Raises:
         DemoError: the process exited during start-up.
@@ -102,10 +107,11 @@ def wait_listening(process: subprocess.Popen[bytes], log_file: Path, url: str, t
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if "listening on" in log_file.read_text(encoding="utf-8", errors="replace"):
-                return
+            found = _LISTENING.search(log_file.read_text(encoding="utf-8", errors="replace"))
         except OSError:
-            pass
+            found = None
+        if found is not None:
+            return found["url"]
         if process.poll() is not None:
             status, tail = process.returncode, _log_tail(log_file)
             raise DemoError(f"The demo cluster exited during start-up (status {status}): {tail}")
@@ -144,17 +150,26 @@ def _stop_signals_interrupt() -> Iterator[None]:
             signal.signal(getattr(signal, n), handler)
 
 
-def wait_until_interrupted(process: subprocess.Popen[bytes] | None, log_file: Path | None) -> None:
-    """Block until Ctrl-C (a normal end of `demo serve`); raise if the cluster process dies first.
+def wait_until_interrupted(
+    process: subprocess.Popen[bytes] | None, log_file: Path | None, front: Front | None = None
+) -> None:
+    """Block until Ctrl-C (a normal end of `demo serve`); raise if the cluster process or its front dies first.
 
     Raises:
-        DemoError: the fakepve process exited on its own.
+        DemoError: the fakepve process exited on its own, or the front stopped serving.
     """
     if process is None:
         return
     try:
         with _stop_signals_interrupt():
-            code = process.wait()
+            while True:
+                try:
+                    code = process.wait(None if front is None else 0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if front is not None and not front.alive:
+                        log = _log_tail(log_file) if log_file else ""
+                        raise DemoError(f"The demo cluster's front stopped unexpectedly: {log}") from None
     except KeyboardInterrupt:
         return
     log = _log_tail(log_file) if log_file else ""
