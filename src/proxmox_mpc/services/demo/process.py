@@ -86,7 +86,9 @@ def start_fakepve(
         "--time-scale",
         f"{time_scale:g}",
     ]
-    with open(log_file, "wb") as log:
+    log_file.write_bytes(b"")
+    # Appending: the demo's front (a thread of this process) adds its lines to the same log.
+    with open(log_file, "ab") as log:
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
