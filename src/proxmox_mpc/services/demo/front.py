@@ -164,11 +164,13 @@ class Front:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
+        from yarl import URL
 
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        url = self.upstream + str(request.rel_url)
+        # The path and query exactly as the client encoded them.
+        url = URL(self.upstream + request.raw_path, encoded=True)
         try:
             async with self._session.request(
                 request.method, url, data=body or None, headers=headers, allow_redirects=False
