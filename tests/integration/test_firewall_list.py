@@ -85,7 +85,7 @@ def test_rules_of_a_guest_a_node_and_a_group(firewall: Any, cli: Any) -> None:
     assert empty.exit_code == 0 and json.loads(empty.stdout) == []
     assert "No firewall rules found." in cli("firewall", "rules", "list", "--node", "pve2").stderr
     group = cli("firewall", "rules", "list", "--group", "web", "-o", "json")
-    assert [(r["level"], r["macro"], r["source"]) for r in json.loads(group.stdout)] == [("group/web", "Web", "lb")]
+    assert [(r["level"], r["macro"], r["source"]) for r in json.loads(group.stdout)] == [("secgroup/web", "Web", "lb")]
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_aliases_ipsets_and_groups(firewall: Any, cli: Any) -> None:
     [web] = json.loads(groups.stdout)
     assert (web["name"], web["comment"], web["rule_count"]) == ("web", "web tier", 1)
     assert web["rules"][0]["macro"] == "Web"
-    assert cli("firewall", "groups", "list", "-o", "name").stdout == "group/web\n"
+    assert cli("firewall", "groups", "list", "-o", "name").stdout == "secgroup/web\n"
 
 
 def test_an_empty_firewall_lists_nothing(cluster: Any, cli: Any) -> None:

@@ -14,11 +14,15 @@ KINDS = registry.kinds()
 
 @pytest.fixture
 def imported(cluster, cli, tmp_path):
-    # The fixture cluster has guests and a pool; give it a firewall alias and a cluster rule, so every
-    # kind has something to import.
+    # The fixture cluster has guests and a pool; give it a firewall alias, an IP set, a security group and
+    # a cluster rule, so every kind has something to import.
     for args in (
         ("/cluster/firewall/aliases", "name=LB", "cidr=10.0.0.10", "comment=balancer"),
         ("/cluster/firewall/rules", "type=in", "action=ACCEPT", "source=LB", "enable=1"),
+        ("/cluster/firewall/ipset", "name=admins", "comment=desks"),
+        ("/cluster/firewall/ipset/admins", "cidr=10.1.0.0/24", "comment=office"),
+        ("/cluster/firewall/groups", "group=web", "comment=web tier"),
+        ("/cluster/firewall/groups/web", "type=in", "action=ACCEPT", "macro=Web", "source=+admins", "enable=1"),
     ):
         seeded = cli("api", "post", *args, "-y")
         assert seeded.exit_code == 0, seeded.output

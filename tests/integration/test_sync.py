@@ -57,11 +57,14 @@ def test_sync_records_the_cluster(cluster, cli, state_url):
     assert (report["added"], report["changed"], report["deleted"], report["changes"]) == (0, 0, 0, [])
     assert report["guests"] == 7 and report["nodes"] == 3 and report["dry_run"] is False
     # nodes, resources, cluster status; storages per node; configs; the paths of each other kind (/pools,
-    # and the firewall's: aliases, the cluster's rules and options, each node's rules and options)
+    # and the firewall's: aliases, IP sets, security groups, the cluster's rules and options, each node's
+    # rules and options; the fixture has no IP set or group, so no per-item path is read)
     from proxmox_mpc.kinds import registry
+    from proxmox_mpc.kinds.base import read_shape
 
     paths = {p for kind in registry.resource_kinds() for p in kind.reads}
-    assert report["requests"] == 3 + 3 + 7 + sum(3 if "{node}" in p else 1 for p in paths)
+    per_shape = {"once": 1, "node": 3, "item": 0}
+    assert report["requests"] == 3 + 3 + 7 + sum(per_shape[read_shape(p)] for p in paths)
     assert _state(cli, "101")["first_seen"] == web1["first_seen"]
 
 

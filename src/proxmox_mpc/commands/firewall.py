@@ -179,7 +179,7 @@ _register_object_list(
     groups_app,
     "groups",
     "security groups",
-    "group",
+    "secgroup",
     "List the cluster's security groups (`pmpc firewall rules list --group NAME` shows one's rules)."
     "\n\nExample: pmpc firewall groups list -o json",
 )

@@ -405,7 +405,7 @@ def address_references(value: str | None) -> list[str]:
 
 def rule_references(rule: FirewallRule) -> list[tuple[str, str]]:
     """Return (field, address) for each cluster object a rule names: a security group, aliases, IP sets."""
-    found = [("action", f"group/{rule.action}")] if rule.type == "group" else []
+    found = [("action", f"secgroup/{rule.action}")] if rule.type == "group" else []
     for name in ("source", "dest"):
         found += [(name, address) for address in address_references(getattr(rule, name))]
     return found
@@ -436,7 +436,7 @@ class FirewallObject(FirewallModel):
 
     @property
     def address(self) -> str:
-        """Return `alias/NAME`, `ipset/NAME`, `group/NAME`."""
+        """Return `alias/NAME`, `ipset/NAME`, `secgroup/NAME`."""
         return f"{self.prefix}/{self.name}"
 
 
@@ -489,6 +489,23 @@ class IPSetEntry(FirewallModel):
     def _one_line(cls, value: str | None) -> str | None:
         return _comment(value)
 
+    def text(self) -> str:
+        """Return the entry in one line for a plan: `10.0.0.0/8 nomatch # office`."""
+        return self.cidr + (" nomatch" if self.nomatch else "") + (f" # {self.comment}" if self.comment else "")
+
+    @classmethod
+    def parse(cls, text: str) -> IPSetEntry:
+        """Return the entry a plan line describes (the inverse of text()).
+
+        Raises:
+            ValueError: the text is not an entry as text() writes one.
+        """
+        body, marked, comment = text.partition(" # ")
+        words = body.split()
+        if len(words) not in (1, 2) or (len(words) == 2 and words[1] != "nomatch"):
+            raise ValueError(f"{text!r} is not an IP set entry (CIDR [nomatch] # comment)")
+        return cls(cidr=words[0], nomatch=len(words) == 2, comment=comment if marked else None)
+
 
 class FirewallIPSet(FirewallObject):
     """A cluster IP set and its entries (`/cluster/firewall/ipset`); entries are a set, not a list."""
@@ -525,7 +542,8 @@ class FirewallIPSet(FirewallObject):
 class SecurityGroup(FirewallObject):
     """A cluster security group: a named, ordered list of rules that other rules jump to."""
 
-    prefix: ClassVar[str] = "group"
+    # `secgroup/`: the access Group (users) keeps `group/`.
+    prefix: ClassVar[str] = "secgroup"
     what: ClassVar[str] = "a security group"
     name_limit: ClassVar[int] = MAX_GROUP_NAME
 

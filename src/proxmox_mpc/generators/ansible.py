@@ -306,9 +306,11 @@ def _ct_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
 def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:
     # The other kinds first (a guest joins a pool that must exist), then templates, so clones find their source.
     ordered = sorted(inputs.guests, key=lambda g: (not g.template, g.clone_from is not None))
-    tasks: list[dict[str, Any]] = [
-        {"name": f"{r.ref} exists", "module": r.ansible_module, "args": r.ansible_args} for r in inputs.resources
-    ]
+    tasks: list[dict[str, Any]] = []
+    for r in inputs.resources:
+        tasks.append({"name": f"{r.ref} exists", "module": r.ansible_module, "args": r.ansible_args})
+        for what, args in r.ansible_more:
+            tasks.append({"name": f"{r.ref} {what}", "module": r.ansible_module, "args": args})
     for guest in ordered:
         tasks += _vm_tasks(guest, inputs) if guest.kind == "vm" else _ct_tasks(guest, inputs)
     return tasks

@@ -151,6 +151,8 @@ class ResourceSpec(BaseModel):
     unimportable: bool = False
     ansible_module: str
     ansible_args: list[tuple[str, Any]] = Field(default_factory=list)
+    # Further tasks of the same module, after the first: (what the task makes sure, arguments).
+    ansible_more: list[tuple[str, list[tuple[str, Any]]]] = Field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -216,6 +218,9 @@ def resource_spec(kind: ResourceKind, manifest: ResourceManifest, *, exists: boo
         unimportable=exists and not mapping.importable,
         ansible_module=kind.ansible.module,
         ansible_args=[(k, v) for k, v in kind.ansible_args(manifest) if v is not None],
+        ansible_more=[
+            (what, [(k, v) for k, v in args if v is not None]) for what, args in kind.ansible_more(manifest)
+        ],
     )
 
 

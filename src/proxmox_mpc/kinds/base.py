@@ -320,6 +320,11 @@ class ResourceKind(Kind):
     def ansible_args(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
         """Return the module arguments of the Ansible task provisioning a manifest."""
 
+    def ansible_more(self, manifest: ResourceManifest) -> list[tuple[str, list[tuple[str, Any]]]]:
+        """Return further tasks of the same module after the first, as (what the task makes sure, arguments):
+        for a module that cannot do it all in one call (none unless the kind says so)."""
+        return []
+
     def import_id(self, manifest: ResourceManifest) -> str:
         """Return the id `terraform import` takes for the resource a manifest describes."""
         return self.terraform.import_id.format(id=manifest.name)

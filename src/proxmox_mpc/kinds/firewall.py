@@ -15,17 +15,19 @@ digest-checked writes in core/firewall*.py and services/firewall.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.firewall import MAX_NAME, FirewallAlias, check_cidr, check_name
+from proxmox_mpc.core.firewall import MAX_NAME, FirewallAlias, FirewallRule, check_cidr, check_name, rule_references
 from proxmox_mpc.core.firewall_requests import alias_requests
+from proxmox_mpc.core.firewall_rules import is_op_field, op_from_field
 from proxmox_mpc.core.plan import Change
 from proxmox_mpc.kinds.base import (
     AnsibleMapping,
+    Reference,
     Resource,
     ResourceKind,
     ResourceManifest,
@@ -34,6 +36,22 @@ from proxmox_mpc.kinds.base import (
 )
 
 FOLDER = "firewall"
+
+
+def rules_references(rules: Sequence[FirewallRule] | None) -> list[Reference]:
+    """Return what a manifest's `spec.rules` name (a FirewallPolicy's, a SecurityGroup's): groups, aliases, IP sets."""
+    return [
+        Reference(("spec", "rules", index, field), address, address.split("/", 1)[0])
+        for index, rule in enumerate(rules or [])
+        for field, address in rule_references(rule)
+    ]
+
+
+def rule_ops_references(change: Change) -> list[str]:
+    """Return the addresses the rules a change creates, updates, moves or deletes name (apply orders by them)."""
+    ops = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
+    named = [r for op in ops for r in (op.rule, op.old) if r is not None]
+    return sorted({address for rule in named for _, address in rule_references(rule)})
 
 
 class AliasSpec(ResourceSpec):

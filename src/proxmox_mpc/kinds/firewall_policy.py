@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from pydantic import Field, field_validator, model_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.firewall import FirewallRule, check_rules, parse_rule_text, rule_from_api, rule_references
+from proxmox_mpc.core.firewall import FirewallRule, check_rules, parse_rule_text, rule_from_api
 from proxmox_mpc.core.firewall_policy import diff_options, firewall_path, option_value, options_from_api, rules_path
 from proxmox_mpc.core.firewall_requests import options_request
 from proxmox_mpc.core.firewall_rules import (
@@ -50,6 +50,7 @@ from proxmox_mpc.kinds.base import (
     TerraformMapping,
     text,
 )
+from proxmox_mpc.kinds.firewall import rule_ops_references, rules_references
 
 _NODE_RULES = re.compile(r"/nodes/([^/]+)/firewall/rules")
 _LEVEL = re.compile(r"cluster|node/[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?")
@@ -171,16 +172,10 @@ class FirewallPolicyKind(ResourceKind):
         return {"options": manifest.spec.options, "rules": rules}
 
     def references(self, manifest: Any) -> list[Reference]:
-        found = []
-        for index, rule in enumerate(manifest.spec.rules or []):
-            for field, address in rule_references(rule):
-                found.append(Reference(("spec", "rules", index, field), address, address.split("/", 1)[0]))
-        return found
+        return rules_references(manifest.spec.rules)
 
     def change_references(self, change: Change) -> list[str]:
-        rules = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
-        named = [r for op in rules for r in (op.rule, op.old) if r is not None]
-        return sorted({address for rule in named for _, address in rule_references(rule)})
+        return rule_ops_references(change)
 
     # ------------------------------------------------------------------ comparing
 

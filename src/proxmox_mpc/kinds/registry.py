@@ -17,6 +17,8 @@ _MODULES = (
     "proxmox_mpc.kinds.ct",
     "proxmox_mpc.kinds.pool",
     "proxmox_mpc.kinds.firewall",
+    "proxmox_mpc.kinds.firewall_ipset",
+    "proxmox_mpc.kinds.firewall_group",
     "proxmox_mpc.kinds.firewall_policy",
 )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from proxmox_mpc.core.firewall_rules import apply_op, diff_rules, list_digest, r
 from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
 from proxmox_mpc.core.models import to_int
 from proxmox_mpc.core.plan import Change
-from proxmox_mpc.errors import Conflict, NotFound, UsageError
+from proxmox_mpc.errors import AuthError, Conflict, NotFound, UsageError
 from proxmox_mpc.services.connection import connect
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ CLUSTER_FIREWALL = "/cluster/firewall"
 
 @dataclass(frozen=True)
 class Level:
-    """One level of the firewall: its name (`cluster`, `node/pve1`, `vm/101`, `group/web`) and API base."""
+    """One level of the firewall: its name (`cluster`, `node/pve1`, `vm/101`, `secgroup/web`) and API base."""
 
     name: str
     scope: str
@@ -126,7 +125,7 @@ async def find_level(
         names = sorted(str(g.get("group")) for g in await api.get(f"{CLUSTER_FIREWALL}/groups"))
         if group not in names:
             raise NotFound(f"No security group named {group!r} (groups: {', '.join(names) or 'none'}).")
-        return Level(f"group/{group}", "group", group)
+        return Level(f"secgroup/{group}", "group", group)
     return Level("cluster", "cluster")
 
 
@@ -158,19 +157,35 @@ async def read_aliases(api: ProxmoxClient) -> list[FirewallAlias]:
     return sorted((FirewallAlias.from_api(a) for a in answer or []), key=lambda a: a.name.lower())
 
 
+async def _read_kind(api: ProxmoxClient, prefix: str) -> list[Any]:
+    """Return the resources of one firewall kind, read as plan and sync read them (the list, then each item).
+
+    Raises:
+        AuthError: pmpc may not list them.
+    """
+    from proxmox_mpc.kinds.registry import resource_kind
+    from proxmox_mpc.services.resources import observe_resources
+
+    kind = resource_kind(prefix)
+    assert kind is not None
+    found = await observe_resources(api, [kind])
+    if prefix not in found:
+        raise AuthError(f"pmpc's user may not list {kind.reads[0]}.")
+    return [kind.to_manifest(r) for r in found[prefix]]
+
+
 async def read_ipsets(api: ProxmoxClient) -> list[FirewallIPSet]:
-    """Return the cluster's IP sets with their entries (one request per set, concurrently)."""
-    index = await api.get(f"{CLUSTER_FIREWALL}/ipset") or []
-    entries = await asyncio.gather(*(api.get(f"{CLUSTER_FIREWALL}/ipset/{s['name']}") for s in index))
-    return sorted((FirewallIPSet.from_api(s, e or []) for s, e in zip(index, entries, strict=True)), key=_name)
+    """Return the cluster's IP sets with their entries (the FirewallIPSet kind's read: one request per set)."""
+    return sorted((m.ipset() for m in await _read_kind(api, "ipset")), key=_name)
 
 
 async def read_groups(api: ProxmoxClient) -> list[SecurityGroup]:
-    """Return the cluster's security groups with their rules (one request per group, concurrently)."""
-    index = await api.get(f"{CLUSTER_FIREWALL}/groups") or []
-    rules = await asyncio.gather(*(api.get(f"{CLUSTER_FIREWALL}/groups/{g['group']}") for g in index))
-    ordered = [sorted(r or [], key=lambda x: to_int(x.get("pos"))) for r in rules]
-    return sorted((SecurityGroup.from_api(g, r) for g, r in zip(index, ordered, strict=True)), key=_name)
+    """Return the cluster's security groups with their rules (the SecurityGroup kind's read: one request per group)."""
+    groups = [
+        SecurityGroup(name=m.name, comment=m.spec.comment, rules=tuple(m.spec.rules or ()))
+        for m in await _read_kind(api, "secgroup")
+    ]
+    return sorted(groups, key=_name)
 
 
 def _name(item: Any) -> str:
@@ -290,7 +305,6 @@ async def apply_policy_change(api: ProxmoxClient, change: Change, send: StepSend
     """
     from proxmox_mpc.core.firewall_policy import diff_options
     from proxmox_mpc.core.firewall_requests import options_request
-    from proxmox_mpc.core.firewall_rules import apply_ops, is_op_field, op_from_field
 
     name = change.address.split("/", 1)[1]
     scope, _, target = name.partition("/")
@@ -301,10 +315,20 @@ async def apply_policy_change(api: ProxmoxClient, change: Change, send: StepSend
         changed = diff_options(scope, wanted, options_from_api(scope, found))
         if changed:
             await send(change.action, options_request(base, changed, found.get("digest")))
+    await apply_rule_ops(api, change, rules_path(scope, target or None), send)
+
+
+async def apply_rule_ops(api: ProxmoxClient, change: Change, path: str, send: StepSend) -> None:
+    """Carry out the rule operations of a change on the rule list at `path`, one digest-checked request at a time.
+
+    Raises:
+        Conflict: the rules are not those the plan saw (someone else edited or reordered them): exit 7.
+    """
+    from proxmox_mpc.core.firewall_rules import apply_ops, is_op_field, op_from_field
+
     ops = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
     if not ops:
         return
-    path = rules_path(scope, target or None)
     current, digest = await read_rule_list(api, path)
     if change.digest is not None and digest != change.digest:
         raise Conflict(
@@ -313,7 +337,33 @@ async def apply_policy_change(api: ProxmoxClient, change: Change, send: StepSend
         )
 
     async def deliver(request: PlannedRequest) -> None:
-        await send(change.action, request)
+        await send("delete" if change.action == "delete" else change.action, request)
 
     desired = apply_ops(current, ops)
     await apply_rules(api, path, desired, planned_digest=digest, what=f"the rules of {change.address}", send=deliver)
+
+
+async def apply_group_change(api: ProxmoxClient, change: Change, send: StepSend) -> None:
+    """Carry out a SecurityGroup change: the group (create, comment), then its rules one digest-checked request at
+    a time; a delete empties the group first (PVE deletes only an empty one).
+
+    Raises:
+        Conflict: the rules are not those the plan saw (someone else edited or reordered them): exit 7.
+    """
+    from proxmox_mpc.core.firewall_requests import group_requests
+
+    name = change.address.split("/", 1)[1]
+    path = rules_path("group", name)
+    if change.action == "delete":
+        await apply_rule_ops(api, change, path, send)
+        for request in group_requests(None, SecurityGroup(name=name)):
+            await send("delete", request)
+        return
+    comment = next((f for f in change.fields if f.name == "comment"), None)
+    desired = SecurityGroup(name=name, comment=comment.new if comment is not None else None)
+    before = None
+    if change.action != "create":
+        before = SecurityGroup(name=name, comment=comment.old if comment is not None else None)
+    for request in group_requests(desired, before):
+        await send(change.action, request)
+    await apply_rule_ops(api, change, path, send)

@@ -128,7 +128,7 @@ def test_references_name_cluster_objects_only() -> None:
     assert address_references("10.0.0.0/8") == []
     assert address_references(None) == []
     made = rule(type="group", action="web")
-    assert rule_references(made) == [("action", "group/web")]
+    assert rule_references(made) == [("action", "secgroup/web")]
     assert rule_references(rule(source="+admins", dest="db")) == [("source", "ipset/admins"), ("dest", "alias/db")]
 
 
@@ -188,7 +188,7 @@ def test_security_group() -> None:
             "rules": [{"type": "in", "action": "ACCEPT", "macro": "Web", "source": "lb"}],
         }
     )
-    assert group.address == "group/web"
+    assert group.address == "secgroup/web"
     assert group.references() == [("rules[0].source", "alias/lb")]
     back = SecurityGroup.from_api(
         {"group": "web", "comment": "web tier", "digest": "x"},

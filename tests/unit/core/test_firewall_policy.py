@@ -122,7 +122,7 @@ def test_policy_from_api_and_references() -> None:
     )
     assert policy.options == {"enable": "1"}
     assert [r.type for r in policy.rules or ()] == ["group", "in"]
-    assert policy.references() == [("rules[0].action", "group/web"), ("rules[1].source", "ipset/admins")]
+    assert policy.references() == [("rules[0].action", "secgroup/web"), ("rules[1].source", "ipset/admins")]
     assert FirewallPolicy(name="cluster").rules is None
 
 

@@ -68,7 +68,7 @@ def test_a_new_level_is_created_from_the_empty_list() -> None:
     assert [r.method for r in KIND.requests(change)] == ["POST", "POST", "PUT"]
     assert KIND.change_references(change) == []
     jump = KIND.diff(manifest(rules=[{"type": "group", "action": "web", "source": "+admins"}]), None)
-    assert jump is not None and KIND.change_references(jump) == ["group/web", "ipset/admins"]
+    assert jump is not None and KIND.change_references(jump) == ["ipset/admins", "secgroup/web"]
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,12 @@ def _pve(resources=RESOURCES, nodes=NODES):
     pve.get("/cluster/sdn/vnets").mock(return_value=pve_error(501, "no sdn"))
     pve.get("/cluster/ha/resources").mock(return_value=envelope([{"sid": "vm:101"}]))
     # The firewall kinds' paths: an empty firewall.
-    for path in ("/cluster/firewall/aliases", "/cluster/firewall/rules"):
+    for path in (
+        "/cluster/firewall/aliases",
+        "/cluster/firewall/rules",
+        "/cluster/firewall/ipset",
+        "/cluster/firewall/groups",
+    ):
         pve.get(path).mock(return_value=envelope([]))
     pve.get("/cluster/firewall/options").mock(return_value=envelope({}))
     for node in ("pve1", "pve2"):
@@ -185,7 +190,7 @@ class _ItemKind:
 
     def __init__(self, prefix: str, vmids: set[int]) -> None:
         self.prefix, self.vmids = prefix, vmids
-        self.reads = ("/cluster/firewall/ipset", "/cluster/firewall/ipset/{name}", "/nodes/{node}/{type}/{vmid}/fw")
+        self.reads = ("/cluster/sets", "/cluster/sets/{name}", "/nodes/{node}/{type}/{vmid}/fw")
 
     def reads_guest(self, guest, described):
         return guest.vmid in self.vmids or guest.ref in described
@@ -197,10 +202,10 @@ class _ItemKind:
 def _item_pve():
     pve = _pve()
     sets = [{"name": "admins"}, {"name": "gone"}, {"name": "a b"}]
-    pve.get("/cluster/firewall/ipset").mock(return_value=envelope(sets))
-    pve.get("/cluster/firewall/ipset/admins").mock(return_value=envelope([{"cidr": "10.0.0.1"}]))
-    pve.get("/cluster/firewall/ipset/gone").mock(return_value=pve_error(404, "no such IP set"))
-    pve.get("/cluster/firewall/ipset/a%20b").mock(return_value=envelope([]))
+    pve.get("/cluster/sets").mock(return_value=envelope(sets))
+    pve.get("/cluster/sets/admins").mock(return_value=envelope([{"cidr": "10.0.0.1"}]))
+    pve.get("/cluster/sets/gone").mock(return_value=pve_error(404, "no such IP set"))
+    pve.get("/cluster/sets/a%20b").mock(return_value=envelope([]))
     pve.get("/nodes/pve1/qemu/101/fw").mock(return_value=envelope([{"pos": 0}]))
     pve.get("/nodes/pve2/lxc/201/fw").mock(return_value=envelope([]))
     return pve
@@ -212,7 +217,7 @@ def test_items_are_read_after_their_list_and_one_gone_meanwhile_is_just_gone():
     seen = _observe(pve, with_kinds(COMPARE, kinds))
     paths = _paths(pve)
     assert max(paths.values()) == 1
-    assert {f"/cluster/firewall/ipset/{n}" for n in ("admins", "gone", "a b")} <= set(paths)
+    assert {f"/cluster/sets/{n}" for n in ("admins", "gone", "a b")} <= set(paths)
     assert listed(seen, kinds) == {"a": ["a b", "admins"]}
     # Only the chosen guest's path; a guest whose config is gone (102) is not read further.
     assert [p for p in paths if p.endswith("/fw")] == ["/nodes/pve1/qemu/101/fw"]
@@ -221,10 +226,10 @@ def test_items_are_read_after_their_list_and_one_gone_meanwhile_is_just_gone():
 
 def test_an_item_pmpc_may_not_read_leaves_its_list_unknown():
     pve = _item_pve()
-    pve.get("/cluster/firewall/ipset/admins").mock(return_value=pve_error(403, "Permission check failed"))
+    pve.get("/cluster/sets/admins").mock(return_value=pve_error(403, "Permission check failed"))
     kinds = [_ItemKind("a", set())]
     seen = _observe(pve, with_kinds(Needs(configs=False), kinds))
-    assert "/cluster/firewall/ipset" not in seen.reads and listed(seen, kinds) == {}
+    assert "/cluster/sets" not in seen.reads and listed(seen, kinds) == {}
 
 
 def test_a_per_guest_path_two_kinds_declare_is_read_once_for_the_guests_either_chooses():
