@@ -259,8 +259,31 @@ def test_bad_ipset_and_group_manifests_are_refused_with_their_place(cluster: Any
         {"kind": "SecurityGroup", "name": "fwd", "spec": {"rules": [{"type": "group", "action": "web"}]}},
     )
     _write(ws, "long", {"kind": "SecurityGroup", "name": "a-name-that-is-too-long", "spec": {}})
+    _write(ws, "caps", {"kind": "FirewallIPSet", "name": "Admins", "spec": {}})
     result = cli("--workspace", str(ws), "validate")
     assert result.exit_code == 1
     assert "twice.yaml:" in result.stderr and "listed twice" in result.stderr, result.stderr
     assert "fwd.yaml:" in result.stderr and "a group rule's type is one of in, out, forward" in result.stderr
     assert "long.yaml:" in result.stderr and "2 to 18 characters" in result.stderr
+    assert "caps.yaml:" in result.stderr and "in lower case, write 'admins'" in result.stderr
+
+
+def test_generated_terraform_and_ansible_for_ipsets_and_groups(cluster: Any, cli: Any, tmp_path: Path) -> None:
+    ws = _workspace(cluster, cli, tmp_path)
+    result = cli("--workspace", str(ws), "generate", "terraform")
+    assert result.exit_code == 0, result.output
+    tf = (ws / "terraform" / "firewall.tf").read_text()
+    assert 'resource "proxmox_virtual_environment_firewall_ipset" "admins"' in tf
+    assert 'resource "proxmox_virtual_environment_cluster_firewall_security_group" "web"' in tf
+    imports = (ws / "terraform" / "imports.tf").read_text()
+    # bpg documents import for a security group (by name), not for an IP set: a warning instead.
+    assert 'id = "web"' in imports and "firewall_ipset" not in imports
+    assert "ipset/admins: the provider documents no import" in result.stderr
+    result = cli("--workspace", str(ws), "generate", "ansible")
+    assert result.exit_code == 0, result.output
+    tasks = yaml.safe_load((ws / "ansible" / "provision.yml").read_text())[0]["tasks"]
+    by_name = {t["name"]: t.get("community.proxmox.proxmox_firewall") for t in tasks}
+    assert by_name["ipset/admins exists"]["ip_sets"][0]["cidrs"][1] == {"cidr": "10.1.0.9", "nomatch": True}
+    assert by_name["secgroup/web exists"]["group_conf"] is True
+    rules = by_name["secgroup/web has its rules"]["rules"]
+    assert [(r["comment"], r["pos"]) for r in rules] == [("ssh", 0), ("web", 1), ("no telnet", 2)]

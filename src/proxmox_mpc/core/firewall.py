@@ -145,6 +145,15 @@ def check_name(value: str, what: str, limit: int = MAX_NAME) -> str:
     return value
 
 
+def check_lower_name(value: str, what: str, limit: int = MAX_NAME) -> str:
+    """Return the name of an IP set or a security group as a manifest writes it: PVE reads those names back
+    in lower case (its config parser lowers them), so a name with capitals would never match; ValueError."""
+    check_name(value, what, limit)
+    if value != value.lower():
+        raise ValueError(f"{value!r}: PVE keeps {what} name in lower case, write {value.lower()!r}")
+    return value
+
+
 def _comment(value: str | None) -> str | None:
     if value is not None and ("\n" in value or "\r" in value):
         raise ValueError("a comment is one line")

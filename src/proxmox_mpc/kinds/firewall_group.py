@@ -30,7 +30,7 @@ from proxmox_mpc.core.firewall import (
     MAX_GROUP_NAME,
     FirewallRule,
     SecurityGroup,
-    check_name,
+    check_lower_name,
     check_rules,
     parse_rule_text,
 )
@@ -84,7 +84,7 @@ class GroupManifest(ResourceManifest):
     @field_validator("name")
     @classmethod
     def _group_name(cls, value: str) -> str:
-        return check_name(value, SecurityGroup.what, MAX_GROUP_NAME)
+        return check_lower_name(value, SecurityGroup.what, MAX_GROUP_NAME)
 
 
 def rule_fields(have: Mapping[str, Any], desired: list[FirewallRule]) -> list[FieldChange]:
@@ -130,7 +130,7 @@ class SecurityGroupKind(ResourceKind):
             ordered = sorted(rules, key=lambda r: int(r.get("pos", 0)))
             group = SecurityGroup.from_api(item, ordered)
             data = {"comment": group.comment, "rules": [r.text() for r in group.rules], "digest": list_digest(ordered)}
-            found.append(Resource(kind=self.prefix, id=group.name, data=data))
+            found.append(Resource(kind=self.prefix, id=group.name.lower(), data=data))  # as PVE reads it
         return sorted(found, key=lambda r: r.id)
 
     def to_manifest(self, resource: Resource) -> GroupManifest:

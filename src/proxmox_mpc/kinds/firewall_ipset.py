@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.firewall import FirewallIPSet, IPSetEntry, address_references, check_name
+from proxmox_mpc.core.firewall import FirewallIPSet, IPSetEntry, address_references, check_lower_name
 from proxmox_mpc.core.firewall_requests import ipset_requests
 from proxmox_mpc.core.plan import Change, FieldChange
 from proxmox_mpc.kinds.base import (
@@ -68,7 +68,7 @@ class IPSetManifest(ResourceManifest):
     @field_validator("name")
     @classmethod
     def _ipset_name(cls, value: str) -> str:
-        return check_name(value, FirewallIPSet.what)
+        return check_lower_name(value, FirewallIPSet.what)
 
     def ipset(self) -> FirewallIPSet:
         """Return the IP set the manifest asks for (entries not managed: none)."""
@@ -123,8 +123,9 @@ class FirewallIPSetKind(ResourceKind):
 
     def resource(self, ipset: FirewallIPSet) -> Resource:
         """Return an IP set as a Resource (entries as their plan texts, by CIDR)."""
-        data = {"name": ipset.name, "comment": ipset.comment, "entries": [e.text() for e in ipset.entries]}
-        return Resource(kind=self.prefix, id=ipset.name, data=data)
+        # PVE lowers the name when it reads its config: what it lists is lower case already.
+        data = {"name": ipset.name.lower(), "comment": ipset.comment, "entries": [e.text() for e in ipset.entries]}
+        return Resource(kind=self.prefix, id=ipset.name.lower(), data=data)
 
     def to_manifest(self, resource: Resource) -> IPSetManifest:
         entries = list(_entries(resource.data.get("entries")).values())

@@ -140,10 +140,13 @@ def _ansible_doc(module: str) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", RESOURCE_KINDS, ids=resource_ids)
 def test_ansible_of_every_kind_uses_real_module_options_before_the_guests(kind: ResourceKind):
     play = load(ansible.render(_inputs(kind, exists=False))["provision.yml"])[0]
-    task = play["tasks"][0]
-    module = next(k for k in task if k != "name")
-    assert module == kind.ansible.module
-    assert check_options(task["name"], _ansible_doc(module)["options"], task[module]) == []
+    manifest = kind.model.model_validate(kind.example)
+    # The kind's task, and any further ones it needs (a security group's rules), before the guests'.
+    tasks = play["tasks"][: 1 + len(kind.ansible_more(manifest))]
+    for task in tasks:
+        module = next(k for k in task if k != "name")
+        assert module == kind.ansible.module
+        assert check_options(task["name"], _ansible_doc(module)["options"], task[module]) == []
 
 
 @needs_community_proxmox
