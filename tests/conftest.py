@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.helpers.cluster import PASSWORD, TOKEN_ID, TOKEN_SECRET, populate
+from tests.helpers.cluster_objects import enable_cluster_objects
 from tests.helpers.runner import Result, invoke
 
 # Property tests explore new examples on every developer run; CI replays the same ones, so a red CI
@@ -59,7 +60,12 @@ def cli() -> Any:
 
 @pytest.fixture
 def cluster(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The fixture cluster on a started fakepve, with PMPC_* pointing pmpc at it by API token."""
+    """The fixture cluster on a started fakepve, with PMPC_* pointing pmpc at it by API token.
+
+    It stores backup jobs, HA resources and rules, users, groups, roles and ACLs (tests/helpers/
+    cluster_objects.py): fakepve alone answers their lists with made-up entries every kind would import.
+    """
+    enable_cluster_objects(fakepve)
     populate(fakepve)
     monkeypatch.setenv("PMPC_HOST", fakepve.url)
     monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)
@@ -113,6 +119,7 @@ def demo(fakepve: Any, fakepve_cafile: str, monkeypatch: pytest.MonkeyPatch) -> 
     """The demo cluster's guests (container 202 is proxy-1) on a started fakepve, PMPC_* pointing at it."""
     from tests.helpers.demo_guests import populate_demo
 
+    enable_cluster_objects(fakepve)
     populate_demo(fakepve)
     monkeypatch.setenv("PMPC_HOST", fakepve.url)
     monkeypatch.setenv("PMPC_TOKEN_ID", TOKEN_ID)

@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "storage": ("proxmox_mpc.commands.storage:app", "Inspect storages and what they hold."),
     "firewall": ("proxmox_mpc.commands.firewall:app", "Inspect firewall rules, options, aliases, IP sets and groups."),
     "pool": ("proxmox_mpc.commands.resource:pool_app", "Inspect resource pools."),
+    "backup-job": ("proxmox_mpc.commands.resource:backup_job_app", "Inspect scheduled backup jobs."),
+    "ha": ("proxmox_mpc.commands.resource:ha_app", "Inspect the guests under HA management."),
     "task": ("proxmox_mpc.commands.task:app", "Follow Proxmox tasks (UPIDs)."),
     "backup": ("proxmox_mpc.commands.backup:app", "List and delete backups (vzdump archives)."),
     "generate": ("proxmox_mpc.commands.generate:app", "Generate Terraform, Ansible and tests."),

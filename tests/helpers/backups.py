@@ -11,6 +11,8 @@ shared lists them on the node that wrote them only, as PVE's node-local `local` 
 
 `enable_backups(pve)` turns the running fixture instance into one (the routes call `self.answer`, so
 changing the instance's class is enough); the `backup_cluster` fixture in tests/conftest.py does it.
+It builds on `ObjectsPve` (tests/helpers/cluster_objects.py), so the backup jobs, HA resources and
+access objects the fixture cluster stores stay stored.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 from fakepve import FakePve
 from fakepve.model import TaskError
 
+from tests.helpers.cluster_objects import ObjectsPve
+
 # What a backup of any guest weighs on the fake's storages.
 BACKUP_SIZE = 512 * 1024**2
 EXTENSIONS = {"zstd": ".zst", "lzo": ".lzo", "gzip": ".gz", "1": ".lzo", "0": ""}
@@ -31,7 +35,7 @@ CONTENT = "/nodes/{node}/storage/{storage}/content"
 DUMP_DIR = {"local": "/var/lib/vz/dump"}
 
 
-class BackupPve(FakePve):  # type: ignore[misc]
+class BackupPve(ObjectsPve):
     """FakePve whose vzdump task stores a backup volume on the storage it names."""
 
     async def answer(self, request: Any, match: Any, params: Any, user: Any, call: Any = None) -> Any:

@@ -7,7 +7,10 @@ schema check (`answer` validates the request before `synthesise` runs) and repla
 synthesised answer for those paths with the store `pmpc demo` serves too
 (proxmox_mpc.services.demo.objects: ids, digests, no passwords, PVE's wording for a missing or
 duplicate object). `enable_cluster_objects(pve)` turns the running fixture instance into one, as
-`enable_backups` does for vzdump.
+`enable_backups` does for vzdump; the `cluster` and `demo` fixtures of tests/conftest.py do it for every
+test (fakepve alone would list a made-up backup job and HA resource that every sync would import), and
+`BackupPve` builds on this class. HA groups (PVE 8's placement, replaced by rules in PVE 9) are not
+stored: pmpc manages rules only.
 """
 
 from __future__ import annotations

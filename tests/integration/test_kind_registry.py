@@ -14,8 +14,8 @@ KINDS = registry.kinds()
 
 @pytest.fixture
 def imported(cluster, cli, tmp_path):
-    # The fixture cluster has guests and a pool; give it a firewall alias, an IP set, a security group and
-    # a cluster rule, so every kind has something to import.
+    # The fixture cluster has guests and a pool; give it a firewall alias, an IP set, a security group, a
+    # cluster rule, a backup job, HA resources and an HA rule, so every kind has something to import.
     for args in (
         ("/cluster/firewall/aliases", "name=LB", "cidr=10.0.0.10", "comment=balancer"),
         ("/cluster/firewall/rules", "type=in", "action=ACCEPT", "source=LB", "enable=1"),
@@ -23,6 +23,11 @@ def imported(cluster, cli, tmp_path):
         ("/cluster/firewall/ipset/admins", "cidr=10.1.0.0/24", "comment=office"),
         ("/cluster/firewall/groups", "group=web", "comment=web tier"),
         ("/cluster/firewall/groups/web", "type=in", "action=ACCEPT", "macro=Web", "source=+admins", "enable=1"),
+        ("/cluster/backup", "id=nightly", "schedule=02:30", "storage=local", "vmid=101", "prune-backups=keep-last=3"),
+        ("/cluster/ha/resources", "sid=vm:101", "max_restart=2"),
+        ("/cluster/ha/resources", "sid=vm:102"),
+        ("/cluster/ha/rules", "rule=web-apart", "type=resource-affinity", "resources=vm:101,vm:102",
+         "affinity=negative"),
     ):
         seeded = cli("api", "post", *args, "-y")
         assert seeded.exit_code == 0, seeded.output

@@ -34,6 +34,7 @@ DIGEST_PATTERN = re.compile(
 NOT_FOUND_PATTERN = re.compile(
     r"(does not exist|no such (vm|ct|node|storage|task|file|volume)|not found)", re.I
 )
+NOT_IMPLEMENTED_PATTERN = re.compile(r"not implemented|does not exist|no such|not found", re.I)
 LOCK_NAME_PATTERN = re.compile(r"is locked \((\w+)\)", re.I)
 
 
@@ -81,7 +82,10 @@ def error_from_response(response: httpx.Response, what: str) -> ApiError:
     elif status == 403:
         cls = AuthError
         text = f"Permission denied for {what}: {sentence}"
-    elif status == 404 or (status in (500, 501) and NOT_FOUND_PATTERN.search(message)):
+    elif status == 404 or (status == 501 and NOT_IMPLEMENTED_PATTERN.search(message)):
+        # PVE answers a path it does not have (an older release's API) with 501 "not implemented".
+        cls = ApiNotFound
+    elif status == 500 and NOT_FOUND_PATTERN.search(message):
         cls = ApiNotFound
     elif _matches_lock(message):
         cls = LockedError

@@ -1,4 +1,4 @@
-"""`pmpc pool list | get` and the same verbs for every other kind of the registry: one factory, no copies."""
+"""`pmpc pool list | get`, `pmpc backup-job list | get`, `pmpc ha list | get`: one factory for every kind, no copies."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ def resource_ids(ctx: Any, incomplete: str) -> list[str]:
 IdArg = Annotated[str, typer.Argument(help="Its id.", metavar="ID", autocompletion=resource_ids)]
 
 
-def make_resource_app(prefix: str, what: str, plural: str) -> typer.Typer:
-    """Return the `list` and `get` verbs of one kind (by its address prefix), kubectl style."""
+def make_resource_app(prefix: str, what: str, plural: str, group: str | None = None) -> typer.Typer:
+    """Return the `list` and `get` verbs of one kind (by its address prefix), kubectl style.
+
+    `group` is the command's name where it differs from the prefix (`backup-job` lists `backupjob/...`).
+    """
     app = typer.Typer(help=f"Inspect {plural}.", no_args_is_help=True)
+    command = group or prefix
 
     def _columns() -> tuple[object, ...]:
         from proxmox_mpc.kinds.registry import resource_kind
@@ -34,7 +38,7 @@ def make_resource_app(prefix: str, what: str, plural: str) -> typer.Typer:
         assert kind is not None
         return tuple(Column(name.upper().replace("_", "-"), name) for name in kind.columns)
 
-    @app.command("list", help=f"List the {plural}.\n\nExample: pmpc {prefix} list   |   pmpc {prefix} list -o json")
+    @app.command("list", help=f"List the {plural}.\n\nExample: pmpc {command} list   |   pmpc {command} list -o json")
     def list_(
         ctx: typer.Context, output: OutputOpt = "table", sort_by: SortByOpt = None, no_headers: NoHeadersOpt = False
     ) -> None:
@@ -56,7 +60,7 @@ def make_resource_app(prefix: str, what: str, plural: str) -> typer.Typer:
             name_of=lambda r: f"{prefix}/{r['id']}",
         )
 
-    @app.command(help=f"Show one {what}.\n\nExample: pmpc {prefix} get ID   |   pmpc {prefix} get ID -o yaml")
+    @app.command(help=f"Show one {what}.\n\nExample: pmpc {command} get ID   |   pmpc {command} get ID -o yaml")
     def get(ctx: typer.Context, ident: IdArg, output: OutputOpt = "table", no_headers: NoHeadersOpt = False) -> None:
         app_ctx: AppContext = ctx.obj
         check_format(output)
@@ -77,3 +81,5 @@ def make_resource_app(prefix: str, what: str, plural: str) -> typer.Typer:
 
 
 pool_app = make_resource_app("pool", "pool", "pools")
+backup_job_app = make_resource_app("backupjob", "backup job", "backup jobs", group="backup-job")
+ha_app = make_resource_app("ha", "HA resource", "HA resources")

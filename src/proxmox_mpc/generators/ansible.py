@@ -6,8 +6,16 @@ from typing import Any
 
 from proxmox_mpc.core.guest_params import QEMU_OSTYPES
 from proxmox_mpc.errors import ManifestError
-from proxmox_mpc.generators.common import identifier, render_template, safe_name, scaffold_header, with_header
-from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, check_inputs
+from proxmox_mpc.generators.common import (
+    AnsibleExpr,
+    identifier,
+    render_template,
+    safe_name,
+    scaffold_header,
+    with_header,
+)
+from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, check_inputs
+from proxmox_mpc.kinds.base import GUEST_PREFIXES, ApiWrite
 
 GENERATOR = "ansible"
 KVM = "community.proxmox.proxmox_kvm"
@@ -303,17 +311,65 @@ def _ct_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
     return tasks
 
 
+URI = "ansible.builtin.uri"
+# The API's address and a token header, from the variables of inventory/group_vars/all.yml.
+API_URL = AnsibleExpr("https://{{ proxmox_api_host }}:{{ proxmox_api_port }}/api2/json")
+API_AUTH = AnsibleExpr("PVEAPIToken={{ proxmox_api_user }}!{{ proxmox_api_token_id }}={{ proxmox_api_token_secret }}")
+
+
+def uri_args(write: ApiWrite, *, exists: bool) -> list[tuple[str, Any]]:
+    """Return the `ansible.builtin.uri` arguments that create (POST) or update (PUT) a resource through the API."""
+    if exists:
+        url, method, body = f"{write.collection}/{write.ident}", "PUT", dict(write.body)
+    else:
+        url, method, body = write.collection, "POST", {write.key: write.ident, **write.body}
+    return [
+        ("url", AnsibleExpr(API_URL + url)),
+        ("method", method),
+        ("headers", {"Authorization": API_AUTH}),
+        ("body_format", "form-urlencoded"),
+        ("body", body),
+        ("validate_certs", AnsibleExpr("{{ proxmox_validate_certs }}")),
+    ]
+
+
+def _resource_tasks(spec: ResourceSpec) -> list[dict[str, Any]]:
+    args = spec.ansible_args
+    if spec.ansible_module == URI:
+        (_, write), = args
+        args = uri_args(write, exists=spec.exists)
+    tasks = [{"name": f"{spec.ref} exists", "module": spec.ansible_module, "args": args}]
+    for what, more in spec.ansible_more:
+        tasks.append({"name": f"{spec.ref} {what}", "module": spec.ansible_module, "args": more})
+    return tasks
+
+
+def _after_guests(resources: list[ResourceSpec]) -> list[ResourceSpec]:
+    """Return the resources that name guests, directly or through another resource, each after what it names."""
+    by_ref = {r.ref: r for r in resources}
+    later: list[ResourceSpec] = []
+    grew = True
+    while grew:
+        grew = False
+        for spec in resources:
+            if spec in later:
+                continue
+            names = [a.split("/", 1)[0] in GUEST_PREFIXES or by_ref.get(a) in later for a in spec.references]
+            if any(names) and all(by_ref.get(a) in later for a in spec.references if a in by_ref):
+                later.append(spec)
+                grew = True
+    return later
+
+
 def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:
-    # The other kinds first (a guest joins a pool that must exist), then templates, so clones find their source.
+    # The other kinds first (a guest joins a pool that must exist), then templates, so clones find their
+    # source; what names guests (backup jobs, HA resources, then the HA rules over those) last.
     ordered = sorted(inputs.guests, key=lambda g: (not g.template, g.clone_from is not None))
-    tasks: list[dict[str, Any]] = []
-    for r in inputs.resources:
-        tasks.append({"name": f"{r.ref} exists", "module": r.ansible_module, "args": r.ansible_args})
-        for what, args in r.ansible_more:
-            tasks.append({"name": f"{r.ref} {what}", "module": r.ansible_module, "args": args})
+    later = _after_guests(inputs.resources)
+    tasks = [task for r in inputs.resources if r not in later for task in _resource_tasks(r)]
     for guest in ordered:
         tasks += _vm_tasks(guest, inputs) if guest.kind == "vm" else _ct_tasks(guest, inputs)
-    return tasks
+    return tasks + [task for r in later for task in _resource_tasks(r)]
 
 
 def render(inputs: GenerateInputs) -> dict[str, str]:

@@ -166,13 +166,17 @@ def hcl_string(value: Any) -> str:
 
 
 def hcl_value(value: Any) -> str:
-    """Render a Python value as an HCL expression (bool, number, string or list)."""
+    """Render a Python value as an HCL expression (bool, number, string, list, or a map with string keys)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(hcl_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{hcl_string(str(k))} = {hcl_value(v)}" for k, v in sorted(value.items())) + " }"
     return hcl_string(value)
 
 
@@ -190,11 +194,20 @@ def yaml_value(value: Any) -> str:
 _JINJA_MARKERS = ("{{", "{%", "{#")
 
 
+class AnsibleExpr(str):
+    """A template the generator itself writes (the API variables of group_vars): rendered for Ansible to expand."""
+
+    __slots__ = ()
+
+
 def ansible_value(value: Any) -> str:
     """Render a value as YAML for Ansible: text that looks like a template is tagged `!unsafe`.
 
-    A guest description such as `{{ lookup('pipe', ...) }}` must stay text, never run when the play runs.
+    A guest description such as `{{ lookup('pipe', ...) }}` must stay text, never run when the play runs;
+    only the generator's own `AnsibleExpr` is expanded.
     """
+    if isinstance(value, AnsibleExpr):
+        return yaml_value(str(value))
     if isinstance(value, dict):
         return (
             "{"

@@ -153,6 +153,13 @@ class ResourceSpec(BaseModel):
     ansible_args: list[tuple[str, Any]] = Field(default_factory=list)
     # Further tasks of the same module, after the first: (what the task makes sure, arguments).
     ansible_more: list[tuple[str, list[tuple[str, Any]]]] = Field(default_factory=list)
+    # The resource exists (an API write updates it rather than creating it).
+    exists: bool = False
+    # The addresses it references (`pool/prod`, `vm/101`, `guest/101`, `ha/vm:101`): Ansible provisions
+    # what names guests (directly or through another resource) after them.
+    references: list[str] = Field(default_factory=list)
+    # Manifest fields the Terraform resource cannot express (listed in a comment).
+    unmapped: list[str] = Field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -221,6 +228,9 @@ def resource_spec(kind: ResourceKind, manifest: ResourceManifest, *, exists: boo
         ansible_more=[
             (what, [(k, v) for k, v in args if v is not None]) for what, args in kind.ansible_more(manifest)
         ],
+        exists=exists,
+        references=[ref.address for ref in kind.references(manifest)],
+        unmapped=kind.terraform_unmapped(manifest),
     )
 
 

@@ -328,6 +328,8 @@ def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
         comments = [comment]
         if spec.unimportable:
             comments.append("The provider documents no import for this type: `terraform apply` would try to create it.")
+        if spec.unmapped:
+            comments.append("Not expressed here (set by hand if needed): " + ", ".join(spec.unmapped))
         files.setdefault(f"{spec.folder}.tf", []).append(
             Resource(spec.terraform_type, ident, comments, render_body(body, 1))
         )

@@ -27,6 +27,10 @@ from proxmox_mpc.core.plan import Change, FieldChange
 
 Loc = tuple[str | int, ...]
 PRESENCE_FIELD = "state"
+# A reference to a guest by VMID whose type the manifest does not say (a backup job's `vmids`): `guest/101`
+# is satisfied by `vm/101` or `ct/101`.
+ANY_GUEST = "guest"
+GUEST_PREFIXES = ("vm", "ct", ANY_GUEST)
 
 
 # ----------------------------------------------------------------------------- the paths a kind reads
@@ -110,12 +114,31 @@ class AnsibleMapping:
 
 
 @dataclass(frozen=True)
+class ApiWrite:
+    """A resource the playbook writes through the API itself (`ansible.builtin.uri`: no module manages it).
+
+    The generator POSTs `body` plus `key: ident` to `collection` for a resource to create, and PUTs `body`
+    to `collection/ident` for one that exists.
+    """
+
+    collection: str
+    key: str
+    ident: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Reference:
     """A manifest's reference to a resource of another kind: where it is written and what it names."""
 
     loc: Loc
     address: str
     kind: str
+
+
+def guest_reference(loc: Loc, vmid: int | str, prefix: str = ANY_GUEST) -> Reference:
+    """Return a reference to the guest with this VMID (`vm/101`; `guest/101` when either type will do)."""
+    return Reference(loc, f"{prefix}/{vmid}", prefix)
 
 
 class Resource(BaseModel):
@@ -216,6 +239,11 @@ class ResourceKind(Kind):
     # "module:function" of a service that carries out a change with live reads (a positional list written
     # one digest-checked request at a time); None: the kind's `requests` are sent as they are.
     applier: ClassVar[str | None] = None
+    # The kind's paths do not exist on older servers (HA rules before PVE 9): a 404 or 501 leaves the kind
+    # unread, as a missing right to list it does, instead of failing the command.
+    missing_on_older_servers: ClassVar[bool] = False
+    # Why a kind could be left unread: a plan with manifests of it is refused with this sentence.
+    unread_reason: ClassVar[str] = "pmpc's user needs the right to list it"
 
     # ------------------------------------------------------------------ reading
 
@@ -325,6 +353,10 @@ class ResourceKind(Kind):
         for a module that cannot do it all in one call (none unless the kind says so)."""
         return []
 
+    def terraform_unmapped(self, manifest: ResourceManifest) -> list[str]:
+        """Return the manifest fields the Terraform resource cannot express (the generator names them)."""
+        return []
+
     def import_id(self, manifest: ResourceManifest) -> str:
         """Return the id `terraform import` takes for the resource a manifest describes."""
         return self.terraform.import_id.format(id=manifest.name)
@@ -353,3 +385,35 @@ def resource_document(manifest: ResourceManifest) -> dict[str, Any]:
         ordered["lifecycle"] = data["lifecycle"]
     ordered["spec"] = data.get("spec") or {}
     return ordered
+
+
+def blank_equal(want: Any, have: Any) -> bool:
+    """Return True when two values are the same as PVE keeps them: an empty value is no value."""
+    return (text(want) or None) == (text(have) or None)
+
+
+def item_requests(
+    change: Change, collection: str, key: str, params: Mapping[str, str] | None = None
+) -> list[PlannedRequest]:
+    """Return the requests of a change to an item of a PVE collection (`/cluster/backup`, ...).
+
+    A create POSTs to the collection with `key` naming the item, an update PUTs to `collection/ID`
+    (an emptied field goes into PVE's `delete` list), a delete DELETEs it, a replace does both.
+    `params` maps a field's name to PVE's parameter where they differ.
+    """
+    ident = change.address.split("/", 1)[1]
+    names = params or {}
+    one = PlannedRequest(method="DELETE", path=f"{collection}/{ident}")
+    if change.action == "delete":
+        return [one]
+    values = {names.get(f.name, f.name): f.new for f in change.fields if f.name != PRESENCE_FIELD}
+    given = {k: v for k, v in values.items() if v not in (None, "")}
+    create = PlannedRequest(method="POST", path=collection, params={key: ident, **given})
+    if change.action == "create":
+        return [create]
+    if change.action == "replace":
+        return [one, create]
+    cleared = sorted(k for k, v in values.items() if v in (None, ""))
+    if cleared:
+        given["delete"] = ",".join(cleared)
+    return [PlannedRequest(method="PUT", path=f"{collection}/{ident}", params=given)]

@@ -32,6 +32,9 @@ class GuestKind(Kind):
     # The request builders (create, clone, config, resize, pool, migrate, power, delete): pure, in core;
     # the guest executor (services/apply) calls them with what it reads (VMIDs, current configs, nodes).
     request_builders: ClassVar[ModuleType] = guest_requests
+    # The kinds a guest's manifest references and is a member of (its pool): a guest deleted by a plan goes
+    # before such a resource the plan deletes too (PVE refuses to delete a pool with members).
+    member_of: ClassVar[tuple[str, ...]] = (POOL_PREFIX,)
 
     @property
     def api_type(self) -> str:

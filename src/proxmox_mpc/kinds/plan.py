@@ -1,8 +1,10 @@
 """Compare the manifests of every non-guest kind with what exists, and check references (pure).
 
 The generic half of `plan`: each manifest is paired with the resource of its address and its kind's
-`diff` says what changes. References (a guest's pool, a nested pool's parent) must name something that
-exists or that the workspace describes; apply orders changes by them.
+`diff` says what changes. References (a guest's pool, a nested pool's parent, an HA resource's guest, a
+backup job's guests) must name something that exists or that the workspace describes; apply orders
+changes by them. A guest is referenced by VMID (`vm/101`, or `guest/101` when either type will do),
+while a guest's plan change carries its name as address: the ordering maps one onto the other.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from proxmox_mpc.core.plan import Change
 from proxmox_mpc.kinds import registry
-from proxmox_mpc.kinds.base import Reference, Resource, ResourceManifest
+from proxmox_mpc.kinds.base import ANY_GUEST, GUEST_PREFIXES, Reference, Resource, ResourceManifest
 
 Observed = Mapping[str, Sequence[Resource]]
 
@@ -28,7 +30,9 @@ def diff_resources(manifests: Sequence[ResourceManifest], observed: Observed) ->
         kind = registry.resource_kind(manifest.prefix)
         assert kind is not None
         if kind.prefix not in observed:
-            raise ValueError(f"{manifest.address}: {kind.reads[0]} could not be read, so it cannot be compared")
+            raise ValueError(
+                f"{manifest.address}: {kind.reads[0]} could not be read, so it cannot be compared: {kind.unread_reason}"
+            )
         by_address = {r.address: r for r in observed[kind.prefix]}
         change = kind.diff(manifest, by_address.get(manifest.address))
         if change is not None:
@@ -49,17 +53,22 @@ def references_of(manifest: Any) -> list[Reference]:
 
 
 def missing_references(
-    manifests: Iterable[Any], observed: Observed, described: Iterable[str]
+    manifests: Iterable[Any], observed: Observed, described: Iterable[str], guests: Iterable[str] | None = None
 ) -> list[tuple[Any, Reference]]:
     """Return (manifest, reference) for every reference to a resource that neither exists nor is described.
 
-    A reference to a kind that was not observed (pmpc may not list it) is not judged.
+    `guests` are the addresses of the guests that exist (`vm/101`); None: not known, so references to
+    guests are not judged. A reference to a kind that was not observed (pmpc may not list it) is not judged.
     """
     present = {r.address for items in observed.values() for r in items} | set(described)
+    if guests is not None:
+        present |= set(guests)
+    present |= {f"{ANY_GUEST}/{a.split('/', 1)[1]}" for a in present if a.split("/", 1)[0] in GUEST_PREFIXES}
     missing = []
     for manifest in manifests:
         for ref in references_of(manifest):
-            if ref.kind in observed and ref.address not in present:
+            judged = ref.kind in observed or (ref.kind in GUEST_PREFIXES and guests is not None)
+            if judged and ref.address not in present:
                 missing.append((manifest, ref))
     return missing
 
@@ -69,19 +78,31 @@ def described_addresses(manifests: Iterable[ResourceManifest]) -> set[str]:
     return {m.address for m in manifests if not m.absent}
 
 
+def guest_addresses(manifests: Iterable[Any]) -> set[str]:
+    """Return `vm/101`, `ct/201` for the guest manifests that name their VMID (what they make exist)."""
+    return {f"{m.address.split('/', 1)[0]}/{m.vmid}" for m in manifests if getattr(m, "vmid", None)}
+
+
 def change_references(changes: Sequence[Change]) -> Callable[[Change], list[str]]:
     """Return, for apply's ordering, what each change of a plan references.
 
+    A reference to a guest by VMID (`vm/101`, `guest/101`) becomes the address of that guest's change.
     A guest that is deleted may be a member of a resource that goes too (PVE refuses to delete a pool
-    with members), so it references every non-guest resource the plan deletes.
+    with members), so it references every resource of the kinds guests are members of that the plan deletes.
     """
-    deleted = [c.address for c in changes if not c.guest and c.action == "delete"]
+    by_vmid: dict[str, str] = {}
+    for change in changes:
+        if change.guest and change.vmid is not None:
+            by_vmid[f"{change.kind}/{change.vmid}"] = change.address
+            by_vmid[f"{ANY_GUEST}/{change.vmid}"] = change.address
+    member_of = {p for k in registry.kinds() if k.guest for p in getattr(k, "member_of", ())}
+    deleted = [c.address for c in changes if c.kind in member_of and c.action == "delete"]
 
     def references(change: Change) -> list[str]:
         kind = registry.by_prefix(change.kind)
-        found = kind.change_references(change) if kind is not None else []
+        found = [by_vmid.get(a, a) for a in (kind.change_references(change) if kind is not None else [])]
         if change.guest and change.action in ("delete", "replace"):
-            found = [*found, *deleted]
+            found += deleted
         return found
 
     return references

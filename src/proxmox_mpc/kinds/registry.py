@@ -20,6 +20,9 @@ _MODULES = (
     "proxmox_mpc.kinds.firewall_ipset",
     "proxmox_mpc.kinds.firewall_group",
     "proxmox_mpc.kinds.firewall_policy",
+    "proxmox_mpc.kinds.backup_job",
+    "proxmox_mpc.kinds.ha",
+    "proxmox_mpc.kinds.ha_rule",
 )
 
 

@@ -117,7 +117,8 @@ class ListedKind(Protocol):
 
 
 def with_kinds(needs: Needs, kinds: Iterable[ListedKind]) -> Needs:
-    """Return `needs` plus each kind's paths (read once with the rest; one pmpc may not list stays unknown).
+    """Return `needs` plus each kind's paths (read once with the rest; one pmpc may not list stays unknown,
+    and so does one the server does not have yet, such as PVE 8's missing HA rules).
 
     A kind's per-guest paths are read for the guests its `reads_guest(guest, described)` chooses (a kind
     without that method: every guest).
@@ -125,9 +126,10 @@ def with_kinds(needs: Needs, kinds: Iterable[ListedKind]) -> Needs:
     extra = []
     for kind in kinds:
         chooser: GuestChooser | None = getattr(kind, "reads_guest", None)
+        unknown_on = (AuthError, ApiNotFound) if getattr(kind, "missing_on_older_servers", False) else (AuthError,)
         for path in kind.reads:
             choosers = (chooser,) if chooser is not None and read_shape(path) == "guest" else ()
-            extra.append(Read(path, (AuthError,), choosers))
+            extra.append(Read(path, unknown_on, choosers))
     return dataclasses.replace(needs, reads=(*needs.reads, *extra))
 
 
@@ -163,6 +165,9 @@ class ClusterFacts(BaseModel):
     # pmpc may not list it). References are checked against these and `described`.
     resources: dict[str, list[Resource]] | None = None
     described: set[str] = Field(default_factory=set)  # the addresses the workspace's manifests make exist
+    # The guests that exist, by VMID (`vm/101`, `ct/201`): what HA resources and backup jobs reference.
+    # None: not known (references to guests are then not judged).
+    guests: set[str] | None = None
     guest_names: set[str] = Field(default_factory=set)
     guest_vmids: set[int] = Field(default_factory=set)
 
@@ -375,6 +380,7 @@ def facts_of(observation: Observation, resources: Sequence[dict[str, Any]]) -> C
             str(e.get("iface")) for e in entries or [] if str(e.get("type", "")).lower() in ("bridge", "ovsbridge")
         }
     facts.resources = listed(observation, registry.resource_kinds())
+    facts.guests = {f"{g.kind}/{g.vmid}" for g in observation.guests}
     facts.shared_bridges |= {str(v.get("vnet")) for v in observation.reads.get(VNETS.path) or []}
     for res in resources:
         facts.guest_names.add(str(res.get("name")))
@@ -423,6 +429,7 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
         records = store.current_guests(cluster)
         facts = facts_from_store(store.nodes(cluster), store.storages(cluster))
         facts.resources = stored_resources(store, cluster)
+        facts.guests = {f"{r.kind}/{r.vmid}" for r in records}
     finally:
         store.close()
     for record in records:  # a stored guest is an observed one: what the last sync saw

@@ -159,7 +159,8 @@ def parse_allow_destroy(values: Sequence[str]) -> set[str]:
     from proxmox_mpc.kinds.registry import of_address
 
     for value in values:
-        if of_address(value) is None or not re.fullmatch(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9.\-_/]*", value):
+        # HA resources are addressed by PVE's id, with a colon: ha/vm:101.
+        if of_address(value) is None or not re.fullmatch(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9.\-_/:]*", value):
             raise UsageError(
                 f"--allow-destroy takes an address such as vm/101 or ct/web-1, not {value!r}."
             )

@@ -18,7 +18,7 @@ from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.plan import Change, Plan, make_plan
 from proxmox_mpc.errors import Conflict, ManifestError
 from proxmox_mpc.kinds import registry
-from proxmox_mpc.kinds.base import Resource, ResourceKind, ResourceManifest, text
+from proxmox_mpc.kinds.base import ANY_GUEST, Resource, ResourceKind, ResourceManifest, text
 from proxmox_mpc.kinds.plan import diff_resources, missing_references
 
 if TYPE_CHECKING:
@@ -80,21 +80,26 @@ async def get_resource(app_ctx: AppContext, prefix: str, ident: str) -> dict[str
 # ----------------------------------------------------------------------------- validate and plan
 
 
-def reference_problems(items: Sequence[Loaded], observed: Observed | None, described: Iterable[str]) -> list[Problem]:
-    """Return a problem for each reference to a resource that neither exists nor is described by a manifest."""
+def reference_problems(
+    items: Sequence[Loaded], observed: Observed | None, described: Iterable[str], guests: Iterable[str] | None = None
+) -> list[Problem]:
+    """Return a problem for each reference to a resource (or guest) that neither exists nor is described.
+
+    `guests` are the addresses of the guests that exist (`vm/101`); None: references to guests are not judged.
+    """
     if observed is None:
         return []
     by_manifest = {id(item.manifest): item for item in items}
     problems = []
-    for manifest, ref in missing_references([i.manifest for i in items], observed, described):
-        kind = registry.by_prefix(ref.kind)
-        what = kind.name if kind is not None else ref.kind
+    for manifest, ref in missing_references([i.manifest for i in items], observed, described, guests):
         name = ref.address.split("/", 1)[1]
-        problems.append(
-            by_manifest[id(manifest)].source.problem(
-                ref.loc, f"no {what} {name!r} in the cluster or the workspace (resources/{_folder(ref.kind)}/)"
-            )
-        )
+        if ref.kind == ANY_GUEST:
+            what = f"no guest {name} in the cluster or the workspace (resources/vms/, resources/cts/)"
+        else:
+            kind = registry.by_prefix(ref.kind)
+            label = kind.name if kind is not None else ref.kind
+            what = f"no {label} {name!r} in the cluster or the workspace (resources/{_folder(ref.kind)}/)"
+        problems.append(by_manifest[id(manifest)].source.problem(ref.loc, what))
     return problems
 
 
@@ -112,7 +117,7 @@ def plan_resources(items: Sequence[LoadedResource], observed: Observed) -> list[
     try:
         return diff_resources([item.manifest for item in items], observed)
     except ValueError as exc:
-        raise ManifestError(f"{exc}: pmpc's user needs the right to list it.") from None
+        raise ManifestError(f"{exc}.") from None
 
 
 def with_resources(plan: Plan, items: Sequence[LoadedResource], observed: Observed | None) -> Plan:

@@ -80,7 +80,7 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
                             f"no bridge {net.bridge!r} on node {m.node} (bridges: {known})",
                         )
                     )
-        problems += reference_problems([item], facts.resources, facts.described)
+        problems += reference_problems([item], facts.resources, facts.described, facts.guests)
         clone = m.spec.clone
         if clone is not None:
             source = clone.source
@@ -134,13 +134,14 @@ def require_valid(
     Raises:
         ManifestError: a manifest names something the cluster does not have.
     """
-    from proxmox_mpc.kinds.plan import described_addresses
+    from proxmox_mpc.kinds.plan import described_addresses, guest_addresses
     from proxmox_mpc.services.manifests import raise_problems
 
     if facts is not None:
         facts.described = described_addresses(item.manifest for item in resources)
+        facts.described |= guest_addresses(item.manifest for item in loaded)
         problems = check_against_cluster(loaded, facts)
-        raise_problems(problems + reference_problems(resources, facts.resources, facts.described))
+        raise_problems(problems + reference_problems(resources, facts.resources, facts.described, facts.guests))
 
 
 __all__ = [
