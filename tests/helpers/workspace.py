@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import yaml
 
@@ -23,3 +25,26 @@ def edit_spec(ws: Path, name: str, **spec: Any) -> None:
     doc = yaml.safe_load(path.read_text())
     doc["spec"].update(spec)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def writes_since(pve: Any, start: int) -> list[tuple[str, str, dict[str, str]]]:
+    """Return the writes the fake received since request number `start`: (method, path, form parameters)."""
+    return [
+        (method, path.removeprefix("/api2/json"), dict(parse_qsl((body or b"").decode())))
+        for method, path, body in pve.requests[start:]
+        if method != "GET"
+    ]
+
+
+def planned(cli: Any, ws: Path) -> list[dict[str, Any]]:
+    """Return the changes `pmpc plan -o json` shows for a workspace (the plan must succeed)."""
+    result = cli("--workspace", str(ws), "plan", "-o", "json")
+    assert result.exit_code == 0, result.output
+    changes: list[dict[str, Any]] = json.loads(result.stdout)["changes"]
+    return changes
+
+
+def api_post(cli: Any, path: str, *params: str) -> None:
+    """Create something on the fake through `pmpc api post` (the call must succeed)."""
+    result = cli("api", "post", path, *params, "-y")
+    assert result.exit_code == 0, result.output

@@ -6,46 +6,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import yaml
+
+from tests.helpers.workspace import api_post, imported_workspace, planned, writes_since
 
 HA_FILE = "vm_101.yaml"
 
 
-def _post(cli, path: str, *params: str) -> None:
-    result = cli("api", "post", path, *params, "-y")
-    assert result.exit_code == 0, result.output
-
-
 def _workspace(cli, work: Path) -> Path:
-    result = cli("init", str(work / "infra"), "--name", "infra")
-    assert result.exit_code == 0, result.output
-    ws = work / "infra"
-    result = cli("--workspace", str(ws), "sync", "--import")
-    assert result.exit_code == 0, result.output
+    ws = imported_workspace(cli, work)
     (ws / "resources" / "ha").mkdir(exist_ok=True)
     return ws
 
 
-def _writes_since(pve, start: int) -> list[tuple[str, str, dict]]:
-    return [
-        (m, p.removeprefix("/api2/json"), dict(parse_qsl((body or b"").decode())))
-        for m, p, body in pve.requests[start:]
-        if m != "GET"
-    ]
-
-
-def _plan(cli, ws: Path) -> list[dict]:
-    result = cli("--workspace", str(ws), "plan", "-o", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["changes"]
-
-
 def test_import_writes_resources_and_rules_and_plan_is_empty(cluster, cli, tmp_path):
-    _post(cli, "/cluster/ha/resources", "sid=vm:101", "max_restart=3", "comment=web", "state=started")
-    _post(cli, "/cluster/ha/resources", "sid=ct:201", "state=stopped")
-    _post(cli, "/cluster/ha/rules", "rule=dns-home", "type=node-affinity", "resources=ct:201",
+    api_post(cli, "/cluster/ha/resources", "sid=vm:101", "max_restart=3", "comment=web", "state=started")
+    api_post(cli, "/cluster/ha/resources", "sid=ct:201", "state=stopped")
+    api_post(cli, "/cluster/ha/rules", "rule=dns-home", "type=node-affinity", "resources=ct:201",
           "nodes=pve2,pve1:2", "strict=1")
     ws = _workspace(cli, tmp_path)
     docs = {p.name: yaml.safe_load(p.read_text()) for p in (ws / "resources" / "ha").glob("*.yaml")}
@@ -68,9 +46,9 @@ def test_import_writes_resources_and_rules_and_plan_is_empty(cluster, cli, tmp_p
 
 
 def test_edit_plans_exactly_that_applies_and_plans_empty(cluster, cli, tmp_path):
-    _post(cli, "/cluster/ha/resources", "sid=vm:101", "comment=web")
-    _post(cli, "/cluster/ha/resources", "sid=vm:102")
-    _post(cli, "/cluster/ha/rules", "rule=web-on-pve1", "type=node-affinity", "resources=vm:101", "nodes=pve1")
+    api_post(cli, "/cluster/ha/resources", "sid=vm:101", "comment=web")
+    api_post(cli, "/cluster/ha/resources", "sid=vm:102")
+    api_post(cli, "/cluster/ha/rules", "rule=web-on-pve1", "type=node-affinity", "resources=vm:101", "nodes=pve1")
     ws = _workspace(cli, tmp_path)
     (ws / "resources" / "ha" / HA_FILE).write_text(
         "kind: HAResource\nname: vm:101\nspec:\n  ha_state: stopped\n  comment: ''\n"
@@ -97,7 +75,7 @@ def test_edit_plans_exactly_that_applies_and_plans_empty(cluster, cli, tmp_path)
     before = len(cluster.requests)
     result = cli("--workspace", str(ws), "apply", "-y")
     assert result.exit_code == 0, result.output
-    writes = _writes_since(cluster, before)
+    writes = writes_since(cluster, before)
     assert ("PUT", "/cluster/ha/resources/vm:101", {"state": "stopped", "delete": "comment"}) in writes
     # PVE's rule update names the rule's type: apply read it.
     assert (
@@ -107,7 +85,7 @@ def test_edit_plans_exactly_that_applies_and_plans_empty(cluster, cli, tmp_path)
     ) in writes
     assert len(writes) == 2
     assert cluster.objects("ha")["vm:101"]["state"] == "stopped"
-    assert _plan(cli, ws) == []
+    assert planned(cli, ws) == []
 
 
 def test_a_new_guest_gets_its_ha_resource_and_rule_after_it_and_destroy_goes_in_reverse(cluster, cli, tmp_path):
@@ -122,7 +100,7 @@ def test_a_new_guest_gets_its_ha_resource_and_rule_after_it_and_destroy_goes_in_
         "  affinity: negative\n"
     )
     (ws / "resources" / "ha" / "vm_101.yaml").write_text("kind: HAResource\nname: vm:101\n")
-    changes = _plan(cli, ws)
+    changes = planned(cli, ws)
     assert [(c["address"], c["action"]) for c in changes] == [
         ("ha/vm:101", "create"),
         ("ha/vm:150", "create"),
@@ -132,20 +110,20 @@ def test_a_new_guest_gets_its_ha_resource_and_rule_after_it_and_destroy_goes_in_
     before = len(cluster.requests)
     result = cli("--workspace", str(ws), "apply", "-y")
     assert result.exit_code == 0, result.output
-    writes = [(m, p, b.get("sid") or b.get("rule")) for m, p, b in _writes_since(cluster, before)]
+    writes = [(m, p, b.get("sid") or b.get("rule")) for m, p, b in writes_since(cluster, before)]
     guest = writes.index(("POST", "/nodes/pve1/qemu", None))
     ha_150 = writes.index(("POST", "/cluster/ha/resources", "vm:150"))
     rule = writes.index(("POST", "/cluster/ha/rules", "new-apart"))
     assert guest < ha_150 < rule
     assert writes.index(("POST", "/cluster/ha/resources", "vm:101")) < rule
     assert cluster.objects("rules")["new-apart"]["affinity"] == "negative"
-    assert _plan(cli, ws) == []
+    assert planned(cli, ws) == []
 
     # pmpc created all three: destroy deletes the rule, then the HA resource, then the guest.
     before = len(cluster.requests)
     result = cli("--workspace", str(ws), "destroy", "new-1", "ha/vm:150", "harule/new-apart", "-y")
     assert result.exit_code == 0, result.output
-    deletes = [(m, p) for m, p, _ in _writes_since(cluster, before) if m == "DELETE"]
+    deletes = [(m, p) for m, p, _ in writes_since(cluster, before) if m == "DELETE"]
     assert deletes[:2] == [("DELETE", "/cluster/ha/rules/new-apart"), ("DELETE", "/cluster/ha/resources/vm:150")]
     assert deletes[2][1].startswith("/nodes/pve1/qemu/150")
     assert "vm:150" not in cluster.objects("ha") and 150 not in cluster.vms
@@ -169,43 +147,43 @@ def test_a_reference_to_a_missing_guest_or_ha_resource_is_a_validate_error_befor
     result = cli("--workspace", str(ws), "validate")
     assert result.exit_code == 1, result.output
     assert "spec.resources[0]: no HAResource 'vm:101' in the cluster or the workspace (resources/ha/)" in result.stderr
-    assert _writes_since(cluster, before) == []
+    assert writes_since(cluster, before) == []
 
 
 def test_an_adopted_ha_resource_is_protected(cluster, cli, tmp_path):
-    _post(cli, "/cluster/ha/resources", "sid=vm:101")
+    api_post(cli, "/cluster/ha/resources", "sid=vm:101")
     ws = _workspace(cli, tmp_path)
     before = len(cluster.requests)
     result = cli("--workspace", str(ws), "destroy", "ha/vm:101", "-y")
     assert result.exit_code == 1, result.output
     assert "ha/vm:101, which pmpc did not create" in result.stderr
-    assert _writes_since(cluster, before) == []
+    assert writes_since(cluster, before) == []
     result = cli("--workspace", str(ws), "destroy", "ha/vm:101", "--allow-destroy", "ha/vm:101", "-y")
     assert result.exit_code == 0, result.output
     assert cluster.objects("ha") == {}
 
 
 def test_a_rule_that_changes_type_is_replaced(cluster, cli, tmp_path):
-    _post(cli, "/cluster/ha/resources", "sid=vm:101")
-    _post(cli, "/cluster/ha/resources", "sid=vm:102")
-    _post(cli, "/cluster/ha/rules", "rule=web", "type=node-affinity", "resources=vm:101,vm:102", "nodes=pve1")
+    api_post(cli, "/cluster/ha/resources", "sid=vm:101")
+    api_post(cli, "/cluster/ha/resources", "sid=vm:102")
+    api_post(cli, "/cluster/ha/rules", "rule=web", "type=node-affinity", "resources=vm:101,vm:102", "nodes=pve1")
     ws = _workspace(cli, tmp_path)
     (ws / "resources" / "ha" / "web.yaml").write_text(
         "kind: HARule\nname: web\nlifecycle: {allow_destroy: true}\nspec:\n  type: resource-affinity\n"
         "  resources: [vm:101, vm:102]\n  affinity: positive\n"
     )
-    [change] = _plan(cli, ws)
+    [change] = planned(cli, ws)
     assert change["action"] == "replace"
     assert [f["name"] for f in change["fields"] if f.get("forces_replacement")] == ["type"]
     before = len(cluster.requests)
     result = cli("--workspace", str(ws), "apply", "-y")
     assert result.exit_code == 0, result.output
-    assert [(m, p) for m, p, _ in _writes_since(cluster, before)] == [
+    assert [(m, p) for m, p, _ in writes_since(cluster, before)] == [
         ("DELETE", "/cluster/ha/rules/web"),
         ("POST", "/cluster/ha/rules"),
     ]
     assert cluster.objects("rules")["web"]["type"] == "resource-affinity"
-    assert _plan(cli, ws) == []
+    assert planned(cli, ws) == []
 
 
 def test_a_server_without_ha_rules_leaves_them_unread_and_refuses_rule_manifests(cluster, cli, tmp_path):
@@ -214,7 +192,7 @@ def test_a_server_without_ha_rules_leaves_them_unread_and_refuses_rule_manifests
     cluster.fail("GET", "/cluster/ha/rules", status=501, message="Method 'GET /cluster/ha/rules' not implemented")
     result = cli("--workspace", str(ws), "sync")
     assert result.exit_code == 0, result.output
-    assert _plan(cli, ws) == []
+    assert planned(cli, ws) == []
     (ws / "resources" / "ha" / "r.yaml").write_text(
         "kind: HARule\nname: r\nspec:\n  type: node-affinity\n  resources: [vm:101]\n  nodes: {pve1: 1}\n"
     )
@@ -227,7 +205,7 @@ def test_a_server_without_ha_rules_leaves_them_unread_and_refuses_rule_manifests
 
 
 def test_ha_list_and_get(cluster, cli):
-    _post(cli, "/cluster/ha/resources", "sid=101", "max_restart=2", "comment=web")
+    api_post(cli, "/cluster/ha/resources", "sid=101", "max_restart=2", "comment=web")
     result = cli("ha", "list")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split() == ["vm:101", "started", "2", "1", "true", "web"]
