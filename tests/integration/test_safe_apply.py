@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
-from fakepve import FakePve
 
 from proxmox_mpc.state.db import sqlite_url
 from proxmox_mpc.state.store import open_store
 from tests.helpers.cluster import TOKEN_ID, TOKEN_SECRET
+from tests.helpers.cluster_objects import ObjectsPve
 from tests.helpers.demo_guests import populate_demo
 
 
@@ -214,8 +214,10 @@ def test_a_power_change_someone_else_made_is_already_done(demo, cli, tmp_path):
     assert not [p for m, p in _writes(demo) if p.endswith("/status/shutdown")]
 
 
-class PendingFoldingPve(FakePve):  # type: ignore[misc]
+class PendingFoldingPve(ObjectsPve):
     """A fake whose GET .../qemu/{vmid}/config folds pending values in unless `current=1`, as PVE's does.
+
+    It keeps the cluster objects (backup jobs, HA, access) as the `cluster` fixture's fake does.
 
     fakepve 0.5.0 answers with the current values only; PVE's `current` parameter defaults to 0, which
     returns the values pending for the next start. `sync`, `state drift` and `pmpc test` read that, so

@@ -41,6 +41,9 @@ def _pve(resources=RESOURCES, nodes=NODES):
     pve.get("/pools").mock(return_value=envelope([{"poolid": "prod"}]))
     pve.get("/cluster/sdn/vnets").mock(return_value=pve_error(501, "no sdn"))
     pve.get("/cluster/ha/resources").mock(return_value=envelope([{"sid": "vm:101"}]))
+    # The backup jobs and HA rules: none.
+    for path in ("/cluster/backup", "/cluster/ha/rules"):
+        pve.get(path).mock(return_value=envelope([]))
     # The firewall kinds' paths: an empty firewall.
     for path in (
         "/cluster/firewall/aliases",
