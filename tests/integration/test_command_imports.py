@@ -19,7 +19,10 @@ NOT_FOR = {
     ("vm", "list", "-o", "json"): (
         "sqlalchemy", "sqlmodel", "alembic", "jinja2", "rich", "prompt_toolkit", "tabulate", "fakepve",
     ),
-    ("sync",): ("alembic", "jinja2", "rich", "prompt_toolkit", "tabulate", "fakepve", "proxmoxer"),
+    # A SQLite store at the current schema is written through sqlite3 alone (state/lite.py).
+    ("sync",): (
+        "sqlalchemy", "sqlmodel", "alembic", "jinja2", "rich", "prompt_toolkit", "tabulate", "fakepve", "proxmoxer",
+    ),
     ("plan", "--offline"): (
         "httpx", "httpx_aiohttp", "aiohttp", "alembic", "jinja2", "rich", "prompt_toolkit", "tabulate", "fakepve",
     ),

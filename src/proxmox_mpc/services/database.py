@@ -14,6 +14,7 @@ from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.locations import STATE_DIR, STATE_FILE
 
 if TYPE_CHECKING:
+    from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
 
 
@@ -44,6 +45,18 @@ def open_app_store(app_ctx: AppContext) -> Store:
     except PmpcError:
         pass  # a read-only database: the journal view still tells interrupted runs apart
     return store
+
+
+def open_sync_store(app_ctx: AppContext) -> Store | LiteStore:
+    """Open the state database for a sync's writes: through sqlite3 alone when it is a SQLite file at the
+    current schema (no SQLAlchemy, no SQLModel tables loaded), else as `open_app_store` does.
+
+    Raises:
+        StateError: the database cannot be reached, created or migrated.
+    """
+    from proxmox_mpc.state.lite import open_lite
+
+    return open_lite(database_url(app_ctx)) or open_app_store(app_ctx)
 
 
 def open_store_readonly(app_ctx: AppContext) -> Store | None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.context import AppContext
     from proxmox_mpc.services.manifests import Loaded, LoadedResource, Problem
+    from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.resources import ResourceChangeRecord, ResourceRecord
     from proxmox_mpc.state.store import Store
 
@@ -258,7 +259,12 @@ def diff_stored(previous: Sequence[ResourceRecord], live: Observed) -> list[Reso
 
 
 def write_resources(
-    store: Store, cluster_id: int, live: Observed, changes: Sequence[ResourceChange], run_id: int, now: datetime
+    store: Store | LiteStore,
+    cluster_id: int,
+    live: Observed,
+    changes: Sequence[ResourceChange],
+    run_id: int,
+    now: datetime,
 ) -> None:
     """Write the live resources, their deletions and history rows (inside the caller's transaction)."""
     rows = [

@@ -21,7 +21,11 @@ from proxmox_mpc.services.resources import ResourceChange
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.kinds.base import Resource
+    from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import GuestRecord, LockInfo, Store
+
+    # What a sync writes through: the SQLAlchemy store, or sqlite3 alone (state/lite.py).
+    SyncStore = Store | LiteStore
 
 # Guest attributes whose changes become history rows (besides every config key, as `config.KEY`).
 TRACKED = ("name", "node", "status", "template", "pool", "tags", "type")
@@ -195,7 +199,7 @@ def count_changes(changes: Sequence[GuestChange]) -> tuple[int, int, int]:
 
 
 def write_snapshot(
-    store: Store,
+    store: SyncStore,
     cluster_id: int,
     snapshot: ClusterSnapshot,
     previous: Sequence[GuestRecord],
@@ -217,7 +221,7 @@ def _first_seen(prior: Any, now: datetime) -> datetime:
     return prior.first_seen if prior is not None and prior.deleted_at is None else now
 
 
-def _write_nodes(store: Store, cluster_id: int, snapshot: ClusterSnapshot, now: datetime) -> None:
+def _write_nodes(store: SyncStore, cluster_id: int, snapshot: ClusterSnapshot, now: datetime) -> None:
     stored = {n.name: n for n in store.nodes_of(cluster_id)}
     rows = [node_row(cluster_id, raw, stored.get(str(raw.get("node"))), now) for raw in snapshot.nodes]
     store.upsert_nodes(cluster_id, rows)
@@ -226,7 +230,7 @@ def _write_nodes(store: Store, cluster_id: int, snapshot: ClusterSnapshot, now: 
     store.mark_nodes_deleted(cluster_id, gone, now)
 
 
-def _write_storages(store: Store, cluster_id: int, snapshot: ClusterSnapshot, now: datetime) -> None:
+def _write_storages(store: SyncStore, cluster_id: int, snapshot: ClusterSnapshot, now: datetime) -> None:
     stored = {(s.node, s.name): s for s in store.storages_of(cluster_id)}
     rows = [
         storage_row(cluster_id, node, raw, stored.get((node, str(raw.get("storage") or ""))), now)
@@ -339,9 +343,9 @@ async def sync_cluster(
         Conflict: the workspace lock is held by someone else (exit 7).
         PmpcError: reading the cluster or writing the store failed; the store is left as it was.
     """
-    from proxmox_mpc.services.database import cluster_key, open_app_store, workspace_lock_name
+    from proxmox_mpc.services.database import cluster_key, open_sync_store, workspace_lock_name
     from proxmox_mpc.services.resources import diff_stored, write_resources
-    from proxmox_mpc.state.tables import utcnow
+    from proxmox_mpc.state.basics import utcnow
 
     cluster = cluster_key(app_ctx)
     workspace = str(app_ctx.workspace) if app_ctx.workspace else None
@@ -349,7 +353,7 @@ async def sync_cluster(
     if dry_run:
         return await _dry_run(app_ctx, cluster, clock, import_manifests=import_manifests)
 
-    store = open_app_store(app_ctx)
+    store = open_sync_store(app_ctx)
     try:
         with store.workspace_lock(workspace_lock_name(app_ctx), "pmpc sync", lock_timeout, on_lock_wait):
             started = utcnow()
@@ -431,7 +435,7 @@ def _planned_imports(app_ctx: AppContext, snapshot: ClusterSnapshot) -> list[Pla
 
 
 def _record_failure(
-    store: Store, cluster: str, workspace: str | None, started: datetime, exc: PmpcError
+    store: SyncStore, cluster: str, workspace: str | None, started: datetime, exc: PmpcError
 ) -> None:
     try:
         store.record_failed_sync(cluster, workspace, started, exc.message)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from proxmox_mpc.state.common import record_failed_sync
 from proxmox_mpc.state.records import ChangeRecord, SyncRunRecord, from_row
 from proxmox_mpc.state.repository import Repository
 from proxmox_mpc.state.tables import changes_t, sync_runs_t, utcnow
@@ -59,12 +60,7 @@ class History(Repository):
         self, cluster: str, workspace: str | None, started_at: datetime, error: str
     ) -> int:
         """Record a sync that failed before writing anything (its own small transaction)."""
-        with self.transaction():
-            cid = self.cluster_id(cluster, create=True)
-            assert cid is not None
-            run_id = self.start_sync_run(cid, workspace, started_at)
-            self.finish_sync_run(run_id, status="failed", error=error)
-        return run_id
+        return record_failed_sync(self, cluster, workspace, started_at, error)
 
     def last_sync(self, cluster: str) -> SyncRunRecord | None:
         """Return the last successful sync of a cluster, or None."""

@@ -6,24 +6,18 @@ row naming the holder. SQLite: the lock row, taken in an immediate transaction.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from proxmox_mpc.errors import Conflict, PmpcError
+from proxmox_mpc.state.common import LOCK_POLL_SECONDS, OnWait, Waiter, held_error, lock_row_held, new_lock
 from proxmox_mpc.state.records import LockInfo
 from proxmox_mpc.state.repository import Repository, advisory_key
 from proxmox_mpc.state.tables import locks_t, utcnow
 
-LOCK_POLL_SECONDS = 0.1
 HOLDER_ROW_GRACE_SECONDS = 2.0
 UNLOCK_WAIT_SECONDS = 10.0
-
-OnWait = Callable[[LockInfo | None], None]
 
 
 class Locks(Repository):
@@ -50,33 +44,20 @@ class Locks(Repository):
         Raises:
             Conflict: another holder kept it for the whole timeout (exit 7).
         """
-        waiting = _Waiter(self, name, timeout, on_wait)
-        info = LockInfo(name=name, holder=holder, pid=os.getpid(), host=socket.gethostname(), since=utcnow())
-        token = uuid.uuid4().hex
-        row = {**info.model_dump(), "token": token}
-        deadline = time.monotonic() + max(0.0, timeout)
-        if self.dialect == "postgresql":
-            with self._advisory_session(name, timeout, deadline, waiting):
-                info.since = row["since"] = utcnow()
-                self._upsert(locks_t, [row], ("name",))
-                try:
-                    yield info
-                finally:
-                    self._drop_lock_row(name, token)
+        info, token = new_lock(name, holder)
+        if self.dialect != "postgresql":
+            with lock_row_held(self, info, token, timeout, on_wait):
+                yield info
             return
-        while not self._try_lock_row(row):
-            if time.monotonic() >= deadline:
-                raise self._held_error(name, timeout)
-            waiting.notify()
-            time.sleep(LOCK_POLL_SECONDS)
-        try:
-            yield info
-        except BaseException:
-            # The first error is the one to report: a release that fails too (the disk that filled up
-            # fails the DELETE as well) leaves a row whose process is gone, which the next taker expires.
-            self._drop_lock_row(name, token, quiet=True)
-            raise
-        self._drop_lock_row(name, token)
+        waiting = Waiter(self, name, timeout, on_wait)
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._advisory_session(name, timeout, deadline, waiting):
+            info.since = utcnow()
+            self._upsert(locks_t, [{**info.model_dump(), "token": token}], ("name",))
+            try:
+                yield info
+            finally:
+                self._drop_lock_row(name, token)
 
     def force_unlock(self, name: str) -> LockInfo | None:
         """Release a workspace lock whatever holds it (a crashed or hung holder); return what held it.
@@ -132,33 +113,25 @@ class Locks(Repository):
             while info is None and time.monotonic() < settle:
                 time.sleep(LOCK_POLL_SECONDS)
                 info = self.lock_info(name)
-        waited = f"gave up after {timeout:g}s" if timeout else "not waiting (--lock-timeout 0)"
-        if info is None:
-            return Conflict(f"The workspace lock {name!r} is held by another pmpc session; {waited}.")
-        hint = " That process is no longer running:" if info.holder_gone() else " If that process is gone,"
-        return Conflict(
-            f"The workspace lock {name!r} is held by {info.describe()}; {waited}.{hint} "
-            "release the lock with `pmpc state unlock`.",
-            details=info.model_dump(mode="json"),
-        )
+        return held_error(info, name, timeout)
 
-    def _try_lock_row(self, row: dict[str, Any]) -> bool:
+    def _try_lock_row(self, info: LockInfo, token: str) -> bool:
         from sqlalchemy import delete, insert, select
 
         with self.transaction() as conn:
             held = conn.execute(
                 select(locks_t.c.holder, locks_t.c.pid, locks_t.c.host, locks_t.c.since).where(
-                    locks_t.c.name == row["name"]
+                    locks_t.c.name == info.name
                 )
             ).first()
             if held is not None:
-                holder = LockInfo(name=row["name"], holder=held[0], pid=held[1], host=held[2], since=held[3])
+                holder = LockInfo(name=info.name, holder=held[0], pid=held[1], host=held[2], since=held[3])
                 if not holder.holder_gone():
                     return False
                 # Its process ended without releasing it (killed, or the release itself failed): expire it.
-                conn.execute(delete(locks_t).where(locks_t.c.name == row["name"]))
-            row["since"] = utcnow()
-            conn.execute(insert(locks_t).values(row))
+                conn.execute(delete(locks_t).where(locks_t.c.name == info.name))
+            info.since = utcnow()
+            conn.execute(insert(locks_t).values({**info.model_dump(), "token": token}))
             return True
 
     def _drop_lock_row(self, name: str, token: str, *, quiet: bool = False) -> None:
@@ -173,7 +146,7 @@ class Locks(Repository):
                 raise
 
     @contextmanager
-    def _advisory_session(self, name: str, timeout: float, deadline: float, waiting: _Waiter) -> Iterator[None]:
+    def _advisory_session(self, name: str, timeout: float, deadline: float, waiting: Waiter) -> Iterator[None]:
         from sqlalchemy import func, select
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -224,16 +197,3 @@ class Locks(Repository):
                 conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         return [int(pid) for pid in pids]
 
-
-class _Waiter:
-    """Tell the caller, once, that the lock is busy and we are waiting for it."""
-
-    def __init__(self, store: Locks, name: str, timeout: float, on_wait: OnWait | None) -> None:
-        self.store, self.name, self.timeout, self.on_wait = store, name, timeout, on_wait
-        self.told = False
-
-    def notify(self) -> None:
-        if self.told or self.on_wait is None or self.timeout <= 0:
-            return
-        self.told = True
-        self.on_wait(self.store.lock_info(self.name))

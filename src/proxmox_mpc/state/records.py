@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.models import ObservedGuest, Storage, UtcTime, split_tags
@@ -113,6 +113,47 @@ class LockInfo(BaseModel):
     def holder_gone(self) -> bool:
         """Return True when the holder ran on this host and its process no longer exists."""
         return process_gone(self.pid, self.host, None)
+
+
+class ResourceRecord(BaseModel):
+    """A stored resource: its kind, address and normalised data (deleted_at once it is gone)."""
+
+    kind: str
+    address: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    first_seen: UtcTime
+    last_seen: UtcTime
+    deleted_at: UtcTime | None = None
+
+    @property
+    def id(self) -> str:
+        """Return the resource's id: `prod` of `pool/prod`."""
+        return self.address.split("/", 1)[1]
+
+
+class ResourceChangeRecord(BaseModel):
+    """One history row of a resource: added, deleted, or one field changed, seen by a sync."""
+
+    sync_run_id: int
+    kind: str
+    address: str
+    change: str
+    field: str = ""
+    old: str | None = None
+    new: str | None = None
+    changed_at: UtcTime
+
+
+def resource_record(row: Any) -> ResourceRecord:
+    """Return the record of a `pmpc_resources` row."""
+    return ResourceRecord(
+        kind=row.kind,
+        address=row.address,
+        data=dict(row.data or {}),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        deleted_at=row.deleted_at,
+    )
 
 
 R = TypeVar("R", bound=BaseModel)

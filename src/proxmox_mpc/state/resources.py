@@ -10,55 +10,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from proxmox_mpc.core.models import UtcTime
+from proxmox_mpc.state.records import ResourceChangeRecord, ResourceRecord, resource_record
 from proxmox_mpc.state.repository import Repository
 from proxmox_mpc.state.tables import CreatedResourceRow, ResourceChangeRow, ResourceRow, table, utcnow
 
 resources_t = table(ResourceRow)
 resource_changes_t = table(ResourceChangeRow)
 created_resources_t = table(CreatedResourceRow)
-
-
-class ResourceRecord(BaseModel):
-    """A stored resource: its kind, address and normalised data (deleted_at once it is gone)."""
-
-    kind: str
-    address: str
-    data: dict[str, Any] = Field(default_factory=dict)
-    first_seen: UtcTime
-    last_seen: UtcTime
-    deleted_at: UtcTime | None = None
-
-    @property
-    def id(self) -> str:
-        """Return the resource's id: `prod` of `pool/prod`."""
-        return self.address.split("/", 1)[1]
-
-
-class ResourceChangeRecord(BaseModel):
-    """One history row of a resource: added, deleted, or one field changed, seen by a sync."""
-
-    sync_run_id: int
-    kind: str
-    address: str
-    change: str
-    field: str = ""
-    old: str | None = None
-    new: str | None = None
-    changed_at: UtcTime
-
-
-def _record(row: Any) -> ResourceRecord:
-    return ResourceRecord(
-        kind=row.kind,
-        address=row.address,
-        data=dict(row.data or {}),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        deleted_at=row.deleted_at,
-    )
+__all__ = ["ResourceChangeRecord", "ResourceRecord", "ResourceStore"]
 
 
 class ResourceStore(Repository):
@@ -80,7 +39,7 @@ class ResourceStore(Repository):
             query = query.where(resources_t.c.deleted_at.is_(None))
         with self._read() as conn:
             rows = conn.execute(query.order_by(resources_t.c.kind, resources_t.c.address)).all()
-        return [_record(r) for r in rows]
+        return [resource_record(r) for r in rows]
 
     def upsert_resources(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or update resources by (cluster, kind, address): kind, address, data, first/last seen."""

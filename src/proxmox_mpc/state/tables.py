@@ -13,8 +13,10 @@ from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, Table, Text, 
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from proxmox_mpc.state.basics import VERSION_TABLE as VERSION_TABLE
+from proxmox_mpc.state.basics import utcnow as utcnow
+
 PREFIX = "pmpc_"
-VERSION_TABLE = "pmpc_alembic_version"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -36,11 +38,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
-
-
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
 
 
 class ClusterRow(SQLModel, table=True):

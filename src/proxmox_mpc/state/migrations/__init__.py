@@ -11,15 +11,15 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from proxmox_mpc.state.tables import VERSION_TABLE
+# HEAD: the newest revision, known without importing alembic (the fast path of every open).
+from proxmox_mpc.state.basics import HEAD as HEAD
+from proxmox_mpc.state.basics import VERSION_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection
 
 HERE = Path(__file__).resolve().parent
-# The newest revision, known without importing alembic (the fast path of every open); a test checks it.
-HEAD = "0005"
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:

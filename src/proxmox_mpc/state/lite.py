@@ -1,0 +1,406 @@
+"""Sync's write path on a SQLite state database, through the standard library's sqlite3 alone.
+
+A `pmpc sync` into a SQLite database whose schema is current needs neither SQLAlchemy nor the SQLModel
+tables (a quarter of a second of imports and 35 MB): `LiteStore` runs the statements `Store` runs for
+a sync (state/inventory.py, history.py, resources.py, locks.py, journal.py's open-time check), in
+SQL written out here, and stores every value as SQLAlchemy does on SQLite (timestamps as naive UTC
+text with microseconds, JSON as `json.dumps` text, booleans as 0/1). state/tables.py stays the one
+schema: a test checks the columns and types named here against it, and that a sync through either
+store leaves the same rows. A database to create or migrate, or PostgreSQL, goes through `Store`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from proxmox_mpc.config import redact_url
+from proxmox_mpc.errors import PmpcError, StateError
+from proxmox_mpc.state.basics import HEAD, VERSION_TABLE, utcnow
+from proxmox_mpc.state.common import OnWait, lock_row_held, new_lock, record_failed_sync
+from proxmox_mpc.state.db import SQLITE_BUSY_TIMEOUT, describe_db_error
+from proxmox_mpc.state.processes import process_gone
+from proxmox_mpc.state.records import (
+    GuestRecord,
+    LockInfo,
+    NodeRecord,
+    ResourceRecord,
+    StorageRecord,
+    from_row,
+    guest_record,
+    resource_record,
+)
+
+# The tables a sync writes, and their columns stored as SQLAlchemy's SQLite types store them (a test
+# checks these against state/tables.py).
+TABLES = (
+    "pmpc_clusters",
+    "pmpc_nodes",
+    "pmpc_storages",
+    "pmpc_guests",
+    "pmpc_sync_runs",
+    "pmpc_changes",
+    "pmpc_resources",
+    "pmpc_resource_changes",
+    "pmpc_locks",
+    "pmpc_apply_runs",
+)
+TIMESTAMPS = frozenset(
+    {"first_seen", "last_seen", "deleted_at", "created_at", "started_at", "finished_at", "changed_at", "since"}
+)
+JSON_COLUMNS = frozenset({"config", "data"})
+BOOLEANS = frozenset({"template", "shared", "enabled", "active"})
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a `sqlite:///PATH` URL (None: another database, or not a plain file)."""
+    scheme, sep, path = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0] != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path).expanduser()
+
+
+def open_lite(url: str) -> LiteStore | None:
+    """Open a SQLite state database for sync's writes when it needs nothing else: an existing file we
+    may write, at the current schema (None: use `Store`, which creates, migrates or reaches PostgreSQL).
+
+    Raises:
+        StateError: the database cannot be read.
+    """
+    path = sqlite_path(url)
+    if path is None or not path.is_file() or not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        return None
+    store = LiteStore(path, url)
+    try:
+        if store.revision() != HEAD:
+            store.close()
+            return None
+        store.mark_interrupted_runs()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def to_db(column: str, value: Any) -> Any:
+    """Return a value as SQLAlchemy binds it into a SQLite column."""
+    if value is None:
+        return None
+    if column in TIMESTAMPS:
+        utc = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond:06d}"
+    if column in JSON_COLUMNS:
+        return json.dumps(value)
+    if column in BOOLEANS:
+        return 1 if value else 0
+    return value
+
+
+def from_db(column: str, value: Any) -> Any:
+    """Return a SQLite column's value as SQLAlchemy reads it back through the tables' types."""
+    if value is None:
+        return None
+    if column in TIMESTAMPS:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    if column in JSON_COLUMNS:
+        return json.loads(value)
+    if column in BOOLEANS:
+        return bool(value)
+    return value
+
+
+class _Row(dict[str, Any]):
+    """A result row readable by name, as `row.kind` (what records.guest_record reads)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class LiteStore:
+    """The state store calls a sync makes, on one SQLite connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, url: str) -> None:
+        self._url = url
+        self.url = redact_url(url)
+        self._cluster_ids: dict[str, int] = {}
+        self._depth = 0
+        with self._guard():
+            self._conn = sqlite3.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> LiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StateError(describe_db_error(exc, self._url)) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[LiteStore]:
+        """Run the enclosed calls in one immediate transaction (a call outside one runs in its own)."""
+        if self._depth:
+            yield self
+            return
+        with self._guard():
+            self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._cluster_ids.clear()  # a cluster created in the rolled-back transaction is gone
+            with self._guard():
+                self._conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        with self._guard():
+            self._conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self.transaction(), self._guard():
+            return self._conn.execute(sql, params)
+
+    def _write_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        with self.transaction(), self._guard():
+            self._conn.executemany(sql, params)
+
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
+        with self._guard():
+            cursor = self._conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [_Row((n, from_db(n, v)) for n, v in zip(names, row, strict=True)) for row in cursor]
+
+    def _upsert(
+        self, table: str, rows: Sequence[dict[str, Any]], keys: Sequence[str], keep: Sequence[str] = ()
+    ) -> None:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE every other column but `keep`, as one executemany."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        updated = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys and c not in keep)
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updated}"
+        )
+        self._write_many(sql, ([to_db(c, r[c]) for c in columns] for r in rows))
+
+    def _insert_many(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            columns = list(rows[0])
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            self._write_many(sql, ([to_db(c, r[c]) for c in columns] for r in rows))
+
+    def _mark_deleted(
+        self, table: str, cluster_id: int, keys: Sequence[str], values: Iterable[Sequence[Any]], when: datetime
+    ) -> None:
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        sql = f"UPDATE {table} SET deleted_at = ? WHERE cluster_id = ? AND {where}"
+        stamp = to_db("deleted_at", when)
+        self._write_many(sql, ([stamp, cluster_id, *v] for v in values))
+
+    # ------------------------------------------------------------------ schema, clusters
+
+    def revision(self) -> str | None:
+        """Return the alembic revision the database is at (None: empty database)."""
+        found = self._select("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,))
+        if not found:
+            return None
+        rows = self._select(f"SELECT version_num FROM {VERSION_TABLE}")
+        return str(rows[0]["version_num"]) if len(rows) == 1 else None
+
+    def cluster_id(
+        self, cluster: str, *, create: bool = False, name: str | None = None, context: str | None = None
+    ) -> int | None:
+        """Return the id of a cluster key (host:port), creating the row when asked."""
+        if cluster in self._cluster_ids and not create:
+            return self._cluster_ids[cluster]
+        if create:
+            update = [k for k, v in (("name", name), ("context", context)) if v is not None]
+            conflict = f"DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in update)}" if update else "DO NOTHING"
+            self._write(
+                f"INSERT INTO pmpc_clusters (key, name, context, created_at) VALUES (?, ?, ?, ?) "
+                f"ON CONFLICT (key) {conflict}",
+                (cluster, name, context, to_db("created_at", utcnow())),
+            )
+        rows = self._select("SELECT id FROM pmpc_clusters WHERE key = ?", (cluster,))
+        if not rows:
+            return None
+        self._cluster_ids[cluster] = int(rows[0]["id"])
+        return self._cluster_ids[cluster]
+
+    def lock_cluster(self, cluster_id: int) -> None:
+        """Writers of a cluster are serialised by the immediate transaction on SQLite: nothing to take."""
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Mark every `running` apply run whose process is gone as `interrupted` (what `Store` does on open)."""
+        rows = self._select("SELECT id, pid, host, process_start FROM pmpc_apply_runs WHERE status = 'running'")
+        gone = [int(r["id"]) for r in rows if process_gone(r["pid"], r["host"], r["process_start"])]
+        stamp = to_db("finished_at", utcnow())
+        sql = "UPDATE pmpc_apply_runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'"
+        self._write_many(sql, ((stamp, run) for run in gone))
+        return gone
+
+    # ------------------------------------------------------------------ inventory
+
+    def current_guests(self, cluster: str, *, include_deleted: bool = False) -> list[GuestRecord]:
+        """Return the cluster's guests (non-deleted unless asked), by VMID."""
+        cid = self.cluster_id(cluster)
+        if cid is None:
+            return []
+        alive = "" if include_deleted else " AND deleted_at IS NULL"
+        rows = self._select(f"SELECT * FROM pmpc_guests WHERE cluster_id = ?{alive} ORDER BY vmid", (cid,))
+        return [guest_record(r) for r in rows]
+
+    def nodes_of(self, cid: int) -> list[NodeRecord]:
+        """Return the nodes of a cluster id, deleted ones too."""
+        rows = self._select("SELECT * FROM pmpc_nodes WHERE cluster_id = ? ORDER BY name", (cid,))
+        return [from_row(NodeRecord, r) for r in rows]
+
+    def storages_of(self, cid: int) -> list[StorageRecord]:
+        """Return the storages of a cluster id, deleted ones too."""
+        rows = self._select("SELECT * FROM pmpc_storages WHERE cluster_id = ? ORDER BY node, name", (cid,))
+        return [from_row(StorageRecord, r, content=[c for c in str(r["content"] or "").split(",") if c]) for r in rows]
+
+    def upsert_nodes(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        self._upsert("pmpc_nodes", [{**r, "cluster_id": cluster_id} for r in rows], ("cluster_id", "name"))
+
+    def upsert_storages(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        keys = ("cluster_id", "node", "name")
+        self._upsert("pmpc_storages", [{**r, "cluster_id": cluster_id} for r in rows], keys)
+
+    def upsert_guests(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        self._upsert("pmpc_guests", [{**r, "cluster_id": cluster_id} for r in rows], ("cluster_id", "vmid"))
+
+    def mark_nodes_deleted(self, cluster_id: int, names: Iterable[str], when: datetime) -> None:
+        self._mark_deleted("pmpc_nodes", cluster_id, ("name",), ((n,) for n in names), when)
+
+    def mark_storages_deleted(self, cluster_id: int, keys: Iterable[tuple[str, str]], when: datetime) -> None:
+        self._mark_deleted("pmpc_storages", cluster_id, ("node", "name"), keys, when)
+
+    def mark_guests_deleted(self, cluster_id: int, vmids: Iterable[int], when: datetime) -> None:
+        self._mark_deleted("pmpc_guests", cluster_id, ("vmid",), ((v,) for v in vmids), when)
+
+    # ------------------------------------------------------------------ resources
+
+    def current_resources(self, cluster: str, *, include_deleted: bool = False) -> list[ResourceRecord]:
+        """Return the cluster's resources (non-deleted unless asked), by kind and address."""
+        cid = self.cluster_id(cluster)
+        if cid is None:
+            return []
+        alive = "" if include_deleted else " AND deleted_at IS NULL"
+        sql = f"SELECT * FROM pmpc_resources WHERE cluster_id = ?{alive} ORDER BY kind, address"
+        return [resource_record(r) for r in self._select(sql, (cid,))]
+
+    def upsert_resources(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        full = [{**r, "cluster_id": cluster_id, "deleted_at": None} for r in rows]
+        # first_seen stays what the first sync recorded.
+        self._upsert("pmpc_resources", full, ("cluster_id", "kind", "address"), keep=("first_seen",))
+
+    def mark_resources_deleted(self, cluster_id: int, keys: Iterable[tuple[str, str]], when: datetime) -> None:
+        self._mark_deleted("pmpc_resources", cluster_id, ("kind", "address"), keys, when)
+
+    def add_resource_changes(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert_many("pmpc_resource_changes", rows)
+
+    # ------------------------------------------------------------------ history
+
+    def start_sync_run(self, cluster_id: int, workspace: str | None, started_at: datetime) -> int:
+        """Insert a sync run (status `running`) and return its id."""
+        # Every column, as SQLAlchemy inserts the tables' defaults with the row.
+        cursor = self._write(
+            "INSERT INTO pmpc_sync_runs (cluster_id, workspace, started_at, finished_at, status, guests, added, "
+            "changed, deleted, requests, error) VALUES (?, ?, ?, NULL, 'running', 0, 0, 0, 0, 0, NULL)",
+            (cluster_id, workspace, to_db("started_at", started_at)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_sync_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        guests: int = 0,
+        added: int = 0,
+        changed: int = 0,
+        deleted: int = 0,
+        requests: int = 0,
+        error: str | None = None,
+    ) -> None:
+        """Record how a sync run ended."""
+        self._write(
+            "UPDATE pmpc_sync_runs SET status = ?, finished_at = ?, guests = ?, added = ?, changed = ?, "
+            "deleted = ?, requests = ?, error = ? WHERE id = ?",
+            (status, to_db("finished_at", utcnow()), guests, added, changed, deleted, requests,
+             error, run_id),
+        )
+
+    def record_failed_sync(self, cluster: str, workspace: str | None, started_at: datetime, error: str) -> int:
+        """Record a sync that failed before writing anything (its own small transaction)."""
+        return record_failed_sync(self, cluster, workspace, started_at, error)
+
+    def add_changes(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert_many("pmpc_changes", rows)
+
+    # ------------------------------------------------------------------ the workspace lock
+
+    def lock_info(self, name: str) -> LockInfo | None:
+        """Return who holds a workspace lock per the lock row (None: nobody)."""
+        rows = self._select("SELECT name, holder, pid, host, since FROM pmpc_locks WHERE name = ?", (name,))
+        return LockInfo(**rows[0]) if rows else None
+
+    def workspace_lock(
+        self, name: str, holder: str, timeout: float, on_wait: OnWait | None = None
+    ) -> AbstractContextManager[LockInfo]:
+        """Hold the workspace lock `name` (its row, as `Store` takes it on SQLite) for the enclosed block.
+
+        Raises:
+            Conflict: another holder kept it for the whole timeout (exit 7).
+        """
+        info, token = new_lock(name, holder)
+        return lock_row_held(self, info, token, timeout, on_wait)
+
+    def _try_lock_row(self, info: LockInfo, token: str) -> bool:
+        with self.transaction():
+            held = self.lock_info(info.name)
+            if held is not None:
+                if not held.holder_gone():
+                    return False
+                # Its process ended without releasing it: expire it.
+                self._write("DELETE FROM pmpc_locks WHERE name = ?", (info.name,))
+            info.since = utcnow()
+            self._write(
+                "INSERT INTO pmpc_locks (name, holder, pid, host, token, since) VALUES (?, ?, ?, ?, ?, ?)",
+                (info.name, info.holder, info.pid, info.host, token, to_db("since", info.since)),
+            )
+            return True
+
+    def _drop_lock_row(self, name: str, token: str, *, quiet: bool = False) -> None:
+        try:
+            self._write("DELETE FROM pmpc_locks WHERE name = ? AND token = ?", (name, token))
+        except PmpcError:
+            if not quiet:
+                raise

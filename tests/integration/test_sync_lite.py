@@ -1,0 +1,137 @@
+"""Sync's sqlite3 write path (state/lite.py) writes what the SQLAlchemy store writes, row for row.
+
+The same syncs of the fixture cluster, as it changes, go into three databases: SQLite through sqlite3
+alone, SQLite through `Store` (the sqlite3 path turned off), and PostgreSQL through `Store`. The two
+SQLite files must hold the same rows, value for value and type for type (timestamps only differ in
+time); the PostgreSQL store must read back the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxmox_mpc.state import lite
+
+STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+
+
+def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the sync's tables: values with their SQLite types, timestamps checked then masked."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with sqlite3.connect(path) as conn:
+        for table in lite.TABLES:
+            cursor = conn.execute(f"SELECT * FROM {table} ORDER BY 1")
+            names = [d[0] for d in cursor.description]
+            rows = []
+            for row in cursor:
+                masked = []
+                for name, value in zip(names, row, strict=True):
+                    if name in lite.TIMESTAMPS and value is not None:
+                        assert STAMP.fullmatch(value), (table, name, value)
+                        value = "<time>"
+                    masked.append((name, type(value).__name__, value))
+                rows.append(tuple(masked))
+            out[table] = rows
+    return out
+
+
+def records(cli: Any) -> list[Any]:
+    """What the store reads back: every guest (deleted ones too), each guest's history, the resources."""
+    shown = cli("state", "show", "--all", "-o", "json")
+    assert shown.exit_code == 0, shown.output
+    guests = json.loads(shown.stdout)
+    history = [json.loads(cli("state", "history", str(g["vmid"]), "-o", "json").stdout) for g in guests]
+    status = json.loads(cli("status", "-o", "json").stdout)
+    found = json.dumps([guests, history, status["last_sync_guests"]], sort_keys=True)
+    return json.loads(re.sub(r'"\d{4}-\d\d-\d\dT[^"]*"', '"<time>"', found))
+
+
+def test_the_sqlite3_path_writes_what_the_store_writes(cluster, cli, tmp_path, monkeypatch):
+    from tests.helpers.postgres import require_server, schema_url
+
+    opened: list[str] = []
+    real_open = lite.open_lite
+
+    def spy(url: str) -> lite.LiteStore | None:
+        store = real_open(url)
+        if store is not None:
+            opened.append(url)
+        return store
+
+    lite_file, orm_file = tmp_path / "lite.db", tmp_path / "orm.db"
+    with schema_url(require_server()) as pg_url:
+        targets = {"lite": f"sqlite:///{lite_file}", "orm": f"sqlite:///{orm_file}", "postgresql": pg_url}
+
+        def sync_all() -> None:
+            for name, url in targets.items():
+                monkeypatch.setenv("PMPC_DATABASE_URL", url)
+                monkeypatch.setattr(lite, "open_lite", spy if name == "lite" else lambda url: None)
+                result = cli("sync")
+                assert result.exit_code == 0, (name, result.output)
+
+        sync_all()  # each database is created (and migrated) by Store
+        assert opened == []
+        cluster.vm(101).config["memory"] = 4096
+        cluster.vm(102).config["tags"] = "prod;web;blue"
+        cluster.vms.remove(cluster.vm(104))
+        sync_all()
+        cluster.set_node_offline("pve3")
+        sync_all()
+        cluster.fail("GET", "/nodes/pve1/qemu/101/config", 500, "boom")
+        for name, url in targets.items():  # a failed sync is recorded as failed, nothing else written
+            monkeypatch.setenv("PMPC_DATABASE_URL", url)
+            monkeypatch.setattr(lite, "open_lite", spy if name == "lite" else lambda url: None)
+            assert cli("sync").exit_code == 1
+        assert opened == [targets["lite"]] * 3
+
+        assert dump(lite_file) == dump(orm_file)
+        read_back = {}
+        for name, url in targets.items():
+            monkeypatch.setenv("PMPC_DATABASE_URL", url)
+            read_back[name] = records(cli)
+        assert read_back["lite"] == read_back["orm"] == read_back["postgresql"]
+        assert any(h["change"] == "delete" for hs in read_back["lite"][1] for h in hs)
+
+
+def test_the_sqlite3_path_names_the_tables_columns_and_types_of_the_schema():
+    from sqlalchemy import JSON, Boolean
+
+    from proxmox_mpc.state.basics import HEAD
+    from proxmox_mpc.state.migrations import head_revision
+    from proxmox_mpc.state.tables import UTCDateTime, metadata
+
+    assert head_revision() == HEAD
+    tables = metadata().tables
+    assert set(lite.TABLES) <= set(tables)
+    for table in lite.TABLES:
+        for column in tables[table].columns:
+            assert isinstance(column.type, UTCDateTime) == (column.name in lite.TIMESTAMPS), column
+            assert isinstance(column.type, JSON) == (column.name in lite.JSON_COLUMNS), column
+            assert isinstance(column.type, Boolean) == (column.name in lite.BOOLEANS), column
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://u@h/db", "sqlite:///:memory:", "sqlite:///file:x?mode=ro", "sqlite:///{missing}"],
+)
+def test_a_database_the_sqlite3_path_cannot_write_goes_through_the_store(url, tmp_path):
+    assert lite.open_lite(url.format(missing=tmp_path / "none.db")) is None
+
+
+def test_a_database_behind_the_schema_goes_through_the_store(tmp_path):
+    from proxmox_mpc.state.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    open_store(url).close()
+    current = lite.open_lite(url)
+    assert current is not None
+    current.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        conn.execute("UPDATE pmpc_alembic_version SET version_num = '0004'")
+    assert lite.open_lite(url) is None
