@@ -148,6 +148,9 @@ def test_demo_runs_the_tour_and_stops_the_cluster(cli, tmp_path, monkeypatch):
     for line in steps:
         assert ("\n" + line + "\n" in out) == _exists(line), line
     if _exists("$ pmpc plan"):
+        # Every kind the demo cluster holds imports to manifests that match it exactly.
+        first = out.split("# Right after the import, manifests and cluster agree\n$ pmpc plan\n", 1)[1]
+        assert first.startswith("No changes: the cluster matches the manifests."), first[:2000]
         assert "memory: 2048 -> 4096" in out
         # The non-guest change: a firewall rule added, planned at its place, applied, and nothing left.
         fw = out.split("# Not only guests: open HTTPS in the cluster firewall", 1)[1]
