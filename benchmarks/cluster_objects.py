@@ -7,11 +7,12 @@ that also stores backup jobs, HA and access objects, every request still checked
 schema). `seed()` then creates the objects through the API, as an admin's cluster got them:
 
 - firewall rules, as many as guests: a tenth on the cluster, a tenth over the nodes, a fifth in
-  security groups of ten rules, the rest two per guest (on three guests in ten, whose firewall is on);
+  security groups of ten rules, the rest two per guest (on three guests in ten, whose firewall is on,
+  with `firewall=1` on their first NIC as PVE needs to apply it: `with_firewall`);
 - aliases and IP sets (three CIDR entries each), a tenth of the guests each;
 - backup jobs, a twentieth of the guests, each selecting twenty guests by VMID.
 
-The guests themselves are those of a guests-only fleet, so the row compares the same sync with and
+The guests are otherwise those of a guests-only fleet, so the row compares the same sync with and
 without the objects.
 """
 
@@ -82,6 +83,17 @@ class Objects:
 
 
 Request = tuple[str, str, dict[str, Any]]  # method, path, parameters
+
+
+def with_firewall(objects: Objects, guests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the guests, the first `objects.firewalled` with the firewall on at their first NIC."""
+    out = []
+    for i, guest in enumerate(guests):
+        if i < objects.firewalled:
+            config = guest["config"]
+            guest = {**guest, "config": {**config, "net0": config["net0"] + ",firewall=1"}}
+        out.append(guest)
+    return out
 
 
 def requests_for(objects: Objects, guests: list[dict[str, Any]], nodes: list[str]) -> list[Request]:

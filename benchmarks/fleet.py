@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cluster_objects import Objects, seed
+from cluster_objects import Objects, seed, with_firewall
 from fake_cluster import fleet_guests
 
 HERE = Path(__file__).resolve().parent
@@ -128,7 +128,7 @@ class Bench:
         key = (count, objects)
         if key in self.servers:
             return self.servers[key]
-        guests = fleet_guests(count)
+        guests = fleet_guests(count) if objects is None else with_firewall(objects, fleet_guests(count))
         name = f"{count}" if objects is None else f"{count}-objects-{objects.guests}"
         data = self.scratch / f"guests-{name}.json"
         data.write_text(json.dumps({"guests": guests}))
