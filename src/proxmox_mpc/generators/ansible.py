@@ -14,8 +14,8 @@ from proxmox_mpc.generators.common import (
     scaffold_header,
     with_header,
 )
-from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, check_inputs
-from proxmox_mpc.kinds.base import GUEST_PREFIXES, ApiWrite
+from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, after_guests, check_inputs
+from proxmox_mpc.kinds.base import ApiWrite
 
 GENERATOR = "ansible"
 KVM = "community.proxmox.proxmox_kvm"
@@ -344,28 +344,11 @@ def _resource_tasks(spec: ResourceSpec) -> list[dict[str, Any]]:
     return tasks
 
 
-def _after_guests(resources: list[ResourceSpec]) -> list[ResourceSpec]:
-    """Return the resources that name guests, directly or through another resource, each after what it names."""
-    by_ref = {r.ref: r for r in resources}
-    later: list[ResourceSpec] = []
-    grew = True
-    while grew:
-        grew = False
-        for spec in resources:
-            if spec in later:
-                continue
-            names = [a.split("/", 1)[0] in GUEST_PREFIXES or by_ref.get(a) in later for a in spec.references]
-            if any(names) and all(by_ref.get(a) in later for a in spec.references if a in by_ref):
-                later.append(spec)
-                grew = True
-    return later
-
-
 def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:
     # The other kinds first (a guest joins a pool that must exist), then templates, so clones find their
     # source; what names guests (backup jobs, HA resources, then the HA rules over those) last.
     ordered = sorted(inputs.guests, key=lambda g: (not g.template, g.clone_from is not None))
-    later = _after_guests(inputs.resources)
+    later = after_guests(inputs.resources)
     tasks = [task for r in inputs.resources if r not in later for task in _resource_tasks(r)]
     for guest in ordered:
         tasks += _vm_tasks(guest, inputs) if guest.kind == "vm" else _ct_tasks(guest, inputs)

@@ -13,7 +13,7 @@ from proxmox_mpc.core.manifest import AnyManifest, CtManifest, VmManifest
 from proxmox_mpc.core.pveconfig import parse_size
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.generators.common import safe_name
-from proxmox_mpc.kinds.base import ResourceKind, ResourceManifest
+from proxmox_mpc.kinds.base import GUEST_PREFIXES, ResourceKind, ResourceManifest
 
 GIB = 1024**3
 DEFAULT_PROVIDER_VERSION = "0.111.1"
@@ -232,6 +232,26 @@ def resource_spec(kind: ResourceKind, manifest: ResourceManifest, *, exists: boo
         references=[ref.address for ref in kind.references(manifest)],
         unmapped=kind.terraform_unmapped(manifest),
     )
+
+
+def after_guests(resources: list[ResourceSpec]) -> list[ResourceSpec]:
+    """Return the resources that name guests, directly or through another resource, each after what it names.
+
+    The generators make them after the guests (an HA resource needs its VM), and the others before.
+    """
+    by_ref = {r.ref: r for r in resources}
+    later: list[ResourceSpec] = []
+    grew = True
+    while grew:
+        grew = False
+        for spec in resources:
+            if spec in later:
+                continue
+            names = [a.split("/", 1)[0] in GUEST_PREFIXES or by_ref.get(a) in later for a in spec.references]
+            if any(names) and all(by_ref.get(a) in later for a in spec.references if a in by_ref):
+                later.append(spec)
+                grew = True
+    return later
 
 
 def slot_key(slot: str) -> tuple[str, int]:

@@ -13,7 +13,7 @@ from proxmox_mpc.generators.common import (
     unique_identifiers,
     with_header,
 )
-from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, check_inputs
+from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, after_guests, check_inputs
 
 VM_TYPE = "proxmox_virtual_environment_vm"
 CT_TYPE = "proxmox_virtual_environment_container"
@@ -313,9 +313,28 @@ def _resource_idents(inputs: GenerateInputs) -> list[tuple[ResourceSpec, str]]:
     return found
 
 
+def _addresses(inputs: GenerateInputs) -> dict[str, str]:
+    """Return the Terraform address of each guest (by `vm/101` and `guest/101`) and resource (by `ha/vm:101`)."""
+    found: dict[str, str] = {}
+    idents = unique_identifiers((g.name, _key(g)) for g in inputs.guests)
+    for guest in inputs.guests:
+        if guest.vmid is not None:
+            address = f"{VM_TYPE if guest.kind == 'vm' else CT_TYPE}.{idents[(guest.name, _key(guest))]}"
+            found[f"{guest.kind}/{guest.vmid}"] = found[f"guest/{guest.vmid}"] = address
+    for spec, ident in _resource_idents(inputs):
+        found[spec.ref] = f"{spec.terraform_type}.{ident}"
+    return found
+
+
 def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
-    """Return the Terraform resources of the other kinds by file: `pools.tf`, ... (only kinds that have some)."""
+    """Return the Terraform resources of the other kinds by file: `pools.tf`, ... (only kinds that have some).
+
+    What names guests (an HA resource, a backup job, an HA rule over HA resources) `depends_on` what it
+    names among them, so `terraform apply` makes a new guest first.
+    """
     files: dict[str, list[Resource]] = {}
+    addresses = _addresses(inputs)
+    later = after_guests(inputs.resources)
     for spec, ident in _resource_idents(inputs):
         body = Block("resource")
         for key, value in spec.terraform_attrs:
@@ -324,6 +343,9 @@ def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
                     body.block(Block(key, [(k, v) for k, v in item.items() if v is not None]))
             else:
                 body.attr(key, value)
+        needs = sorted({addresses[a] for a in spec.references if a in addresses}) if spec in later else []
+        if needs:
+            body.attr("depends_on", Ref("[" + ", ".join(needs) + "]"))
         comment = f"{spec.ref}" + ("" if spec.import_id or spec.unimportable else ": to be created")
         comments = [comment]
         if spec.unimportable:

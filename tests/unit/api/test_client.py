@@ -152,9 +152,19 @@ def test_writes_are_never_retried(method, failure):
             "can't lock file",
         ),
         (500, "unable to create VM 101 - storage full", None, ApiError, ExitCode.ERROR, "storage full"),
+        # A path an older PVE does not have (PVE 8 and /cluster/ha/rules).
+        (
+            501,
+            "Method 'POST /nodes/pve1/qemu/101/status/start' not implemented",
+            None,
+            ApiNotFound,
+            ExitCode.NOT_FOUND,
+            "not implemented",
+        ),
+        (501, "unsupported", None, ApiError, ExitCode.ERROR, "unsupported"),
         (595, "Connection refused", None, ApiError, ExitCode.ERROR, "Connection refused"),
     ],
-    ids=["400-fields", "401", "403", "404", "500-missing", "500-lock", "500", "595"],
+    ids=["400-fields", "401", "403", "404", "500-missing", "500-lock", "500", "501-no-path", "501", "595"],
 )
 def test_error_mapping(status, message, errors, error_class, exit_code, expected):
     pve = router()
