@@ -37,7 +37,7 @@ def api_get(cli: Any, path: str) -> Any:
     return json.loads(result.stdout)
 
 
-def test_the_demo_has_a_backup_job_ha_and_a_user(demo, cli):
+def test_the_demo_has_a_firewall_a_backup_job_ha_and_a_user(demo, cli):
     [job] = api_get(cli, "/cluster/backup")
     assert job["id"] == BACKUP_JOB["id"] and job["schedule"] == "02:30" and job["pool"] == "prod"
     assert job["enabled"] == 1  # typed as PVE's schema types it, not the "1" the client sent
@@ -51,6 +51,12 @@ def test_the_demo_has_a_backup_job_ha_and_a_user(demo, cli):
     # fakepve keeps the firewall itself: the rules are there in order.
     rules = api_get(cli, "/cluster/firewall/rules")
     assert [r["comment"] for r in rules] == [r["comment"] for r in FIREWALL_RULES]
+    assert sorted(e["cidr"] for e in api_get(cli, "/cluster/firewall/ipset/admins")) == ["10.20.0.15", "admin-net"]
+    assert [r["macro"] for r in api_get(cli, "/cluster/firewall/groups/webserver")] == ["HTTP", "HTTPS"]
+    web = next(g for g in demo.guests if g["name"] == "web-1")
+    assert "firewall=1" in web["config"]["net0"]
+    [jump] = api_get(cli, f"/nodes/{web['node']}/qemu/{web['vmid']}/firewall/rules")
+    assert (jump["type"], jump["action"]) == ("group", "webserver")
     status = api_get(cli, f"/nodes/{db['node']}/qemu/{db['vmid']}/status/current")
     assert status["ha"] == {"managed": 1, "state": "started"}
 

@@ -46,10 +46,21 @@ FIREWALL_ALIASES = (
     ("monitoring", "10.10.5.10", "Prometheus server"),
 )
 FIREWALL_RULES: tuple[dict[str, str], ...] = (
-    {"type": "in", "action": "ACCEPT", "macro": "SSH", "source": "admin-net", "comment": "SSH from the admin network"},
-    {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8006", "source": "admin-net", "comment": "Web UI"},
+    {"type": "in", "action": "ACCEPT", "macro": "SSH", "source": "+admins", "comment": "SSH for the admins"},
+    {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8006", "source": "+admins", "comment": "Web UI"},
     {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "9100", "source": "monitoring", "comment": "Metrics"},
     {"type": "in", "action": "ACCEPT", "macro": "Ping", "comment": "Ping"},
+)
+# An IP set (name, comment, entries as (CIDR or alias, comment)) the rules above name as +admins.
+FIREWALL_IPSET = ("admins", "Admin desks and the VPN", (("admin-net", "office"), ("10.20.0.15", "VPN gateway")))
+# A security group (name, comment, rules) the web servers' own firewalls jump to.
+SECURITY_GROUP = (
+    "webserver",
+    "Web tier",
+    (
+        {"type": "in", "action": "ACCEPT", "macro": "HTTP", "comment": "HTTP"},
+        {"type": "in", "action": "ACCEPT", "macro": "HTTPS", "comment": "HTTPS"},
+    ),
 )
 # The rule the tour adds to the cluster firewall (as a manifest line) and what its plan line shows.
 TOUR_RULE = '{type: in, action: ACCEPT, proto: tcp, dport: "443", comment: HTTPS}'
@@ -92,11 +103,7 @@ def object_requests(guests: list[dict[str, Any]], pools: dict[str, list[int]]) -
     for name, members in sorted(pools.items()):
         requests.append(("POST", "/pools", {"poolid": name, "comment": POOL_COMMENTS.get(name)}))
         requests.append(("PUT", "/pools", {"poolid": name, "vms": ",".join(str(m) for m in members)}))
-    for name, cidr, comment in FIREWALL_ALIASES:
-        requests.append(("POST", "/cluster/firewall/aliases", {"name": name, "cidr": cidr, "comment": comment}))
-    # PVE puts a new rule on top: create them bottom first.
-    requests += [("POST", "/cluster/firewall/rules", {**rule, "enable": 1}) for rule in reversed(FIREWALL_RULES)]
-    requests.append(("PUT", "/cluster/firewall/options", dict(FIREWALL_OPTIONS)))
+    requests += _firewall_requests(guests)
     selection = {"pool": "prod"} if pools.get("prod") else {"all": 1}
     requests.append(("POST", "/cluster/backup", {**BACKUP_JOB, **selection}))
     guest = ha_guest(guests)
@@ -104,6 +111,33 @@ def object_requests(guests: list[dict[str, Any]], pools: dict[str, list[int]]) -
         requests.append(("POST", "/cluster/ha/resources", {"sid": f"vm:{guest['vmid']}", **HA_RESOURCE}))
     requests.append(("POST", "/access/groups", dict(GROUP)))
     requests.append(("POST", "/access/users", dict(USER)))
+    return requests
+
+
+def _firewall_requests(guests: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return the requests that make the cluster firewall: aliases, the IP set, the group, rules, options.
+
+    What a rule names is made first; PVE puts a new rule on top, so rules are created bottom first.
+    The web servers get their own firewall (their NIC has firewall=1): on, with a jump to the security group.
+    """
+    requests: list[tuple[str, str, dict[str, Any]]] = []
+    for name, cidr, comment in FIREWALL_ALIASES:
+        requests.append(("POST", "/cluster/firewall/aliases", {"name": name, "cidr": cidr, "comment": comment}))
+    ipset, ipset_comment, entries = FIREWALL_IPSET
+    requests.append(("POST", "/cluster/firewall/ipset", {"name": ipset, "comment": ipset_comment}))
+    for cidr, comment in entries:
+        requests.append(("POST", f"/cluster/firewall/ipset/{ipset}", {"cidr": cidr, "comment": comment}))
+    group, group_comment, group_rules = SECURITY_GROUP
+    requests.append(("POST", "/cluster/firewall/groups", {"group": group, "comment": group_comment}))
+    requests += [("POST", f"/cluster/firewall/groups/{group}", {**r, "enable": 1}) for r in reversed(group_rules)]
+    requests += [("POST", "/cluster/firewall/rules", {**rule, "enable": 1}) for rule in reversed(FIREWALL_RULES)]
+    requests.append(("PUT", "/cluster/firewall/options", dict(FIREWALL_OPTIONS)))
+    for guest in guests:
+        if guest.get("template") or "web" not in str(guest["config"].get("tags", "")).split(";"):
+            continue
+        base = f"/nodes/{guest['node']}/{guest.get('type', 'qemu')}/{guest['vmid']}/firewall"
+        requests.append(("POST", f"{base}/rules", {"type": "group", "action": group, "enable": 1}))
+        requests.append(("PUT", f"{base}/options", {"enable": 1}))
     return requests
 
 
@@ -163,7 +197,10 @@ def _vms(count: int, pools: dict[str, list[int]]) -> list[dict[str, Any]]:
             "memory": memory,
             "ostype": "l26",
             "scsihw": "virtio-scsi-pci",
-            "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0" + (",tag=20" if pool == "staging" else ""),
+            # A web server's own firewall takes effect on its NIC (see _firewall_requests).
+            "net0": f"virtio={_mac(vmid, 0)},bridge=vmbr0"
+            + (",tag=20" if pool == "staging" else "")
+            + (",firewall=1" if "web" in tags.split(";") else ""),
             "agent": "1",
             "boot": "order=scsi0;net0",
             "tags": tags,
