@@ -48,6 +48,9 @@ def test_the_demo_has_a_firewall_a_backup_job_ha_and_a_user(demo, cli):
     [user] = api_get(cli, "/access/users")
     assert user["userid"] == USER["userid"] and "password" not in user
     assert api_get(cli, "/access/groups/ops")["members"] == [USER["userid"]]
+    assert api_get(cli, "/access/acl") == [
+        {"path": "/pool/prod", "type": "group", "ugid": "ops", "roleid": "PVEVMAdmin", "propagate": 1}
+    ]
     # fakepve keeps the firewall itself: the rules are there in order.
     rules = api_get(cli, "/cluster/firewall/rules")
     assert [r["comment"] for r in rules] == [r["comment"] for r in FIREWALL_RULES]

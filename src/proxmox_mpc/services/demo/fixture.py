@@ -1,7 +1,8 @@
 """The demo cluster's contents and the tour's example edits.
 
-Guests in fakepve's format; pools, the cluster firewall (options, aliases, ordered rules), a backup
-job, an HA resource, a group and a user as the API requests that create them.
+Guests in fakepve's format; pools, the cluster firewall (options, aliases, an IP set, a security
+group, ordered rules), a backup job, an HA resource, a group, a user and the group's permission as
+the API requests that create them.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ USER = {
     "groups": "ops",
     "comment": "On call this week",
 }
+# What the group may do: run the production guests (PVE's built-in role).
+ACL = {"path": "/pool/prod", "roles": "PVEVMAdmin", "groups": GROUP["groupid"]}
 TEMPLATES = (
     (9000, "ubuntu-24.04-tmpl", "pve1", "l26"),
     (9001, "debian-12-tmpl", "pve2", "l26"),
@@ -111,6 +114,8 @@ def object_requests(guests: list[dict[str, Any]], pools: dict[str, list[int]]) -
         requests.append(("POST", "/cluster/ha/resources", {"sid": f"vm:{guest['vmid']}", **HA_RESOURCE}))
     requests.append(("POST", "/access/groups", dict(GROUP)))
     requests.append(("POST", "/access/users", dict(USER)))
+    if pools.get("prod"):
+        requests.append(("PUT", "/access/acl", dict(ACL)))
     return requests
 
 
