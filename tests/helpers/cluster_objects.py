@@ -6,15 +6,21 @@ nothing is stored, so a job created is not listed afterwards. `ObjectsPve` keeps
 schema check (`answer` validates the request before `synthesise` runs) and replaces only the
 synthesised answer for those paths with the store `pmpc demo` serves too
 (proxmox_mpc.services.demo.objects: ids, digests, no passwords, PVE's wording for a missing or
-duplicate object). `enable_cluster_objects(pve)` turns the running fixture instance into one, as
+duplicate object, root@pam and the built-in roles from the start, passwords kept apart as PVE's shadow
+file keeps them). `enable_cluster_objects(pve)` turns the running fixture instance into one, as
 `enable_backups` does for vzdump; the `cluster` and `demo` fixtures of tests/conftest.py do it for every
 test (fakepve alone would list a made-up backup job and HA resource that every sync would import), and
 `BackupPve` builds on this class. HA groups (PVE 8's placement, replaced by rules in PVE 9) are not
 stored: pmpc manages rules only.
+
+PVE keeps a parameter sent empty (`groups=` takes a user out of every group, `comment=` clears one);
+fakepve 0.5.0 drops blank form values, so for the user, group and role paths the blank ones are put back
+before the schema check.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from fakepve import FakePve
@@ -50,6 +56,10 @@ __all__ = [
 ]
 
 
+# Where a parameter sent empty means something (PVE keeps it; fakepve 0.5.0 drops blank form values).
+BLANKS_KEPT = {USERS + "/{userid}", GROUPS + "/{groupid}", ROLES + "/{roleid}"}
+
+
 class ObjectsPve(FakePve):  # type: ignore[misc]
     """FakePve that keeps the cluster objects fakepve 0.5.0 only schema-checks."""
 
@@ -65,6 +75,16 @@ class ObjectsPve(FakePve):  # type: ignore[misc]
 
     def acl_entries(self) -> list[dict[str, Any]]:
         return self.object_store.acl
+
+    def passwords(self) -> dict[str, str]:
+        """The passwords users were created with (PVE's shadow file; never part of a user's answer)."""
+        return self.object_store.passwords
+
+    async def answer(self, request: Any, match: Any, params: Any, user: Any, call: Any = None) -> Any:
+        if match is not None and match.template in BLANKS_KEPT and request.content_type.endswith("urlencoded"):
+            pairs = urllib.parse.parse_qsl((await request.read()).decode(), keep_blank_values=True)
+            params = {**{k: v for k, v in pairs if v == ""}, **params}
+        return await super().answer(request, match, params, user, call)
 
     async def synthesise(self, match: Any, method: str, info: Any, user: Any, values: dict[str, Any]) -> Any:
         if match.template not in TEMPLATES:

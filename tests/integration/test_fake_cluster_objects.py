@@ -56,7 +56,9 @@ def test_users_groups_roles_and_acl(objects_cluster, cli):
     assert cli("api", "post", "/access/groups", "groupid=ops", "comment=operators", "-y").exit_code == 0
     made = cli("api", "post", "/access/users", "userid=alice@pve", "password=s3cret-Pass", "groups=ops", "-y")
     assert made.exit_code == 0, made.output
-    [user] = cli("api", "get", "/access/users").json()
+    # root@pam is there from the start, as on every PVE.
+    user, root = cli("api", "get", "/access/users").json()
+    assert root["userid"] == "root@pam"
     assert user["userid"] == "alice@pve" and "password" not in user
     assert cli("api", "get", "/access/groups/ops").json()["members"] == ["alice@pve"]
     assert cli("api", "post", "/access/roles", "roleid=Auditor2", "privs=VM.Audit,Sys.Audit", "-y").exit_code == 0
@@ -71,3 +73,8 @@ def test_users_groups_roles_and_acl(objects_cluster, cli):
     assert revoke.exit_code == 0 and cli("api", "get", "/access/acl").json() == []
     twice = cli("api", "post", "/access/users", "userid=alice@pve", "-y")
     assert twice.exit_code != 0 and "already exists" in twice.stderr
+    # Built-in roles are listed as special; deleting a group takes it out of its users' groups.
+    special = {r["roleid"] for r in cli("api", "get", "/access/roles").json() if r["special"]}
+    assert {"Administrator", "PVEVMAdmin"} <= special and "Auditor2" not in special
+    assert cli("api", "delete", "/access/groups/ops", "-y").exit_code == 0
+    assert cli("api", "get", "/access/users/alice@pve").json()["groups"] == ""

@@ -16,7 +16,7 @@ SPEC_TREE = {
     # Wave 2 (the whole cluster as code):
     "firewall",
     # The kind registry (issues 13 and 16): list and get verbs of the other kinds.
-    "pool", "backup-job", "ha",
+    "pool", "backup-job", "ha", "user", "group", "role", "acl",
 }
 
 

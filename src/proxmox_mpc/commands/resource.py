@@ -83,3 +83,7 @@ def make_resource_app(prefix: str, what: str, plural: str, group: str | None = N
 pool_app = make_resource_app("pool", "pool", "pools")
 backup_job_app = make_resource_app("backupjob", "backup job", "backup jobs", group="backup-job")
 ha_app = make_resource_app("ha", "HA resource", "HA resources")
+user_app = make_resource_app("user", "user", "users")
+group_app = make_resource_app("group", "user group", "user groups")
+role_app = make_resource_app("role", "custom role", "custom roles")
+acl_app = make_resource_app("acl", "ACL entry", "ACL entries")

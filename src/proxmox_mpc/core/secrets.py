@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,3 +34,14 @@ def hidden_in_output(key: str) -> bool:
 def for_output(values: Mapping[str, Any]) -> dict[str, Any]:
     """Return parameters fit for printing: secrets and SSH keys replaced by SHOWN."""
     return {k: (SHOWN if hidden_in_output(k) else v) for k, v in values.items()}
+
+
+# A manifest names a secret by the environment variable that holds it (`password_env: NAME`), never by value.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_env_name(value: str) -> str:
+    """Return the name of an environment variable that holds a secret, or raise ValueError."""
+    if not ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment variable name (letters, digits and _, not a digit first)")
+    return value

@@ -15,7 +15,7 @@ from proxmox_mpc.generators.common import (
     with_header,
 )
 from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, after_guests, check_inputs
-from proxmox_mpc.kinds.base import ApiWrite
+from proxmox_mpc.kinds.base import ApiWrite, EnvSecret
 
 GENERATOR = "ansible"
 KVM = "community.proxmox.proxmox_kvm"
@@ -338,10 +338,20 @@ def _resource_tasks(spec: ResourceSpec) -> list[dict[str, Any]]:
     if spec.ansible_module == URI:
         (_, write), = args
         args = uri_args(write, exists=spec.exists)
-    tasks = [{"name": f"{spec.ref} exists", "module": spec.ansible_module, "args": args}]
+    tasks = [{"name": f"{spec.ref} exists", "module": spec.ansible_module, "args": _with_secrets(args)}]
     for what, more in spec.ansible_more:
-        tasks.append({"name": f"{spec.ref} {what}", "module": spec.ansible_module, "args": more})
+        tasks.append({"name": f"{spec.ref} {what}", "module": spec.ansible_module, "args": _with_secrets(more)})
     return tasks
+
+
+def _with_secrets(args: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Return module arguments with each secret as a lookup of the environment variable that holds it."""
+    return [
+        (key, AnsibleExpr(f"{{{{ lookup('ansible.builtin.env', '{value.env}') }}}}"))
+        if isinstance(value, EnvSecret)
+        else (key, value)
+        for key, value in args
+    ]
 
 
 def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:

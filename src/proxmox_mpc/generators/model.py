@@ -197,7 +197,11 @@ class GenerateInputs(BaseModel):
         ]
         cluster = self.cluster.model_copy(update={"nodes": sorted(set(self.cluster.nodes))})
         frameworks = [f for f in FRAMEWORKS if f in self.frameworks]
-        resources = sorted(self.resources, key=lambda r: (r.kind, r.id))
+        # In the registry's order, which puts what is referenced first (a group before the user in it).
+        from proxmox_mpc.kinds.registry import kinds
+
+        rank = {k.prefix: index for index, k in enumerate(kinds())}
+        resources = sorted(self.resources, key=lambda r: (rank.get(r.kind, len(rank)), r.kind, r.id))
         return self.model_copy(
             update={"guests": fixed, "cluster": cluster, "frameworks": frameworks, "resources": resources}
         )

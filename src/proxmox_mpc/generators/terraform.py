@@ -14,6 +14,7 @@ from proxmox_mpc.generators.common import (
     with_header,
 )
 from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, after_guests, check_inputs
+from proxmox_mpc.kinds.base import EnvSecret
 
 VM_TYPE = "proxmox_virtual_environment_vm"
 CT_TYPE = "proxmox_virtual_environment_container"
@@ -341,6 +342,8 @@ def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for item in value:  # a list of objects is a repeated nested block: `rule { ... }`
                     body.block(Block(key, [(k, v) for k, v in item.items() if v is not None]))
+            elif isinstance(value, EnvSecret):
+                body.attr(key, Ref(f"var.{secret_variable(value)}"))
             else:
                 body.attr(key, value)
         needs = sorted({addresses[a] for a in spec.references if a in addresses}) if spec in later else []
@@ -356,6 +359,21 @@ def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
             Resource(spec.terraform_type, ident, comments, render_body(body, 1))
         )
     return files
+
+
+def secret_variable(secret: EnvSecret) -> str:
+    """Return the sensitive variable that stands for a secret a manifest names by environment variable."""
+    return secret.env.lower()
+
+
+def _secret_variables(inputs: GenerateInputs) -> list[tuple[str, str, list[str]]]:
+    """Return (variable, environment variable, resources that use it) for every secret, each once."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for spec in inputs.resources:
+        for _, value in spec.terraform_attrs:
+            if isinstance(value, EnvSecret):
+                found.setdefault(secret_variable(value), (value.env, []))[1].append(spec.ref)
+    return [(name, env, users) for name, (env, users) in sorted(found.items())]
 
 
 def render(inputs: GenerateInputs, clone_vmids: dict[str, int] | None = None) -> dict[str, str]:
@@ -376,6 +394,7 @@ def render(inputs: GenerateInputs, clone_vmids: dict[str, int] | None = None) ->
         "vms": vms,
         "cts": cts,
         "imports": _imports(inputs),
+        "secrets": _secret_variables(inputs),
     }
     files = {
         "versions.tf": "versions.tf.j2",

@@ -128,6 +128,17 @@ class ApiWrite:
 
 
 @dataclass(frozen=True)
+class EnvSecret:
+    """A secret a manifest names by its environment variable (`password_env: NAME`).
+
+    A kind's generator mapping gives this instead of a value: Terraform gets a sensitive variable,
+    Ansible an environment lookup; the value itself is read only when a request is sent.
+    """
+
+    env: str
+
+
+@dataclass(frozen=True)
 class Reference:
     """A manifest's reference to a resource of another kind: where it is written and what it names."""
 
@@ -270,6 +281,13 @@ class ResourceKind(Kind):
         body = bodies.get(self.reads[0])
         return self.from_api(body if isinstance(body, list) else [])
 
+    def file_stem(self, resource: Resource) -> str:
+        """Return the name `sync --import` gives a resource's manifest file (before `.yaml`; made safe later).
+
+        Kinds that share a folder start it with their prefix, so that two kinds' ids never meet.
+        """
+        return resource.id
+
     @abstractmethod
     def to_manifest(self, resource: Resource) -> ResourceManifest:
         """Return the manifest `sync --import` writes for a resource."""
@@ -366,6 +384,25 @@ class ResourceKind(Kind):
     def row(self, resource: Resource) -> dict[str, Any]:
         """Return a resource as the row `pmpc <kind> list|get` prints."""
         return {"id": resource.id, **resource.data}
+
+
+def collection_requests(change: Change, collection: str, key: str, params: Mapping[str, Any]) -> list[PlannedRequest]:
+    """Return the requests of a change to an object PVE keeps in `collection` by id (`/access/groups/ops`).
+
+    POST to the collection creates it (the id as `key`), PUT to its own path updates it, DELETE there
+    removes it, and a replace deletes, then creates.
+    """
+    ident = change.address.split("/", 1)[1]
+    one = f"{collection}/{ident}"
+    delete = PlannedRequest(method="DELETE", path=one)
+    create = PlannedRequest(method="POST", path=collection, params={key: ident, **params})
+    if change.action == "delete":
+        return [delete]
+    if change.action == "create":
+        return [create]
+    if change.action == "replace":
+        return [delete, create]
+    return [PlannedRequest(method="PUT", path=one, params=dict(params))]
 
 
 def text(value: Any) -> str | None:

@@ -23,6 +23,10 @@ _MODULES = (
     "proxmox_mpc.kinds.backup_job",
     "proxmox_mpc.kinds.ha",
     "proxmox_mpc.kinds.ha_rule",
+    "proxmox_mpc.kinds.group",
+    "proxmox_mpc.kinds.role",
+    "proxmox_mpc.kinds.user",
+    "proxmox_mpc.kinds.acl",
 )
 
 

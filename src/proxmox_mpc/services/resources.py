@@ -335,7 +335,7 @@ def plan_resource_imports(
         for resource in items:
             if resource.address in described:
                 continue
-            base = safe_file_name(resource.id)
+            base = safe_file_name(kind.file_stem(resource))
             path = resources_dir(root) / kind.folder / f"{base}.yaml"
             count = 1
             while path in taken or path.exists():

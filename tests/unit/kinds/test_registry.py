@@ -33,9 +33,9 @@ def test_names_prefixes_and_folders_are_unique_and_the_guests_are_registered():
     for attribute in ("name", "prefix"):
         values = [getattr(k, attribute) for k in KINDS]
         assert len(values) == len(set(values)), attribute
-    # Kinds of one family share a folder (the firewall's: resources/firewall/, HA's: resources/ha/); no
-    # other folder is shared.
-    folders = [k.folder for k in KINDS if k.folder not in ("firewall", "ha")]
+    # Kinds of one family share a folder (the firewall's: resources/firewall/, HA's: resources/ha/, access
+    # control's: resources/access/); no other folder is shared.
+    folders = [k.folder for k in KINDS if k.folder not in ("firewall", "ha", "access")]
     assert len(folders) == len(set(folders))
     assert registry.by_name("Pool") is registry.by_prefix("pool") is registry.of_address("pool/prod")
     assert registry.of_address("pool") is None and registry.by_name("Nope") is None
@@ -54,7 +54,7 @@ def test_every_kind_declares_model_address_paths_diff_and_generator_mapping(kind
     assert kind.writes and all(p.startswith("/") for p in kind.writes)
     assert callable(kind.diff)
     assert kind.terraform.resource_type in schema()["resource_schemas"]
-    # A community.proxmox module, or the documented API call where none manages the kind (backup jobs).
+    # A community.proxmox module, or the documented API call where none manages the kind (backup jobs, roles).
     assert kind.ansible.module.startswith("community.proxmox.") or kind.ansible.module == "ansible.builtin.uri"
     change = kind.diff(manifest, None)  # type: ignore[attr-defined]
     assert change is not None and change.action == "create" and change.kind == kind.prefix
@@ -65,9 +65,11 @@ def test_every_kind_declares_model_address_paths_diff_and_generator_mapping(kind
         assert isinstance(request, PlannedRequest) and request.method == "POST"
 
 
-# Kinds whose resources are items of one list answer (a firewall level spreads over two paths and
-# is never deleted: tests/unit/kinds/test_firewall_policy.py covers its round trip).
-LISTED_KINDS = [k for k in RESOURCE_KINDS if len(k.reads) == 1]
+# Kinds whose resources are items of one list answer, created by a request that names them as the list
+# does (a firewall level spreads over two paths and is never deleted: tests/unit/kinds/test_firewall_policy.py
+# covers its round trip; an ACL entry is written as PUT /access/acl roles=... users=...:
+# tests/unit/kinds/test_access.py covers its own).
+LISTED_KINDS = [k for k in RESOURCE_KINDS if len(k.reads) == 1 and k.prefix != "acl"]
 
 
 @pytest.mark.parametrize("kind", LISTED_KINDS, ids=[k.name for k in LISTED_KINDS])

@@ -53,6 +53,9 @@ def _pve(resources=RESOURCES, nodes=NODES):
     ):
         pve.get(path).mock(return_value=envelope([]))
     pve.get("/cluster/firewall/options").mock(return_value=envelope({}))
+    # The access kinds' paths: no users, groups, roles or ACL entries.
+    for path in ("/access/users", "/access/groups", "/access/roles", "/access/acl"):
+        pve.get(path).mock(return_value=envelope([]))
     for node in ("pve1", "pve2"):
         pve.get(f"/nodes/{node}/firewall/rules").mock(return_value=envelope([]))
         pve.get(f"/nodes/{node}/firewall/options").mock(return_value=envelope({}))

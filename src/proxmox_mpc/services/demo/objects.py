@@ -7,8 +7,12 @@ only to a request the schema check accepted, and answers as PVE does:
 - a backup job gets an id (`backup-` and 8 hex digits) unless one is given; `PUT` takes `delete`;
 - an HA resource is keyed by its `sid` (`vm:101`, or `101` for a VM), with a config `digest` that a
   `PUT` must match when it sends one;
-- users never return a password (PVE keeps it in its shadow file, not the user config);
-- a role's `GET` answers the map `{privilege: 1}`; `PUT` replaces the privileges unless `append`;
+- users never return a password (PVE keeps it in its shadow file, not the user config: `passwords`
+  stands for that file); `root@pam` is there from the start, and deleting a group takes it out of
+  its users' groups;
+- the built-in roles (Administrator, NoAccess, PVEAuditor, PVEVMAdmin here) are listed with
+  `special: 1`; a role's `GET` answers the map `{privilege: 1}`; `PUT` replaces the privileges unless
+  `append`;
 - `PUT /access/acl` adds, or with `delete=1` removes, one entry per role and user/group/token.
 
 Errors are `ObjectError` with PVE's status and wording for a missing or duplicate object. Values
@@ -60,6 +64,16 @@ MISSING = {
     "roles": "role '{0}' does not exist",
 }
 DIGEST_CHANGED = "detected modified configuration - file changed by other user? Try again."
+# What a new PVE has before anyone adds anything: its superuser and (some of) its built-in roles.
+SEEDED: dict[str, dict[str, dict[str, Any]]] = {
+    "users": {"root@pam": {"enable": 1, "expire": 0}},
+    "roles": {
+        "Administrator": {"privs": ["Sys.Audit", "Sys.Modify", "VM.Allocate", "VM.Audit"], "special": 1},
+        "NoAccess": {"privs": [], "special": 1},
+        "PVEAuditor": {"privs": ["Sys.Audit", "VM.Audit"], "special": 1},
+        "PVEVMAdmin": {"privs": ["VM.Allocate", "VM.Audit", "VM.PowerMgmt"], "special": 1},
+    },
+}
 # Parameters that steer a request rather than being stored.
 CONTROL = {"delete", "digest", "append", "purge", "password"}
 # The integer and boolean parameters of each collection's POST and PUT, as PVE 9's API schema types them.
@@ -140,8 +154,13 @@ class ObjectStore:
     """The backup jobs, HA resources and rules, users, groups, roles and ACL of one simulated cluster."""
 
     def __init__(self, new_backup_id: Callable[[], str] | None = None) -> None:
-        self.collections: dict[str, dict[str, dict[str, Any]]] = {}
+        self.collections: dict[str, dict[str, dict[str, Any]]] = {
+            collection: {oid: json.loads(json.dumps(obj)) for oid, obj in seeded.items()}
+            for collection, seeded in SEEDED.items()
+        }
         self.acl: list[dict[str, Any]] = []
+        # The passwords users were created with (PVE's shadow file): never part of an answer.
+        self.passwords: dict[str, str] = {}
         self._new_backup_id = new_backup_id or (lambda: f"backup-{secrets.token_hex(4)}")
 
     def objects(self, collection: str) -> dict[str, dict[str, Any]]:
@@ -177,6 +196,8 @@ class ObjectStore:
             obj["type"] = oid.partition(":")[0]
         if collection == "roles":
             obj["privs"] = sorted(set(_split(values.get("privs"))))
+        if collection == "users" and values.get("password"):
+            self.passwords[oid] = str(values["password"])
         store[oid] = obj
         return None
 
@@ -190,6 +211,9 @@ class ObjectStore:
             return self._shown(collection, oid, obj)
         if method == "DELETE":
             del store[oid]
+            if collection == "groups":
+                for user in self.objects("users").values():
+                    user["groups"] = ",".join(g for g in _split(user.get("groups")) if g != oid)
             return None
         if values.get("digest") and values["digest"] != digest_of(obj):
             raise ObjectError(500, DIGEST_CHANGED)
@@ -212,7 +236,7 @@ class ObjectStore:
         entry = {KEYS[collection]: oid, **obj}
         if collection == "roles":
             entry["privs"] = ",".join(obj["privs"])
-            entry["special"] = 0
+            entry["special"] = obj.get("special", 0)
         if collection == "groups":
             entry["users"] = ",".join(self._members(oid))
         if collection == "ha":
