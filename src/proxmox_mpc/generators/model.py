@@ -149,6 +149,8 @@ class ResourceSpec(BaseModel):
     import_id: str | None = None
     # The resource exists, but the provider documents no import for its type: say so instead.
     unimportable: bool = False
+    # The addresses of the other resources it names (a user's groups): made first (`depends_on`).
+    references: list[str] = Field(default_factory=list)
     ansible_module: str
     ansible_args: list[tuple[str, Any]] = Field(default_factory=list)
     # Further tasks of the same module, after the first: (what the task makes sure, arguments).

@@ -13,7 +13,7 @@ from proxmox_mpc.generators.common import (
     unique_identifiers,
     with_header,
 )
-from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, after_guests, check_inputs
+from proxmox_mpc.generators.model import GenerateInputs, GuestSpec, ResourceSpec, check_inputs
 from proxmox_mpc.kinds.base import EnvSecret
 
 VM_TYPE = "proxmox_virtual_environment_vm"
@@ -330,12 +330,12 @@ def _addresses(inputs: GenerateInputs) -> dict[str, str]:
 def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
     """Return the Terraform resources of the other kinds by file: `pools.tf`, ... (only kinds that have some).
 
-    What names guests (an HA resource, a backup job, an HA rule over HA resources) `depends_on` what it
-    names among them, so `terraform apply` makes a new guest first.
+    A resource `depends_on` what it names among them (a guest of an HA resource or a backup job, the
+    groups of a user, the role of an ACL entry): values name them by id, so `terraform apply` would not
+    otherwise know to make those first.
     """
     files: dict[str, list[Resource]] = {}
     addresses = _addresses(inputs)
-    later = after_guests(inputs.resources)
     for spec, ident in _resource_idents(inputs):
         body = Block("resource")
         for key, value in spec.terraform_attrs:
@@ -346,7 +346,8 @@ def _resource_files(inputs: GenerateInputs) -> dict[str, list[Resource]]:
                 body.attr(key, Ref(f"var.{secret_variable(value)}"))
             else:
                 body.attr(key, value)
-        needs = sorted({addresses[a] for a in spec.references if a in addresses}) if spec in later else []
+        # Values name other resources by id, not by reference: say what Terraform must make first.
+        needs = sorted({addresses[a] for a in spec.references if a in addresses})
         if needs:
             body.attr("depends_on", Ref("[" + ", ".join(needs) + "]"))
         comment = f"{spec.ref}" + ("" if spec.import_id or spec.unimportable else ": to be created")

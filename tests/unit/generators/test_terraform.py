@@ -21,7 +21,8 @@ hcl2 = pytest.importorskip("hcl2")
 
 SCHEMA_FILE = Path(__file__).parents[2] / "fixtures" / "bpg-proxmox-0.111.1.schema.json"
 PROVIDER = "registry.terraform.io/bpg/proxmox"
-META_KEYS = {"__is_block__", "__comments__", "__inline_comments__"}
+# Terraform's own meta-arguments are no attribute of a provider's schema.
+META_KEYS = {"__is_block__", "__comments__", "__inline_comments__", "depends_on"}
 REF = re.compile(r"^\$\{([a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+)\}$")
 
 

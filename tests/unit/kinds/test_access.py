@@ -136,3 +136,21 @@ def test_the_documented_access_manifests_validate():
         assert kind is not None
         kinds.append(kind.model.model_validate(document).address)  # type: ignore[attr-defined]
     assert kinds == ["group/ops", "role/Auditors", "user/alice@pve", "acl/pool/prod:group:ops:PVEVMAdmin"]
+
+
+def test_generated_terraform_makes_what_a_resource_names_first_and_keeps_the_password_a_variable():
+    from proxmox_mpc.generators import ansible, terraform
+    from proxmox_mpc.generators.model import GenerateInputs, resource_spec
+    from proxmox_mpc.kinds import registry
+
+    kinds = [registry.by_prefix(p) for p in ("user", "group", "role", "acl")]
+    specs = [resource_spec(k, k.model.model_validate(k.example), exists=False) for k in kinds]  # type: ignore[union-attr]
+    files = terraform.render(GenerateInputs(resources=specs))
+    user = files["access.tf"].split('resource "proxmox_virtual_environment_user"')[1]
+    assert "depends_on = [proxmox_virtual_environment_group.ops]" in user
+    assert "password   = var.alice_pw" in user
+    assert 'variable "alice_pw" {' in files["variables.tf"] and "sensitive   = true" in files["variables.tf"]
+    tasks = ansible.render(GenerateInputs(resources=specs))["provision.yml"]
+    # Groups and roles before the users and ACL entries that name them.
+    assert tasks.index("group/ops exists") < tasks.index("user/alice@pve exists") < tasks.index("acl/pool/prod")
+    assert tasks.index("role/Auditors exists") < tasks.index("acl/pool/prod")
