@@ -45,8 +45,9 @@ def test_the_demo_has_a_firewall_a_backup_job_ha_and_a_user(demo, cli):
     [ha] = api_get(cli, "/cluster/ha/resources")
     db = next(g for g in demo.guests if g["name"] == "db-1")
     assert ha["sid"] == f"vm:{db['vmid']}" and ha["max_restart"] == HA_RESOURCE["max_restart"] and ha["digest"]
-    [user] = api_get(cli, "/access/users")
-    assert user["userid"] == USER["userid"] and "password" not in user
+    # root@pam is there from the start, as on every PVE.
+    users = {u["userid"]: u for u in api_get(cli, "/access/users")}
+    assert set(users) == {USER["userid"], "root@pam"} and "password" not in users[USER["userid"]]
     assert api_get(cli, "/access/groups/ops")["members"] == [USER["userid"]]
     assert api_get(cli, "/access/acl") == [
         {"path": "/pool/prod", "type": "group", "ugid": "ops", "roleid": "PVEVMAdmin", "propagate": 1}
