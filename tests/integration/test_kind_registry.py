@@ -31,6 +31,15 @@ def imported(cluster, cli, tmp_path):
     ):
         seeded = cli("api", "post", *args, "-y")
         assert seeded.exit_code == 0, seeded.output
+    # Access control (the fixture cluster keeps it as a fresh PVE would): a group, a role, a user, an entry.
+    for method, *args in (
+        ("post", "/access/groups", "groupid=ops", "comment=operators"),
+        ("post", "/access/roles", "roleid=Auditors", "privs=VM.Audit,Sys.Audit"),
+        ("post", "/access/users", "userid=alice@pve", "groups=ops", "email=alice@example.com"),
+        ("put", "/access/acl", "path=/pool/prod", "roles=Auditors", "users=alice@pve"),
+    ):
+        seeded = cli("api", method, *args, "-y")
+        assert seeded.exit_code == 0, seeded.output
     result = cli("init", str(tmp_path / "infra"), "--name", "infra")
     assert result.exit_code == 0, result.output
     ws = tmp_path / "infra"
