@@ -119,25 +119,6 @@ def test_a_user_s_expiry_of_zero_is_no_expiry_and_groups_are_a_set():
     assert USER.change_references(USER.diff(manifest, None)) == ["group/a", "group/b"]  # type: ignore[arg-type]
 
 
-def test_the_documented_access_manifests_validate():
-    import re
-    from pathlib import Path
-
-    import yaml
-
-    from proxmox_mpc.kinds import registry
-
-    text = (Path(__file__).resolve().parents[3] / "docs" / "manifests.md").read_text(encoding="utf-8")
-    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("kind: Group"))
-    documents = list(yaml.safe_load_all(block))
-    kinds = []
-    for document in documents:
-        kind = registry.by_name(document["kind"])
-        assert kind is not None
-        kinds.append(kind.model.model_validate(document).address)  # type: ignore[attr-defined]
-    assert kinds == ["group/ops", "role/Auditors", "user/alice@pve", "acl/pool/prod:group:ops:PVEVMAdmin"]
-
-
 def test_generated_terraform_makes_what_a_resource_names_first_and_keeps_the_password_a_variable():
     from proxmox_mpc.generators import ansible, terraform
     from proxmox_mpc.generators.model import GenerateInputs, resource_spec
