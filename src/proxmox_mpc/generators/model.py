@@ -149,16 +149,14 @@ class ResourceSpec(BaseModel):
     import_id: str | None = None
     # The resource exists, but the provider documents no import for its type: say so instead.
     unimportable: bool = False
-    # The addresses of the other resources it names (a user's groups): made first (`depends_on`).
-    references: list[str] = Field(default_factory=list)
     ansible_module: str
     ansible_args: list[tuple[str, Any]] = Field(default_factory=list)
     # Further tasks of the same module, after the first: (what the task makes sure, arguments).
     ansible_more: list[tuple[str, list[tuple[str, Any]]]] = Field(default_factory=list)
     # The resource exists (an API write updates it rather than creating it).
     exists: bool = False
-    # The addresses it references (`pool/prod`, `vm/101`, `guest/101`, `ha/vm:101`): Ansible provisions
-    # what names guests (directly or through another resource) after them.
+    # The addresses it references (`pool/prod`, `vm/101`, `guest/101`, `ha/vm:101`, a user's `group/ops`):
+    # Terraform makes them first (`depends_on`), Ansible provisions what names guests after them.
     references: list[str] = Field(default_factory=list)
     # Manifest fields the Terraform resource cannot express (listed in a comment).
     unmapped: list[str] = Field(default_factory=list)
