@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -216,15 +216,21 @@ class GenerateInputs(BaseModel):
         return None
 
 
-def resource_spec(kind: ResourceKind, manifest: ResourceManifest, *, exists: bool) -> ResourceSpec:
-    """Return a resource manifest as the generators spell it, through its kind's mapping."""
+def resource_spec(
+    kind: ResourceKind, manifest: ResourceManifest, *, exists: bool, nodes: Mapping[str, str] | None = None
+) -> ResourceSpec:
+    """Return a resource manifest as the generators spell it, through its kind's mapping.
+
+    `nodes`: the node of each guest by VMID address (`vm/101`), for a resource that lives with a guest.
+    """
     mapping = kind.terraform
+    attrs = [*kind.placement(manifest, nodes or {}), *kind.terraform_attrs(manifest)]
     return ResourceSpec(
         kind=kind.prefix,
         id=manifest.name,
         folder=kind.folder,
         terraform_type=mapping.resource_type,
-        terraform_attrs=[(k, v) for k, v in kind.terraform_attrs(manifest) if v is not None],
+        terraform_attrs=[(k, v) for k, v in attrs if v is not None],
         import_id=kind.import_id(manifest) if exists and mapping.importable else None,
         unimportable=exists and not mapping.importable,
         ansible_module=kind.ansible.module,

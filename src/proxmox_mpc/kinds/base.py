@@ -300,6 +300,17 @@ class ResourceKind(Kind):
         """Return the resources of other kinds a manifest names (none unless the kind says so)."""
         return []
 
+    def belongs_to(self, manifest: ResourceManifest) -> str | None:
+        """Return the guest (`vm/101`) a resource is part of: it goes when the guest goes (None: none)."""
+        return None
+
+    def placement(self, manifest: ResourceManifest, nodes: Mapping[str, str]) -> list[tuple[str, Any]]:
+        """Return the Terraform attributes that say where a resource lives, from the guests' nodes ({`vm/101`: node}).
+
+        The generator puts them before `terraform_attrs`; none unless the kind lives with a guest.
+        """
+        return []
+
     # ------------------------------------------------------------------ comparing
 
     def diff(self, manifest: ResourceManifest, observed: Resource | None) -> Change | None:
@@ -320,9 +331,7 @@ class ResourceKind(Kind):
                 continue
             forces = key in self.replace_fields
             fields.append(
-                FieldChange(
-                    name=key, old=text(observed.data.get(key)), new=text(value), forces_replacement=forces
-                )
+                FieldChange(name=key, old=text(observed.data.get(key)), new=text(value), forces_replacement=forces)
             )
         if not fields:
             return None

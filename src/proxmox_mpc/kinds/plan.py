@@ -19,8 +19,14 @@ from proxmox_mpc.kinds.base import ANY_GUEST, GUEST_PREFIXES, Reference, Resourc
 Observed = Mapping[str, Sequence[Resource]]
 
 
-def diff_resources(manifests: Sequence[ResourceManifest], observed: Observed) -> list[Change]:
+def diff_resources(
+    manifests: Sequence[ResourceManifest], observed: Observed, guests: Mapping[str, str] | None = None
+) -> list[Change]:
     """Return the changes that make the observed resources match their manifests, by address.
+
+    `guests` names what the plan does to guests by their VMID address (`vm/101` -> delete, replace): a
+    resource that belongs to a guest the plan deletes goes with it (no change), and one that belongs
+    to a guest the plan replaces is compared with nothing (PVE deletes it with the old guest).
 
     Raises:
         ValueError: a manifest's kind was not observed (pmpc may not read it), naming the kind's path.
@@ -33,8 +39,11 @@ def diff_resources(manifests: Sequence[ResourceManifest], observed: Observed) ->
             raise ValueError(
                 f"{manifest.address}: {kind.reads[0]} could not be read, so it cannot be compared: {kind.unread_reason}"
             )
+        owner = (guests or {}).get(kind.belongs_to(manifest) or "")
+        if owner == "delete":
+            continue
         by_address = {r.address: r for r in observed[kind.prefix]}
-        change = kind.diff(manifest, by_address.get(manifest.address))
+        change = kind.diff(manifest, None if owner == "replace" else by_address.get(manifest.address))
         if change is not None:
             changes.append(change)
     return changes
@@ -81,6 +90,12 @@ def described_addresses(manifests: Iterable[ResourceManifest]) -> set[str]:
 def guest_addresses(manifests: Iterable[Any]) -> set[str]:
     """Return `vm/101`, `ct/201` for the guest manifests that name their VMID (what they make exist)."""
     return {f"{m.address.split('/', 1)[0]}/{m.vmid}" for m in manifests if getattr(m, "vmid", None)}
+
+
+def guest_actions(changes: Iterable[Change]) -> dict[str, str]:
+    """Return what a plan does to each guest it deletes or replaces, by VMID address (`vm/101` -> delete)."""
+    ending = [c for c in changes if c.guest and c.vmid is not None and c.action in ("delete", "replace")]
+    return {f"{c.kind}/{c.vmid}": c.action for c in ending}
 
 
 def change_references(changes: Sequence[Change]) -> Callable[[Change], list[str]]:

@@ -157,17 +157,21 @@ def resource_specs(found: ManifestSet | None, facts: _Facts) -> list[Any]:
     from proxmox_mpc.kinds import registry
 
     present = {r.address for items in facts.resources.values() for r in items}
+    # Where each guest is (by VMID address): the manifest's node, else the node it is on now.
+    nodes = {f"{g.kind}/{g.vmid}": g.node for g in facts.guests}
+    nodes.update({f"{m.kind.lower()}/{m.vmid}": m.node for m in (i.manifest for i in (found.guests if found else []))})
     specs = []
     if found is None:
         for prefix, items in sorted(facts.resources.items()):
             kind = registry.resource_kind(prefix)
             if kind is not None:
-                specs += [resource_spec(kind, kind.to_manifest(r), exists=True) for r in items]
+                specs += [resource_spec(kind, kind.to_manifest(r), exists=True, nodes=nodes) for r in items]
         return specs
     for item in found.resources:
         found_kind = registry.resource_kind(item.manifest.prefix)
         if found_kind is not None and not item.manifest.absent:
-            specs.append(resource_spec(found_kind, item.manifest, exists=item.manifest.address in present))
+            exists = item.manifest.address in present
+            specs.append(resource_spec(found_kind, item.manifest, exists=exists, nodes=nodes))
     return specs
 
 

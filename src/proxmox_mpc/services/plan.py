@@ -14,9 +14,9 @@ from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest
-from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe, observe_last_sync
+from proxmox_mpc.services.observe import ClusterFacts, observe, observe_last_sync
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
-from proxmox_mpc.services.resources import with_resources
+from proxmox_mpc.services.resources import compare_needs, with_resources
 from proxmox_mpc.services.validate import require_valid
 from proxmox_mpc.services.workspace_manifests import workspace_manifests, workspace_set
 
@@ -122,7 +122,7 @@ async def compute_plan(
         check_creatable(kept, plan, create_facts(facts, observed))
     else:
         async with connect(app_ctx, bulk=True) as api:
-            observation = await observe(api, COMPARE)
+            observation = await observe(api, compare_needs(found.resources))
             observed, facts = observation.guests, observation.facts
             require_valid(loaded, facts, found.resources)
             kept, guests = select(loaded, observed, chosen)

@@ -19,12 +19,13 @@ from proxmox_mpc.core.plan import Change, Plan, make_plan
 from proxmox_mpc.errors import Conflict, ManifestError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import ANY_GUEST, Resource, ResourceKind, ResourceManifest, text
-from proxmox_mpc.kinds.plan import diff_resources, missing_references
+from proxmox_mpc.kinds.plan import described_addresses, diff_resources, guest_actions, missing_references
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.context import AppContext
     from proxmox_mpc.services.manifests import Loaded, LoadedResource, Problem
+    from proxmox_mpc.services.observe import Needs
     from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.resources import ResourceChangeRecord, ResourceRecord
     from proxmox_mpc.state.store import Store
@@ -36,8 +37,12 @@ Observed = dict[str, list[Resource]]
 # ----------------------------------------------------------------------------- reading
 
 
-async def observe_resources(api: ProxmoxClient, kinds: Iterable[ResourceKind] | None = None) -> Observed:
+async def observe_resources(
+    api: ProxmoxClient, kinds: Iterable[ResourceKind] | None = None, described: Iterable[str] = ()
+) -> Observed:
     """Read every non-guest kind's paths concurrently (GETs only); a kind pmpc may not list is left out.
+
+    Per-guest paths are read for the guests whose resources `described` names (configs are not read).
 
     Raises:
         PmpcError: a read failed for another reason than a missing permission.
@@ -45,8 +50,18 @@ async def observe_resources(api: ProxmoxClient, kinds: Iterable[ResourceKind] | 
     from proxmox_mpc.services.observe import Needs, listed, observe, with_kinds
 
     chosen = list(kinds) if kinds is not None else list(registry.resource_kinds())
-    observation = await observe(api, with_kinds(Needs(configs=False), chosen))
+    needs = Needs(configs=False, described=frozenset(described))
+    observation = await observe(api, with_kinds(needs, chosen))
     return listed(observation, chosen)
+
+
+def compare_needs(items: Sequence[LoadedResource]) -> Needs:
+    """Return what plan, validate and destroy read: every kind, and the per-guest paths of what `items` describe."""
+    import dataclasses
+
+    from proxmox_mpc.services.observe import COMPARE
+
+    return dataclasses.replace(COMPARE, described=frozenset(described_addresses(i.manifest for i in items)))
 
 
 async def list_resources(app_ctx: AppContext, prefix: str) -> list[dict[str, Any]]:
@@ -109,14 +124,16 @@ def _folder(prefix: str) -> str:
     return kind.folder if kind is not None else prefix
 
 
-def plan_resources(items: Sequence[LoadedResource], observed: Observed) -> list[Change]:
-    """Return the changes of the non-guest manifests against what exists.
+def plan_resources(
+    items: Sequence[LoadedResource], observed: Observed, guest_changes: Sequence[Change] = ()
+) -> list[Change]:
+    """Return the changes of the non-guest manifests against what exists (and the guests the plan ends).
 
     Raises:
         ManifestError: a kind with manifests could not be read (pmpc may not list it).
     """
     try:
-        return diff_resources([item.manifest for item in items], observed)
+        return diff_resources([item.manifest for item in items], observed, guest_actions(guest_changes))
     except ValueError as exc:
         raise ManifestError(f"{exc}.") from None
 
@@ -129,7 +146,7 @@ def with_resources(plan: Plan, items: Sequence[LoadedResource], observed: Observ
     """
     if not items:
         return plan
-    changes = plan_resources(items, observed or {})
+    changes = plan_resources(items, observed or {}, plan.changes)
     if not changes:
         return plan
     return make_plan(
@@ -162,7 +179,7 @@ async def stale_resources(api: ProxmoxClient, changes: Sequence[Change]) -> list
     kinds = {k for k in (registry.resource_kind(c.kind) for c in wanted) if k is not None}
     if not kinds:
         return []
-    observed = await observe_resources(api, kinds)
+    observed = await observe_resources(api, kinds, [c.address for c in wanted])
     present = {r.address: r for items in observed.values() for r in items}
     stale = []
     for change in wanted:

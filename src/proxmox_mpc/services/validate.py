@@ -11,8 +11,8 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest, LoadedResource, Problem
-from proxmox_mpc.services.observe import COMPARE, ClusterFacts, observe
-from proxmox_mpc.services.resources import reference_problems
+from proxmox_mpc.services.observe import ClusterFacts, observe
+from proxmox_mpc.services.resources import compare_needs, reference_problems
 from proxmox_mpc.services.workspace_manifests import workspace_set
 
 
@@ -110,7 +110,7 @@ async def validate_manifests(
         from proxmox_mpc.services.preflight import build_checked_plan
 
         async with connect(app_ctx) as api:
-            observation = await observe(api, COMPARE)
+            observation = await observe(api, compare_needs(found.resources))
             require_valid(loaded, observation.facts, found.resources)
             # Would the creates (and the replaces' creates) these manifests lead to succeed?
             await build_checked_plan(app_ctx, api, loaded, observation.guests, observation.facts)

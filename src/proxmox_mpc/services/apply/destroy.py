@@ -63,10 +63,10 @@ async def destroy_plan(
     """
     from proxmox_mpc.core.diff import match_guests
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.observe import COMPARE, observe
+    from proxmox_mpc.services.observe import observe
     from proxmox_mpc.services.plan import annotate_destroys, parse_allow_destroy, parse_selector_text, select
     from proxmox_mpc.services.preflight import workspace_label
-    from proxmox_mpc.services.resources import destroy_changes
+    from proxmox_mpc.services.resources import compare_needs, destroy_changes
     from proxmox_mpc.services.validate import require_valid
 
     allowed = parse_allow_destroy(allow_destroy)
@@ -75,7 +75,7 @@ async def destroy_plan(
     # A selector picks guests by what they are: the other kinds are destroyed only without one.
     resources = [] if chosen else found.resources
     async with connect(app_ctx) as api:
-        observation = await observe(api, COMPARE)
+        observation = await observe(api, compare_needs(found.resources))
     observed, facts = observation.guests, observation.facts
     # Validate first: a bad manifest stops destroy before anything is sent.
     require_valid(found.guests, facts, found.resources)
