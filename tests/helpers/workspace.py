@@ -48,3 +48,21 @@ def api_post(cli: Any, path: str, *params: str) -> None:
     """Create something on the fake through `pmpc api post` (the call must succeed)."""
     result = cli("api", "post", path, *params, "-y")
     assert result.exit_code == 0, result.output
+
+
+def reorder_between_plan_and_apply(cluster: Any, cli: Any, ws: Path, policy: Path, rules: str, saved: Path) -> Any:
+    """Plan a FirewallPolicy edit to a file, let someone else move rule 2 to the top, apply the saved plan.
+
+    Returns the apply's result, after checking that it sent no write at all.
+    """
+    doc = yaml.safe_load(policy.read_text())
+    doc["spec"]["rules"].append({"type": "in", "action": "DROP", "comment": "the rest"})
+    policy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    made = cli("--workspace", str(ws), "plan", "--out", str(saved))
+    assert made.exit_code == 0, made.output
+    moved = cli("api", "put", f"{rules}/2", "moveto=0", "-y")  # someone else puts rule 2 first
+    assert moved.exit_code == 0, moved.output
+    before = len(cluster.requests)
+    result = cli("--workspace", str(ws), "apply", str(saved), "-y")
+    assert writes_since(cluster, before) == []
+    return result

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from tests.helpers.workspace import reorder_between_plan_and_apply
+
 
 def _workspace(cli: Any, work: Path) -> Path:
     result = cli("init", str(work / "infra"), "--name", "infra")
@@ -175,19 +177,10 @@ def test_a_reorder_is_planned_as_one_move_and_applied_with_moveto(cluster: Any, 
 
 def test_a_reorder_by_someone_else_between_plan_and_apply_is_refused(cluster: Any, cli: Any, tmp_path: Path) -> None:
     ws = _policy_workspace(cluster, cli, tmp_path)
-    doc = yaml.safe_load(_policy_file(ws).read_text())
-    doc["spec"]["rules"].append({"type": "in", "action": "DROP", "comment": "the rest"})
-    _policy_file(ws).write_text(yaml.safe_dump(doc, sort_keys=False))
-    saved = tmp_path / "plan.json"
-    planned = cli("--workspace", str(ws), "plan", "--out", str(saved))
-    assert planned.exit_code == 0, planned.output
-    moved = cli("api", "put", f"{RULES}/2", "moveto=0", "-y")  # someone else puts "no telnet" first
-    assert moved.exit_code == 0, moved.output
-    before = len(cluster.requests)
-    refused = cli("--workspace", str(ws), "apply", str(saved), "-y")
+    # Someone else puts "no telnet" first; the apply sends no write.
+    refused = reorder_between_plan_and_apply(cluster, cli, ws, _policy_file(ws), RULES, tmp_path / "plan.json")
     assert refused.exit_code == 7, refused.output
     assert "firewall/cluster" in refused.stderr
-    assert _writes_since(cluster, before) == []
     assert _comments(cli) == ["no telnet", "ssh", "web"]
 
 

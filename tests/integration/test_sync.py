@@ -58,12 +58,13 @@ def test_sync_records_the_cluster(cluster, cli, state_url):
     assert report["guests"] == 7 and report["nodes"] == 3 and report["dry_run"] is False
     # nodes, resources, cluster status; storages per node; configs; the paths of each other kind (/pools,
     # and the firewall's: aliases, IP sets, security groups, the cluster's rules and options, each node's
-    # rules and options; the fixture has no IP set or group, so no per-item path is read)
+    # rules and options; the fixture has no IP set or group, so no per-item path is read; a guest's only
+    # where a NIC has firewall=1, and no fixture guest has one)
     from proxmox_mpc.kinds import registry
     from proxmox_mpc.kinds.base import read_shape
 
     paths = {p for kind in registry.resource_kinds() for p in kind.reads}
-    per_shape = {"once": 1, "node": 3, "item": 0}
+    per_shape = {"once": 1, "node": 3, "item": 0, "guest": 0}
     assert report["requests"] == 3 + 3 + 7 + sum(per_shape[read_shape(p)] for p in paths)
     assert _state(cli, "101")["first_seen"] == web1["first_seen"]
 

@@ -1,8 +1,8 @@
-"""FirewallPolicy: the options and ordered rules of the cluster's or a node's firewall, `firewall/cluster`.
+"""FirewallPolicy: the options and ordered rules of the cluster's, a node's or a guest's firewall, `firewall/cluster`.
 
 ```yaml
 kind: FirewallPolicy
-name: cluster            # or node/pve1
+name: cluster            # or node/pve1, vm/101, ct/201
 spec:
   options: {enable: 1, policy_in: DROP}
   rules:
@@ -14,6 +14,13 @@ Rule order is desired state: the plan shows the fewest creates, updates, deletes
 list's digest, so a reorder by someone else between plan and apply is refused (exit 7). `options` and
 `rules` left out are not managed. A level always exists: `destroy` leaves it, `rules: []` empties it.
 A level with neither rules nor options is PVE's default and is not imported.
+
+A guest's policy (`vm/101`, `ct/201`) is addressed by VMID, not by node: it is read and written
+through the node the guest is on when pmpc reads it (guests move). It references its guest (which
+must exist or be described), is made after it, and goes with it: a plan that deletes the guest
+sends nothing to its firewall. Its firewall is read only for guests with a NIC that has
+`firewall=1` (where its rules take effect) or whose policy the workspace describes; a guest's own
+aliases and IP sets are not managed.
 """
 
 from __future__ import annotations
@@ -27,7 +34,14 @@ from pydantic import Field, field_validator, model_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.firewall import FirewallRule, check_rules, parse_rule_text, rule_from_api
-from proxmox_mpc.core.firewall_policy import diff_options, firewall_path, option_value, options_from_api, rules_path
+from proxmox_mpc.core.firewall_policy import (
+    diff_options,
+    firewall_path,
+    option_value,
+    options_from_api,
+    parse_policy_name,
+    rules_path,
+)
 from proxmox_mpc.core.firewall_requests import options_request
 from proxmox_mpc.core.firewall_rules import (
     EMPTY_DIGEST,
@@ -39,6 +53,9 @@ from proxmox_mpc.core.firewall_rules import (
     rule_request,
     rule_steps,
 )
+from proxmox_mpc.core.identity import GUEST_KINDS, guest_kind
+from proxmox_mpc.core.models import ObservedGuest
+from proxmox_mpc.core.normalize import NET_RE, bool_text, split_props
 from proxmox_mpc.core.plan import Change, FieldChange
 from proxmox_mpc.kinds.base import (
     AnsibleMapping,
@@ -53,8 +70,10 @@ from proxmox_mpc.kinds.base import (
 from proxmox_mpc.kinds.firewall import rule_ops_references, rules_references
 
 _NODE_RULES = re.compile(r"/nodes/([^/]+)/firewall/rules")
-_LEVEL = re.compile(r"cluster|node/[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?")
+_GUEST_RULES = re.compile(r"/nodes/([^/]+)/(qemu|lxc)/([0-9]+)/firewall/rules")
 OPTION = "options."
+GUEST_RULES = "/nodes/{node}/{type}/{vmid}/firewall/rules"
+GUEST_OPTIONS = "/nodes/{node}/{type}/{vmid}/firewall/options"
 
 
 class PolicySpec(ResourceSpec):
@@ -86,9 +105,13 @@ class PolicyManifest(ResourceManifest):
     @field_validator("name")
     @classmethod
     def _level(cls, value: str) -> str:
-        if not _LEVEL.fullmatch(value):
-            raise ValueError(f"{value!r} is not a firewall level pmpc manages: cluster or node/NAME")
+        parse_policy_name(value)
         return value
+
+    @property
+    def guest(self) -> str | None:
+        """Return the guest of a guest's policy (`vm/101`), None for the cluster's or a node's."""
+        return self.name if self.scope in GUEST_KINDS else None
 
     @model_validator(mode="after")
     def _for_level(self) -> PolicyManifest:
@@ -107,7 +130,7 @@ def _level_of(address: str) -> tuple[str, str | None]:
 
 
 class FirewallPolicyKind(ResourceKind):
-    """The options and ordered rules of the cluster's and each node's firewall."""
+    """The options and ordered rules of the cluster's, each node's and each guest's firewall."""
 
     name = "FirewallPolicy"
     prefix = "firewall"
@@ -118,12 +141,16 @@ class FirewallPolicyKind(ResourceKind):
         "/cluster/firewall/options",
         "/nodes/{node}/firewall/rules",
         "/nodes/{node}/firewall/options",
+        GUEST_RULES,
+        GUEST_OPTIONS,
     )
     writes = (
         "/cluster/firewall/rules",
         "/cluster/firewall/options",
         "/nodes/{node}/firewall/rules",
         "/nodes/{node}/firewall/options",
+        GUEST_RULES,
+        GUEST_OPTIONS,
     )
     terraform = TerraformMapping("proxmox_virtual_environment_firewall_rules", import_id="{id}", importable=False)
     ansible = AnsibleMapping("community.proxmox.proxmox_firewall")
@@ -151,6 +178,11 @@ class FirewallPolicyKind(ResourceKind):
         data = {"options": found, "rules": [rule_from_api(r).text() for r in ordered], "digest": list_digest(ordered)}
         return Resource(kind=self.prefix, id=ident, data=data)
 
+    def reads_guest(self, guest: ObservedGuest, described: frozenset[str]) -> bool:
+        """Read a guest's firewall where its rules take effect (a NIC with `firewall=1`) or the workspace
+        describes its policy: reading every guest's would cost two requests a guest on every sync."""
+        return self.address(f"{guest.kind}/{guest.vmid}") in described or firewalled(guest.config)
+
     def from_reads(self, bodies: Mapping[str, Any]) -> list[Resource]:
         found = [self._level("cluster", bodies.get(self.reads[0]), bodies.get(self.reads[1]))]
         for path, body in bodies.items():
@@ -158,6 +190,10 @@ class FirewallPolicyKind(ResourceKind):
             if match:
                 node = unquote(match.group(1))
                 found.append(self._level(f"node/{node}", body, bodies.get(f"/nodes/{match.group(1)}/firewall/options")))
+            guest = _GUEST_RULES.fullmatch(path)
+            if guest:
+                options = bodies.get(path.removesuffix("/rules") + "/options")
+                found.append(self._level(f"{guest_kind(guest.group(2))}/{guest.group(3)}", body, options))
         return sorted((r for r in found if r is not None), key=lambda r: r.id)
 
     def to_manifest(self, resource: Resource) -> PolicyManifest:
@@ -172,10 +208,21 @@ class FirewallPolicyKind(ResourceKind):
         return {"options": manifest.spec.options, "rules": rules}
 
     def references(self, manifest: Any) -> list[Reference]:
-        return rules_references(manifest.spec.rules)
+        guest = [Reference(("name",), manifest.guest, manifest.scope)] if manifest.guest is not None else []
+        return guest + rules_references(manifest.spec.rules)
 
     def change_references(self, change: Change) -> list[str]:
-        return rule_ops_references(change)
+        guest = self.guest_of(change.address)
+        return sorted({*rule_ops_references(change), *([guest] if guest is not None else [])})
+
+    def belongs_to(self, manifest: ResourceManifest) -> str | None:
+        assert isinstance(manifest, PolicyManifest)
+        return manifest.guest
+
+    def guest_of(self, address: str) -> str | None:
+        """Return the guest whose policy an address names (`firewall/vm/101` -> `vm/101`), None for others."""
+        scope, target = _level_of(address)
+        return f"{scope}/{target}" if scope in GUEST_KINDS else None
 
     # ------------------------------------------------------------------ comparing
 
@@ -209,27 +256,49 @@ class FirewallPolicyKind(ResourceKind):
     # ------------------------------------------------------------------ writing
 
     def requests(self, change: Change) -> list[PlannedRequest]:
-        """Return the requests as planned (the applier sends them, each with the digest it has just read)."""
+        """Return the requests as planned (the applier sends them, each with the digest it has just read).
+
+        A guest's level is reached through its node: the change's, which the applier finds when it applies.
+
+        Raises:
+            ValueError: a guest's level whose node is not known.
+        """
         scope, target = _level_of(change.address)
+        node = change.node or None
         options = {f.name[len(OPTION) :]: (f.old, str(f.new)) for f in change.fields if f.name.startswith(OPTION)}
-        found = [options_request(firewall_path(scope, target), options, None)] if options else []
+        found = [options_request(firewall_path(scope, target, node), options, None)] if options else []
         ops = [op_from_field(f) for f in change.fields if is_op_field(f.name)]
-        path = rules_path(scope, target)
+        path = rules_path(scope, target, node)
         return found + [rule_request(path, step, change.digest or EMPTY_DIGEST) for step in rule_steps(ops)]
 
     # ------------------------------------------------------------------ generators
 
+    def placement(self, manifest: ResourceManifest, nodes: Mapping[str, str]) -> list[tuple[str, Any]]:
+        assert isinstance(manifest, PolicyManifest)
+        return [("node_name", nodes.get(manifest.guest))] if manifest.guest is not None else []
+
     def terraform_attrs(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
         assert isinstance(manifest, PolicyManifest)
-        _, node = _level_of(manifest.address)
+        scope, target = _level_of(manifest.address)
         blocks = [_terraform_rule(r) for r in manifest.spec.rules or []]
-        return [("node_name", node), ("rule", blocks or None)]
+        if scope in GUEST_KINDS:
+            return [("vm_id" if scope == "vm" else "container_id", int(str(target))), ("rule", blocks or None)]
+        return [("node_name", target), ("rule", blocks or None)]
 
     def ansible_args(self, manifest: ResourceManifest) -> list[tuple[str, Any]]:
         assert isinstance(manifest, PolicyManifest)
-        scope, node = _level_of(manifest.address)
+        scope, target = _level_of(manifest.address)
         rules = [{**_ansible_rule(r), "pos": index} for index, r in enumerate(manifest.spec.rules or [])]
-        return [("level", scope), ("node", node), ("rules", rules or None), ("update", True), ("state", "present")]
+        # The module's `vm` level takes a VMID and finds the guest (a VM or a container) and its node.
+        where: list[tuple[str, Any]] = [("level", scope), ("node", target)]
+        if scope in GUEST_KINDS:
+            where = [("level", "vm"), ("vmid", int(str(target)))]
+        return [*where, ("rules", rules or None), ("update", True), ("state", "present")]
+
+
+def firewalled(config: Mapping[str, Any]) -> bool:
+    """Tell whether a guest's config has a NIC with `firewall=1` (where its own rules take effect)."""
+    return any(NET_RE.match(k) and bool_text(split_props(v)[1].get("firewall", "0")) == "1" for k, v in config.items())
 
 
 def _terraform_rule(rule: FirewallRule) -> dict[str, Any]:

@@ -300,22 +300,26 @@ async def apply_alias_change(api: ProxmoxClient, change: Change, send: StepSend)
 async def apply_policy_change(api: ProxmoxClient, change: Change, send: StepSend) -> None:
     """Carry out a FirewallPolicy change: its options, then its rules one digest-checked request at a time.
 
+    A guest's level is written through the node the guest is on now (it may have moved since the plan).
+
     Raises:
         Conflict: the rules are not those the plan saw (someone else edited or reordered them): exit 7.
+        NotFound: the guest of a guest's level is gone.
     """
-    from proxmox_mpc.core.firewall_policy import diff_options
+    from proxmox_mpc.core.firewall_policy import diff_options, parse_policy_name
     from proxmox_mpc.core.firewall_requests import options_request
 
     name = change.address.split("/", 1)[1]
-    scope, _, target = name.partition("/")
-    base = firewall_path(scope, target or None)
+    scope, target = parse_policy_name(name)
+    node = (await find_level(api, guest=name)).node if scope in ("vm", "ct") else None
+    base = firewall_path(scope, target, node)
     wanted = {f.name.split(".", 1)[1]: str(f.new) for f in change.fields if f.name.startswith("options.")}
     if wanted:
         found = await api.get(f"{base}/options") or {}
         changed = diff_options(scope, wanted, options_from_api(scope, found))
         if changed:
             await send(change.action, options_request(base, changed, found.get("digest")))
-    await apply_rule_ops(api, change, rules_path(scope, target or None), send)
+    await apply_rule_ops(api, change, rules_path(scope, target, node), send)
 
 
 async def apply_rule_ops(api: ProxmoxClient, change: Change, path: str, send: StepSend) -> None:
