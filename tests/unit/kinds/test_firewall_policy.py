@@ -145,15 +145,15 @@ def test_a_guest_level_references_its_guest_and_is_made_after_it() -> None:
     policy = manifest("vm/101", rules=[{"type": "group", "action": "web"}])
     assert [(r.loc, r.address, r.kind) for r in KIND.references(policy)] == [
         (("name",), "vm/101", "vm"),
-        (("spec", "rules", 0, "action"), "group/web", "group"),
+        (("spec", "rules", 0, "action"), "secgroup/web", "secgroup"),
     ]
-    assert [(m.address, r.address) for m, r in missing_references([policy], {"group": []}, {"group/web"}, set())] == [
+    assert [(m.address, r.address) for m, r in missing_references([policy], {"secgroup": []}, {"secgroup/web"}, set())] == [
         ("firewall/vm/101", "vm/101")
     ]
-    assert missing_references([policy], {"group": []}, {"group/web"}, {"vm/101"}) == []
-    assert missing_references([policy], {"group": []}, {"group/web"}) == []  # guests not known: not judged
+    assert missing_references([policy], {"secgroup": []}, {"secgroup/web"}, {"vm/101"}) == []
+    assert missing_references([policy], {"secgroup": []}, {"secgroup/web"}) == []  # guests not known: not judged
     change = KIND.diff(policy, None)
-    assert change is not None and KIND.change_references(change) == ["group/web", "vm/101"]
+    assert change is not None and KIND.change_references(change) == ["secgroup/web", "vm/101"]
     # The guest change is addressed by name: the policy still waits for it, matched by VMID.
     guest = Change(address="vm/web-1", kind="vm", vmid=101, node="pve1", action="create")
     stages = order_changes([change, guest], change_references([change, guest]))
