@@ -13,7 +13,7 @@ Rule order is desired state: the plan shows the fewest creates, updates, deletes
 (`~ rules[3->0]` is a move), and apply writes them one at a time with PVE's `pos`/`moveto` and the
 list's digest, so a reorder by someone else between plan and apply is refused (exit 7). `options` and
 `rules` left out are not managed. A level always exists: `destroy` leaves it, `rules: []` empties it.
-A level with neither rules nor options is PVE's default and is not imported.
+A level with no rules and no option other than PVE's default is not imported.
 
 A guest's policy (`vm/101`, `ct/201`) is addressed by VMID, not by node: it is read and written
 through the node the guest is on when pmpc reads it (guests move). It references its guest (which
@@ -35,6 +35,7 @@ from pydantic import Field, field_validator, model_validator
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.firewall import FirewallRule, check_rules, parse_rule_text, rule_from_api
 from proxmox_mpc.core.firewall_policy import (
+    OPTIONS,
     diff_options,
     firewall_path,
     option_value,
@@ -173,7 +174,7 @@ class FirewallPolicyKind(ResourceKind):
         ordered = sorted(rules if isinstance(rules, list) else [], key=lambda r: int(r.get("pos", 0)))
         scope = ident.split("/", 1)[0]
         found = options_from_api(scope, options if isinstance(options, Mapping) else {})
-        if not ordered and not found:
+        if not ordered and all(OPTIONS[scope][k].default == v for k, v in found.items()):
             return None  # PVE's default: nothing to manage
         data = {"options": found, "rules": [rule_from_api(r).text() for r in ordered], "digest": list_digest(ordered)}
         return Resource(kind=self.prefix, id=ident, data=data)

@@ -107,7 +107,7 @@ GUEST_BODIES = {
     "/nodes/pve1/lxc/201/firewall/rules": [],
     "/nodes/pve1/lxc/201/firewall/options": {"policy_in": "ACCEPT"},
     "/nodes/pve1/qemu/102/firewall/rules": [],
-    "/nodes/pve1/qemu/102/firewall/options": {},
+    "/nodes/pve1/qemu/102/firewall/options": {"enable": 0, "policy_in": "DROP", "digest": "p"},  # PVE's defaults
 }
 
 
@@ -147,9 +147,8 @@ def test_a_guest_level_references_its_guest_and_is_made_after_it() -> None:
         (("name",), "vm/101", "vm"),
         (("spec", "rules", 0, "action"), "secgroup/web", "secgroup"),
     ]
-    assert [(m.address, r.address) for m, r in missing_references([policy], {"secgroup": []}, {"secgroup/web"}, set())] == [
-        ("firewall/vm/101", "vm/101")
-    ]
+    missing = missing_references([policy], {"secgroup": []}, {"secgroup/web"}, set())
+    assert [(m.address, r.address) for m, r in missing] == [("firewall/vm/101", "vm/101")]
     assert missing_references([policy], {"secgroup": []}, {"secgroup/web"}, {"vm/101"}) == []
     assert missing_references([policy], {"secgroup": []}, {"secgroup/web"}) == []  # guests not known: not judged
     change = KIND.diff(policy, None)
