@@ -233,7 +233,9 @@ def test_generated_terraform_and_ansible_for_a_guests_policy(cluster: Any, cli: 
     assert result.exit_code == 0, result.output
     tf = (ws / "terraform" / "firewall.tf").read_text()
     block = tf[tf.index("# firewall/vm/101") :]
-    assert 'node_name = "pve1"' in block and "vm_id     = 101" in block
+    attrs = [" ".join(line.split()) for line in block.splitlines()[3:6]]
+    # On the guest's node, by VMID, made after the guest.
+    assert attrs == ['node_name = "pve1"', "vm_id = 101", "depends_on = [proxmox_virtual_environment_vm.web_1]"]
     result = cli("--workspace", str(ws), "generate", "ansible")
     assert result.exit_code == 0, result.output
     play = yaml.safe_load((ws / "ansible" / "provision.yml").read_text())
