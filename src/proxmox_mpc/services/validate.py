@@ -52,12 +52,14 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
     problems: list[Problem] = []
     names = {item.manifest.name for item in loaded} | facts.guest_names
     vmids = {item.manifest.vmid for item in loaded if item.manifest.vmid} | facts.guest_vmids
+    on_a_node: list[LoadedManifest] = []
     for item in loaded:
         m, src = item.manifest, item.source
         if m.node not in facts.nodes:
             known = ", ".join(sorted(facts.nodes)) or "none"
             problems.append(src.problem(("node",), f"no node {m.node!r} in the cluster (nodes: {known})"))
             continue
+        on_a_node.append(item)
         node_storages = facts.storages.get(m.node)
         if node_storages is not None:
             for loc, storage, content in _storages_of(item):
@@ -80,7 +82,6 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
                             f"no bridge {net.bridge!r} on node {m.node} (bridges: {known})",
                         )
                     )
-        problems += reference_problems([item], facts.resources, facts.described, facts.guests)
         clone = m.spec.clone
         if clone is not None:
             source = clone.source
@@ -88,7 +89,8 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
                 problems.append(
                     src.problem(("spec", "clone", "from"), f"no guest or template {source!r} to clone")
                 )
-    return problems
+    # Once for all the guests: what exists and what is described is gathered once, not once per guest.
+    return problems + reference_problems(on_a_node, facts.resources, facts.described, facts.guests)
 
 
 async def validate_manifests(
