@@ -7,14 +7,22 @@ elsewhere. The data goes to a new temporary (O_CREAT | O_EXCL | O_NOFOLLOW) in t
 directory, is fsync'ed and renamed over the file: a reader sees the old file or the new one,
 never a partial or empty one, and a failed write (disk full, read-only file system) leaves
 nothing behind. A symlink in the way is refused with its name (UnsafePathError, exit 1).
+
+`write_files(items, root=ROOT)` writes many files with the same guarantees at the cost of a few syncs
+instead of two per file (`sync --import` of 10,000 guests, `generate`): every temporary is written, then
+their data is flushed at once (syncfs on Linux, else each temporary is fsync'ed), and only then is each
+renamed over its file; each directory is fsync'ed once at the end. A reader or a crash still sees a file
+old or new, never partial; a failed write leaves nothing behind and renames nothing.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import secrets
 import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from proxmox_mpc.errors import FileWriteError, UnsafePathError
@@ -144,6 +152,126 @@ def write_file(path: Path, data: str | bytes, *, root: Path | None = None, priva
     except OSError as exc:
         reason = _reason(exc)
         raise FileWriteError(f"Cannot write {path}: {reason}.", details={"path": str(path), "reason": reason}) from exc
+
+
+# At most this many directories are held open by one batch of write_files (it then writes what it has).
+_MAX_OPEN_DIRS = 64
+
+
+@functools.lru_cache(maxsize=1)
+def _syncfs() -> Callable[[int], int] | None:
+    """Return the C library's syncfs (flush one file system's dirty data), or None where there is none."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        function: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+def _flush(written: Sequence[tuple[int, str, str, Path]]) -> None:
+    """Make the data of the written temporaries durable before any is renamed over its file."""
+    syncfs = _syncfs()
+    devices: dict[int, int] = {}
+    for dir_fd, _, _, _ in written:
+        devices.setdefault(os.fstat(dir_fd).st_dev, dir_fd)
+    if syncfs is not None and all(syncfs(fd) == 0 for fd in devices.values()):
+        return
+    for dir_fd, tmp, _, _ in written:  # no syncfs (or it failed): one fsync per temporary
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_files(
+    items: Sequence[tuple[Path, str | bytes]], *, root: Path, private: bool = False
+) -> list[tuple[Path, UnsafePathError]]:
+    """Write many files below `root` as write_file does, syncing once per batch rather than twice per file.
+
+    A file with a symlink in its way (or outside `root`) is not written: it is returned with its error,
+    the others are written.
+
+    Raises:
+        FileWriteError: a write failed (disk full, read-only file system, permission denied): no temporary
+            is left behind and the files of the batch that failed keep their old content.
+    """
+    refused: list[tuple[Path, UnsafePathError]] = []
+    batch: list[tuple[Path, tuple[str, ...], bytes]] = []
+    dirs: set[tuple[str, ...]] = set()
+    for path, data in items:
+        path = Path(path)
+        try:
+            parts = _parts(path, root)
+        except UnsafePathError as exc:
+            refused.append((path, exc))
+            continue
+        if parts[:-1] not in dirs and len(dirs) >= _MAX_OPEN_DIRS:
+            refused += _write_batch(batch, root, private)
+            batch, dirs = [], set()
+        dirs.add(parts[:-1])
+        batch.append((path, parts, data.encode("utf-8") if isinstance(data, str) else bytes(data)))
+    refused += _write_batch(batch, root, private)
+    return refused
+
+
+def _write_batch(
+    batch: Sequence[tuple[Path, tuple[str, ...], bytes]], root: Path, private: bool
+) -> list[tuple[Path, UnsafePathError]]:
+    refused: list[tuple[Path, UnsafePathError]] = []
+    dir_fds: dict[tuple[str, ...], int] = {}
+    written: list[tuple[int, str, str, Path]] = []  # (directory, temporary, name, path)
+    renamed = 0
+    path = Path(root)
+    try:
+        try:
+            for path, parts, payload in batch:
+                where = parts[:-1]
+                dir_fd, name = dir_fds.get(where), parts[-1]
+                try:
+                    if dir_fd is None:
+                        dir_fd = _open_dir(Path(root), where, create=True, private=private)
+                        assert dir_fd is not None  # created above
+                        dir_fds[where] = dir_fd
+                    _refuse_link(name, dir_fd, path)
+                except UnsafePathError as exc:
+                    refused.append((path, exc))
+                    continue
+                tmp = f".{name[:180]}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+                fd = os.open(tmp, _NEW_FILE_FLAGS, 0o600 if private else 0o666, dir_fd=dir_fd)
+                written.append((dir_fd, tmp, name, path))
+                try:
+                    _write_all(fd, payload)
+                finally:
+                    os.close(fd)
+            _flush(written)
+            for dir_fd, tmp, name, target in written:
+                path = target
+                os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                renamed += 1
+            for dir_fd in dir_fds.values():
+                try:
+                    os.fsync(dir_fd)
+                except OSError:  # pragma: no cover - some file systems cannot sync a directory
+                    pass
+        except BaseException:
+            for dir_fd, tmp, _, _ in written[renamed:]:
+                try:
+                    os.unlink(tmp, dir_fd=dir_fd)
+                except OSError:
+                    pass
+            raise
+        finally:
+            for dir_fd in dir_fds.values():
+                os.close(dir_fd)
+    except OSError as exc:
+        reason = _reason(exc)
+        raise FileWriteError(f"Cannot write {path}: {reason}.", details={"path": str(path), "reason": reason}) from exc
+    return refused
 
 
 def remove_file(path: Path, *, root: Path) -> None:

@@ -361,18 +361,24 @@ def write_files(
     Raises:
         FileWriteError: a symlink is in the way, or a write failed (no partial file is left).
     """
-    from proxmox_mpc.safeio.files import remove_file, write_file
+    from proxmox_mpc.safeio.files import remove_file, write_files
 
     base = root if root is not None else out_dir
     dirs: dict[Path, Path] = {}
+    writes: list[tuple[Path, str]] = []
+    deletes: list[Path] = []
     for item in files:
-        if not item.written:
-            continue
-        target = _target(out_dir, item.file, dirs)
-        if item.action == "delete":
-            remove_file(target, root=base)
-        else:
-            write_file(target, rendered[item.file], root=base)
+        if item.written:
+            target = _target(out_dir, item.file, dirs)
+            if item.action == "delete":
+                deletes.append(target)
+            else:
+                writes.append((target, rendered[item.file]))
+    refused = write_files(writes, root=base)
+    if refused:
+        raise refused[0][1]
+    for target in deletes:
+        remove_file(target, root=base)
 
 
 # ----------------------------------------------------------------------------- the use case

@@ -11,10 +11,9 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import manifest_kind
 from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest
-from proxmox_mpc.errors import UnsafePathError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import Kind, Resource, ResourceManifest
-from proxmox_mpc.safeio.files import write_file
+from proxmox_mpc.safeio.files import write_files
 from proxmox_mpc.services.manifests import (
     ManifestSet,
     _message,
@@ -87,13 +86,10 @@ def import_manifests(
     root = workspace or require_workspace(app_ctx)
     planned, skipped = _plan_imports(app_ctx, root, guests, resources)
     result = ImportResult(skipped=skipped)
-    for path, manifest in planned:
-        try:
-            write_file(path, dump_manifest(manifest), root=root)
-        except UnsafePathError as exc:
-            result.refused.append(exc.message)
-            continue
-        result.written.append(path)
+    refused = write_files([(path, dump_manifest(manifest)) for path, manifest in planned], root=root)
+    result.refused += [exc.message for _, exc in refused]
+    gone = {path for path, _ in refused}
+    result.written += [path for path, _ in planned if path not in gone]
     return result
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from proxmox_mpc.errors import ExitCode, FileWriteError
 from proxmox_mpc.safeio import files
-from proxmox_mpc.safeio.files import make_dirs, remove_file, write_file
+from proxmox_mpc.safeio.files import make_dirs, remove_file, write_file, write_files
 
 SECRET = "untouched outside text\n"
 
@@ -145,3 +145,50 @@ def test_remove_and_make_dirs_follow_no_symlink(tmp_path, outside):
     remove_file(tmp_path / "missing" / "file.txt", root=tmp_path)
     make_dirs(tmp_path / "x" / "y", root=tmp_path)
     assert (tmp_path / "x" / "y").is_dir()
+
+
+# ----------------------------------------------------------------------------- many files at once
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+def test_write_files_writes_every_file_in_every_directory(tmp_path, monkeypatch, syncfs):
+    if not syncfs:
+        files._syncfs.cache_clear()
+        monkeypatch.setattr(files, "_syncfs", lambda: None)
+    monkeypatch.setattr(files, "_MAX_OPEN_DIRS", 2)  # three directories: two batches
+    write_file(tmp_path / "vms" / "a.yaml", "old\n", root=tmp_path)
+    wanted = {tmp_path / d / f"{n}.yaml": f"{d} {n}\n" for d in ("vms", "cts", "pools") for n in ("a", "b")}
+    assert write_files(list(wanted.items()), root=tmp_path) == []
+    assert {p: p.read_text(encoding="utf-8") for p in wanted} == wanted
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("make", "said"), [(m, s) for _, m, s in REFUSED], ids=[i for i, _, _ in REFUSED])
+def test_write_files_refuses_one_unsafe_file_and_writes_the_others(tmp_path, outside, make, said):
+    bad = make(tmp_path, outside)
+    refused = write_files([(tmp_path / "x.tf", "x\n"), (bad, "evil\n"), (tmp_path / "y.tf", "y\n")], root=tmp_path)
+    assert [path for path, _ in refused] == [bad] and said in refused[0][1].message
+    assert (tmp_path / "x.tf").read_text(encoding="utf-8") == "x\n"
+    assert (tmp_path / "y.tf").read_text(encoding="utf-8") == "y\n"
+    assert (outside / "file.txt").read_text(encoding="utf-8") == SECRET
+    assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
+
+
+def test_write_files_that_fail_leave_the_old_files_and_no_temporary(tmp_path, monkeypatch):
+    write_file(tmp_path / "a.tf", "old a\n", root=tmp_path)
+    real = os.write
+    calls = []
+
+    def full_on_the_second(fd: int, data: bytes) -> int:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    monkeypatch.setattr(files, "_os_write", full_on_the_second)
+    with pytest.raises(FileWriteError) as caught:
+        write_files([(tmp_path / "a.tf", "new a\n"), (tmp_path / "b.tf", "new b\n")], root=tmp_path)
+    assert "No space left on device" in caught.value.message and "b.tf" in caught.value.message
+    assert (tmp_path / "a.tf").read_text(encoding="utf-8") == "old a\n"  # nothing renamed before all were written
+    assert not (tmp_path / "b.tf").exists()
+    assert _leftovers(tmp_path) == []
