@@ -3,7 +3,8 @@
     python benchmarks/fleet.py            # full sizes (the reported figures), 5 rounds
     python benchmarks/fleet.py --quick    # smaller sizes, 3 rounds: a few minutes, ratio rows checked
 
-fakepve runs in its own process (`python -m fakepve GUESTS.json`, tasks instant); a loopback TCP delay
+fakepve runs in its own process (`benchmarks/cluster_objects.py GUESTS.json`: fakepve's command line serving
+the tests' ObjectsPve, which stores backup jobs and HA objects; tasks instant); a loopback TCP delay
 line (benchmarks/delay_line.py, its own process) holds every chunk RTT/2 in each direction, so each
 request pays a real round trip. pmpc runs as whole processes (`pmpc sync`, `pmpc plan`, ...) in a
 workspace, as a user runs it; the baselines (benchmarks/baselines.py: a serial proxmoxer script, a raw
@@ -122,7 +123,9 @@ class Bench:
     def fakepve(self, count: int, objects: Objects | None = None) -> int:
         """Start fakepve with `count` guests (once per size); return its port.
 
-        With `objects` the server is the one that stores cluster objects too (benchmarks/cluster_objects.py),
+        The server is fakepve serving the tests' `ObjectsPve` (benchmarks/cluster_objects.py): plain fakepve
+        answers the backup job and HA paths with objects made up from PVE's schema (a job on a pool that
+        does not exist, which `plan` then refuses), `ObjectsPve` with what it stores. With `objects` it is
         seeded with them; `Objects(0)` is that server with none, the guests-only fleet to compare with.
         """
         key = (count, objects)
@@ -135,8 +138,7 @@ class Bench:
         log = self.scratch / f"fakepve-{name}.log"
         port = free_port()
         env = {**os.environ, "PVE_USER": USER, "PVE_PASS": PASSWORD}
-        server = ["-m", "fakepve"] if objects is None else [str(HERE / "cluster_objects.py")]
-        argv = [sys.executable, *server, str(data), "--host", "127.0.0.1", "--port", str(port)]
+        argv = [sys.executable, str(HERE / "cluster_objects.py"), str(data), "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--cert", self.ca, "--key", self.key, "--time-scale", "0"]
         child = self.stack.enter_context(process(argv, log, env))
         wait_for_line(child, log, "listening on")
