@@ -143,8 +143,12 @@ def field_name(loc: Sequence[str | int]) -> str:
     return text
 
 
-def display_path(path: Path) -> str:
-    """Return a path relative to the current directory when it is below it."""
+def display_path(path: Path, cwd: str | None = None) -> str:
+    """Return a path relative to the current directory (`cwd`, default: asked) when it is below it."""
+    if cwd is not None:
+        absolute = os.path.abspath(path)
+        if absolute.startswith(cwd) and absolute[len(cwd) : len(cwd) + 1] == os.sep:
+            return absolute[len(cwd) + 1 :]  # what relpath returns, without its per-call work
     try:
         rel = os.path.relpath(path)
     except ValueError:
@@ -386,8 +390,9 @@ def parse_files(
     """Parse and validate manifest files (those unchanged since they were cached come from `cache`)."""
     loaded: list[Loaded] = []
     problems: list[Problem] = []
+    cwd = os.getcwd() if shown else None
     for path in files:
-        name = display_path(path) if shown else str(path)
+        name = display_path(path, cwd) if shown else str(path)
         try:
             stat = path.stat() if cache is not None else None
             if cache is not None and stat is not None:
