@@ -15,10 +15,14 @@ SECRET_WORDS = ("password", "secret", "token")
 SSH_KEY_PARAMS = frozenset({"sshkeys", "ssh-public-keys"})
 
 
+# Parameters that hold a secret without saying so (a storage's PBS encryption key, a Ceph keyring).
+SECRET_PARAMS = frozenset({"encryption-key", "keyring"})
+
+
 def is_secret_key(key: str) -> bool:
     """Return True for a config key or request parameter that holds a secret (cipassword, password...)."""
     lowered = key.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    return lowered in SECRET_PARAMS or any(word in lowered for word in SECRET_WORDS)
 
 
 def redact_config(config: Mapping[str, Any]) -> dict[str, Any]:
