@@ -320,7 +320,8 @@ API_AUTH = AnsibleExpr("PVEAPIToken={{ proxmox_api_user }}!{{ proxmox_api_token_
 def uri_args(write: ApiWrite, *, exists: bool) -> list[tuple[str, Any]]:
     """Return the `ansible.builtin.uri` arguments that create (POST) or update (PUT) a resource through the API."""
     if exists:
-        url, method, body = f"{write.collection}/{write.ident}", "PUT", dict(write.body)
+        url, method = f"{write.collection}/{write.ident}", "PUT"
+        body = {k: v for k, v in write.body.items() if k not in write.fixed}
     else:
         url, method, body = write.collection, "POST", {write.key: write.ident, **write.body}
     return [
@@ -338,20 +339,35 @@ def _resource_tasks(spec: ResourceSpec) -> list[dict[str, Any]]:
     if spec.ansible_module == URI:
         (_, write), = args
         args = uri_args(write, exists=spec.exists)
-    tasks = [{"name": f"{spec.ref} exists", "module": spec.ansible_module, "args": _with_secrets(args)}]
+    # A task that sends a secret (or the API token, for a uri call) keeps its arguments out of the output.
+    quiet = spec.ansible_module == URI or any(_holds_secret(v) for _, v in args)
+    tasks = [
+        {"name": f"{spec.ref} exists", "module": spec.ansible_module, "args": _with_secrets(args), "no_log": quiet}
+    ]
     for what, more in spec.ansible_more:
-        tasks.append({"name": f"{spec.ref} {what}", "module": spec.ansible_module, "args": _with_secrets(more)})
+        tasks.append(
+            {"name": f"{spec.ref} {what}", "module": spec.ansible_module, "args": _with_secrets(more), "no_log": quiet}
+        )
     return tasks
 
 
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    return isinstance(value, EnvSecret)
+
+
 def _with_secrets(args: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Return module arguments with each secret as a lookup of the environment variable that holds it."""
-    return [
-        (key, AnsibleExpr(f"{{{{ lookup('ansible.builtin.env', '{value.env}') }}}}"))
-        if isinstance(value, EnvSecret)
-        else (key, value)
-        for key, value in args
-    ]
+    """Return module arguments with each secret (in an option's suboptions too) as a lookup of its variable."""
+    return [(key, _secret_lookup(value)) for key, value in args]
+
+
+def _secret_lookup(value: Any) -> Any:
+    if isinstance(value, EnvSecret):
+        return AnsibleExpr(f"{{{{ lookup('ansible.builtin.env', '{value.env}') }}}}")
+    if isinstance(value, dict):
+        return {k: _secret_lookup(v) for k, v in value.items()}
+    return value
 
 
 def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:

@@ -229,11 +229,11 @@ def resource_spec(
         kind=kind.prefix,
         id=manifest.name,
         folder=kind.folder,
-        terraform_type=mapping.resource_type,
+        terraform_type=kind.terraform_type(manifest),
         terraform_attrs=[(k, v) for k, v in attrs if v is not None],
         import_id=kind.import_id(manifest) if exists and mapping.importable else None,
         unimportable=exists and not mapping.importable,
-        ansible_module=kind.ansible.module,
+        ansible_module=kind.ansible_module(manifest),
         ansible_args=[(k, v) for k, v in kind.ansible_args(manifest) if v is not None],
         ansible_more=[
             (what, [(k, v) for k, v in args if v is not None]) for what, args in kind.ansible_more(manifest)

@@ -125,6 +125,8 @@ class ApiWrite:
     key: str
     ident: str
     body: dict[str, Any]
+    # Keys of `body` sent only to create the resource (PVE refuses them on update: a storage's type, vgname).
+    fixed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,10 @@ class ResourceKind(Kind):
     missing_on_older_servers: ClassVar[bool] = False
     # Why a kind could be left unread: a plan with manifests of it is refused with this sentence.
     unread_reason: ClassVar[str] = "pmpc's user needs the right to list it"
+    # Manifest fields that name the environment variable of a secret -> the API parameter it is sent as
+    # (`password_env` -> `password`). A plan carries the variable's name; apply reads the value and adds it
+    # to the requests that write the resource (POST, PUT); nothing else ever holds it.
+    secret_params: ClassVar[Mapping[str, str]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -323,7 +329,7 @@ class ResourceKind(Kind):
         want = self.desired(manifest)
         if observed is None:
             fields = [FieldChange(name=k, new=text(v)) for k, v in sorted(want.items()) if v is not None]
-            return self.change(address, "create", fields)
+            return self.change(address, "create", [*fields, *self.secret_fields(manifest)])
         fields = []
         ignored = set(manifest.lifecycle.ignore_changes) if manifest.lifecycle else set()
         for key, value in sorted(want.items()):
@@ -335,7 +341,14 @@ class ResourceKind(Kind):
             )
         if not fields:
             return None
-        return self.change(address, "replace" if any(f.forces_replacement for f in fields) else "update", fields)
+        if any(f.forces_replacement for f in fields):
+            return self.change(address, "replace", [*fields, *self.secret_fields(manifest)])
+        return self.change(address, "update", fields)
+
+    def secret_fields(self, manifest: ResourceManifest) -> list[FieldChange]:
+        """Return the fields that send a manifest's secrets: the variables' names (a value is never in a plan)."""
+        spec = manifest.spec
+        return [FieldChange(name=f, new=getattr(spec, f)) for f in self.secret_params if getattr(spec, f, None)]
 
     def stale(self, change: Change, found: Resource | None) -> str | None:
         """Return why a saved plan's change no longer fits what exists now (None: it still fits)."""
@@ -387,6 +400,28 @@ class ResourceKind(Kind):
     def import_id(self, manifest: ResourceManifest) -> str:
         """Return the id `terraform import` takes for the resource a manifest describes."""
         return self.terraform.import_id.format(id=manifest.name)
+
+    def terraform_type(self, manifest: ResourceManifest) -> str:
+        """Return the Terraform resource type of a manifest (a kind whose type depends on it says so)."""
+        return self.terraform.resource_type
+
+    def ansible_module(self, manifest: ResourceManifest) -> str:
+        """Return the Ansible module of a manifest's task (`ansible.builtin.uri` where no module fits)."""
+        return self.ansible.module
+
+    # ------------------------------------------------------------------ checks before anything is sent
+
+    def node_references(self, manifest: ResourceManifest) -> list[tuple[Loc, str]]:
+        """Return (location, node) of every cluster node a manifest names (validate checks they exist)."""
+        return []
+
+    def environment(self, change: Change) -> list[tuple[str, str]]:
+        """Return (field, variable) of each environment variable a change reads its secrets from."""
+        return [(f.name, f.new) for f in change.fields if f.name in self.secret_params and f.new]
+
+    def in_use(self, change: Change, guests: Sequence[Any]) -> str | None:
+        """Return why a delete or replace would break guests that use the resource (None: none do)."""
+        return None
 
     # ------------------------------------------------------------------ listing
 

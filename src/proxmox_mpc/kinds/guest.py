@@ -16,10 +16,12 @@ from proxmox_mpc.core.diff import diff_guest
 from proxmox_mpc.core.identity import api_type
 from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
 from proxmox_mpc.core.models import ObservedGuest
+from proxmox_mpc.core.normalize import is_disk_key, split_volume
 from proxmox_mpc.core.plan import POOL_FIELD, Change
 from proxmox_mpc.kinds.base import Kind, Reference
 
 POOL_PREFIX = "pool"
+STORAGE_PREFIX = "storage"
 
 
 class GuestKind(Kind):
@@ -65,9 +67,14 @@ class GuestKind(Kind):
 
     def change_references(self, change: Change) -> list[str]:
         item = change.field(POOL_FIELD)
-        if item is None:
-            return []
-        return [f"{POOL_PREFIX}/{name}" for name in (item.new, item.old) if name]
+        found = [] if item is None else [f"{POOL_PREFIX}/{name}" for name in (item.new, item.old) if name]
+        # A disk on a storage the same plan defines: the definition is made first.
+        for field in change.fields:
+            if is_disk_key(self.prefix, field.name) and field.new:
+                storage = split_volume(field.new.split(",")[0])[0]
+                if storage:
+                    found.append(f"{STORAGE_PREFIX}/{storage}")
+        return found
 
     def import_id(self, node: str, vmid: int) -> str:
         """Return the id `terraform import` takes for a guest (the bpg provider's NODE/VMID)."""

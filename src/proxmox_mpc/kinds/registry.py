@@ -27,6 +27,7 @@ _MODULES = (
     "proxmox_mpc.kinds.role",
     "proxmox_mpc.kinds.user",
     "proxmox_mpc.kinds.acl",
+    "proxmox_mpc.kinds.storage",
 )
 
 

@@ -96,7 +96,8 @@ def check_value(where: str, spec: dict[str, Any], value: Any) -> list[str]:
     if (kind == "int" and isinstance(value, bool)) or not isinstance(value, allowed):
         return [f"{where}: {value!r} is not a {kind}"]
     problems = []
-    if spec.get("choices") and value not in spec["choices"]:
+    # The choices of a list option are those of each element (as Ansible checks them).
+    if spec.get("choices") and kind != "list" and value not in spec["choices"]:
         problems.append(f"{where}: {value!r} is not one of {spec['choices']}")
     sub = spec.get("suboptions")
     if kind == "list":
@@ -105,6 +106,8 @@ def check_value(where: str, spec: dict[str, Any], value: Any) -> list[str]:
             if sub
             else {"type": spec.get("elements", "raw")}
         )
+        if spec.get("choices"):
+            element["choices"] = spec["choices"]
         for index, item in enumerate(value):
             problems += check_value(f"{where}[{index}]", element, item)
     if isinstance(value, dict) and sub:
