@@ -56,6 +56,15 @@ AllowDestroyOpt = Annotated[
         metavar="ADDRESS",
     ),
 ]
+SendSecretsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--send-secrets",
+        help="Send this resource's secrets again from their environment variables (storage/nas; repeatable): "
+        "PVE never returns a secret, so a changed one is not a difference plan can see.",
+        metavar="ADDRESS",
+    ),
+]
 BackupFirstOpt = Annotated[
     bool,
     typer.Option("--backup-first", help="Take a vzdump backup of each guest before it is deleted or replaced."),
@@ -136,6 +145,7 @@ def plan(
     allow_destroy: AllowDestroyOpt = None,
     backup_first: BackupFirstOpt = False,
     backup_storage: BackupStorageOpt = None,
+    send_secrets: SendSecretsOpt = None,
     output: PlanOutputOpt = "table",
 ) -> None:
     """Show what apply would change: + create, ~ update, - delete, -/+ replace, power changes.
@@ -159,6 +169,7 @@ def plan(
             allow_destroy=allow_destroy or [],
             backup_first=backup_first,
             backup_storage=backup_storage,
+            send_secrets=send_secrets or [],
         )
     )
     if out is not None:
@@ -247,7 +258,7 @@ def _change(app_ctx: AppContext, service: Callable[..., Any], *, selector: list[
         raise report.error
 
 
-@takes(*CHANGE_PARAMS)
+@takes(*CHANGE_PARAMS, Param("send_secrets", SendSecretsOpt, None))
 def apply(
     ctx: typer.Context,
     planfile: Annotated[Path | None, typer.Argument(help="A plan saved by `pmpc plan --out FILE`.")] = None,
@@ -262,6 +273,7 @@ def apply(
     _check_backup(values["backup_first"], values["backup_storage"])
     from proxmox_mpc.services.apply import apply as apply_service
 
+    values["send_secrets"] = values["send_secrets"] or []
     _change(ctx.obj, apply_service, plan_file=planfile, targets=manifests or [], **values)
 
 

@@ -22,6 +22,15 @@ def resource_ids(ctx: Any, incomplete: str) -> list[str]:
 IdArg = Annotated[str, typer.Argument(help="Its id.", metavar="ID", autocompletion=resource_ids)]
 
 
+def _columns(prefix: str) -> tuple[object, ...]:
+    from proxmox_mpc.kinds.registry import resource_kind
+    from proxmox_mpc.output.printers import Column
+
+    kind = resource_kind(prefix)
+    assert kind is not None
+    return tuple(Column(name.upper().replace("_", "-"), name) for name in kind.columns)
+
+
 def make_resource_app(prefix: str, what: str, plural: str, group: str | None = None) -> typer.Typer:
     """Return the `list` and `get` verbs of one kind (by its address prefix), kubectl style.
 
@@ -29,14 +38,6 @@ def make_resource_app(prefix: str, what: str, plural: str, group: str | None = N
     """
     app = typer.Typer(help=f"Inspect {plural}.", no_args_is_help=True)
     command = group or prefix
-
-    def _columns() -> tuple[object, ...]:
-        from proxmox_mpc.kinds.registry import resource_kind
-        from proxmox_mpc.output.printers import Column
-
-        kind = resource_kind(prefix)
-        assert kind is not None
-        return tuple(Column(name.upper().replace("_", "-"), name) for name in kind.columns)
 
     @app.command("list", help=f"List the {plural}.\n\nExample: pmpc {command} list   |   pmpc {command} list -o json")
     def list_(
@@ -53,12 +54,20 @@ def make_resource_app(prefix: str, what: str, plural: str, group: str | None = N
             app_ctx.err,
             rows,
             fmt=output,
-            columns=_columns(),  # type: ignore[arg-type]
+            columns=_columns(prefix),  # type: ignore[arg-type]
             plural=plural,
             sort_by=sort_by,
             headers=not no_headers,
             name_of=lambda r: f"{prefix}/{r['id']}",
         )
+
+    add_get(app, prefix, what, command)
+    return app
+
+
+def add_get(app: typer.Typer, prefix: str, what: str, command: str | None = None) -> None:
+    """Add `get ID` to a group: one resource of a kind (by its address prefix), as the API shows it now."""
+    command = command or prefix
 
     @app.command(help=f"Show one {what}.\n\nExample: pmpc {command} get ID   |   pmpc {command} get ID -o yaml")
     def get(ctx: typer.Context, ident: IdArg, output: OutputOpt = "table", no_headers: NoHeadersOpt = False) -> None:
@@ -72,12 +81,10 @@ def make_resource_app(prefix: str, what: str, plural: str, group: str | None = N
             app_ctx.out,
             row,
             fmt=output,
-            columns=_columns(),  # type: ignore[arg-type]
+            columns=_columns(prefix),  # type: ignore[arg-type]
             headers=not no_headers,
             name_of=lambda r: f"{prefix}/{r['id']}",
         )
-
-    return app
 
 
 pool_app = make_resource_app("pool", "pool", "pools")

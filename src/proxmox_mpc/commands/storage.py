@@ -1,4 +1,4 @@
-"""`pmpc storage list | content`."""
+"""`pmpc storage list | content | get`: the storages each node sees, what one holds, and its definition."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from proxmox_mpc.commands import _complete
 from proxmox_mpc.commands._options import NoHeadersOpt, OutputOpt, SortByOpt
 from proxmox_mpc.commands._run import run
+from proxmox_mpc.commands.resource import add_get
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.output.printers import check_format
 
@@ -95,3 +96,7 @@ def content(
         headers=not no_headers,
         name_of=lambda r: str(r["volid"]),
     )
+
+
+# The cluster-wide definition (storage.cfg), as a Storage manifest describes it.
+add_get(app, "storage", "storage definition (type, content, nodes and the type's options, from /storage)")

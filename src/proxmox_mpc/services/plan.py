@@ -16,7 +16,7 @@ from proxmox_mpc.errors import StateError, UsageError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest
 from proxmox_mpc.services.observe import ClusterFacts, observe, observe_last_sync
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
-from proxmox_mpc.services.resources import compare_needs, with_resources
+from proxmox_mpc.services.resources import compare_needs, refuse_in_use, with_resources, with_sent_secrets
 from proxmox_mpc.services.validate import require_valid
 from proxmox_mpc.services.workspace_manifests import workspace_manifests, workspace_set
 
@@ -97,6 +97,7 @@ async def compute_plan(
     allow_destroy: Sequence[str] = (),
     backup_first: bool = False,
     backup_storage: str | None = None,
+    send_secrets: Sequence[str] = (),
 ) -> PlanResult:
     """Validate the manifests, observe the cluster (or the last sync), compare, and check the plan: reads only.
 
@@ -128,7 +129,10 @@ async def compute_plan(
             kept, guests = select(loaded, observed, chosen)
             plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed)
     plan = with_resources(plan, resources, facts.resources)
+    if send_secrets:
+        plan = with_sent_secrets(plan, resources, send_secrets)
     if any(c.action in ("delete", "replace") for c in plan.changes):
+        refuse_in_use(plan.changes, observed)
         annotate_destroys(
             app_ctx,
             plan,

@@ -67,12 +67,22 @@ def create_facts(
         return CreateFacts(guests=guests, templates=templates)
     return CreateFacts(
         nodes=set(facts.nodes) or None,
-        storages=facts.storages or None,
+        storages=with_described_storages(facts) or None,
         templates=templates,
         bridges=facts.bridges or None,
         shared_bridges=set(facts.shared_bridges),
         guests=guests,
     )
+
+
+def with_described_storages(facts: ClusterFacts) -> dict[str, dict[str, set[str]]]:
+    """Return each node's storages plus those the workspace's Storage manifests define (apply makes them first)."""
+    from proxmox_mpc.kinds.storage import FILE_CONTENT
+
+    described = sorted(a.split("/", 1)[1] for a in facts.described if a.startswith("storage/"))
+    return {
+        node: {**{name: set(FILE_CONTENT) for name in described}, **have} for node, have in facts.storages.items()
+    }
 
 
 async def read_templates(api: ProxmoxClient, changes: Sequence[Change]) -> dict[str, set[str]] | None:

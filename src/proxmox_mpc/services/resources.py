@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.plan import Change, Plan, make_plan
-from proxmox_mpc.errors import Conflict, ManifestError
+from proxmox_mpc.errors import ConfigError, Conflict, ManifestError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import ANY_GUEST, Resource, ResourceKind, ResourceManifest, text
 from proxmox_mpc.kinds.plan import described_addresses, diff_resources, guest_actions, missing_references
@@ -119,6 +119,22 @@ def reference_problems(
     return problems
 
 
+def node_problems(items: Sequence[LoadedResource], nodes: Iterable[str]) -> list[Problem]:
+    """Return a problem for each node a resource manifest names that the cluster does not have."""
+    known = set(nodes)
+    if not known:
+        return []  # nodes unknown (nothing read): not judged
+    problems = []
+    for item in items:
+        kind = registry.resource_kind(item.manifest.prefix)
+        for loc, node in kind.node_references(item.manifest) if kind is not None else []:
+            if node not in known:
+                problems.append(
+                    item.source.problem(loc, f"no node {node!r} in the cluster (nodes: {', '.join(sorted(known))})")
+                )
+    return problems
+
+
 def _folder(prefix: str) -> str:
     kind = registry.by_prefix(prefix)
     return kind.folder if kind is not None else prefix
@@ -149,8 +165,42 @@ def with_resources(plan: Plan, items: Sequence[LoadedResource], observed: Observ
     changes = plan_resources(items, observed or {}, plan.changes)
     if not changes:
         return plan
+    return _with_changes(plan, [*plan.changes, *changes])
+
+
+def with_sent_secrets(plan: Plan, items: Sequence[LoadedResource], addresses: Sequence[str]) -> Plan:
+    """Return the plan with the secrets of the named resources sent again (`--send-secrets storage/ID`).
+
+    PVE never returns a secret, so a changed one is no difference a plan can see: this adds an update
+    that carries the names of the variables (apply reads their values), or adds them to the resource's
+    update. A create or replace sends them anyway.
+
+    Raises:
+        UsageError: an address no manifest of the workspace describes, or one whose manifest names no secret.
+    """
+    from proxmox_mpc.errors import UsageError
+
+    by_address = {item.manifest.address: item.manifest for item in items}
+    changes = list(plan.changes)
+    for address in addresses:
+        manifest = by_address.get(address)
+        kind = registry.resource_kind(manifest.prefix) if manifest is not None else None
+        if manifest is None or kind is None:
+            raise UsageError(f"--send-secrets {address}: no manifest of the workspace describes it.")
+        fields = kind.secret_fields(manifest)
+        if not fields:
+            raise UsageError(f"--send-secrets {address}: its manifest names no secret (such as password_env).")
+        index = next((i for i, c in enumerate(changes) if c.address == address), None)
+        if index is None:
+            changes.append(kind.change(address, "update", fields))
+        elif changes[index].action == "update":
+            changes[index] = changes[index].model_copy(update={"fields": [*changes[index].fields, *fields]})
+    return _with_changes(plan, changes)
+
+
+def _with_changes(plan: Plan, changes: list[Change]) -> Plan:
     return make_plan(
-        [*plan.changes, *changes],
+        changes,
         context=plan.context,
         workspace=plan.workspace,
         created_at=plan.created_at,
@@ -218,15 +268,77 @@ async def apply_resource_change(change: Change, send: Send, api: ProxmoxClient |
     """
     kind = registry.resource_kind(change.kind)
     assert kind is not None
+    secrets = secret_values(change)
+
+    async def send_secrets(step: str, request: PlannedRequest) -> Any:
+        # The requests that write the resource carry its secrets, read from the environment just now.
+        if secrets and request.method in ("POST", "PUT"):
+            request = request.model_copy(update={"params": {**request.params, **secrets}})
+        return await send(step, request)
+
     if kind.applier is not None and api is not None:
         import importlib
 
         module, _, function = kind.applier.partition(":")
-        await getattr(importlib.import_module(module), function)(api, change, send)
+        await getattr(importlib.import_module(module), function)(api, change, send_secrets)
         return
     for request in kind.requests(change):
-        step = "delete" if request.method == "DELETE" else change.action
-        await send(step, request)
+        await send_secrets("delete" if request.method == "DELETE" else change.action, request)
+
+
+def secret_values(change: Change, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the API parameters of a change's secrets, read from the environment variables it names.
+
+    Raises:
+        ConfigError: a variable is not set (require_environment says so before anything is sent).
+    """
+    import os
+
+    env = os.environ if environ is None else environ
+    kind = registry.resource_kind(change.kind)
+    if kind is None:
+        return {}
+    found = {}
+    for field, variable in kind.environment(change):
+        value = env.get(variable)
+        if not value:
+            raise ConfigError(
+                f"{change.address}: the environment variable {variable} (spec.{field}) is not set: "
+                "export it, then run the command again."
+            )
+        found[kind.secret_params[field]] = value
+    return found
+
+
+def require_environment(changes: Sequence[Change], environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a plan whose secrets' environment variables are not all set (checked before any request).
+
+    Raises:
+        ConfigError: one sentence naming the first change and variable missing.
+    """
+    for change in changes:
+        if not change.guest:
+            secret_values(change, environ)
+
+
+def refuse_in_use(changes: Sequence[Change], guests: Sequence[Any]) -> None:
+    """Refuse deleting or replacing a resource that guests still use (a storage that holds their disks).
+
+    Guests that the same plan deletes do not count: apply deletes them first.
+
+    Raises:
+        ManifestError: one sentence per resource in use, naming the guests.
+    """
+    gone = {c.vmid for c in changes if c.guest and c.action == "delete"}
+    staying = [g for g in guests if g.vmid not in gone]
+    problems = []
+    for change in changes:
+        kind = registry.resource_kind(change.kind) if not change.guest else None
+        why = kind.in_use(change, staying) if kind is not None else None
+        if why is not None:
+            problems.append(why[0].upper() + why[1:] + ".")
+    if problems:
+        raise ManifestError("\n".join(problems))
 
 
 def record_outcome(store: Store | None, cluster: str | None, change: Change, run_id: int | None) -> None:

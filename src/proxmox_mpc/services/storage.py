@@ -1,4 +1,4 @@
-"""Storage use cases: the storages every node sees, and what a storage holds."""
+"""Storage use cases: the storages every node sees, what a storage holds, and a definition's replace."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from proxmox_mpc.errors import NotFound
 from proxmox_mpc.services.connection import connect
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from proxmox_mpc.api.client import ProxmoxClient
+    from proxmox_mpc.core.batch import PlannedRequest
+    from proxmox_mpc.core.plan import Change
 
 
 class Volume(BaseModel):
@@ -98,3 +102,19 @@ async def storage_content(
         Volume.from_api(n, storage, raw) for n, rows in zip(holders, answers, strict=True) for raw in rows
     ]
     return sorted(volumes, key=lambda v: (v.volid, v.node))
+
+
+async def apply_storage_change(
+    api: ProxmoxClient, change: Change, send: Callable[[str, PlannedRequest], Awaitable[Any]]
+) -> None:
+    """Carry out a Storage change; a replace re-creates the definition with the options it keeps."""
+    from urllib.parse import quote
+
+    from proxmox_mpc.kinds.storage import KIND
+
+    requests = KIND.requests(change)
+    if change.action == "replace":
+        current = await api.get(f"/storage/{quote(change.address.split('/', 1)[1], safe='')}")
+        requests = KIND.replace_requests(change, current if isinstance(current, dict) else {})
+    for request in requests:
+        await send("delete" if request.method == "DELETE" else change.action, request)

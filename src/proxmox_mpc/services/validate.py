@@ -12,7 +12,7 @@ from proxmox_mpc.core.manifest import CtManifest, VmManifest
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest, LoadedResource, Problem
 from proxmox_mpc.services.observe import ClusterFacts, observe
-from proxmox_mpc.services.resources import compare_needs, reference_problems
+from proxmox_mpc.services.resources import compare_needs, node_problems, reference_problems
 from proxmox_mpc.services.workspace_manifests import workspace_set
 
 
@@ -63,6 +63,8 @@ def check_against_cluster(loaded: Sequence[LoadedManifest], facts: ClusterFacts)
         node_storages = facts.storages.get(m.node)
         if node_storages is not None:
             for loc, storage, content in _storages_of(item):
+                if storage not in node_storages and f"storage/{storage}" in facts.described:
+                    continue  # a Storage manifest of the workspace defines it: apply creates it first
                 if storage not in node_storages:
                     known = ", ".join(sorted(node_storages)) or "none"
                     problems.append(
@@ -143,7 +145,8 @@ def require_valid(
         facts.described = described_addresses(item.manifest for item in resources)
         facts.described |= guest_addresses(item.manifest for item in loaded)
         problems = check_against_cluster(loaded, facts)
-        raise_problems(problems + reference_problems(resources, facts.resources, facts.described, facts.guests))
+        problems += reference_problems(resources, facts.resources, facts.described, facts.guests)
+        raise_problems(problems + node_problems(resources, facts.nodes))
 
 
 __all__ = [

@@ -66,7 +66,7 @@ async def destroy_plan(
     from proxmox_mpc.services.observe import observe
     from proxmox_mpc.services.plan import annotate_destroys, parse_allow_destroy, parse_selector_text, select
     from proxmox_mpc.services.preflight import workspace_label
-    from proxmox_mpc.services.resources import compare_needs, destroy_changes
+    from proxmox_mpc.services.resources import compare_needs, destroy_changes, refuse_in_use
     from proxmox_mpc.services.validate import require_valid
 
     allowed = parse_allow_destroy(allow_destroy)
@@ -97,6 +97,7 @@ async def destroy_plan(
             )
         )
     plan = make_plan(changes, context=app_ctx.settings.context, workspace=workspace_label(app_ctx))
+    refuse_in_use(plan.changes, observed)
     annotate_destroys(
         app_ctx,
         plan,

@@ -59,11 +59,13 @@ async def execute_plan(
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.database import cluster_key, open_app_store, workspace_lock_name
     from proxmox_mpc.services.preflight import workspace_label
+    from proxmox_mpc.services.resources import require_environment
 
     report = ApplyReport(kind=action, plan=plan)
     errors: dict[str, PmpcError] = {}
     if plan.empty:
         return report
+    require_environment(plan.changes)  # a secret's variable missing: say so before anything is sent
     if confirm is not None:
         confirm(action, [describe_change(c) for c in plan.changes])
     async with connect(app_ctx) as api:

@@ -28,6 +28,7 @@ async def apply(
     allow_destroy: Sequence[str] = (),
     backup_first: bool = False,
     backup_storage: str | None = None,
+    send_secrets: Sequence[str] = (),
     **run: Unpack[RunOptions],
 ) -> ApplyReport:
     """Plan (or read a saved plan), show it, confirm, and execute it; on --dry-run only plan.
@@ -48,9 +49,10 @@ async def apply(
     if plan_file is not None:
         if targets or selector:
             raise UsageError("A saved plan is applied whole: drop the manifest arguments and -l.")
-        if allow_destroy or backup_first or backup_storage:
+        if allow_destroy or backup_first or backup_storage or send_secrets:
             raise UsageError(
-                "A saved plan is applied as it was made: give --allow-destroy and --backup-first to `pmpc plan`."
+                "A saved plan is applied as it was made: give --allow-destroy, --backup-first and "
+                "--send-secrets to `pmpc plan`."
             )
         plan = read_plan(plan_file)
         context = app_ctx.settings.context
@@ -67,6 +69,7 @@ async def apply(
                 allow_destroy=allow_destroy,
                 backup_first=backup_first,
                 backup_storage=backup_storage,
+                send_secrets=send_secrets,
             )
             return result.plan
 
