@@ -177,7 +177,9 @@ def test_import_round_trip_on_varied_guests(cluster, cli, tmp_path):
     assert "resources/vms/clone-1.yaml" in files and "resources/cts/dev-1.yaml" in files
     # Ten guests and, since the kind registry, the fixture's pool.
     assert "resources/pools/prod.yaml" in files
-    assert len(files) == 12
+    # The storage definitions (the Storage kind) are imported too.
+    assert {"resources/storages/local.yaml", "resources/storages/local-lvm.yaml"} <= set(files)
+    assert len(files) == 14
     clone = yaml.safe_load((ws / "resources" / "vms" / "clone-1.yaml").read_text())
     assert clone["spec"]["tags"] == ["blue", "prod", "web"]
     assert clone["spec"]["cloud_init"]["ssh_keys"] == [

@@ -305,3 +305,26 @@ def test_sync_keeps_the_drift_history_of_a_definition(cluster, cli, tmp_path):
     result = cli("--workspace", str(ws), "plan", "-o", "json")
     (change,) = json.loads(result.stdout)["changes"]
     assert (change["address"], change["fields"][0]["new"]) == ("storage/local", "backup,iso,vztmpl")
+
+
+def test_a_guest_on_a_new_storage_is_created_after_the_definition(cluster, cli, tmp_path):
+    ws = _workspace(cli, tmp_path)
+    (ws / "resources" / "storages" / "fast.yaml").write_text(
+        "kind: Storage\nname: fast\nspec:\n  type: dir\n  path: /srv/fast\n  content: [images, rootdir]\n"
+    )
+    (ws / "resources" / "vms" / "app-1.yaml").write_text(
+        "kind: VM\nname: app-1\nnode: pve2\nspec:\n  cores: 1\n  memory: 512\n"
+        "  disks: [{slot: scsi0, storage: fast, size: 4G}]\n  state: stopped\n"
+    )
+    result = cli("--workspace", str(ws), "plan", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert [(c["address"], c["action"]) for c in json.loads(result.stdout)["changes"]] == [
+        ("storage/fast", "create"),
+        ("vm/app-1", "create"),
+    ]
+    before = len(cluster.requests)
+    result = cli("--workspace", str(ws), "apply", "-y")
+    assert result.exit_code == 0, result.output
+    writes = _writes_since(cluster, before)
+    assert writes.index(("POST", "/storage")) < writes.index(("POST", "/nodes/pve2/qemu"))
+    assert cli("--workspace", str(ws), "plan", "--detailed-exitcode").exit_code == 0

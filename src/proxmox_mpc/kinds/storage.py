@@ -281,7 +281,6 @@ class StorageManifest(ResourceManifest):
         return model.model_validate(value)
 
 
-
 def _canonical(key: str, value: Any) -> str | None:
     """Return a storage.cfg value as pmpc compares it (lists sorted, retention in PVE's order)."""
     if value is None:

@@ -56,6 +56,8 @@ def _pve(resources=RESOURCES, nodes=NODES):
     # The access kinds' paths: no users, groups, roles or ACL entries.
     for path in ("/access/users", "/access/groups", "/access/roles", "/access/acl"):
         pve.get(path).mock(return_value=envelope([]))
+    # The Storage kind's definitions.
+    pve.get("/storage").mock(return_value=envelope([{"storage": "local-lvm", "type": "lvmthin", "vgname": "pve"}]))
     for node in ("pve1", "pve2"):
         pve.get(f"/nodes/{node}/firewall/rules").mock(return_value=envelope([]))
         pve.get(f"/nodes/{node}/firewall/options").mock(return_value=envelope({}))
