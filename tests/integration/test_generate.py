@@ -35,11 +35,18 @@ def test_terraform_from_the_cluster_imports_every_guest(cluster, cli, tmp_path):
     result = cli("generate", "terraform", "--out", str(out), "-o", "json")
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)
-    # The fixture's pool is a resource too (the kind registry): pools.tf, and its import block.
+    # The fixture's pool and storages are resources too (the kind registry): pools.tf, storages.tf, their imports.
     assert [(f["file"], f["action"], f["written"]) for f in listed] == [
         (name, "create", True)
         for name in (
-            "containers.tf", "imports.tf", "pools.tf", "provider.tf", "variables.tf", "versions.tf", "vms.tf"
+            "containers.tf",
+            "imports.tf",
+            "pools.tf",
+            "provider.tf",
+            "storages.tf",
+            "variables.tf",
+            "versions.tf",
+            "vms.tf",
         )
     ]
     assert all(f["generator"] == "terraform" and f["path"] == str(out / f["file"]) for f in listed)
@@ -56,7 +63,8 @@ def test_terraform_from_the_cluster_imports_every_guest(cluster, cli, tmp_path):
     ):
         assert f'id = "{node}/{vmid}"' in imports
     assert 'to = proxmox_virtual_environment_pool.prod\n  id = "prod"' in imports
-    assert imports.count("import {") == 8
+    assert 'to = proxmox_virtual_environment_storage_lvmthin.local_lvm\n  id = "local-lvm"' in imports
+    assert imports.count("import {") == 10  # seven guests, the pool and two storages
     variables = (out / "variables.tf").read_text(encoding="utf-8")
     assert f'default     = "{cluster.url}/"' in variables
 
@@ -293,7 +301,7 @@ def test_offline_uses_the_last_sync(cluster, cli, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert cluster.requests == []
     imports = (root / "terraform" / "imports.tf").read_text(encoding="utf-8")
-    assert imports.count("import {") == 8  # seven guests and the pool
+    assert imports.count("import {") == 10  # seven guests, the pool and two storages
 
 
 def test_guests_that_cannot_be_described_are_left_out_with_a_warning(cluster, cli, tmp_path):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
@@ -522,8 +521,9 @@ class StorageKind(ResourceKind):
             create = self.diff(manifest, None)
             assert create is not None
             body = {k: v for k, v in self.requests(create)[0].params.items() if k != "storage"}
-            write = ApiWrite(collection="/storage", key="storage", ident=manifest.name, body=body)
-            return [("api", replace(write, fixed=tuple(sorted(FIXED & set(body)))))]
+            fixed = tuple(sorted(FIXED & set(body)))  # PVE refuses them on update
+            write = ApiWrite(collection="/storage", key="storage", ident=manifest.name, body=body, fixed=fixed)
+            return [("api", write)]
         options: dict[str, Any] = {}
         if isinstance(spec, DirSpec):
             options = {"path": spec.path}

@@ -285,16 +285,19 @@ def test_ansible_of_every_module_type_uses_real_options(kind: str):
 @needs_community_proxmox
 @pytest.mark.parametrize("kind", ["lvm", "lvmthin"])
 def test_ansible_creates_lvm_types_through_the_api(kind: str):
-    files = ansible.render(_inputs(kind))
-    (task,) = load(files["provision.yml"])[0]["tasks"]
+    (task,) = load(ansible.render(_inputs(kind))["provision.yml"])[0]["tasks"]
     call = task["ansible.builtin.uri"]
     assert check_options(task["name"], _ansible_doc("ansible.builtin.uri")["options"], call) == []
-    assert call["url"] == "{{ proxmox_api_url }}/storage" and call["method"] == "POST"
-    assert call["body"]["type"] == kind and call["body"]["storage"] == "s1"
+    assert call["url"].endswith("/api2/json/storage/s1") and call["method"] == "PUT"
+    # An update leaves out what PVE fixes at create time.
+    assert "type" not in call["body"] and "vgname" not in call["body"]
+    assert call["body"]["content"] == ",".join(EXAMPLES[kind]["content"])
     assert task["no_log"] is True  # the API token is in its headers
-    group_vars = load(files["inventory/group_vars/all.yml"])
-    assert group_vars["proxmox_api_url"].endswith("/api2/json")
-    assert "proxmox_api_url" not in load(ansible.render(_inputs("nfs"))["inventory/group_vars/all.yml"])
+    created = GenerateInputs(resources=[resource_spec(KIND, manifest(kind), exists=False)])
+    (task,) = load(ansible.render(created)["provision.yml"])[0]["tasks"]
+    call = task["ansible.builtin.uri"]
+    assert call["url"].endswith("/api2/json/storage") and call["method"] == "POST"
+    assert call["body"]["type"] == kind and call["body"]["storage"] == "s1" and call["body"]["vgname"]
 
 
 @pytest.mark.parametrize("kind", ["pbs", "nfs"])
