@@ -79,12 +79,13 @@ def test_the_lock_is_free_after_a_write_failed(cluster, cli, state_url, isolated
     monkeypatch.setattr(files, "_os_write", os.write)
     again = cli("sync", "--import")
     assert again.exit_code == 0, again.output
-    # The fixture's 7 guests and its one pool (issue 13: pools are imported too).
+    # The fixture's 7 guests, its one pool and its two storage definitions (the kinds are imported too).
     written = sorted(
         p.relative_to(isolated_env / "resources").as_posix() for p in (isolated_env / "resources").rglob("*.yaml")
     )
     assert len([p for p in written if p.startswith(("vms/", "cts/"))]) == 7 and "pools/prod.yaml" in written
-    assert len(written) == 8
+    assert "storages/local.yaml" in written and "storages/local-lvm.yaml" in written
+    assert len(written) == 10
 
 
 def _can_bind_read_only() -> bool:
@@ -176,8 +177,8 @@ def test_odd_guests_never_sink_an_import(cluster, cli, state_url, isolated_env):
     written = sorted(p.name for p in (isolated_env / "resources").rglob("*.yaml"))
     assert f"{LONG_NAME}.yaml" in written
     assert "web-1-101.yaml" in written and "Web-1-107.yaml" in written
-    # 9 guests and the fixture's pool `prod`.
-    assert len(written) == 10 and "prod.yaml" in written
+    # 9 guests, the fixture's pool `prod` and its storages `local` and `local-lvm`.
+    assert len(written) == 12 and "prod.yaml" in written and "local-lvm.yaml" in written
     valid = cli("validate", "--offline")
     assert valid.exit_code == 0, valid.output
     plan = cli("plan", "--offline", "-o", "json")
