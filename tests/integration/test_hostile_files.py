@@ -126,8 +126,9 @@ def test_an_import_writes_every_other_guest_beside_a_refused_link(cluster, cli, 
     result = cli("sync", "--import")
     assert result.exit_code == 1, result.output
     written = sorted(p.name for p in (isolated_env / "resources").rglob("*.yaml") if not p.is_symlink())
-    # Six guests beside the refused link and, since the kind registry, the fixture's pool (prod.yaml).
-    assert "web-2.yaml" in written and "dns-1.yaml" in written and "prod.yaml" in written and len(written) == 7
+    # Six guests beside the refused link and, since the kind registry, the fixture's pool (prod.yaml) and
+    # storage definitions (local.yaml, local-lvm.yaml).
+    assert "web-2.yaml" in written and "dns-1.yaml" in written and "prod.yaml" in written and len(written) == 9
     assert cli("validate", "--offline").exit_code == 0
 
 

@@ -176,7 +176,7 @@ def test_debug_in_a_synced_workspace_reports_it_and_the_migration_level(cluster,
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["workspace"]["path"] == str(isolated_env)
-    assert data["workspace"]["manifests"] == 8  # 7 guests and the pool `prod`
+    assert data["workspace"]["manifests"] == 10  # 7 guests, the pool `prod`, the storages `local` and `local-lvm`
     assert data["workspace"]["state_db"] is True
     store = data["state_store"]
     assert store["reachable"] is True and store["revision"] == store["head"] is not None

@@ -250,8 +250,10 @@ def test_sync_import_writes_manifests_in_the_workspace(cluster, cli, state_url, 
     preview = cli("sync", "--import", "--dry-run")
     assert preview.exit_code == 0, preview.output
     would = [line.split(" ", 2)[2] for line in preview.stdout.splitlines() if line.startswith("would import ")]
-    # Seven guests and, since the kind registry, the fixture's pool (resources/pools/prod.yaml).
-    assert len(would) == 8 and "(vm/web-1)" in " ".join(would) and "(pool/prod)" in " ".join(would)
+    # Seven guests and, since the kind registry, the fixture's pool (resources/pools/prod.yaml) and its two
+    # storage definitions (resources/storages/).
+    assert len(would) == 10 and "(storage/local)" in " ".join(would)
+    assert "(vm/web-1)" in " ".join(would) and "(pool/prod)" in " ".join(would)
     assert not (isolated_env / "resources").exists()
     planned = cli("sync", "--import", "--dry-run", "-o", "json").json()["would_import"]
     assert {p["address"] for p in planned} >= {"vm/web-1", "ct/cache-1"}
@@ -260,7 +262,7 @@ def test_sync_import_writes_manifests_in_the_workspace(cluster, cli, state_url, 
     assert result.exit_code == 0, result.output
     imported = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("imported ")]
     assert sorted(imported) == sorted(p["path"] for p in planned)
-    assert len(imported) == 8 and all(Path(p).is_file() for p in imported)
+    assert len(imported) == 10 and all(Path(p).is_file() for p in imported)
     assert all(Path(p).resolve().is_relative_to(isolated_env.resolve()) for p in imported)
     text = "".join(Path(p).read_text(encoding="utf-8") for p in imported)
     assert "name: web-1" in text and "name: cache-1" in text
