@@ -292,9 +292,9 @@ def secret_values(change: Change, environ: Mapping[str, str] | None = None) -> d
     Raises:
         ConfigError: a variable is not set (require_environment says so before anything is sent).
     """
-    import os
+    from proxmox_mpc.locations import environ as process_environ
 
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     kind = registry.resource_kind(change.kind)
     if kind is None:
         return {}
