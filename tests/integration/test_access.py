@@ -240,15 +240,16 @@ def test_the_password_never_reaches_state_plan_files_or_generated_files(pve, cli
     assert "lookup('ansible.builtin.env', 'BOB_PASSWORD')" in (ws / "ansible" / "provision.yml").read_text()
 
 
-def test_an_unset_password_variable_stops_that_user_before_its_create(pve, cli, tmp_path, monkeypatch):
+def test_an_unset_password_variable_stops_the_apply_before_any_request(pve, cli, tmp_path, monkeypatch):
     ws = _workspace(cli, tmp_path)
     _new_objects(ws)
     monkeypatch.delenv("BOB_PASSWORD", raising=False)
     before = len(pve.requests)
     result = cli("--workspace", str(ws), "apply", "-y")
     assert result.exit_code != 0
-    assert "password_env names BOB_PASSWORD, which is not set" in result.output
-    assert ("POST", "/access/users") not in _writes_since(pve, before)
+    assert "user/bob@pve: the environment variable BOB_PASSWORD (spec.password_env) is not set" in result.output
+    # The check runs before anything is sent: not even the user's group is created.
+    assert _writes_since(pve, before) == []
     assert "bob@pve" not in pve.objects("users")
 
 
@@ -370,3 +371,12 @@ def test_user_and_acl_list_and_get(pve, cli):
     assert json.loads(got.stdout)["propagate"] is False
     assert [r["id"] for r in json.loads(cli("role", "list", "-o", "json").stdout)] == ["Auditors"]
     assert [r["id"] for r in json.loads(cli("group", "list", "-o", "json").stdout)] == ["ops"]
+
+
+def test_a_user_s_password_is_not_sent_again_on_request(pve, cli, tmp_path, monkeypatch):
+    ws = _workspace(cli, tmp_path)
+    _new_objects(ws)
+    monkeypatch.setenv("BOB_PASSWORD", PASSWORD)
+    result = cli("--workspace", str(ws), "plan", "--send-secrets", "user/bob@pve")
+    assert result.exit_code == 64, result.output
+    assert "--send-secrets user/bob@pve: PVE takes its secrets only when it is created." in result.output

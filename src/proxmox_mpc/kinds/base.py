@@ -261,6 +261,8 @@ class ResourceKind(Kind):
     # (`password_env` -> `password`). A plan carries the variable's name; apply reads the value and adds it
     # to the requests that write the resource (POST, PUT); nothing else ever holds it.
     secret_params: ClassVar[Mapping[str, str]] = {}
+    # False: PVE takes the secrets only with a create (a user's password), so `--send-secrets` is refused.
+    secrets_on_update: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ reading
 

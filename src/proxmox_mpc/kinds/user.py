@@ -133,8 +133,9 @@ class UserKind(ResourceKind):
     terraform = TerraformMapping("proxmox_virtual_environment_user", import_id="{id}")
     ansible = AnsibleMapping("community.proxmox.proxmox_user")
     columns = ("id", "enable", "expire", "firstname", "lastname", "email", "groups", "comment")
-    # The create reads the password from the variable `password_env` names, as it is sent.
-    applier = "proxmox_mpc.services.access:apply_user_change"
+    # The create (and only it: PVE changes a password elsewhere) sends the password read from `password_env`.
+    secret_params: ClassVar[Mapping[str, str]] = {PASSWORD_ENV: "password"}
+    secrets_on_update = False
     example: ClassVar[dict[str, Any]] = {
         "kind": "User",
         "name": "alice@pve",
@@ -183,12 +184,9 @@ class UserKind(ResourceKind):
             "expire": spec.expire,
             **{key: getattr(spec, key) for key in TEXT_FIELDS},
             "groups": _groups_text(spec.groups),
-            PASSWORD_ENV: spec.password_env,
         }
 
     def same(self, key: str, want: Any, have: Any) -> bool:
-        if key == PASSWORD_ENV:
-            return True  # a password is never read back: it is sent when the user is created, and only then
         if key == "expire":
             return int(want or 0) == int(have or 0)
         if key == "enable":
@@ -196,11 +194,11 @@ class UserKind(ResourceKind):
         return (want or None) == (have or None)
 
     def requests(self, change: Change) -> list[PlannedRequest]:
-        # A create carries `password_env` (the variable's name): the applier swaps in its value as it sends.
+        # A create's `password_env` names the variable: apply reads it and adds `password` as it sends.
         params = {
             f.name: f.new if f.new is not None else ""
             for f in change.fields
-            if f.name != PRESENCE_FIELD and (f.name != PASSWORD_ENV or change.action in ("create", "replace"))
+            if f.name not in (PRESENCE_FIELD, PASSWORD_ENV)
         }
         return collection_requests(change, "/access/users", "userid", params)
 

@@ -190,6 +190,8 @@ def with_sent_secrets(plan: Plan, items: Sequence[LoadedResource], addresses: Se
         fields = kind.secret_fields(manifest)
         if not fields:
             raise UsageError(f"--send-secrets {address}: its manifest names no secret (such as password_env).")
+        if not kind.secrets_on_update:
+            raise UsageError(f"--send-secrets {address}: PVE takes its secrets only when it is created.")
         index = next((i for i, c in enumerate(changes) if c.address == address), None)
         if index is None:
             changes.append(kind.change(address, "update", fields))

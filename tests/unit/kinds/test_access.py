@@ -7,13 +7,13 @@ from pydantic import ValidationError
 
 from proxmox_mpc.core.access import AclEntry, is_builtin_role
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.errors import ManifestError
+from proxmox_mpc.errors import ConfigError
 from proxmox_mpc.kinds.acl import KIND as ACL
 from proxmox_mpc.kinds.acl import AclManifest
 from proxmox_mpc.kinds.role import KIND as ROLE
 from proxmox_mpc.kinds.user import KIND as USER
 from proxmox_mpc.kinds.user import UserManifest
-from proxmox_mpc.services.access import with_password
+from proxmox_mpc.services.resources import secret_values
 
 
 @pytest.mark.parametrize(
@@ -101,12 +101,13 @@ def test_a_user_s_password_is_compared_never_and_sent_only_with_the_create():
     assert USER.diff(manifest, observed) is None
     create = USER.diff(manifest, None)
     assert create is not None
+    assert create.field("password_env").new == "BOB_PW"  # type: ignore[union-attr]
     [request] = USER.requests(create)
-    assert request.params["password_env"] == "BOB_PW"
-    sent = with_password(request, "user/bob@pve", {"BOB_PW": "s3cret"})
-    assert sent.params["password"] == "s3cret" and "password_env" not in sent.params
-    with pytest.raises(ManifestError, match="BOB_PW, which is not set"):
-        with_password(request, "user/bob@pve", {})
+    assert "password_env" not in request.params and "password" not in request.params
+    # Apply reads the variable the plan names and adds its value to the create as it is sent.
+    assert secret_values(create, {"BOB_PW": "s3cret"}) == {"password": "s3cret"}
+    with pytest.raises(ConfigError, match=r"BOB_PW .* is not set"):
+        secret_values(create, {})
 
 
 def test_a_user_s_expiry_of_zero_is_no_expiry_and_groups_are_a_set():
