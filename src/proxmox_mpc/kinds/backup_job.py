@@ -27,7 +27,9 @@ from pydantic import Field, field_validator, model_validator
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.calendar import check_calendar_event
 from proxmox_mpc.core.plan import Change
+from proxmox_mpc.core.retention import KEEP_KEYS as KEEP
 from proxmox_mpc.kinds.base import (
+    CONFIG_ID,
     AnsibleMapping,
     ApiWrite,
     Reference,
@@ -43,10 +45,7 @@ from proxmox_mpc.kinds.base import (
     text,
 )
 
-# PVE's pve-configid (case-insensitive, as PVE checks it).
-JOB_ID = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 PATH = "/cluster/backup"
-KEEP = ("keep-all", "keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly")
 # Manifest (and stored) field -> PVE's parameter, where they differ.
 PARAMS = {
     "vmids": "vmid",
@@ -155,7 +154,7 @@ class BackupJobManifest(ResourceManifest):
     @field_validator("name")
     @classmethod
     def _job_id(cls, value: str) -> str:
-        return check_name(JOB_ID, value, "a backup job id: a letter, then letters, digits, - and _")
+        return check_name(CONFIG_ID, value, "a backup job id: a letter, then letters, digits, - and _")
 
     @model_validator(mode="after")
     def _schedule_given(self) -> BackupJobManifest:

@@ -206,6 +206,10 @@ class ResourceManifest(_Strict):
         return self.spec.state == "absent"
 
 
+# PVE's pve-configid: the id of a backup job or an HA rule (PVE checks it case-insensitively).
+CONFIG_ID = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
+
+
 def check_name(pattern: re.Pattern[str], value: str, what: str) -> str:
     """Return `value` when `pattern` matches all of it, else raise ValueError naming `what`."""
     if not pattern.fullmatch(value):

@@ -30,6 +30,7 @@ from pydantic import Field, field_validator, model_validator
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.plan import Change, FieldChange
 from proxmox_mpc.kinds.base import (
+    CONFIG_ID,
     AnsibleMapping,
     Reference,
     Resource,
@@ -45,7 +46,6 @@ from proxmox_mpc.kinds.base import (
 from proxmox_mpc.kinds.ha import SID, canonical_sid
 
 PATH = "/cluster/ha/rules"
-RULE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 NODE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?")
 
 
@@ -137,7 +137,7 @@ class HARuleManifest(ResourceManifest):
     @field_validator("name")
     @classmethod
     def _rule_id(cls, value: str) -> str:
-        return check_name(RULE_ID, value, "an HA rule id: a letter, then letters, digits, - and _")
+        return check_name(CONFIG_ID, value, "an HA rule id: a letter, then letters, digits, - and _")
 
 
 class HARuleKind(ResourceKind):
