@@ -29,6 +29,7 @@ from proxmox_mpc.kinds.base import (
     ResourceManifest,
     ResourceSpec,
     TerraformMapping,
+    blank_equal,
     collection_requests,
 )
 
@@ -86,7 +87,7 @@ class GroupKind(ResourceKind):
         return {"comment": manifest.spec.comment}
 
     def same(self, key: str, want: Any, have: Any) -> bool:
-        return (want or None) == (have or None)
+        return blank_equal(want, have)
 
     def requests(self, change: Change) -> list[PlannedRequest]:
         comment = change.field("comment")

@@ -43,6 +43,7 @@ from proxmox_mpc.kinds.base import (
     ResourceManifest,
     ResourceSpec,
     TerraformMapping,
+    blank_equal,
     collection_requests,
 )
 
@@ -191,7 +192,7 @@ class UserKind(ResourceKind):
             return int(want or 0) == int(have or 0)
         if key == "enable":
             return bool(want) == bool(have)
-        return (want or None) == (have or None)
+        return blank_equal(want, have)
 
     def requests(self, change: Change) -> list[PlannedRequest]:
         # A create's `password_env` names the variable: apply reads it and adds `password` as it sends.
