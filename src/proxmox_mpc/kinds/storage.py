@@ -29,12 +29,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.normalize import is_disk_key, split_volume
 from proxmox_mpc.core.plan import Change
 from proxmox_mpc.core.retention import Retention, canonical
+from proxmox_mpc.core.secrets import check_env_name
 from proxmox_mpc.kinds.base import (
     AnsibleMapping,
     ApiWrite,
@@ -52,11 +53,10 @@ from proxmox_mpc.kinds.base import (
 # PVE's pve-storage-id.
 STORAGE_ID = re.compile(r"[A-Za-z][A-Za-z0-9\-_.]*[A-Za-z0-9]")
 NODE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9\-]*[A-Za-z0-9])?")
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PATH = r"^/[^\s,;=]*$"
 TEXT = r"^[^\s,;=]+$"
 
-EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME, max_length=128)]
+EnvName = Annotated[str, StringConstraints(max_length=128), AfterValidator(check_env_name)]
 AbsPath = Annotated[str, StringConstraints(pattern=PATH, max_length=4096)]
 Word = Annotated[str, StringConstraints(pattern=TEXT, max_length=256)]
 MountOptions = Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=4096)]

@@ -327,3 +327,9 @@ def test_ansible_syntax_check_passes_for_secrets_and_uri_calls(kind: str, tmp_pa
         path.write_text(text, encoding="utf-8")
     done = run_tool("ansible-playbook", "--syntax-check", "provision.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_secret_s_variable_name_is_checked_as_a_user_s_is():
+    spec = {**EXAMPLES["cifs"], "password_env": "1NAS-PW"}
+    with pytest.raises(ValueError, match="'1NAS-PW' is not an environment variable name"):
+        StorageManifest.model_validate({"kind": "Storage", "name": "s1", "spec": spec})
