@@ -5,6 +5,10 @@
 It works below TLS (bytes in, the same bytes out later), so a client talks TLS to the server behind it
 and pays a real round trip for every request, as it would across a network. Bandwidth is not limited:
 chunks overlap in flight, only their delivery is delayed. Prints `listening on PORT` once it accepts.
+
+It is written on asyncio's protocols (one timer per direction, no task per chunk): on a real network the
+wire costs the client's machine no CPU, and here the delay line shares the machine's cores with the client
+and the server, so the less CPU it spends per chunk, the less it weighs on what is measured.
 """
 
 from __future__ import annotations
@@ -15,66 +19,119 @@ import collections
 import contextlib
 import sys
 
+_EOF = b""  # queued after the last chunk: the sending side closed its half
 
-async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
-    """Copy reader to writer, each chunk delivered `delay` seconds after it arrived, in order."""
-    loop = asyncio.get_running_loop()
-    queue: collections.deque[tuple[float, bytes]] = collections.deque()
-    ready = asyncio.Event()
-    done = False
 
-    async def deliver() -> None:
-        while True:
-            while not queue:
-                if done:
-                    return
-                ready.clear()
-                await ready.wait()
-            due, chunk = queue[0]
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            queue.popleft()
-            writer.write(chunk)
-            await writer.drain()
+class Direction:
+    """One direction of a connection: chunks held `delay` seconds, then written in the order they came."""
 
-    sender = asyncio.ensure_future(deliver())
-    try:
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            queue.append((loop.time() + delay, chunk))
-            ready.set()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        done = True
-        ready.set()
-        with contextlib.suppress(ConnectionError, OSError):
-            await sender
-        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-            if writer.can_write_eof():
-                writer.write_eof()
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        self.loop = loop
+        self.delay = delay
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.timer: asyncio.TimerHandle | None = None
+        self.out: asyncio.Transport | None = None  # where chunks go (known once the upstream is connected)
+
+    def push(self, chunk: bytes) -> None:
+        self.queue.append((self.loop.time() + self.delay, chunk))
+        if self.timer is None and self.out is not None:
+            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+
+    def connect(self, out: asyncio.Transport) -> None:
+        self.out = out
+        if self.queue and self.timer is None:
+            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+
+    def flush(self) -> None:
+        """Write every chunk that is due; wake again for the next one."""
+        self.timer = None
+        out, now = self.out, self.loop.time()
+        assert out is not None
+        while self.queue and self.queue[0][0] <= now:
+            chunk = self.queue.popleft()[1]
+            if out.is_closing():
+                self.queue.clear()
+                return
+            if chunk is _EOF:
+                with contextlib.suppress(OSError, RuntimeError):
+                    if out.can_write_eof():
+                        out.write_eof()
+                    else:
+                        out.close()
+            else:
+                out.write(chunk)
+        if self.queue:
+            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+
+
+class Side(asyncio.Protocol):
+    """One socket of a connection: what it receives goes into its direction; its peer is the other socket."""
+
+    def __init__(self, direction: Direction) -> None:
+        self.direction = direction
+        self.transport: asyncio.Transport | None = None
+        self.peer: Side | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.direction.push(data)
+
+    def eof_received(self) -> bool:
+        self.direction.push(_EOF)
+        return True  # keep our sending half open until the peer is done
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None and not peer.transport.is_closing():
+            # Close the peer once what is still in flight towards it has been delivered.
+            self.direction.loop.call_later(self.direction.delay, peer.transport.close)
+
+    # Flow control: when our socket cannot take more, stop reading from the peer until it drains.
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+
+class Accepted(Side):
+    """The client's socket: connects to the target when the client connects, then pairs the two."""
+
+    def __init__(self, delay: float, target: tuple[str, int]) -> None:
+        super().__init__(Direction(asyncio.get_running_loop(), delay))
+        self.target = target
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.direction.loop.create_task(self.connect())
+
+    async def connect(self) -> None:
+        loop, delay = self.direction.loop, self.direction.delay
+        assert self.transport is not None
+        try:
+            upstream_transport, upstream = await loop.create_connection(
+                lambda: Side(Direction(loop, delay)), *self.target
+            )
+        except OSError:
+            self.transport.close()
+            return
+        assert isinstance(upstream_transport, asyncio.Transport)
+        self.peer, upstream.peer = upstream, self
+        self.direction.connect(upstream_transport)
+        upstream.direction.connect(self.transport)
+        if self.transport.is_closing():
+            upstream_transport.close()
 
 
 async def serve(listen_port: int, target_host: str, target_port: int, rtt: float) -> None:
-    half = rtt / 2
-
-    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            server_r, server_w = await asyncio.open_connection(target_host, target_port)
-        except OSError:
-            client_w.close()
-            return
-        try:
-            await asyncio.gather(pump(client_r, server_w, half), pump(server_r, client_w, half))
-        finally:
-            for w in (client_w, server_w):
-                with contextlib.suppress(Exception):
-                    w.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", listen_port, backlog=512)
+    loop = asyncio.get_running_loop()
+    target = (target_host, target_port)
+    server = await loop.create_server(lambda: Accepted(rtt / 2, target), "127.0.0.1", listen_port, backlog=512)
     port = server.sockets[0].getsockname()[1]
     print(f"listening on {port}", flush=True)
     async with server:
