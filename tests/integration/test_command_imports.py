@@ -8,8 +8,11 @@ would be paid on every run.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +26,10 @@ NOT_FOR = {
     ("sync",): (
         "sqlalchemy", "sqlmodel", "alembic", "jinja2", "rich", "prompt_toolkit", "tabulate", "fakepve", "proxmoxer",
     ),
+    # The last sync (and the manifest cache) are read from a current SQLite store through sqlite3 alone.
     ("plan", "--offline"): (
-        "httpx", "httpx_aiohttp", "aiohttp", "alembic", "jinja2", "rich", "prompt_toolkit", "tabulate", "fakepve",
+        "httpx", "httpx_aiohttp", "aiohttp", "sqlalchemy", "sqlmodel", "alembic", "jinja2", "rich", "prompt_toolkit",
+        "tabulate", "fakepve",
     ),
 }
 
@@ -52,3 +57,31 @@ def test_the_probe_sees_a_command_that_imports_one(cluster, cli):
     assert cli("init").exit_code == 0
     assert cli("sync").exit_code == 0
     assert imported(("generate", "ansible", "--dry-run"), ("jinja2",))["heavy"] == ["jinja2"]
+
+
+def test_plan_offline_with_the_manifest_cache_leaves_the_database_libraries_alone(cluster, cli):
+    # Enough manifests for the cache (a small workspace skips it), dated a while ago so they are cached;
+    # each new one is a create, so the plan reads the journal's unfinished replaces as well.
+    from proxmox_mpc.services.manifest_cache import CACHE_MIN_FILES
+
+    assert cli("init").exit_code == 0
+    assert cli("sync", "--import").exit_code == 0
+    vms = Path("resources") / "vms"
+    text = next(vms.iterdir()).read_text(encoding="utf-8")
+    name = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("name: "))
+    vmid = next(line for line in text.splitlines() if line.startswith("vmid: "))
+    kept = "\n".join(line for line in text.splitlines() if "macaddr" not in line and "hwaddr" not in line)
+    for i in range(CACHE_MIN_FILES):
+        (vms / f"new-{i}.yaml").write_text(
+            kept.replace(f"name: {name}", f"name: new-{i}").replace(vmid, f"vmid: {5000 + i}") + "\n",
+            encoding="utf-8",
+        )
+    for path in Path("resources").rglob("*.yaml"):
+        os.utime(path, (path.stat().st_mtime - 60, path.stat().st_mtime - 60))
+    watched = NOT_FOR[("plan", "--offline")]
+    cold = imported(("plan", "--offline"), watched)  # parses every file, and stores them in the cache
+    with sqlite3.connect(Path(".pmpc") / "state.db") as conn:
+        (cached,) = conn.execute("SELECT count(*) FROM pmpc_manifest_cache").fetchone()
+    assert cached >= CACHE_MIN_FILES + 1
+    warm = imported(("plan", "--offline"), watched)  # reads them from the cache
+    assert (cold["code"], cold["heavy"], warm["code"], warm["heavy"]) == (0, [], 0, [])

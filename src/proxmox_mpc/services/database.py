@@ -91,6 +91,18 @@ def open_store_readonly(app_ctx: AppContext) -> Store | None:
     return store
 
 
+def open_state_reader(app_ctx: AppContext) -> LiteStore | Store | None:
+    """Open the state database for an offline plan's reads: through sqlite3 alone when it is a SQLite file
+    at the current schema (no SQLAlchemy to import), else as `open_store_readonly` does.
+
+    Raises:
+        StateError: it exists but needs a migration (`pmpc state upgrade`), or cannot be read.
+    """
+    from proxmox_mpc.state.lite import open_lite_reader
+
+    return open_lite_reader(database_url(app_ctx)) or open_store_readonly(app_ctx)
+
+
 def cluster_key(app_ctx: AppContext) -> str:
     """Return the key the store files this cluster under: host:port of the API.
 

@@ -26,6 +26,7 @@ from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.services.manifests import Loaded, Source, as_loaded, validate_document
 
 if TYPE_CHECKING:
+    from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
 
 Tables = tuple[dict[Any, tuple[int, int]], dict[Any, tuple[int, int]]]
@@ -161,11 +162,11 @@ class ManifestCache:
         )
 
 
-def _open(app_ctx: AppContext) -> Store | None:
-    from proxmox_mpc.services.database import open_store_readonly
+def _open(app_ctx: AppContext) -> LiteStore | Store | None:
+    from proxmox_mpc.services.database import open_state_reader
 
     try:
-        return open_store_readonly(app_ctx)
+        return open_state_reader(app_ctx)
     except PmpcError:
         return None  # no usable store (or one that needs `pmpc state upgrade`): parse everything
 

@@ -32,6 +32,7 @@ from proxmox_mpc.kinds.base import ReadShape, Resource, guest_path, item_list, i
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.context import AppContext
+    from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
 
 
@@ -417,9 +418,9 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
     Raises:
         StateError: there is no state database, or no sync of this cluster yet.
     """
-    from proxmox_mpc.services.database import cluster_key, open_store_readonly
+    from proxmox_mpc.services.database import cluster_key, open_state_reader
 
-    store = open_store_readonly(app_ctx)
+    store = open_state_reader(app_ctx)
     if store is None:
         raise StateError("No state database yet: run `pmpc sync` before `pmpc plan --offline`.")
     try:
@@ -437,7 +438,7 @@ def observe_last_sync(app_ctx: AppContext) -> Observation:
     return Observation(guests=list(records), facts=facts)
 
 
-def stored_resources(store: Store, cluster: str) -> dict[str, list[Resource]]:
+def stored_resources(store: Store | LiteStore, cluster: str) -> dict[str, list[Resource]]:
     """Return the resources of the last sync, by kind (every registered kind: a sync reads them all)."""
     observed: dict[str, list[Resource]] = {k.prefix: [] for k in registry.resource_kinds()}
     for record in store.current_resources(cluster):

@@ -22,6 +22,7 @@ from proxmox_mpc.services.workspace_manifests import workspace_manifests, worksp
 
 if TYPE_CHECKING:
     from proxmox_mpc.core.selectors import Selector
+    from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
 
 
@@ -171,11 +172,11 @@ def parse_allow_destroy(values: Sequence[str]) -> set[str]:
     return set(values)
 
 
-def _store_for_reading(app_ctx: AppContext) -> Store | None:
-    from proxmox_mpc.services.database import open_store_readonly
+def _store_for_reading(app_ctx: AppContext) -> LiteStore | Store | None:
+    from proxmox_mpc.services.database import open_state_reader
 
     try:
-        return open_store_readonly(app_ctx)
+        return open_state_reader(app_ctx)
     except StateError:
         return None
 

@@ -1,4 +1,5 @@
-"""What the state store's modules share without loading the tables or alembic: the schema level, the clock."""
+"""What the state store's modules share without loading the tables or alembic: the schema level, the clock,
+the end of a key range."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ VERSION_TABLE = "pmpc_alembic_version"
 def utcnow() -> datetime:
     """Return the current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
+
+
+def prefix_end(prefix: str) -> str:
+    """Return the smallest string greater than every string that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"

@@ -1,5 +1,6 @@
 """What `Store` and sync's `LiteStore` (state/lite.py) share above their SQL: taking the workspace lock's
-row on SQLite (waiting for it, the error when it stays held), and recording a failed sync."""
+row on SQLite (waiting for it, the error when it stays held), recording a failed sync, and reading the
+journal's unfinished replaces."""
 
 from __future__ import annotations
 
@@ -106,3 +107,22 @@ class Waiter:
             return
         self.told = True
         self.on_wait(self.store.lock_info(self.name))
+
+
+def unfinished_replaces(steps: list[Any]) -> dict[str, int]:
+    """Return, per address, the run whose replace deleted the guest without a create after it."""
+    replacing: dict[str, int] = {}
+    deleted: dict[str, int] = {}
+    for row in steps:
+        if row.action == "replace" and row.status == "started":
+            replacing[row.address] = row.run_id
+        elif (
+            row.action == "delete"
+            and (row.status == "ok" or row.upid)  # a delete task PVE accepted goes on without pmpc
+            and replacing.get(row.address) == row.run_id
+        ):
+            deleted[row.address] = row.run_id
+        elif row.action in ("create", "clone") and row.status == "ok":
+            deleted.pop(row.address, None)
+            replacing.pop(row.address, None)
+    return deleted

@@ -6,6 +6,7 @@ import os
 import socket
 from typing import Any
 
+from proxmox_mpc.state.common import unfinished_replaces
 from proxmox_mpc.state.processes import process_gone, process_start
 from proxmox_mpc.state.records import ApplyRunRecord, JournalEntry, from_row
 from proxmox_mpc.state.repository import Repository
@@ -112,7 +113,7 @@ class Journal(Repository):
         cid = self._cid(cluster)
         if cid is None:
             return {}
-        return _unfinished(self._replace_steps(cid, runs))
+        return unfinished_replaces(self._replace_steps(cid, runs))
 
     def _replace_steps(self, cid: int, runs: int) -> list[Any]:
         """Return the replace, delete, create and clone steps of a cluster's newest `runs` apply runs."""
@@ -208,22 +209,3 @@ def _apply_run_record(row: Any) -> ApplyRunRecord:
     # A run still `running` whose process is gone was interrupted (kill -9, power loss).
     running_gone = row.status == "running" and process_gone(row.pid, row.host, row.process_start)
     return from_row(ApplyRunRecord, row, cluster=row.key, status="interrupted" if running_gone else row.status)
-
-
-def _unfinished(steps: list[Any]) -> dict[str, int]:
-    """Return, per address, the run whose replace deleted the guest without a create after it."""
-    replacing: dict[str, int] = {}
-    deleted: dict[str, int] = {}
-    for row in steps:
-        if row.action == "replace" and row.status == "started":
-            replacing[row.address] = row.run_id
-        elif (
-            row.action == "delete"
-            and (row.status == "ok" or row.upid)  # a delete task PVE accepted goes on without pmpc
-            and replacing.get(row.address) == row.run_id
-        ):
-            deleted[row.address] = row.run_id
-        elif row.action in ("create", "clone") and row.status == "ok":
-            deleted.pop(row.address, None)
-            replacing.pop(row.address, None)
-    return deleted

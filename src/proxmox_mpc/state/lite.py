@@ -1,12 +1,14 @@
-"""Sync's write path on a SQLite state database, through the standard library's sqlite3 alone.
+"""Sync's write path, and `plan --offline`'s reads, on a SQLite state database, through sqlite3 alone.
 
 A `pmpc sync` into a SQLite database whose schema is current needs neither SQLAlchemy nor the SQLModel
 tables (a quarter of a second of imports and 35 MB): `LiteStore` runs the statements `Store` runs for
-a sync (state/inventory.py, history.py, resources.py, locks.py, journal.py's open-time check), in
-SQL written out here, and stores every value as SQLAlchemy does on SQLite (timestamps as naive UTC
-text with microseconds, JSON as `json.dumps` text, booleans as 0/1). state/tables.py stays the one
-schema: a test checks the columns and types named here against it, and that a sync through either
-store leaves the same rows. A database to create or migrate, or PostgreSQL, goes through `Store`.
+a sync (state/inventory.py, history.py, resources.py, locks.py, journal.py's open-time check), and
+those an offline plan reads (the last sync, the created guests and resources, unfinished replaces, the
+manifest cache of state/manifest_cache.py), in SQL written out here, and stores every value as
+SQLAlchemy does on SQLite (timestamps as naive UTC text with microseconds, JSON as `json.dumps` text,
+booleans as 0/1). state/tables.py stays the one schema: a test checks the columns and types named here
+against it, that a sync through either store leaves the same rows, and that both read the same records.
+A database to create or migrate, or PostgreSQL, goes through `Store`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from proxmox_mpc.config import redact_url
 from proxmox_mpc.errors import PmpcError, StateError
-from proxmox_mpc.state.basics import HEAD, VERSION_TABLE, utcnow
-from proxmox_mpc.state.common import OnWait, lock_row_held, new_lock, record_failed_sync
+from proxmox_mpc.state.basics import HEAD, VERSION_TABLE, prefix_end, utcnow
+from proxmox_mpc.state.common import OnWait, lock_row_held, new_lock, record_failed_sync, unfinished_replaces
 from proxmox_mpc.state.db import SQLITE_BUSY_TIMEOUT, describe_db_error
 from proxmox_mpc.state.processes import process_gone
 from proxmox_mpc.state.records import (
@@ -32,6 +35,7 @@ from proxmox_mpc.state.records import (
     NodeRecord,
     ResourceRecord,
     StorageRecord,
+    SyncRunRecord,
     from_row,
     guest_record,
     resource_record,
@@ -50,9 +54,13 @@ TABLES = (
     "pmpc_resource_changes",
     "pmpc_locks",
     "pmpc_apply_runs",
+    "pmpc_apply_actions",
+    "pmpc_created_guests",
+    "pmpc_created_resources",
+    "pmpc_manifest_cache",
 )
 TIMESTAMPS = frozenset(
-    {"first_seen", "last_seen", "deleted_at", "created_at", "started_at", "finished_at", "changed_at", "since"}
+    {"first_seen", "last_seen", "deleted_at", "created_at", "started_at", "finished_at", "changed_at", "since", "at"}
 )
 JSON_COLUMNS = frozenset({"config", "data"})
 BOOLEANS = frozenset({"template", "shared", "enabled", "active"})
@@ -86,6 +94,27 @@ def open_lite(url: str) -> LiteStore | None:
         store.close()
         raise
     return store
+
+
+def open_lite_reader(url: str) -> LiteStore | None:
+    """Open an existing SQLite state database at the current schema for reading (and the manifest cache's
+    writes when the file may be written) through sqlite3 alone. None: another database, no such file,
+    another schema level, or one sqlite3 cannot open: `Store` opens it then, and says what is wrong.
+    """
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
+    try:
+        store = LiteStore(path, url, read_only=not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)))
+    except StateError:
+        return None
+    try:
+        if store.revision() == HEAD:
+            return store
+    except StateError:
+        pass
+    store.close()
+    return None
 
 
 def to_db(column: str, value: Any) -> Any:
@@ -130,13 +159,15 @@ class LiteStore:
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path, url: str) -> None:
+    def __init__(self, path: Path, url: str, *, read_only: bool = False) -> None:
         self._url = url
         self.url = redact_url(url)
         self._cluster_ids: dict[str, int] = {}
         self._depth = 0
+        # A file we may not write is opened read-only and immutable, as `Store` opens it (no -wal/-shm).
+        where = f"file:{quote(str(path))}?mode=ro&immutable=1" if read_only else str(path)
         with self._guard():
-            self._conn = sqlite3.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
+            self._conn = sqlite3.connect(where, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, uri=read_only)
             self._conn.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -275,14 +306,27 @@ class LiteStore:
         rows = self._select(f"SELECT * FROM pmpc_guests WHERE cluster_id = ?{alive} ORDER BY vmid", (cid,))
         return [guest_record(r) for r in rows]
 
-    def nodes_of(self, cid: int) -> list[NodeRecord]:
-        """Return the nodes of a cluster id, deleted ones too."""
-        rows = self._select("SELECT * FROM pmpc_nodes WHERE cluster_id = ? ORDER BY name", (cid,))
+    def nodes(self, cluster: str, *, include_deleted: bool = False) -> list[NodeRecord]:
+        """Return the cluster's nodes by name."""
+        cid = self.cluster_id(cluster)
+        return [] if cid is None else self.nodes_of(cid, include_deleted=include_deleted)
+
+    def nodes_of(self, cid: int, *, include_deleted: bool = True) -> list[NodeRecord]:
+        """Return the nodes of a cluster id (deleted ones too unless told otherwise)."""
+        alive = "" if include_deleted else " AND deleted_at IS NULL"
+        rows = self._select(f"SELECT * FROM pmpc_nodes WHERE cluster_id = ?{alive} ORDER BY name", (cid,))
         return [from_row(NodeRecord, r) for r in rows]
 
-    def storages_of(self, cid: int) -> list[StorageRecord]:
-        """Return the storages of a cluster id, deleted ones too."""
-        rows = self._select("SELECT * FROM pmpc_storages WHERE cluster_id = ? ORDER BY node, name", (cid,))
+    def storages(self, cluster: str, *, include_deleted: bool = False) -> list[StorageRecord]:
+        """Return the cluster's storages by node and name."""
+        cid = self.cluster_id(cluster)
+        return [] if cid is None else self.storages_of(cid, include_deleted=include_deleted)
+
+    def storages_of(self, cid: int, *, include_deleted: bool = True) -> list[StorageRecord]:
+        """Return the storages of a cluster id (deleted ones too unless told otherwise)."""
+        alive = "" if include_deleted else " AND deleted_at IS NULL"
+        sql = f"SELECT * FROM pmpc_storages WHERE cluster_id = ?{alive} ORDER BY node, name"
+        rows = self._select(sql, (cid,))
         return [from_row(StorageRecord, r, content=[c for c in str(r["content"] or "").split(",") if c]) for r in rows]
 
     def upsert_nodes(self, cluster_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -364,6 +408,67 @@ class LiteStore:
 
     def add_changes(self, rows: Sequence[dict[str, Any]]) -> None:
         self._insert_many("pmpc_changes", rows)
+
+    def last_sync(self, cluster: str) -> SyncRunRecord | None:
+        """Return the last successful sync of a cluster, or None."""
+        cid = self.cluster_id(cluster)
+        if cid is None:
+            return None
+        sql = "SELECT * FROM pmpc_sync_runs WHERE cluster_id = ? AND status = 'ok' ORDER BY id DESC LIMIT 1"
+        rows = self._select(sql, (cid,))
+        return from_row(SyncRunRecord, rows[0], cluster=cluster) if rows else None
+
+    # ------------------------------------------------------------------ the journal (what plan reads of it)
+
+    def created_guests(self, cluster: str) -> set[tuple[str, int]]:
+        """Return (kind, vmid) of every guest pmpc created on a cluster and has not deleted (`vm`/`ct`)."""
+        cid = self.cluster_id(cluster)
+        if cid is None:
+            return set()
+        rows = self._select("SELECT kind, vmid FROM pmpc_created_guests WHERE cluster_id = ?", (cid,))
+        return {(str(r["kind"]), int(r["vmid"])) for r in rows}
+
+    def created_resources(self, cluster: str) -> set[str]:
+        """Return the address of every resource pmpc created on a cluster and has not deleted."""
+        cid = self.cluster_id(cluster)
+        if cid is None:
+            return set()
+        rows = self._select("SELECT address FROM pmpc_created_resources WHERE cluster_id = ?", (cid,))
+        return {str(r["address"]) for r in rows}
+
+    def unfinished_replaces(self, cluster: str, *, runs: int = 50) -> dict[str, int]:
+        """Return, per address, the apply run whose replace deleted the guest and never created it again."""
+        cid = self.cluster_id(cluster)
+        if cid is None:
+            return {}
+        sql = "SELECT id FROM pmpc_apply_runs WHERE cluster_id = ? ORDER BY id DESC LIMIT ?"
+        run_ids = [r["id"] for r in self._select(sql, (cid, runs))]
+        if not run_ids:
+            return {}
+        steps = self._select(
+            f"SELECT run_id, address, action, status, upid FROM pmpc_apply_actions WHERE run_id IN "
+            f"({', '.join('?' * len(run_ids))}) AND action IN ('replace', 'delete', 'create', 'clone') ORDER BY id",
+            run_ids,
+        )
+        return unfinished_replaces(steps)
+
+    # ------------------------------------------------------------------ the manifest cache
+
+    def cached_manifests(self, prefix: str) -> dict[str, tuple[int, int, str, str]]:
+        """Return the cached manifest files under a directory prefix: path -> (size, mtime_ns, format, body)."""
+        sql = "SELECT path, size, mtime_ns, format, body FROM pmpc_manifest_cache WHERE path >= ? AND path < ?"
+        with self._guard():
+            rows = self._conn.execute(sql, (prefix, prefix_end(prefix))).fetchall()
+        return {path: (int(size), int(mtime_ns), fmt, body) for path, size, mtime_ns, fmt, body in rows}
+
+    def save_manifest_cache(self, prefix: str, rows: Sequence[dict[str, Any]], keep: Iterable[str]) -> None:
+        """Store parsed manifest files (path, size, mtime_ns, format, body); forget the others under `prefix`."""
+        kept = set(keep) | {row["path"] for row in rows}
+        with self.transaction():
+            sql = "SELECT path FROM pmpc_manifest_cache WHERE path >= ? AND path < ?"
+            stale = [r["path"] for r in self._select(sql, (prefix, prefix_end(prefix))) if r["path"] not in kept]
+            self._write_many("DELETE FROM pmpc_manifest_cache WHERE path = ?", ((path,) for path in stale))
+            self._upsert("pmpc_manifest_cache", rows, ("path",))
 
     # ------------------------------------------------------------------ the workspace lock
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from proxmox_mpc.state.basics import prefix_end
 from proxmox_mpc.state.repository import Repository
 from proxmox_mpc.state.tables import manifest_cache_t
 
@@ -18,7 +19,7 @@ class ManifestCache(Repository):
 
         t = manifest_cache_t
         query = select(t.c.path, t.c.size, t.c.mtime_ns, t.c.format, t.c.body).where(
-            t.c.path >= prefix, t.c.path < _prefix_end(prefix)
+            t.c.path >= prefix, t.c.path < prefix_end(prefix)
         )
         with self._read() as conn:
             return {row[0]: (int(row[1]), int(row[2]), row[3], row[4]) for row in conn.execute(query)}
@@ -33,7 +34,7 @@ class ManifestCache(Repository):
             stale = [
                 path
                 for (path,) in conn.execute(
-                    t.select().with_only_columns(t.c.path).where(t.c.path >= prefix, t.c.path < _prefix_end(prefix))
+                    t.select().with_only_columns(t.c.path).where(t.c.path >= prefix, t.c.path < prefix_end(prefix))
                 )
                 if path not in kept
             ]
@@ -41,7 +42,3 @@ class ManifestCache(Repository):
                 conn.execute(delete(t).where(t.c.path.in_(stale[start : start + 500])))
             self._upsert(t, rows, ["path"])
 
-
-def _prefix_end(prefix: str) -> str:
-    """Return the smallest string greater than every string that starts with `prefix`."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
