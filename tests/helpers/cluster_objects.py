@@ -16,13 +16,23 @@ stored: pmpc manages rules only.
 PVE keeps a parameter sent empty (`groups=` takes a user out of every group, `comment=` clears one);
 fakepve 0.5.0 drops blank form values, so for the user, group and role paths the blank ones are put back
 before the schema check.
+
+A guest's /pending on PVE lists the config's `digest` too (qemu-server and pve-container build the list
+from the loaded config, digest included); fakepve 0.5.0's lists only the config keys. `ObjectsPve` adds
+the digest item to the answer of fakepve's own route (its checks run first: a missing guest or a refused
+read answers as before), the digest /config of the same guest gives; `pending_digest = False` on an
+instance serves fakepve's own body (a server whose /pending has no digest).
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
+import re
 import urllib.parse
 from typing import Any
 
+from aiohttp import web
 from fakepve import FakePve
 from fakepve.model import PveError
 
@@ -58,10 +68,38 @@ __all__ = [
 
 # Where a parameter sent empty means something (PVE keeps it; fakepve 0.5.0 drops blank form values).
 BLANKS_KEPT = {USERS + "/{userid}", GROUPS + "/{groupid}", ROLES + "/{roleid}"}
+# A guest's pending config, in any of the API's formats.
+PENDING = re.compile(r"/nodes/[^/]+/(qemu|lxc)/\d+/pending")
+# The guest the request being answered looked up (fakepve's own lookup, not a second one).
+_FOUND: contextvars.ContextVar[Any] = contextvars.ContextVar("found_guest", default=None)
 
 
 class ObjectsPve(FakePve):  # type: ignore[misc]
-    """FakePve that keeps the cluster objects fakepve 0.5.0 only schema-checks."""
+    """FakePve that keeps the cluster objects fakepve 0.5.0 only schema-checks, and lists the digest in /pending."""
+
+    pending_digest = True
+
+    def find(self, node: Any, vmid: Any) -> Any:
+        vm = super().find(node, vmid)
+        _FOUND.set(vm)
+        return vm
+
+    def _find_ct(self, node: Any, vmid: Any) -> Any:
+        ct = super()._find_ct(node, vmid)
+        _FOUND.set(ct)
+        return ct
+
+    async def _answer(self, request: Any, handler: Any, generic: Any, path_node: Any) -> Any:
+        if not (self.pending_digest and request.method == "GET" and PENDING.search(request.path)):
+            return await super()._answer(request, handler, generic, path_node)
+        _FOUND.set(None)
+        response = await super()._answer(request, handler, generic, path_node)
+        guest = _FOUND.get()
+        if response.status != 200 or guest is None:
+            return response
+        body = json.loads(response.body)
+        body["data"].append({"key": "digest", "value": guest.digest()})
+        return web.json_response(body)
 
     @property
     def object_store(self) -> ObjectStore:

@@ -210,7 +210,11 @@ async def gather_all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
 
 def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:
     """Return a config with its pending changes applied (what the guest will be after its next start),
-    and the keys that are pending."""
+    and the keys that are pending.
+
+    A secret PVE masks stays masked: its pending value comes as the mask with a trailing space (so
+    that it differs from the current one), which counts as the mask.
+    """
     if not pending:
         return dict(config), []
     result = dict(config)
@@ -224,10 +228,27 @@ def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None
                 keys.append(key)
             result.pop(key, None)
         elif "pending" in item:
-            if str(item.get("value")) != str(item["pending"]):
+            value = item["pending"]
+            if str(item.get("value")) != str(value):
                 keys.append(key)
-            result[key] = item["pending"]
+            result[key] = MASK if isinstance(value, str) and value.rstrip() == MASK else value
     return result, sorted(keys)
+
+
+def listed_config(pending: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the current config a guest's /pending lists (with its `digest`), or None when it has no digest.
+
+    PVE's /pending names every key of the config with its current value, the digest among them (PVE
+    builds it from the loaded config): the config, its pending keys and its digest need no /config.
+    A body without the digest (an older or partial server) cannot stand for /config.
+    """
+    current = {str(item["key"]): item["value"] for item in pending if "value" in item and "key" in item}
+    return current if current.get("digest") else None
+
+
+def pending_path(guest: ObservedGuest) -> str:
+    """Return the API path of a guest's pending config."""
+    return f"/nodes/{quote(guest.node, safe='')}/{guest.type}/{guest.vmid}/pending"
 
 
 async def effective_config(
@@ -237,20 +258,22 @@ async def effective_config(
 
     The rule `plan`, `pmpc test` and `sync` (hence `state drift`) share: a value that waits for the
     guest's next start counts as applied. PVE's GET /config already folds pending values in (its
-    `current` parameter defaults to 0), which is what `sync` and `test` read; `plan` also reads a VM's
-    /pending (a running container's too) to name the keys that are pending, whatever the power state.
+    `current` parameter defaults to 0), which is what `sync` and `test` read; `plan` reads a VM's
+    /pending instead (a running container's too), which lists the config, its digest and the keys that
+    are pending, whatever the power state: one request per guest. A /pending without the digest is
+    completed by GET /config.
 
     Raises:
         ApiNotFound: the guest is gone.
     """
-    node, gtype, vmid = guest.node, guest.type, guest.vmid
     if pending and (guest.kind == "vm" or guest.status == "running"):
-        config, listed = await asyncio.gather(
-            api.guest_config(node, gtype, vmid), api.get(f"/nodes/{quote(node, safe='')}/{gtype}/{vmid}/pending")
-        )
-    else:
-        config, listed = await api.guest_config(node, gtype, vmid), None
-    return compose_pending(config, listed if isinstance(listed, list) else None)
+        listed = await api.get(pending_path(guest))
+        items = [i for i in listed if isinstance(i, dict)] if isinstance(listed, list) else []
+        current = listed_config(items)
+        if current is None:
+            current = await api.guest_config(guest.node, guest.type, guest.vmid)
+        return compose_pending(current, items)
+    return dict(await api.guest_config(guest.node, guest.type, guest.vmid)), []
 
 
 async def _read_config(api: ProxmoxClient, guest: ObservedGuest, needs: Needs) -> ObservedGuest | None:
@@ -274,7 +297,18 @@ async def _read_guest(
     """Read a guest's config (when `needs` says), then the per-guest paths chosen for it, concurrently."""
     if needs.configs and await _read_config(api, guest, needs) is None:
         return None, []
-    chosen = [r for r in reads if not r.choosers or any(c(guest, needs.described) for c in r.choosers)]
+    if not reads:
+        return guest, []
+    picked: dict[GuestChooser, bool] = {}  # a kind's chooser is asked once, however many paths it picks for
+
+    def picks(chooser: GuestChooser) -> bool:
+        if chooser not in picked:
+            picked[chooser] = chooser(guest, needs.described)
+        return picked[chooser]
+
+    chosen = [r for r in reads if not r.choosers or any(picks(c) for c in r.choosers)]
+    if not chosen:
+        return guest, []
     found = await gather_all(_read(api, r, guest_path(r.path, guest), ApiNotFound) for r in chosen)
     return guest, found
 
@@ -313,9 +347,9 @@ def _item_reads(api: ProxmoxClient, reads: Sequence[Read], first: dict[str, Any]
 
 
 def _guest(raw: dict[str, Any], online: set[str]) -> ObservedGuest:
-    guest = ObservedGuest(**ObservedGuest.resource_fields(raw))
-    guest.unread = guest.node not in online
-    return guest
+    # resource_fields has typed every field already: no second validation per guest (a fleet has thousands).
+    fields = ObservedGuest.resource_fields(raw)
+    return ObservedGuest.model_construct(**fields, unread=fields["node"] not in online)
 
 
 async def observe(api: ProxmoxClient, needs: Needs) -> Observation:

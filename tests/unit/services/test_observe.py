@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from tests.unit.api.helpers import arun, envelope, make_client, pve_error, router
 
+from proxmox_mpc.core.secrets import MASK
 from proxmox_mpc.errors import ConnectionFailed
 from proxmox_mpc.kinds.base import item_path, read_shape
 from proxmox_mpc.services.observe import COMPARE, RECORD, Needs, Read, compose_pending, listed, observe, with_kinds
@@ -31,6 +32,11 @@ WEB_CONFIG = {
     "digest": "d101",
     "tags": "prod;web",
 }
+
+# As PVE lists it: every key of the config with its current value (the digest too), and what is pending.
+WEB_PENDING = [
+    {"key": k, "value": v, **({"pending": 4096} if k == "memory" else {})} for k, v in WEB_CONFIG.items()
+]
 
 
 def _pve(resources=RESOURCES, nodes=NODES):
@@ -68,9 +74,7 @@ def _pve(resources=RESOURCES, nodes=NODES):
             return_value=envelope([{"iface": "vmbr0", "type": "bridge"}, {"iface": "eno1", "type": "eth"}])
         )
     pve.get("/nodes/pve1/qemu/101/config").mock(return_value=envelope(WEB_CONFIG))
-    pve.get("/nodes/pve1/qemu/101/pending").mock(
-        return_value=envelope([{"key": "memory", "value": 2048, "pending": 4096}, {"key": "digest", "value": "d101"}])
-    )
+    pve.get("/nodes/pve1/qemu/101/pending").mock(return_value=envelope(WEB_PENDING))
     pve.get("/nodes/pve2/lxc/201/config").mock(
         return_value=envelope({"hostname": "dns-1", "password": "hunter2", "digest": "d201"})
     )
@@ -115,6 +119,8 @@ def test_compare_applies_pending_values_leaves_masked_ones_out_and_builds_the_fa
     web, dns = seen.guests
     assert (web.config["memory"], web.pending) == (4096, ["memory"])
     assert "cipassword" not in web.config
+    # The VM's /pending alone: it lists the config and its digest.
+    assert "/nodes/pve1/qemu/101/config" not in paths and web.digest == "d101" and "digest" not in web.config
     assert dns.config == {"hostname": "dns-1", "password": "hunter2"} and dns.pending == []
     facts = seen.facts
     assert facts.nodes == {"pve1", "pve2", "pve3"}
@@ -186,11 +192,38 @@ def test_a_read_refused_with_an_unknown_on_error_is_left_out():
         ([{"key": "memory", "value": 1, "delete": 1}], {}, ["memory"]),
         ([{"key": "net1", "delete": 1}], {"memory": 1}, []),
         ([{"key": "digest", "value": "x", "pending": "y"}], {"memory": 1}, []),
+        # PVE masks a pending password with a trailing space, so that it differs from the current mask.
+        (
+            [{"key": "cipassword", "value": MASK, "pending": MASK + " "}],
+            {"memory": 1, "cipassword": MASK},
+            ["cipassword"],
+        ),
     ],
-    ids=["none", "pending value", "same value", "pending delete", "delete of an absent key", "digest"],
+    ids=["none", "pending value", "same value", "pending delete", "delete of an absent key", "digest", "masked"],
 )
 def test_compose_pending(pending, config, keys):
     assert compose_pending({"memory": 1}, pending) == (config, keys)
+
+
+def test_a_pending_list_without_the_digest_is_completed_by_the_config():
+    pve = _pve()
+    pve.get("/nodes/pve1/qemu/101/pending").mock(
+        return_value=envelope([i for i in WEB_PENDING if i["key"] != "digest"])
+    )
+    seen = _observe(pve, COMPARE)
+    paths = _paths(pve)
+    assert paths["/nodes/pve1/qemu/101/pending"] == 1 and paths["/nodes/pve1/qemu/101/config"] == 1
+    web = seen.guests[0]
+    assert (web.config["memory"], web.pending, web.digest) == (4096, ["memory"], "d101")
+    assert web.config["net0"] == WEB_CONFIG["net0"] and "cipassword" not in web.config
+
+
+def test_a_guest_gone_before_its_pending_list_is_read_is_gone():
+    pve = _pve([*RESOURCES[:1], {"type": "qemu", "vmid": 103, "name": "late", "node": "pve1", "status": "stopped"}])
+    pve.get("/nodes/pve1/qemu/103/pending").mock(return_value=pve_error(404, "no such VM"))
+    seen = _observe(pve, COMPARE)
+    assert [g.ref for g in seen.guests] == ["vm/101"]
+    assert "/nodes/pve1/qemu/103/config" not in _paths(pve)
 
 
 class _ItemKind:
