@@ -192,7 +192,7 @@ def _update_fields(manifest: AnyManifest, guest: ObservedGuest) -> list[FieldCha
     observed = guest.config
     running = guest.status == "running" and not guest.template
     fields = []
-    for key in managed_keys(manifest, observed):
+    for key in managed_keys(manifest, observed, desired):
         want = desired.get(key)
         have = observed.get(key)
         if nz.equivalent(kind, key, want, have):

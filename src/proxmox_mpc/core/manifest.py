@@ -158,14 +158,17 @@ def manifest_to_config(manifest: AnyManifest) -> dict[str, ConfigValue]:
     return config
 
 
-def managed_keys(manifest: AnyManifest, observed: Mapping[str, Any]) -> set[str]:
+def managed_keys(
+    manifest: AnyManifest, observed: Mapping[str, Any], desired: Mapping[str, Any] | None = None
+) -> set[str]:
     """Return the keys a manifest owns: what it sets, plus the observed members of each family it lists.
 
     A family is authoritative when its list is given: VM disks (not CD-ROMs), NICs, container mount
-    points; an observed key of such a family that the manifest leaves out is to be deleted.
+    points; an observed key of such a family that the manifest leaves out is to be deleted. `desired`:
+    the manifest's `manifest_to_config`, when the caller has it already.
     """
     kind = prefix(manifest.kind)
-    keys = set(manifest_to_config(manifest))
+    keys = set(manifest_to_config(manifest) if desired is None else desired)
     spec = manifest.spec
     for key, value in observed.items():
         if key in keys or key in nz.VOLATILE_KEYS:

@@ -299,7 +299,11 @@ class FirewallPolicyKind(ResourceKind):
 
 def firewalled(config: Mapping[str, Any]) -> bool:
     """Tell whether a guest's config has a NIC with `firewall=1` (where its own rules take effect)."""
-    return any(NET_RE.match(k) and bool_text(split_props(v)[1].get("firewall", "0")) == "1" for k, v in config.items())
+    return any(
+        k.startswith("net") and NET_RE.match(k) and "firewall" in str(v)  # cheap tests before the parse
+        and bool_text(split_props(v)[1].get("firewall", "0")) == "1"
+        for k, v in config.items()
+    )
 
 
 def _terraform_rule(rule: FirewallRule) -> dict[str, Any]:
