@@ -18,6 +18,9 @@ from proxmox_mpc.errors import AuthError, PmpcError
 # PVE tickets live two hours; renew well before, so a long command never sends a stale one.
 RENEW_AFTER = 5400.0
 TICKET_PATH = "/access/ticket"
+# A request extension: the request is the second try after a refused ticket, already logged in again for;
+# another 401 is the answer (PVE gets one fresh login per refusal, not two).
+NO_RELOGIN = "pmpc_no_relogin"
 
 
 class TokenAuth(httpx.Auth):
@@ -28,14 +31,18 @@ class TokenAuth(httpx.Auth):
 
     def __init__(self, token_id: str, secret: SecretStr) -> None:
         self.token_id = token_id
-        self._header = f"PVEAPIToken={token_id}={secret.get_secret_value()}"
+        self._headers = {"Authorization": f"PVEAPIToken={token_id}={secret.get_secret_value()}"}
+
+    def signed_headers(self, method: str) -> dict[str, str]:
+        """Return the headers that authenticate a request (what the flow sets), without running the flow."""
+        return self._headers
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
+        request.headers.update(self._headers)
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = self._header
+        request.headers.update(self._headers)
         yield request
 
 
@@ -87,6 +94,7 @@ class TicketAuth(httpx.Auth):
         self.issued_at = 0.0
         self.logins = 0
         self._lock: asyncio.Lock | None = None
+        self._signed: dict[str, dict[str, str]] = {}  # the signing headers of the current ticket, by method
         if cache is not None:
             cached = cache.load()
             if cached and cached.get("user") == self.user:
@@ -128,10 +136,31 @@ class TicketAuth(httpx.Auth):
                 {"user": self.user, "ticket": self.ticket, "csrf": self.csrf, "issued_at": self.issued_at}
             )
 
+    def _headers(self, method: str) -> dict[str, str]:
+        ticket = self.ticket
+        cached = self._signed.get(method)
+        if cached is None or cached.get("Cookie") != f"PVEAuthCookie={ticket}":
+            cached = {"Cookie": f"PVEAuthCookie={ticket}"}
+            if method not in ("GET", "HEAD"):
+                cached["CSRFPreventionToken"] = self.csrf or ""
+            self._signed[method] = cached
+        return cached
+
     def _sign(self, request: httpx.Request) -> None:
-        request.headers["Cookie"] = f"PVEAuthCookie={self.ticket}"
-        if request.method not in ("GET", "HEAD"):
-            request.headers["CSRFPreventionToken"] = self.csrf or ""
+        request.headers.update(self._headers(request.method))
+
+    def signed_headers(self, method: str) -> dict[str, str] | None:
+        """Return the headers that authenticate a request with the current ticket, without running the flow;
+        None when there is no fresh ticket (async_auth_flow logs in first)."""
+        return self._headers(method) if self._fresh() else None
+
+    def refused(self, signed: dict[str, str]) -> None:
+        """A request signed with `signed` was answered 401: forget that ticket (unless a newer one has
+        replaced it meanwhile), so the next request's flow logs in again."""
+        if signed.get("Cookie") == f"PVEAuthCookie={self.ticket}":
+            if self._cache is not None:
+                self._cache.clear()
+            self.ticket = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if not self._fresh():
@@ -161,7 +190,7 @@ class TicketAuth(httpx.Auth):
         self._sign(request)
         sent = self.ticket
         response = yield request
-        if response.status_code == 401:
+        if response.status_code == 401 and not request.extensions.get(NO_RELOGIN):
             await response.aread()
             async with self._lock:
                 if self.ticket == sent:  # nobody has logged in again meanwhile

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
+from proxmox_mpc.api.auth import NO_RELOGIN
 from proxmox_mpc.api.errors import error_from_exception, error_from_response
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ConfigError, PmpcError, ReadOnlyContext
@@ -125,6 +127,8 @@ class ProxmoxClient:
         self.requests_sent = 0
         self._root = self.base_url + API_ROOT
         self._auth = auth
+        # The auth's own signing (TokenAuth, TicketAuth): GETs on the session then skip httpx's auth flow.
+        self._sign: Callable[[str], dict[str, str] | None] | None = getattr(auth, "signed_headers", None)
         transport = transport or make_transport(
             verify=verify, fingerprint=fingerprint, max_connections=max(concurrency, 4)
         )
@@ -224,21 +228,48 @@ class ProxmoxClient:
             raise error_from_response(response, what)
         raise PmpcError(f"{what} failed after {attempts} attempts.")  # pragma: no cover
 
-    async def _get(self, url: str, query: Mapping[str, Any] | None) -> httpx.Response:
-        """Send a GET through the aiohttp session, running the same auth flow (a ticket login, a renewal)."""
-        request = httpx.Request("GET", url, params=query, headers=HEADERS)
-        if self._auth is None:
-            return await self._exchange(request)
+    async def _get(self, url: str, query: Mapping[str, Any] | None) -> Answer | httpx.Response:
+        """Send a GET through the aiohttp session, signed with the auth's headers.
+
+        No httpx Request or Response is built while the auth can sign a request by itself (a token, a fresh
+        ticket): the URL is a string, the headers a dict, the answer an `Answer`. A login (no fresh ticket)
+        and the second try after a refused ticket (401: PVE wants a new login) run the auth's full flow.
+        """
+        if query:
+            url = f"{url}?{urlencode(query, doseq=True)}"
+        sign = self._sign
+        if sign is None:
+            if self._auth is not None:
+                return await self._get_through_flow(url)
+            return await self._exchange("GET", url, HEADERS)
+        signed = sign("GET")
+        if signed is None:  # a login must come first
+            return await self._get_through_flow(url)
+        answer = await self._exchange("GET", url, {**HEADERS, **signed})
+        refused = getattr(self._auth, "refused", None)
+        if answer.status_code != 401 or refused is None:
+            return answer
+        refused(signed)
+        return await self._get_through_flow(url, relogin=False)
+
+    async def _get_through_flow(self, url: str, *, relogin: bool = True) -> httpx.Response:
+        """Send a GET through the auth's whole flow (a login, the 401 re-login unless `relogin` is False)."""
+        assert self._auth is not None
+        extensions = {} if relogin else {NO_RELOGIN: True}
+        request = httpx.Request("GET", url, headers=HEADERS, extensions=extensions)
         flow = self._auth.async_auth_flow(request)
         request = await flow.__anext__()
         while True:
-            response = await self._exchange(request)
+            answer = await self._exchange(
+                request.method, str(request.url), request.headers.multi_items(), request.content or None
+            )
+            response = answer.as_httpx(request)
             try:
                 request = await flow.asend(response)
             except StopAsyncIteration:
                 return response
 
-    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+    async def _exchange(self, method: str, url: str, headers: Any, content: bytes | None = None) -> Answer:
         """Send one request on the aiohttp session; aiohttp's failures become httpx's (one error mapping)."""
         from httpx_aiohttp.transport import map_aiohttp_exceptions
 
@@ -251,16 +282,12 @@ class ProxmoxClient:
         try:
             with map_aiohttp_exceptions():
                 async with self._session().request(
-                    request.method, str(request.url), headers=request.headers.multi_items(),
-                    data=request.content or None, allow_redirects=False, timeout=self._aio_timeout,
-                ) as answer:  # fmt: skip
+                    method, url, headers=headers, data=content, allow_redirects=False, timeout=self._aio_timeout
+                ) as answer:
                     body = await answer.read()
         except TimeoutError as exc:  # aiohttp's own timeouts are mapped above; this is asyncio's
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
-        # aiohttp has already decoded the body: httpx must not decode it again.
-        headers = [(k, v) for k, v in answer.raw_headers if k.lower() not in DECODED_HEADERS]
-        extensions = {"reason_phrase": answer.reason.encode()} if answer.reason else {}
-        return httpx.Response(answer.status, headers=headers, content=body, request=request, extensions=extensions)
+            raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+        return Answer(answer.status, answer.reason, body, answer.raw_headers)
 
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
@@ -338,6 +365,45 @@ class ProxmoxClient:
     async def tasks(self, node: str, **filters: Any) -> list[dict[str, Any]]:
         """GET /nodes/{node}/tasks with PVE's filters (limit, vmid, typefilter, errors, since)."""
         return list(await self.get(f"/nodes/{_seg(node)}/tasks", **filters) or [])
+
+
+class Answer:
+    """An answer to a GET sent on the aiohttp session: what the client, its tracing and error_from_response
+    read of httpx.Response (the same values), without building one."""
+
+    __slots__ = ("_headers", "_reason", "content", "status_code")
+
+    def __init__(self, status: int, reason: str | None, content: bytes, headers: Any = ()) -> None:
+        self.status_code = status
+        self.content = content
+        self._reason = reason
+        self._headers = headers
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def reason_phrase(self) -> str:
+        if not self._reason:
+            return httpx.codes.get_reason_phrase(self.status_code)
+        return self._reason.encode().decode("ascii", errors="ignore")
+
+    @property
+    def text(self) -> str:
+        return self.as_httpx().text  # httpx's charset rules (only an error without a message reads it)
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def as_httpx(self, request: httpx.Request | None = None) -> httpx.Response:
+        """Return this answer as an httpx.Response (what an auth flow reads)."""
+        # aiohttp has already decoded the body: httpx must not decode it again.
+        headers = [(k, v) for k, v in self._headers if k.lower() not in DECODED_HEADERS]
+        extensions = {"reason_phrase": self._reason.encode()} if self._reason else {}
+        return httpx.Response(
+            self.status_code, headers=headers, content=self.content, request=request, extensions=extensions
+        )
 
 
 class _NoCookies(httpx.Cookies):

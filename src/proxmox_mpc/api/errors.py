@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -53,7 +53,19 @@ def lock_name(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+class Reply(Protocol):
+    """What error_from_response reads of an answer: an httpx.Response, or the client's lean `Answer`."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    def json(self) -> Any: ...
+
+
+def _body(response: Reply) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:
@@ -61,7 +73,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def error_from_response(response: httpx.Response, what: str) -> ApiError:
+def error_from_response(response: Reply, what: str) -> ApiError:
     """Build the ApiError for a non-2xx Proxmox answer to `what` (e.g. `GET /nodes`)."""
     status = response.status_code
     body = _body(response)

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from proxmox_mpc.api.auth import TicketAuth, TokenAuth
 from proxmox_mpc.api.client import ProxmoxClient
-from proxmox_mpc.errors import ApiError, PmpcError
+from proxmox_mpc.errors import ApiError, AuthError, PmpcError
 
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PATHS = ["direct", "httpx"]
@@ -273,3 +273,157 @@ def test_a_large_answer_over_tls_arrives_whole_through_the_small_tls_read_buffer
 
     assert asyncio.run(main()) == big
     assert sslproto.SSLProtocol.max_size == TLS_READ_BUFFER < len(json.dumps(big))
+
+
+def test_a_signed_get_builds_no_httpx_request_or_response(monkeypatch):
+    """With a token (or a fresh ticket) a GET is a URL string, a header dict and aiohttp's answer."""
+    import httpx
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the lean GET path built an httpx object")
+
+    def setup(server: Server) -> None:
+        server.on("/nodes/pve1/tasks", data([{"upid": "UPID:1"}]))
+
+    async def call(api: ProxmoxClient) -> Any:
+        monkeypatch.setattr(httpx, "Request", refuse)
+        monkeypatch.setattr(httpx, "Response", refuse)
+        try:
+            return await api.tasks("pve1", limit=5, errors=True, typefilter="vz dump", vmid=None)
+        finally:
+            monkeypatch.undo()
+
+    result, server = run("direct", setup, call)
+    assert result == [{"upid": "UPID:1"}]
+    request = server.seen[-1]
+    assert dict(request.query) == {"limit": "5", "errors": "1", "typefilter": "vz dump"}
+    assert request.headers["Authorization"] == "PVEAPIToken=root@pam!ci=s3cret"
+
+
+def test_the_query_reaches_the_server_as_httpx_sends_it():
+    params = {"typefilter": "a b/c:+&é=,;@", "since": 5, "errors": True}
+    sent = {}
+    for path in PATHS:
+        _, server = run(path, lambda s: s.on("/nodes/pve1/tasks", data([])), lambda api: api.tasks("pve1", **params))
+        sent[path] = server.seen[-1].raw_path
+    assert sent["direct"] == sent["httpx"]
+    assert dict(server.seen[-1].query) == {"typefilter": "a b/c:+&é=,;@", "since": "5", "errors": "1"}
+
+
+def _logins(logins: list[str]) -> Answer:
+    async def login(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        logins.append(str(form["password"]))
+        return web.json_response({"data": {"ticket": f"T{len(logins)}", "CSRFPreventionToken": "C"}})
+
+    return login
+
+
+def test_a_ticket_refused_again_after_the_new_login_is_an_auth_error_after_one_relogin():
+    """A 401 gets one fresh login and one resend (PVE wants a login, not a renewal); a second 401 is the answer."""
+    logins: list[str] = []
+
+    def setup(server: Server) -> None:
+        server.on("/access/ticket", _logins(logins))
+        server.on("/nodes", error(401, "permission denied - invalid PVE ticket"))
+
+    for path in PATHS:
+        logins.clear()
+        auth = TicketAuth("root@pam", SecretStr("pw"))
+        result, server = run(path, setup, lambda api: api.nodes(), auth=auth)
+        assert isinstance(result, AuthError) and result.status == 401, path
+        assert "pw" not in str(result)
+        assert logins == ["pw", "pw"], path
+        cookies = [r.headers.get("Cookie") for r in server.seen if r.path.endswith("/nodes")]
+        assert cookies == ["PVEAuthCookie=T1", "PVEAuthCookie=T2"], path
+
+
+def test_a_ticket_refused_to_concurrent_gets_is_renewed_once():
+    logins: list[str] = []
+    refused = 0
+    all_in_flight = asyncio.Event()
+
+    async def nodes(request: web.Request) -> web.StreamResponse:
+        nonlocal refused
+        if request.headers.get("Cookie") == "PVEAuthCookie=T1":
+            refused += 1
+            if refused == 8:
+                all_in_flight.set()
+            await asyncio.wait_for(all_in_flight.wait(), 10)  # hold the refusals until all eight are in flight
+            return await error(401, "invalid ticket")(request)
+        return web.json_response({"data": [{"node": "pve1"}]})
+
+    def setup(server: Server) -> None:
+        server.on("/access/ticket", _logins(logins))
+        server.on("/nodes", nodes)
+
+    async def call(api: ProxmoxClient) -> Any:
+        return await asyncio.gather(*(api.nodes() for _ in range(8)))
+
+    auth = TicketAuth("root@pam", SecretStr("pw"))
+    result, server = run("direct", setup, call, auth=auth, concurrency=8)
+    assert result == [[{"node": "pve1"}]] * 8
+    assert logins == ["pw", "pw"] and auth.logins == 2  # the first login, one renewal: not eight
+    cookies = [r.headers.get("Cookie") for r in server.seen if r.path.endswith("/nodes")]
+    assert cookies.count("PVEAuthCookie=T1") == 8 and cookies.count("PVEAuthCookie=T2") == 8
+
+
+def test_a_fresh_cached_ticket_signs_gets_without_a_login(tmp_path):
+    from proxmox_mpc.api.auth import TicketCache
+
+    cache = TicketCache(tmp_path, "key", lambda path, text: (path.parent.mkdir(exist_ok=True), path.write_text(text)))
+    cache.save({"user": "root@pam", "ticket": "CACHED", "csrf": "C", "issued_at": __import__("time").time()})
+    logins: list[str] = []
+
+    def setup(server: Server) -> None:
+        server.on("/access/ticket", _logins(logins))
+        server.on("/nodes", data([]))
+
+    auth = TicketAuth("root@pam", SecretStr("pw"), cache=cache)
+    result, server = run("direct", setup, lambda api: api.nodes(), auth=auth)
+    assert result == [] and logins == []
+    assert server.seen[-1].headers["Cookie"] == "PVEAuthCookie=CACHED"
+    assert "CSRFPreventionToken" not in server.seen[-1].headers
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda request: web.Response(status=500, reason="", text="first line\nsecond", content_type="text/plain"),
+        lambda request: web.Response(status=200, text="not json", content_type="text/plain"),
+        lambda request: web.Response(status=400, reason="Bad Request", text="{}", content_type="application/json"),
+    ],
+    ids=["no-message-no-reason", "a-success-that-is-not-json", "only-a-reason"],
+)
+def test_answers_without_a_pve_message_map_to_the_same_errors(answer):
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return answer(request)
+
+    result, server = both(lambda s: s.on("/nodes", serve), lambda api: api.nodes())
+    assert isinstance(result, ApiError) and len(server.seen) == 1
+
+
+def test_the_debug_trace_is_the_same_on_both_paths_and_redacts_secrets():
+    traces: dict[str, list[str]] = {}
+
+    def setup(server: Server) -> None:
+        server.on("/nodes/pve1/tasks", data([]))
+        server.on("/nodes", error(502, "Bad Gateway"), data([]))
+        server.on("/version", error(403, "Permission check failed"))
+
+    async def call(api: ProxmoxClient) -> Any:
+        await api.tasks("pve1", limit=5, password="hunter2")
+        await api.nodes()
+        try:
+            await api.version()
+        except ApiError:
+            pass
+
+    for path in PATHS:
+        lines: list[str] = []
+        run(path, setup, call, tracer=lines.append)
+        traces[path] = [re.sub(r"127\.0\.0\.1:\d+", "SERVER", line) for line in lines]
+    assert traces["direct"] == traces["httpx"]
+    trace = "\n".join(traces["direct"])
+    assert "hunter2" not in trace and "s3cret" not in trace and "<redacted>" in trace
+    assert "< 502 Bad Gateway (GET /nodes)" in trace and "< 403 Permission check failed (GET /version)" in trace
