@@ -232,6 +232,80 @@ def test_ansible_host_comes_from_the_guest_agent_and_static_ips(cluster, cli, tm
     assert sorted(hosts["pool_prod"]["hosts"]) == ["web-1", "web-2"]
 
 
+AGENT_41 = {
+    "interfaces": [
+        {"name": "eth0", "ip-addresses": [{"ip-address": "192.0.2.41", "ip-address-type": "ipv4", "prefix": 24}]},
+    ]
+}
+
+
+def address_reads(cluster, start: int) -> list[str]:
+    """Return the address reads (agent interfaces, container interfaces) the fake received since `start`."""
+    return sorted(
+        path.removeprefix("/api2/json")
+        for method, path, _ in cluster.requests[start:]
+        if method == "GET" and path.endswith("interfaces")
+    )
+
+
+def test_a_static_address_in_the_config_is_the_inventory_address_without_asking_the_agent(cluster, cli, tmp_path):
+    # web-1 runs with its agent on and a static cloud-init address; its agent would report another one.
+    cluster.vm(101).config.update({"ipconfig0": "ip=192.0.2.60/24,gw=192.0.2.1", "ciuser": "ops"})
+    cluster.vm(101).agent = AGENT_41
+    cluster.vm(104).config["agent"] = "1"  # batch-1: running, agent on, no static address: asked
+    before = len(cluster.requests)
+    out = tmp_path / "ansible"
+    result = cli("generate", "ansible", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    import yaml
+
+    hosts = yaml.safe_load((out / "inventory" / "hosts.yml").read_text(encoding="utf-8"))["all"]["children"]
+    assert hosts["pmpc_guests"]["hosts"]["web-1"] == {"ansible_host": "192.0.2.60"}
+    # Asked: the running guests without a static address (a VM only with its agent on); web-2 has no agent.
+    assert address_reads(cluster, before) == [
+        "/nodes/pve1/lxc/201/interfaces",
+        "/nodes/pve3/qemu/104/agent/network-get-interfaces",
+    ]
+
+
+def test_generate_reads_only_what_its_files_need(cluster, cli, tmp_path, monkeypatch):
+    cluster.vm(101).agent = AGENT_41
+    # Terraform (and the tests generator) write no address: no guest is asked for one.
+    before = len(cluster.requests)
+    assert cli("generate", "terraform", "--out", str(tmp_path / "tf")).exit_code == 0
+    assert address_reads(cluster, before) == []
+    # With manifests, configs are not read: the manifests describe the guests; only the addresses of the
+    # running guests they describe are read (a VM whatever its agent setting: PVE answers without one).
+    root = workspace(
+        tmp_path / "ws",
+        {
+            "vms/web-1.yaml": "kind: VM\nname: web-1\nnode: pve1\nvmid: 101\nspec: {cores: 2}\n",
+            "vms/web-2.yaml": "kind: VM\nname: web-2\nnode: pve2\nvmid: 102\nspec: {cores: 2}\n",
+            "vms/db-1.yaml": "kind: VM\nname: db-1\nnode: pve2\nvmid: 103\nspec: {cores: 4}\n",
+            "cts/cache-1.yaml": "kind: CT\nname: cache-1\nnode: pve3\nvmid: 202\nspec: {cores: 2}\n",
+        },
+    )
+    monkeypatch.chdir(root)
+    before = len(cluster.requests)
+    result = cli("generate", "ansible")
+    assert result.exit_code == 0, result.output
+    gets = [path for method, path, _ in cluster.requests[before:] if method == "GET"]
+    assert not [path for path in gets if path.endswith("/config")]
+    assert address_reads(cluster, before) == [
+        "/nodes/pve1/qemu/101/agent/network-get-interfaces",
+        "/nodes/pve2/qemu/102/agent/network-get-interfaces",
+    ]
+    import yaml
+
+    inventory = (root / "ansible" / "inventory" / "hosts.yml").read_text(encoding="utf-8")
+    hosts = yaml.safe_load(inventory)["all"]["children"]["pmpc_guests"]["hosts"]
+    assert hosts == {"web-1": {"ansible_host": "192.0.2.41"}, "web-2": {}, "db-1": {}, "cache-1": {}}
+    before = len(cluster.requests)
+    assert cli("generate", "terraform").exit_code == 0
+    gets = [path for method, path, _ in cluster.requests[before:] if method == "GET"]
+    assert not [path for path in gets if path.endswith(("/config", "interfaces"))]
+
+
 def test_a_guest_that_went_away_loses_its_generated_files_but_not_the_users(cluster, cli, tmp_path):
     out = tmp_path / "ansible"
     assert cli("generate", "ansible", "--out", str(out)).exit_code == 0

@@ -8,6 +8,7 @@ from proxmox_mpc.core.guest_params import QEMU_OSTYPES
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.generators.common import (
     AnsibleExpr,
+    ansible_lines,
     identifier,
     render_template,
     safe_name,
@@ -96,6 +97,15 @@ def _host_vars(guest: GuestSpec) -> list[tuple[str, Any]]:
     return items
 
 
+def _host_vars_text(guest: GuestSpec) -> str:
+    """Return a guest's host_vars file below the header: a comment naming it, then one variable a line.
+
+    Made as a string rather than from a template: one template render per host was most of the time
+    of a fleet's inventory.
+    """
+    return f"# {guest.ref} ({guest.name})\n{ansible_lines(_host_vars(guest))}\n"
+
+
 def _net_value(nic: Any) -> str:
     head = f"{nic.model or 'virtio'}={nic.mac}" if nic.mac else (nic.model or "virtio")
     parts = [head]
@@ -121,7 +131,8 @@ def _netif_value(nic: Any) -> str:
 
 
 def _put(args: list[tuple[str, Any]], key: str, value: Any) -> None:
-    if value is not None and value != [] and value != {}:
+    """Add an option unless it is unset: None, or an empty list or mapping."""
+    if value is not None and (value or not isinstance(value, list | dict)):
         args.append((key, value))
 
 
@@ -162,6 +173,7 @@ def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
         [("vmid", guest.vmid)] if guest.vmid is not None else [("name", guest.name)]
     )
     tasks = []
+    settings = _vm_settings(guest)
     if guest.clone_from is not None:
         source = inputs.find(guest.clone_from)
         args: list[tuple[str, Any]] = [("clone", source.name if source else guest.clone_from)]
@@ -179,8 +191,7 @@ def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
         args += [("timeout", CREATE_TIMEOUT), ("state", "present")]
         tasks.append({"name": f"{who} is cloned from {guest.clone_from}", "module": KVM, "args": args})
     else:
-        args = [*_vm_ident(guest), ("node", guest.node)]
-        args += _vm_settings(guest)
+        args = [*_vm_ident(guest), ("node", guest.node), *settings]
         _put(args, "pool", guest.pool)
         for bus in DISK_BUSES:
             disks = {
@@ -195,7 +206,6 @@ def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
         _put(args, "template", True if guest.template else None)
         args += [("timeout", CREATE_TIMEOUT), ("state", "present")]
         tasks.append({"name": f"{who} exists", "module": KVM, "args": args})
-    settings = _vm_settings(guest)
     if settings and not guest.template:
         tasks.append(
             {
@@ -421,8 +431,7 @@ def render(inputs: GenerateInputs) -> dict[str, str]:
         if guest.template:
             continue
         path = f"inventory/host_vars/{safe_name(names[(guest.name, guest.vmid)])}.yml"
-        body = render_template("ansible/host_vars.yml.j2", guest=guest, items=_host_vars(guest))
-        out[path] = with_header(GENERATOR, path, body)
+        out[path] = with_header(GENERATOR, path, _host_vars_text(guest))
     for role in roles:
         path = f"roles/{role['role']}/tasks/main.yml"
         out[path] = scaffold_header(GENERATOR, path) + render_template("ansible/tag_role.yml.j2", **role)

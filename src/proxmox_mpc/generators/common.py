@@ -131,11 +131,12 @@ def unique_identifiers(items: Iterable[tuple[str, int]]) -> dict[tuple[str, int]
     """Map (name, vmid) pairs to identifiers, suffixing `_<vmid>` where two names collide."""
     pairs = sorted(set(items), key=lambda p: (p[1], p[0]))
     counts: dict[str, int] = {}
+    idents = {name: identifier(name) for name, _ in pairs}
     for name, _ in pairs:
-        counts[identifier(name)] = counts.get(identifier(name), 0) + 1
+        counts[idents[name]] = counts.get(idents[name], 0) + 1
     result = {}
     for name, vmid in pairs:
-        ident = identifier(name)
+        ident = idents[name]
         result[(name, vmid)] = f"{ident}_{vmid}" if counts[ident] > 1 else ident
     return result
 
@@ -143,30 +144,26 @@ def unique_identifiers(items: Iterable[tuple[str, int]]) -> dict[tuple[str, int]
 # ----------------------------------------------------------------------------- jinja2
 
 
+# HCL string escapes: quote, backslash, the usual whitespace escapes, other control characters as \\uXXXX.
+_HCL_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)} | {
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+
+
 def hcl_string(value: Any) -> str:
     """Quote a value as an HCL string literal (escaping `${` and `%{` template sequences)."""
-    out = ['"']
-    for ch in str(value):
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    text = "".join(out).replace("${", "$${").replace("%{", "%%{")
-    return text + '"'
+    text = str(value).translate(_HCL_ESCAPES)
+    return '"' + text.replace("${", "$${").replace("%{", "%%{") + '"'
 
 
 def hcl_value(value: Any) -> str:
     """Render a Python value as an HCL expression (bool, number, string, list, or a map with string keys)."""
+    if isinstance(value, str):
+        return hcl_string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -180,15 +177,23 @@ def hcl_value(value: Any) -> str:
     return hcl_string(value)
 
 
+# One encoder for every collection (json.dumps with options builds a new one per call), and the JSON
+# string quoting json.dumps itself uses for a string (`ensure_ascii=False`).
+_JSON_YAML = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+_quote_json = json.encoder.encode_basestring
+
+
 def yaml_value(value: Any) -> str:
     """Render a scalar or flow collection as YAML (JSON is valid YAML; strings always quoted)."""
+    if isinstance(value, str):
+        return _quote_json(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _JSON_YAML.encode(value)
 
 
 _JINJA_MARKERS = ("{{", "{%", "{#")
@@ -206,12 +211,19 @@ def ansible_value(value: Any) -> str:
     A guest description such as `{{ lookup('pipe', ...) }}` must stay text, never run when the play runs;
     only the generator's own `AnsibleExpr` is expanded.
     """
+    kind = type(value)
+    if kind is str:  # the common case first: plain text (every marker starts with `{`)
+        if "{" in value and any(m in value for m in _JINJA_MARKERS):
+            return "!unsafe " + _quote_json(value)
+        return _quote_json(value)
+    if kind is int:
+        return str(value)
     if isinstance(value, AnsibleExpr):
-        return yaml_value(str(value))
+        return _quote_json(value)
     if isinstance(value, dict):
         return (
             "{"
-            + ", ".join(f"{yaml_value(str(k))}: {ansible_value(v)}" for k, v in sorted(value.items()))
+            + ", ".join(f"{_quote_json(str(k))}: {ansible_value(v)}" for k, v in sorted(value.items()))
             + "}"
         )
     if isinstance(value, list | tuple):
@@ -219,6 +231,15 @@ def ansible_value(value: Any) -> str:
     if isinstance(value, str) and any(m in value for m in _JINJA_MARKERS):
         return "!unsafe " + yaml_value(value)
     return yaml_value(value)
+
+
+def ansible_lines(items: Iterable[tuple[str, Any]], indent: int = 0) -> str:
+    """Render (key, value) pairs as the lines of a YAML mapping for Ansible, no newline after the last.
+
+    One call per mapping: a template looping over the pairs costs several template steps a line.
+    """
+    pad = " " * indent
+    return "\n".join(f"{pad}{key}: {ansible_value(value)}" for key, value in items)
 
 
 def js_value(value: Any) -> str:
@@ -244,7 +265,14 @@ def make_environment() -> Any:
         autoescape=False,
     )
     env.filters.update(
-        hcl=hcl_value, hcl_string=hcl_string, yaml=yaml_value, ansible=ansible_value, js=js_value, py=py_value
+        hcl=hcl_value,
+        hcl_string=hcl_string,
+        yaml=yaml_value,
+        ansible=ansible_value,
+        ansible_lines=ansible_lines,
+        js=js_value,
+        py=py_value,
+
     )
     return env
 

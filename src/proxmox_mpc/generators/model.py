@@ -184,17 +184,7 @@ class GenerateInputs(BaseModel):
         guests = sorted(
             self.guests, key=lambda g: (g.kind, g.vmid if g.vmid is not None else 1 << 40, g.name)
         )
-        fixed = [
-            g.model_copy(
-                update={
-                    "tags": sorted(set(g.tags)),
-                    "disks": sorted(g.disks, key=lambda d: slot_key(d.slot)),
-                    "networks": sorted(g.networks, key=lambda n: slot_key(n.slot)),
-                    "unmapped": sorted(set(g.unmapped)),
-                }
-            )
-            for g in guests
-        ]
+        fixed = [_sorted_lists(g) for g in guests]
         cluster = self.cluster.model_copy(update={"nodes": sorted(set(self.cluster.nodes))})
         frameworks = [f for f in FRAMEWORKS if f in self.frameworks]
         # In the registry's order, which puts what is referenced first (a group before the user in it).
@@ -214,6 +204,20 @@ class GenerateInputs(BaseModel):
             if guest.name == source or (guest.vmid is not None and str(guest.vmid) == source):
                 return guest
         return None
+
+
+def _sorted_lists(guest: GuestSpec) -> GuestSpec:
+    """Return a guest with its tags and unmapped keys sorted and unique, its devices in slot order (a copy)."""
+    update: dict[str, Any] = {}
+    for field, items in (("tags", guest.tags), ("unmapped", guest.unmapped)):
+        ordered = sorted(set(items))
+        if ordered != items:
+            update[field] = ordered
+    for field, devices in (("disks", guest.disks), ("networks", guest.networks)):
+        if len(devices) > 1:
+            update[field] = sorted(devices, key=lambda d: slot_key(d.slot))
+    # Lists already in order are shared with the original (nothing changes them in place).
+    return guest.model_copy(update=update)
 
 
 def resource_spec(
@@ -461,7 +465,11 @@ class Observed(BaseModel):
 
 
 def merge(desired: Iterable[GuestSpec], observed: Iterable[Observed]) -> list[GuestSpec]:
-    """Join desired guests with what exists: the VMID, node and address of each existing guest."""
+    """Join desired guests with what exists: the VMID, node and address of each existing guest.
+
+    A guest's address is the static one its description names (cloud-init or a container NIC: what
+    the guest is configured to use), else the one observed (its agent's), else the one it was given.
+    """
     seen = list(observed)
     by_vmid = {o.vmid: o for o in seen}
     by_name = {(o.kind, o.name): o for o in seen}
@@ -480,7 +488,7 @@ def merge(desired: Iterable[GuestSpec], observed: Iterable[Observed]) -> list[Gu
                     "exists": True,
                     "current_node": have.node,
                     "current_status": have.status,
-                    "address": have.address or want.address or static_address(want),
+                    "address": static_address(want) or have.address or want.address,
                 }
             )
         )

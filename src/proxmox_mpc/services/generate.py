@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +27,8 @@ WRITES = frozenset({"create", "update", "overwrite", "delete"})
 _PROVIDER_VERSION = re.compile(r"^[0-9A-Za-z.+\-~>=<!, ]{1,40}$")
 # Files bigger than this are never ours: not even read when looking for stale generated files.
 _MAX_OWN_FILE = 4 * 1024 * 1024
+# What pathlib's exists() takes for "no such file": missing, a file in the way, a link loop.
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
 class GeneratedFile(BaseModel):
@@ -61,44 +62,116 @@ class _Facts(BaseModel):
     nodes: list[str] = Field(default_factory=list)
     source: str = "none"
     resources: dict[str, list[Resource]] = Field(default_factory=dict)  # the other kinds, by prefix
+    # Guests already described from their configs while reading (VMID -> spec, or why it is left out).
+    described: dict[int, Any] = Field(default_factory=dict)
 
 
-async def _live_facts(app_ctx: AppContext) -> _Facts:
+# Where a running guest's address is read: a VM's guest agent, a container's interfaces.
+_AGENT_PATH = "/nodes/{node}/{type}/{vmid}/agent/network-get-interfaces"
+_INTERFACES_PATH = "/nodes/{node}/{type}/{vmid}/interfaces"
+_AGENT_ON = ("1", "yes", "on", "true")
+
+
+def _agent_enabled(config: dict[str, Any]) -> bool:
+    return str(config.get("agent", "0")).split(",")[0].split("=")[-1] in _AGENT_ON
+
+
+def _describe(guest: ObservedGuest) -> Any:
+    """Return a guest described from its config (as `sync --import` would), or the warning why it is left out."""
+    from proxmox_mpc.generators.model import spec_from_manifest
+    from proxmox_mpc.services.imports import manifest_for_guest
+
+    if guest.unread:
+        return f"{guest.ref}: its config could not be read (node offline); left out."
+    try:
+        manifest = manifest_for_guest(guest, dict(guest.config))
+    except ValueError as exc:
+        # A config pmpc cannot describe (pydantic's ValidationError is a ValueError).
+        first = str(exc).splitlines()[0]
+        return f"{guest.ref}: cannot be described ({first}); left out."
+    return spec_from_manifest(manifest)
+
+
+def _address_reads(desired: Sequence[Any] | None, described: dict[int, Any]) -> tuple[Any, ...]:
+    """Return the per-guest reads of the addresses the inventory needs (observe sends each right after
+    its guest's config, when configs are read).
+
+    Only a running guest (no template) that the run describes is asked, and only when its description
+    names no static address (which the inventory uses instead, see generators.model.merge). With
+    manifests (`desired`: their specs) configs are not read: a VM is asked whatever its agent setting
+    (PVE answers an error without an agent, as it does for an agent that is not running). Without, each
+    guest is described from its config as it arrives (kept in `described`) and a VM without its agent
+    enabled is not asked.
+    """
+    from proxmox_mpc.generators.model import GuestSpec, static_address
+    from proxmox_mpc.services.observe import Read
+
+    by_vmid: dict[tuple[str, int], Any] = {}
+    by_name: dict[tuple[str, str], Any] = {}
+    for spec in desired or ():
+        if spec.vmid is not None:
+            by_vmid[(spec.kind, spec.vmid)] = spec
+        else:
+            by_name[(spec.kind, spec.name)] = spec
+
+    def spec_of(guest: ObservedGuest) -> Any:
+        if desired is None:
+            if guest.vmid not in described:
+                described[guest.vmid] = _describe(guest)
+            return described[guest.vmid]
+        return by_vmid.get((guest.kind, guest.vmid)) or by_name.get((guest.kind, guest.name))
+
+    def wanted(guest: ObservedGuest, kind: str) -> bool:
+        if guest.kind != kind or guest.status != "running" or guest.template:
+            return False
+        if desired is None and kind == "vm" and not _agent_enabled(guest.config):
+            return False
+        spec = spec_of(guest)
+        return isinstance(spec, GuestSpec) and static_address(spec) is None
+
+    return (
+        Read(_AGENT_PATH, (PmpcError,), (lambda guest, _described: wanted(guest, "vm"),)),
+        Read(_INTERFACES_PATH, (PmpcError,), (lambda guest, _described: wanted(guest, "ct"),)),
+    )
+
+
+async def _live_facts(
+    app_ctx: AppContext, generator: str, found: ManifestSet | None, desired: Sequence[Any] | None
+) -> _Facts:
+    """Read what exists: the guests (their configs only without manifests, which are then described from
+    them), the other kinds, and (for Ansible) the addresses of the running guests."""
     from proxmox_mpc.generators.model import agent_address
+    from proxmox_mpc.kinds import registry
+    from proxmox_mpc.kinds.base import guest_path
     from proxmox_mpc.services.connection import connect
-    from proxmox_mpc.services.sync import read_cluster
+    from proxmox_mpc.services.observe import RESOURCE_READS, Needs, listed, observe
 
-    # A bulk read (every config, then every running guest's addresses): sync's deeper request pipeline.
+    described: dict[int, Any] = {}
+    addressed = _address_reads(desired, described) if generator == "ansible" else ()
+    needs = Needs(
+        configs=desired is None,
+        for_store=True,
+        reads=(*RESOURCE_READS, *addressed),
+        # A kind's per-guest paths (a guest's firewall) are read where its config asks or a manifest names them.
+        described=frozenset(i.manifest.address for i in found.resources) if found is not None else frozenset(),
+    )
     async with connect(app_ctx, bulk=True) as api:
-        snapshot = await read_cluster(api)
-
-        async def address(guest: ObservedGuest) -> str | None:
-            if guest.status != "running" or guest.template:
-                return None
-            config = guest.config or {}
-            try:
-                if guest.kind == "vm":
-                    agent = str(config.get("agent", "0"))
-                    if agent.split(",")[0].split("=")[-1] not in ("1", "yes", "on", "true"):
-                        return None
-                    raw = await api.get(
-                        f"/nodes/{quote(guest.node, safe='')}/qemu/{int(guest.vmid)}"
-                        "/agent/network-get-interfaces"
-                    )
-                else:
-                    raw = await api.get(
-                        f"/nodes/{quote(guest.node, safe='')}/lxc/{int(guest.vmid)}/interfaces"
-                    )
-            except PmpcError:
-                # No agent running, an agent that does not answer, or a PVE without the endpoint:
-                # the address stays unknown, which is no reason to fail the whole run.
-                return None
-            return agent_address(raw)
-
-        addresses = await asyncio.gather(*(address(g) for g in snapshot.guests))
-    nodes = sorted(str(n.get("node")) for n in snapshot.nodes if n.get("node"))
-    found = {g.vmid: addr for g, addr in zip(snapshot.guests, addresses, strict=True)}
-    return _Facts(guests=snapshot.guests, addresses=found, nodes=nodes, source="cluster", resources=snapshot.resources)
+        observation = await observe(api, needs)
+    found_addresses: dict[int, str | None] = {}
+    for guest in observation.guests:
+        for read in addressed:
+            body = observation.reads.get(guest_path(read.path, guest))
+            if body is not None:
+                found_addresses[guest.vmid] = agent_address(body)
+    nodes = sorted(str(n.get("node")) for n in observation.nodes if n.get("node"))
+    return _Facts(
+        guests=observation.guests,
+        addresses=found_addresses,
+        nodes=nodes,
+        source="cluster",
+        resources=listed(observation, registry.resource_kinds()),
+        described=described,
+    )
 
 
 def _stored_facts(app_ctx: AppContext) -> _Facts:
@@ -176,14 +249,14 @@ def resource_specs(found: ManifestSet | None, facts: _Facts) -> list[Any]:
 
 
 def build_inputs(
-    manifests: Sequence[Any] | None, facts: _Facts
+    manifests: Sequence[Any] | None, facts: _Facts, desired: Sequence[Any] | None = None
 ) -> tuple[list[Any], dict[str, int], list[str]]:
     """Return (guest specs, clone-source VMIDs by name, warnings) from manifests and what exists.
 
     Without manifests every existing guest is described from its config, as `sync --import` would.
+    `desired`: the manifests' specs when already made (desired_specs).
     """
-    from proxmox_mpc.generators.model import Observed, merge, spec_from_manifest
-    from proxmox_mpc.services.imports import manifest_for_guest
+    from proxmox_mpc.generators.model import GuestSpec, Observed, merge
 
     warnings: list[str] = []
     observed = [
@@ -201,22 +274,21 @@ def build_inputs(
     if manifests is None:
         specs = []
         for guest in facts.guests:
-            if guest.unread:
-                warnings.append(f"{guest.ref}: its config could not be read (node offline); left out.")
-                continue
-            try:
-                manifest = manifest_for_guest(guest, dict(guest.config))
-            except ValueError as exc:
-                # A config pmpc cannot describe (pydantic's ValidationError is a ValueError).
-                first = str(exc).splitlines()[0]
-                warnings.append(f"{guest.ref}: cannot be described ({first}); left out.")
-                continue
-            spec = spec_from_manifest(manifest)
-            if spec is not None:
+            spec = facts.described[guest.vmid] if guest.vmid in facts.described else _describe(guest)
+            if isinstance(spec, str):
+                warnings.append(spec)
+            elif isinstance(spec, GuestSpec):
                 specs.append(spec)
     else:
-        specs = [s for s in (spec_from_manifest(m) for m in manifests) if s is not None]
+        specs = list(desired) if desired is not None else desired_specs(manifests)
     return merge(specs, observed), clone_vmids, warnings
+
+
+def desired_specs(manifests: Sequence[Any]) -> list[Any]:
+    """Return the generators' spec of each manifest's guest (none for one whose state is `absent`)."""
+    from proxmox_mpc.generators.model import spec_from_manifest
+
+    return [s for s in (spec_from_manifest(m) for m in manifests) if s is not None]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -244,22 +316,37 @@ def check_relative(rel: str) -> PurePosixPath:
     return path
 
 
-def _target(out_dir: Path, rel: str, resolved_dirs: dict[Path, Path] | None = None) -> Path:
-    path = out_dir.joinpath(*check_relative(rel).parts)
-    # Resolving every file's whole path costs a system call per component; with thousands of files in a
-    # few directories, resolve each directory once (`resolved_dirs`, one run's cache) and look only at
-    # whether the file itself is a link.
+# A relative path every generator writes: components that check_relative accepts as they are.
+_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+
+
+def _parts(rel: str) -> list[str]:
+    """Return the components of a generated file's relative path (check_relative's rules)."""
+    if _PLAIN_RELATIVE.fullmatch(rel):
+        return rel.split("/")
+    return list(check_relative(rel).parts)
+
+
+def _target(out_dir: Path, rel: str, resolved_dirs: dict[str, str] | None = None) -> Path:
+    # Plain strings, no pathlib: this runs once per file, for thousands of files. Resolving every file's
+    # whole path costs a system call per component; with thousands of files in a few directories,
+    # resolve each directory once (`resolved_dirs`, one run's cache) and look only at whether the file
+    # itself is a link.
+    root = str(out_dir)
+    path = os.path.join(root, *_parts(rel))
+    parent = os.path.dirname(path)
     dirs = resolved_dirs if resolved_dirs is not None else {}
-    for directory in (out_dir, path.parent):
+    for directory in (root, parent):
         if directory not in dirs:
-            dirs[directory] = directory.resolve()
-    resolved_root = dirs[out_dir]
-    resolved = dirs[path.parent] / path.name
-    if path.is_symlink():
-        resolved = resolved.resolve()
-    if resolved != resolved_root and resolved_root not in resolved.parents:
+            dirs[directory] = os.path.realpath(directory)
+    resolved_root = dirs[root]
+    resolved = os.path.join(dirs[parent], os.path.basename(path))
+    if os.path.islink(path):
+        resolved = os.path.realpath(resolved)
+    inside = resolved_root if resolved_root.endswith(os.sep) else resolved_root + os.sep
+    if resolved != resolved_root and not resolved.startswith(inside):
         raise ManifestError(f"Refusing to write {rel!r}: it resolves outside {out_dir} (a symbolic link?).")
-    return path
+    return Path(path)
 
 
 def plan_files(
@@ -275,17 +362,15 @@ def plan_files(
 
     files: list[GeneratedFile] = []
     conflicts: list[str] = []
-    dirs: dict[Path, Path] = {}
+    dirs: dict[str, str] = {}
     for rel in sorted(rendered):
         target = _target(out_dir, rel, dirs)
         text = rendered[rel]
         action: Action
-        if target.is_dir():
-            raise ManifestError(f"Cannot write {target}: it is a directory.")
-        if not target.exists():
+        current = _current(target)
+        if current is None:
             action = "create"
         else:
-            current = target.read_text(encoding="utf-8", errors="replace")
             if current == text:
                 action = "unchanged"
             elif SCAFFOLD_MARK in text[:500]:
@@ -311,6 +396,23 @@ def plan_files(
     return files
 
 
+def _current(target: Path) -> str | None:
+    """Return what a file holds now (None: no such file, or a link to nothing).
+
+    Raises:
+        ManifestError: it is a directory.
+    """
+    try:
+        with open(target, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except IsADirectoryError:
+        raise ManifestError(f"Cannot write {target}: it is a directory.") from None
+    except OSError as exc:
+        if exc.errno in _MISSING:
+            return None
+        raise
+
+
 def _file(generator: str, out_dir: Path, rel: str, action: Action) -> GeneratedFile:
     return GeneratedFile(
         generator=generator, path=str(out_dir / rel), file=rel, action=action, written=action in WRITES
@@ -324,7 +426,7 @@ def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[Gene
     if not out_dir.is_dir():
         return []
     # Only look where this run writes: `--framework pytest` leaves the Jest files alone.
-    tops = {PurePosixPath(rel).parts[0] for rel in rendered if len(PurePosixPath(rel).parts) > 1}
+    tops = {parts[0] for parts in map(_parts, rendered) if len(parts) > 1}
     stale = []
     for root, dirs, names in os.walk(out_dir):
         rel_root = Path(root).relative_to(out_dir)
@@ -332,12 +434,14 @@ def _stale(generator: str, out_dir: Path, rendered: dict[str, str]) -> list[Gene
             dirs[:] = []
             continue
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
+        prefix = rel_root.as_posix() + "/" if rel_root.parts else ""
         for name in sorted(names):
+            rel = prefix + name
+            if rel in rendered:
+                continue  # still generated: the common case, decided without touching the file
             path = Path(root) / name
-            rel = (rel_root / name).as_posix()
             if (
-                rel in rendered
-                or path.is_symlink()
+                path.is_symlink()
                 or not path.is_file()
                 or path.stat().st_size > _MAX_OWN_FILE
             ):
@@ -364,7 +468,7 @@ def write_files(
     from proxmox_mpc.safeio.files import remove_file, write_files
 
     base = root if root is not None else out_dir
-    dirs: dict[Path, Path] = {}
+    dirs: dict[str, str] = {}
     writes: list[tuple[Path, str]] = []
     deletes: list[Path] = []
     for item in files:
@@ -418,9 +522,10 @@ async def generate(
 
     _check_options(generator, provider_version, frameworks)
     found = _manifests(app_ctx)
-    facts = _stored_facts(app_ctx) if offline else await _live_facts(app_ctx)
     manifests = [item.manifest for item in found.guests] if found is not None else None
-    specs, clone_vmids, warnings = build_inputs(manifests, facts)
+    desired = desired_specs(manifests) if manifests is not None else None
+    facts = _stored_facts(app_ctx) if offline else await _live_facts(app_ctx, generator, found, desired)
+    specs, clone_vmids, warnings = build_inputs(manifests, facts, desired)
     if found is None and facts.source == "none":
         warnings.append("No manifests and no synced state: nothing to describe (run `pmpc sync` first).")
     out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
