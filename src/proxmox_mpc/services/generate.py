@@ -415,7 +415,7 @@ def _current(target: Path) -> str | None:
 
 def _file(generator: str, out_dir: Path, rel: str, action: Action) -> GeneratedFile:
     return GeneratedFile(
-        generator=generator, path=str(out_dir / rel), file=rel, action=action, written=action in WRITES
+        generator=generator, path=os.path.join(out_dir, rel), file=rel, action=action, written=action in WRITES
     )
 
 
