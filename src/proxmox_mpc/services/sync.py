@@ -173,8 +173,8 @@ def diff_guests(previous: Sequence[GuestRecord], live: Sequence[ObservedGuest]) 
                 changes.append(
                     GuestChange(**base, change="change", field=key, old=before[key], new=after[key])
                 )
-        if guest.unread:
-            continue  # its node is offline: the stored config stands
+        if guest.unread or old.config == guest.config:
+            continue  # its node is offline (the stored config stands), or nothing in it changed
         for key in sorted(set(old.config) | set(guest.config)):
             was, now = value_text(old.config.get(key)), value_text(guest.config.get(key))
             if was != now:
