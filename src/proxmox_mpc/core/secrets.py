@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ SSH_KEY_PARAMS = frozenset({"sshkeys", "ssh-public-keys"})
 SECRET_PARAMS = frozenset({"encryption-key", "keyring"})
 
 
+@functools.lru_cache(maxsize=4096)  # a fleet's configs repeat the same few dozen keys
 def is_secret_key(key: str) -> bool:
     """Return True for a config key or request parameter that holds a secret (cipassword, password...)."""
     lowered = key.lower()

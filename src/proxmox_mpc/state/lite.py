@@ -64,6 +64,7 @@ TIMESTAMPS = frozenset(
 )
 JSON_COLUMNS = frozenset({"config", "data"})
 BOOLEANS = frozenset({"template", "shared", "enabled", "active"})
+CONVERTED = TIMESTAMPS | JSON_COLUMNS | BOOLEANS
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -223,7 +224,14 @@ class LiteStore:
         with self._guard():
             cursor = self._conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
-            return [_Row((n, from_db(n, v)) for n, v in zip(names, row, strict=True)) for row in cursor]
+            typed = [(i, n) for i, n in enumerate(names) if n in CONVERTED]  # the others read back as they are
+            rows = []
+            for row in cursor:
+                values = list(row)
+                for i, name in typed:
+                    values[i] = from_db(name, values[i])
+                rows.append(_Row(zip(names, values, strict=True)))
+            return rows
 
     def _upsert(
         self, table: str, rows: Sequence[dict[str, Any]], keys: Sequence[str], keep: Sequence[str] = ()
