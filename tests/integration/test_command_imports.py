@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_the_probe_sees_a_command_that_imports_one(cluster, cli):
 def test_plan_offline_with_the_manifest_cache_leaves_the_database_libraries_alone(cluster, cli):
     # Enough manifests for the cache (a small workspace skips it), dated a while ago so they are cached;
     # each new one is a create, so the plan reads the journal's unfinished replaces as well.
-    from proxmox_mpc.services.manifest_cache import CACHE_MIN_FILES
+    from proxmox_mpc.services.manifest_cache import CACHE_MIN_FILES, SETTLE_NS
 
     assert cli("init").exit_code == 0
     assert cli("sync", "--import").exit_code == 0
@@ -78,6 +79,7 @@ def test_plan_offline_with_the_manifest_cache_leaves_the_database_libraries_alon
         )
     for path in Path("resources").rglob("*.yaml"):
         os.utime(path, (path.stat().st_mtime - 60, path.stat().st_mtime - 60))
+    time.sleep(SETTLE_NS / 1e9 + 0.1)  # their ctime (now) settles too
     watched = NOT_FOR[("plan", "--offline")]
     cold = imported(("plan", "--offline"), watched)  # parses every file, and stores them in the cache
     with sqlite3.connect(Path(".pmpc") / "state.db") as conn:

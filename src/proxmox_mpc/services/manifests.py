@@ -211,21 +211,24 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
+def _known() -> str:
+    return ", ".join(registry.manifest_kinds())
+
+
 def validate_document(
     data: Any, source: Source
 ) -> tuple[AnyManifest | ResourceManifest | None, list[Problem]]:
     """Validate one parsed YAML document as a manifest of its kind; return it, or the problems found."""
     from pydantic import ValidationError
 
-    known = ", ".join(registry.manifest_kinds())
     if not isinstance(data, dict):
         return None, [source.problem((), "a manifest must be a mapping (kind, name, spec)")]
     kind = data.get("kind")
     if kind is None:
-        return None, [source.problem((), f"kind: required field is missing ({known})")]
+        return None, [source.problem((), f"kind: required field is missing ({_known()})")]
     found = registry.by_name(kind) if isinstance(kind, str) else None
     if found is None:
-        return None, [source.problem(("kind",), f"must be one of {known} (got {kind!r})")]
+        return None, [source.problem(("kind",), f"must be one of {_known()} (got {kind!r})")]
     model: Any = found.model
     try:
         return model.model_validate(data), []

@@ -64,7 +64,6 @@ TIMESTAMPS = frozenset(
 )
 JSON_COLUMNS = frozenset({"config", "data"})
 BOOLEANS = frozenset({"template", "shared", "enabled", "active"})
-CONVERTED = TIMESTAMPS | JSON_COLUMNS | BOOLEANS
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -132,27 +131,37 @@ def to_db(column: str, value: Any) -> Any:
     return value
 
 
-def from_db(column: str, value: Any) -> Any:
-    """Return a SQLite column's value as SQLAlchemy reads it back through the tables' types."""
-    if value is None:
-        return None
+def _stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
+def reader_of(column: str) -> Any:
+    """Return what reads a SQLite column's value back as SQLAlchemy does through the tables' types (None: as is)."""
     if column in TIMESTAMPS:
-        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        return _stamp
     if column in JSON_COLUMNS:
-        return json.loads(value)
+        return json.loads
     if column in BOOLEANS:
-        return bool(value)
-    return value
+        return bool
+    return None
 
 
-class _Row(dict[str, Any]):
-    """A result row readable by name, as `row.kind` (what records.guest_record reads)."""
+class _Row:
+    """A result row: its columns as attributes (`row.kind`, as on a SQLAlchemy row, a plain attribute
+    read) and by name (`row["kind"]`, `row._mapping`)."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, values: Iterable[tuple[str, Any]]) -> None:
+        self.__dict__.update(values)
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__dict__[name]
+
+    def __getattr__(self, name: str) -> Any:  # a column the query did not select (for mypy: any name)
+        raise AttributeError(name)
 
 
 class LiteStore:
@@ -224,13 +233,15 @@ class LiteStore:
         with self._guard():
             cursor = self._conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
-            typed = [(i, n) for i, n in enumerate(names) if n in CONVERTED]  # the others read back as they are
+            read = [(i, r) for i, r in enumerate(map(reader_of, names)) if r is not None]
             rows = []
             for row in cursor:
-                values = list(row)
-                for i, name in typed:
-                    values[i] = from_db(name, values[i])
-                rows.append(_Row(zip(names, values, strict=True)))
+                if read:
+                    row = list(row)
+                    for i, r in read:
+                        if row[i] is not None:
+                            row[i] = r(row[i])
+                rows.append(_Row(zip(names, row, strict=True)))
             return rows
 
     def _upsert(
@@ -483,7 +494,7 @@ class LiteStore:
     def lock_info(self, name: str) -> LockInfo | None:
         """Return who holds a workspace lock per the lock row (None: nobody)."""
         rows = self._select("SELECT name, holder, pid, host, since FROM pmpc_locks WHERE name = ?", (name,))
-        return LockInfo(**rows[0]) if rows else None
+        return LockInfo(**rows[0]._mapping) if rows else None
 
     def workspace_lock(
         self, name: str, holder: str, timeout: float, on_wait: OnWait | None = None

@@ -1,11 +1,17 @@
-"""The manifest cache: an unchanged workspace is not parsed again, and nothing else changes."""
+"""The manifest cache: an unchanged workspace is not parsed again, and nothing else changes.
+
+The files are dated a minute ago, but their ctime (which no one can set back) is now: the fixture lets
+the cache take files changed a moment ago, except where a test checks that rule.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from proxmox_mpc.config import Settings
 from proxmox_mpc.context import AppContext
@@ -37,6 +43,7 @@ spec:
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A workspace with COUNT manifests (old enough to cache) and a migrated state database."""
     monkeypatch.setattr(manifest_cache, "CACHE_MIN_FILES", 1)
+    monkeypatch.setattr(manifest_cache, "SETTLE_NS", 0)
     (tmp_path / "pmpc.yaml").write_text("name: cache\n", encoding="utf-8")
     vms = resources_dir(tmp_path) / "vms"
     vms.mkdir(parents=True)
@@ -81,6 +88,116 @@ def test_a_second_load_parses_nothing_and_gives_the_same_manifests(workspace, pa
     assert [m.manifest.model_fields_set for m in second] == [m.manifest.model_fields_set for m in first]
     assert [m.source.marks for m in second] == [m.source.marks for m in first]
     assert [m.source.keys for m in second] == [m.source.keys for m in first]
+    for made, read in zip(second, first, strict=True):
+        assert_same(made.manifest, read.manifest)
+
+
+def assert_same(made: object, read: object) -> None:
+    """Fail unless two values are equal with the same types throughout, models with the same fields set."""
+    assert type(made) is type(read)
+    if isinstance(read, BaseModel):
+        assert isinstance(made, BaseModel)
+        assert made.model_fields_set == read.model_fields_set
+        assert made.__pydantic_extra__ == read.__pydantic_extra__
+        assert made.__pydantic_private__ == read.__pydantic_private__
+        assert_same(made.__dict__, read.__dict__)
+    elif isinstance(read, dict):
+        assert isinstance(made, dict) and list(made) == list(read)
+        for key, value in read.items():
+            assert_same(made[key], value)
+    elif isinstance(read, list):
+        assert isinstance(made, list) and len(made) == len(read)
+        for x, y in zip(made, read, strict=True):
+            assert_same(x, y)
+    else:
+        assert made == read
+
+
+def stored(workspace: Path) -> dict[str, tuple[int, int, str, str]]:
+    store = open_store(f"sqlite:///{workspace / '.pmpc' / 'state.db'}")
+    try:
+        return store.cached_manifests(os.path.join(os.path.abspath(resources_dir(workspace)), ""))
+    finally:
+        store.close()
+
+
+def test_manifests_are_made_from_their_values_without_validating_them_again(workspace, parsed, monkeypatch):
+    first = workspace_manifests(ctx(workspace))
+    assert {body.split("\n", 1)[0].rsplit(",", 1)[1] for _, _, _, body in stored(workspace).values()} == {"1]]]"}
+    parsed.clear()
+    from pydantic import BaseModel as Model
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(Model, "model_validate_json", refused)
+    monkeypatch.setattr(Model, "model_validate", refused)
+    second = workspace_manifests(ctx(workspace))
+    assert parsed == []
+    for made, read in zip(second, first, strict=True):
+        assert_same(made.manifest, read.manifest)
+
+
+def test_a_model_that_cannot_be_made_is_validated_from_its_json(workspace, parsed, monkeypatch):
+    monkeypatch.setattr(manifest_cache, "_builder", lambda model: None)
+    first = workspace_manifests(ctx(workspace))
+    parsed.clear()
+    second = workspace_manifests(ctx(workspace))
+    assert parsed == []
+    for made, read in zip(second, first, strict=True):
+        assert_same(made.manifest, read.manifest)
+
+
+def test_an_edit_that_keeps_the_size_and_sets_the_mtime_back_is_seen(workspace, parsed):
+    target = resources_dir(workspace) / "vms" / "web-3.yaml"
+    before = target.stat()
+    workspace_manifests(ctx(workspace))
+    parsed.clear()
+    time.sleep(0.05)  # past the file system's clock tick: the rewrite gets a new ctime
+    with target.open("r+", encoding="utf-8") as file:  # in place: the same inode
+        file.write(MANIFEST.format(i=3, vmid=103).replace("cores: 2", "cores: 4"))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    loaded = workspace_manifests(ctx(workspace))
+    assert parsed == ["web-3.yaml"]
+    assert {m.manifest.name: m.manifest.spec.cores for m in loaded}["web-3"] == 4
+
+
+def test_another_pmpc_version_parses_again(workspace, parsed, monkeypatch):
+    import proxmox_mpc
+
+    workspace_manifests(ctx(workspace))
+    parsed.clear()
+    now = manifest_cache.cache_format()
+    monkeypatch.setattr(proxmox_mpc, "__version__", "99.0.0")
+    manifest_cache.cache_format.cache_clear()
+    try:
+        assert manifest_cache.cache_format() != now
+        workspace_manifests(ctx(workspace))
+    finally:
+        manifest_cache.cache_format.cache_clear()
+    assert len(parsed) == COUNT
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "not json", "[1, 2]", '[0, 0, [["VM", 1, 1, 1]]]', "[{}]", '{"a": 1}\n{}\n[]', "[" * 100_000],
+    ids=["empty", "text", "short", "no-data", "wrong-shape", "object", "deep"],
+)
+def test_a_damaged_cache_is_parsed_around(workspace, parsed, body):
+    import sqlite3
+
+    first = workspace_manifests(ctx(workspace))
+    with sqlite3.connect(workspace / ".pmpc" / "state.db") as conn:
+        conn.execute("UPDATE pmpc_manifest_cache SET body = ?", (body,))
+    parsed.clear()
+    again = workspace_manifests(ctx(workspace))
+    assert len(parsed) == COUNT
+    assert [m.manifest for m in again] == [m.manifest for m in first]
+    parsed.clear()
+    workspace_manifests(ctx(workspace))  # the entries were written again
+    assert parsed == []
 
 
 def test_a_changed_file_is_parsed_again_and_its_change_seen(workspace, parsed):
@@ -93,7 +210,9 @@ def test_a_changed_file_is_parsed_again_and_its_change_seen(workspace, parsed):
     assert {m.manifest.name: m.manifest.spec.cores for m in loaded}["web-3"] == 4
 
 
-def test_a_file_written_a_moment_ago_is_not_cached(workspace, parsed):
+def test_a_file_written_a_moment_ago_is_not_cached(workspace, parsed, monkeypatch):
+    monkeypatch.setattr(manifest_cache, "SETTLE_NS", 300_000_000)
+    time.sleep(0.35)  # the fixture's files settle; the one written now has not
     target = resources_dir(workspace) / "vms" / "web-1.yaml"
     target.write_text(MANIFEST.format(i=1, vmid=101), encoding="utf-8")
     workspace_manifests(ctx(workspace))
