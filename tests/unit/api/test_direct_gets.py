@@ -427,3 +427,28 @@ def test_the_debug_trace_is_the_same_on_both_paths_and_redacts_secrets():
     trace = "\n".join(traces["direct"])
     assert "hunter2" not in trace and "s3cret" not in trace and "<redacted>" in trace
     assert "< 502 Bad Gateway (GET /nodes)" in trace and "< 403 Permission check failed (GET /version)" in trace
+
+
+def test_a_ticket_past_its_renewal_time_logs_in_again_before_the_get():
+    from proxmox_mpc.api.auth import RENEW_AFTER
+
+    logins: list[str] = []
+    now = [1000.0]
+
+    def setup(server: Server) -> None:
+        server.on("/access/ticket", _logins(logins))
+        server.on("/nodes", data([]))
+
+    async def call(api: ProxmoxClient) -> Any:
+        await api.nodes()
+        now[0] += RENEW_AFTER + 1  # the ticket is stale now: the next GET logs in first
+        return await api.nodes()
+
+    for path in PATHS:
+        logins.clear()
+        now[0] = 1000.0
+        auth = TicketAuth("root@pam", SecretStr("pw"), clock=lambda: now[0])
+        result, server = run(path, setup, call, auth=auth)
+        assert result == [] and logins == ["pw", "pw"], path
+        cookies = [r.headers.get("Cookie") for r in server.seen if r.path.endswith("/nodes")]
+        assert cookies == ["PVEAuthCookie=T1", "PVEAuthCookie=T2"], path
