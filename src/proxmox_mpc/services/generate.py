@@ -367,7 +367,7 @@ def plan_files(
         target = _target(out_dir, rel, dirs)
         text = rendered[rel]
         action: Action
-        current = _current(target)
+        current = _current(target, text)
         if current is None:
             action = "create"
         else:
@@ -396,21 +396,26 @@ def plan_files(
     return files
 
 
-def _current(target: Path) -> str | None:
-    """Return what a file holds now (None: no such file, or a link to nothing).
+def _current(target: Path, text: str) -> str | None:
+    """Return what a file holds now, as text (`text` itself when it holds exactly that); None: no such
+    file, or a link to nothing.
 
     Raises:
         ManifestError: it is a directory.
     """
     try:
-        with open(target, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        with open(target, "rb") as handle:
+            data = handle.read()
     except IsADirectoryError:
         raise ManifestError(f"Cannot write {target}: it is a directory.") from None
     except OSError as exc:
         if exc.errno in _MISSING:
             return None
         raise
+    # Most files are as generated: comparing bytes spares decoding them.
+    if data == text.encode("utf-8"):
+        return text
+    return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _file(generator: str, out_dir: Path, rel: str, action: Action) -> GeneratedFile:

@@ -87,3 +87,14 @@ def test_actions_for_each_kind_of_existing_file(tmp_path):
     assert (out / "notes.txt").read_text(encoding="utf-8") == "not ours\n"
     assert (out / "roles/x/tasks/main.yml").read_text(encoding="utf-8").endswith("- x\n")
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_file_with_windows_line_ends_and_the_same_text_is_unchanged(tmp_path):
+    # A checkout that turned LF into CRLF holds the same text: nothing to write, nothing edited.
+    out = tmp_path / "out"
+    out.mkdir()
+    text = with_header("ansible", "site.yml", "- name: x\n  hosts: all\n")
+    (out / "site.yml").write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    (out / "other.yml").write_bytes(text.encode("utf-8") + "\u00e9\n".encode("latin-1"))
+    files = plan_files("ansible", out, {"site.yml": text, "other.yml": text}, force=True)
+    assert [(f.file, f.action) for f in files] == [("other.yml", "overwrite"), ("site.yml", "unchanged")]
