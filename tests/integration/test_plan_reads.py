@@ -97,6 +97,35 @@ def test_a_pending_list_without_the_digest_is_completed_by_the_config(cluster, c
         assert sorted(leaves) == (["config", "pending"] if base in pending else ["config"]), base
 
 
+def test_a_broken_manifest_wins_over_a_cluster_that_refuses_the_login(cluster, cli, tmp_path: Path, monkeypatch):
+    # plan reads the cluster while the manifests load: the manifest's error is still the one reported.
+    ws = imported_workspace(cli, tmp_path)
+    (ws / "resources" / "vms" / "web-1.yaml").write_text("kind: VirtualMachine\nname: [web-1\n")
+    monkeypatch.setenv("PMPC_TOKEN_SECRET", "not-the-secret")
+
+    result = cli("--workspace", str(ws), "plan")
+
+    assert result.exit_code == 1, result.output
+    assert "web-1.yaml:" in result.output and "authentication" not in result.output.lower()
+
+
+def test_a_manifest_describing_a_guest_s_firewall_gets_it_read(cluster, cli, tmp_path: Path):
+    # The per-guest reads the manifests choose wait for them: here, the policy of a guest without a firewalled NIC.
+    ws = imported_workspace(cli, tmp_path)
+    vm = next(v for v in cluster.vms if "firewall=1" not in str(v.config))
+    (ws / "resources" / "web-policy.yaml").write_text(
+        f"kind: FirewallPolicy\nname: vm/{vm.vmid}\nspec:\n  options:\n    enable: true\n"
+    )
+    cluster.requests.clear()
+
+    result = cli("--workspace", str(ws), "plan", "-o", "json")
+
+    assert result.exit_code == 0, result.output
+    gets = _gets(cluster)
+    assert gets[f"/api2/json/nodes/{vm.node}/qemu/{vm.vmid}/firewall/options"] == 1
+    assert [c["address"] for c in json.loads(result.stdout)["changes"]] == [f"firewall/vm/{vm.vmid}"]
+
+
 def test_validate_reads_the_cluster_once(cluster, cli, tmp_path: Path):
     ws = imported_workspace(cli, tmp_path)
     cluster.requests.clear()

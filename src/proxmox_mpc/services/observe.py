@@ -292,18 +292,25 @@ async def _read_config(api: ProxmoxClient, guest: ObservedGuest, needs: Needs) -
 
 
 async def _read_guest(
-    api: ProxmoxClient, guest: ObservedGuest, needs: Needs, reads: Sequence[Read]
+    api: ProxmoxClient,
+    guest: ObservedGuest,
+    needs: Needs,
+    reads: Sequence[Read],
+    described: asyncio.Future[frozenset[str]] | None = None,
 ) -> tuple[ObservedGuest | None, list[tuple[str, Any] | None]]:
     """Read a guest's config (when `needs` says), then the per-guest paths chosen for it, concurrently."""
     if needs.configs and await _read_config(api, guest, needs) is None:
         return None, []
     if not reads:
         return guest, []
+    known = needs.described
+    if described is not None and any(r.choosers for r in reads):
+        known = await described
     picked: dict[GuestChooser, bool] = {}  # a kind's chooser is asked once, however many paths it picks for
 
     def picks(chooser: GuestChooser) -> bool:
         if chooser not in picked:
-            picked[chooser] = chooser(guest, needs.described)
+            picked[chooser] = chooser(guest, known)
         return picked[chooser]
 
     chosen = [r for r in reads if not r.choosers or any(picks(c) for c in r.choosers)]
@@ -353,8 +360,14 @@ def _guest(raw: dict[str, Any], online: set[str]) -> ObservedGuest:
     return ObservedGuest(**fields, unread=fields["node"] not in online)
 
 
-async def observe(api: ProxmoxClient, needs: Needs) -> Observation:
+async def observe(
+    api: ProxmoxClient, needs: Needs, *, described: asyncio.Future[frozenset[str]] | None = None
+) -> Observation:
     """Read nodes, guests and what `needs` names, each request once: reads only.
+
+    `described`: the addresses the manifests name, when they are still loading (instead of
+    `needs.described`): only the per-guest reads that kinds choose wait for it, each after its guest's
+    config; its error is the observation's.
 
     Raises:
         ConnectionFailed: `needs.refuse_offline` and a node with guests is offline.
@@ -389,7 +402,7 @@ async def observe(api: ProxmoxClient, needs: Needs) -> Observation:
     per_guest = by_shape["guest"]
     reading = [g for g in guests if not g.unread] if needs.configs or per_guest else []
     second, read_guests = await gather_all(
-        [gather_all([*per_node, *items]), gather_all(_read_guest(api, g, needs, per_guest) for g in reading)]
+        [gather_all([*per_node, *items]), gather_all(_read_guest(api, g, needs, per_guest, described) for g in reading)]
     )
     unknown = {path for path, body in (p for p in second if p is not None) if body is _UNKNOWN}
     found = [p for p in (*first, *second, *(p for _, ps in read_guests for p in ps)) if p is not None]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,14 +15,15 @@ from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
-from proxmox_mpc.services.manifests import Loaded, LoadedManifest
-from proxmox_mpc.services.observe import ClusterFacts, observe, observe_last_sync
+from proxmox_mpc.services.manifests import Loaded, LoadedManifest, ManifestSet
+from proxmox_mpc.services.observe import ClusterFacts, Observation, observe, observe_last_sync
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
 from proxmox_mpc.services.resources import compare_needs, refuse_in_use, with_resources, with_sent_secrets
 from proxmox_mpc.services.validate import require_valid
 from proxmox_mpc.services.workspace_manifests import workspace_manifests, workspace_set
 
 if TYPE_CHECKING:
+    from proxmox_mpc.api.client import ProxmoxClient
     from proxmox_mpc.core.selectors import Selector
     from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
@@ -111,24 +114,28 @@ async def compute_plan(
 
     allowed = parse_allow_destroy(allow_destroy)
     chosen = parse_selector_text(selector)
-    found = workspace_set(app_ctx, targets)
-    loaded = found.guests
-    # A selector picks guests by what they are: the other kinds are planned only without one.
-    resources = [] if chosen else found.resources
     if offline:
+        found = workspace_set(app_ctx, targets)
         observation = observe_last_sync(app_ctx)
         observed, facts = observation.guests, observation.facts
-        require_valid(loaded, facts, found.resources)
-        kept, guests = select(loaded, observed, chosen)
+        require_valid(found.guests, facts, found.resources)
+        kept, guests = select(found.guests, observed, chosen)
         plan = build(app_ctx, kept, guests)
         check_creatable(kept, plan, create_facts(facts, observed))
     else:
-        async with connect(app_ctx, bulk=True) as api:
-            observation = await observe(api, compare_needs(found.resources))
-            observed, facts = observation.guests, observation.facts
-            require_valid(loaded, facts, found.resources)
-            kept, guests = select(loaded, observed, chosen)
-            plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed)
+        loading = load_aside(app_ctx, targets)
+        try:
+            async with connect(app_ctx, bulk=True) as api:
+                found, observation = await load_observing(api, loading)
+                observed, facts = observation.guests, observation.facts
+                require_valid(found.guests, facts, found.resources)
+                kept, guests = select(found.guests, observed, chosen)
+                plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed)
+        except Exception:
+            await loading
+            raise
+    # A selector picks guests by what they are: the other kinds are planned only without one.
+    resources = [] if chosen else found.resources
     plan = with_resources(plan, resources, facts.resources)
     if send_secrets:
         plan = with_sent_secrets(plan, resources, send_secrets)
@@ -148,6 +155,46 @@ async def compute_plan(
     if targets and app_ctx.workspace is not None:
         plan.unmanaged = _unmanaged_in_workspace(app_ctx, plan.unmanaged, observed)
     return PlanResult(plan=plan, manifests=kept, observed=observed)
+
+
+def load_aside(app_ctx: AppContext, targets: Sequence[str]) -> asyncio.Future[ManifestSet]:
+    """Start loading the workspace's manifests in a worker thread, to be awaited while the cluster is read.
+
+    Under `--profile` they load here and now: a profile records this thread only, so it shows every phase.
+    """
+    if sys.getprofile() is None:
+        return asyncio.ensure_future(asyncio.to_thread(workspace_set, app_ctx, targets))
+    loaded: asyncio.Future[ManifestSet] = asyncio.get_running_loop().create_future()
+    try:
+        loaded.set_result(workspace_set(app_ctx, targets))
+    except Exception as exc:  # the future carries it to whoever awaits the manifests
+        loaded.set_exception(exc)
+    return loaded
+
+
+async def load_observing(api: ProxmoxClient, loading: asyncio.Future[ManifestSet]) -> tuple[ManifestSet, Observation]:
+    """Read the cluster as plan compares it while the manifests load; return both.
+
+    Only the per-guest reads the manifests choose (a described guest's firewall) wait for them. An
+    error of the manifests wins over a read error, as when they were loaded before the cluster was read.
+
+    Raises:
+        ManifestError: a manifest is invalid.
+        PmpcError: a read failed.
+    """
+
+    async def described() -> frozenset[str]:
+        return compare_needs((await loading).resources).described
+
+    naming = asyncio.ensure_future(described())
+    observing = asyncio.ensure_future(observe(api, compare_needs(()), described=naming))
+    try:
+        await asyncio.wait((loading, observing), return_when=asyncio.FIRST_EXCEPTION)
+        return await loading, await observing
+    finally:
+        for task in (observing, naming):
+            task.cancel()
+        await asyncio.gather(observing, naming, return_exceptions=True)
 
 
 # ----------------------------------------------------------------------------- protection and the journal
