@@ -52,6 +52,22 @@ def _parts(path: Path, root: Path) -> tuple[str, ...]:
     return parts
 
 
+def _below(root: Path) -> Callable[[Path], tuple[str, ...]]:
+    """Return `_parts` for many paths below one root: plain string work for the usual absolute POSIX paths."""
+    base = os.path.abspath(root)
+    if os.sep != "/" or os.altsep or base.startswith("//"):
+        return functools.partial(_parts, root=root)
+    prefix = base if base == "/" else base + "/"
+
+    def parts(path: Path) -> tuple[str, ...]:
+        absolute = os.path.abspath(path)
+        if len(absolute) > len(prefix) and absolute.startswith(prefix) and not absolute.startswith("//"):
+            return tuple(absolute[len(prefix) :].split("/"))
+        return _parts(path, root)
+
+    return parts
+
+
 def _refuse_link(name: str, dir_fd: int, shown: Path) -> None:
     """Raise when `name` in `dir_fd` is a symlink (or, for a file to write, a directory)."""
     try:
@@ -203,10 +219,11 @@ def write_files(
     refused: list[tuple[Path, UnsafePathError]] = []
     batch: list[tuple[Path, tuple[str, ...], bytes]] = []
     dirs: set[tuple[str, ...]] = set()
+    below = _below(root)
     for path, data in items:
         path = Path(path)
         try:
-            parts = _parts(path, root)
+            parts = below(path)
         except UnsafePathError as exc:
             refused.append((path, exc))
             continue

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import manifest_kind
@@ -26,6 +27,9 @@ from proxmox_mpc.services.manifests import (
     safe_file_name,
     split,
 )
+
+# What a plan holds of each manifest: the manifest itself (a dry run), or its text (an import).
+_Kept = TypeVar("_Kept")
 
 
 def manifest_for_guest(guest: BaseGuest, config: dict[str, Any]) -> AnyManifest:
@@ -78,15 +82,17 @@ def import_manifests(
 
     A symlink in the way of one file is refused (named in `refused`) and the others are still
     written; guests that cannot be imported are in `skipped` with their reason (see plan_imports).
+    Each manifest is turned into its text as soon as it is built: an import of thousands of guests
+    holds their texts, not their models.
 
     Raises:
         UsageError: there is no workspace.
         FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
     """
     root = workspace or require_workspace(app_ctx)
-    planned, skipped = _plan_imports(app_ctx, root, guests, resources)
+    planned, skipped = _plan_imports(app_ctx, root, guests, resources, dump_manifest)
     result = ImportResult(skipped=skipped)
-    refused = write_files([(path, dump_manifest(manifest)) for path, manifest in planned], root=root)
+    refused = write_files(planned, root=root)
     result.refused += [exc.message for _, exc in refused]
     gone = {path for path, _ in refused}
     result.written += [path for path, _ in planned if path not in gone]
@@ -115,15 +121,22 @@ def plan_imports(
     Raises:
         UsageError: there is no workspace.
     """
-    return _plan_imports(app_ctx, workspace or require_workspace(app_ctx), guests, resources)[0]
+    root = workspace or require_workspace(app_ctx)
+    return _plan_imports(app_ctx, root, guests, resources, _as_built)[0]
+
+
+def _as_built(manifest: AnyManifest | ResourceManifest) -> AnyManifest | ResourceManifest:
+    return manifest
 
 
 def _plan_imports(
     app_ctx: AppContext,
     root: Path,
     guests: Iterable[ObservedGuest],
-    resources: Mapping[str, Sequence[Resource]] | None = None,
-) -> tuple[list[tuple[Path, AnyManifest | ResourceManifest]], list[tuple[str, str]]]:
+    resources: Mapping[str, Sequence[Resource]] | None,
+    keep: Callable[[AnyManifest | ResourceManifest], _Kept],
+) -> tuple[list[tuple[Path, _Kept]], list[tuple[str, str]]]:
+    """Plan the files of an import; `keep` turns each manifest into what the plan holds of it."""
     described_vmids: set[int] = set()
     # (kind, name) -> the VMID of the manifest holding that name (None: the manifest gives no VMID).
     names_in_use: dict[tuple[str, str], int | None] = {}
@@ -141,7 +154,8 @@ def _plan_imports(
                 described_vmids.add(item.manifest.vmid)
             names_in_use.setdefault((item.manifest.kind, item.manifest.name), item.manifest.vmid)
     skipped: list[tuple[str, str]] = []
-    manifests: list[AnyManifest] = []
+    # (kind, name, VMID, what is kept of the manifest), one per guest to write.
+    manifests: list[tuple[str, str, int, _Kept]] = []
     for guest in sorted(guests, key=lambda g: g.vmid):
         built = _manifest_or_reason(guest)
         if isinstance(built, str):
@@ -162,29 +176,68 @@ def _plan_imports(
             )
             continue
         names_in_use[(built.kind, built.name)] = built.vmid
-        manifests.append(built)
-    manifests.sort(key=lambda m: (m.kind, m.name, m.vmid or 0))
+        manifests.append((built.kind, built.name, built.vmid or 0, keep(built)))
+    manifests.sort(key=lambda m: m[:3])
     counts: dict[tuple[str, str], int] = {}
-    for m in manifests:
-        key = (m.kind, safe_file_name(m.name).lower())
+    for kind, name, _, _ in manifests:
+        key = (kind, safe_file_name(name).lower())
         counts[key] = counts.get(key, 0) + 1
-    planned: list[tuple[Path, AnyManifest | ResourceManifest]] = []
-    for m in manifests:
-        base = safe_file_name(m.name)
-        path = resources_dir(root) / _kind_of(m).folder / f"{base}.yaml"
-        if counts[(m.kind, base.lower())] > 1 or path.exists():
-            path = path.with_name(f"{base}-{m.vmid}.yaml")
-        planned.append((path, m))
+    folders = _Folders(resources_dir(root))
+    planned: list[tuple[Path, _Kept]] = []
+    for kind, name, vmid, kept in manifests:
+        base = safe_file_name(name)
+        file_name = f"{base}.yaml"
+        if counts[(kind, base.lower())] > 1 or folders.exists(kind, file_name):
+            file_name = f"{base}-{vmid}.yaml"
+        planned.append((folders.path(kind) / file_name, kept))
     if resources:
         from proxmox_mpc.services.resources import plan_resource_imports
 
         described = {item.manifest.address for item in existing.resources}
-        planned += plan_resource_imports(root, resources, described)
+        planned += [(path, keep(manifest)) for path, manifest in plan_resource_imports(root, resources, described)]
     return planned, skipped
 
 
+class _Folders:
+    """The folder of each guest kind below a workspace's resources, and which file names are there already.
+
+    A folder is listed once rather than asked once per file; a name it lists (compared ignoring case, as
+    some file systems do) is then asked for itself, so what `exists` says is what Path.exists would.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._paths: dict[str, Path] = {}
+        self._names: dict[str, set[str]] = {}
+
+    def path(self, kind: str) -> Path:
+        folder = self._paths.get(kind)
+        if folder is None:
+            folder = self._paths[kind] = self.directory / _kind_named(kind).folder
+        return folder
+
+    def exists(self, kind: str, file_name: str) -> bool:
+        names = self._names.get(kind)
+        if names is None:
+            try:
+                names = {entry.lower() for entry in os.listdir(self.path(kind))}
+            except FileNotFoundError:
+                names = set()
+            except OSError:
+                names = _UNLISTED  # not a directory one may list: ask for each file
+            self._names[kind] = names
+        return (names is _UNLISTED or file_name.lower() in names) and (self.path(kind) / file_name).exists()
+
+
+_UNLISTED: set[str] = set()
+
+
 def _kind_of(manifest: AnyManifest | ResourceManifest) -> Kind:
-    kind = registry.by_name(manifest.kind)
+    return _kind_named(manifest.kind)
+
+
+def _kind_named(name: str) -> Kind:
+    kind = registry.by_name(name)
     assert kind is not None  # a validated manifest is of a registered kind
     return kind
 

@@ -19,7 +19,7 @@ from proxmox_mpc.core.manifest import (
 from proxmox_mpc.errors import ManifestError, UsageError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import ResourceManifest, resource_document
-from proxmox_mpc.output.yaml_text import SafeDumper, safe_dump
+from proxmox_mpc.output.yaml_text import SafeDumper, block_dump, safe_dump
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
 
 RESOURCES_DIR = "resources"
@@ -461,10 +461,13 @@ _ManifestDumper = manifest_dumper()
 
 
 def dump_manifest(manifest: AnyManifest | ResourceManifest, dumper: type[yaml.SafeDumper] | None = None) -> str:
-    """Return a manifest (of any kind) as YAML text."""
+    """Return a manifest (of any kind) as YAML text (the simple shapes most manifests have without PyYAML)."""
     document = (
         resource_document(manifest) if isinstance(manifest, ResourceManifest) else manifest_to_document(manifest)
     )
+    text = block_dump(document) if dumper is None else None
+    if text is not None:
+        return text
     return safe_dump(
         document,
         dumper=dumper or _ManifestDumper,

@@ -389,7 +389,11 @@ async def sync_cluster(
             report.sync_run_id = run_id
             report.resource_changes = resource_changes
             if import_manifests:
-                result = _import(app_ctx, store.current_guests(cluster), snapshot.resources)
+                del previous  # an import of thousands of guests needs the memory more
+                # Each guest as the store now holds it: as read, unless its node was offline (its stored config).
+                unread = any(guest.unread for guest in snapshot.guests)
+                guests = store.current_guests(cluster) if unread else snapshot.guests
+                result = _import(app_ctx, guests, snapshot.resources)
                 report.imported = [str(p) for p in result.written]
                 report.not_imported = [f"{address}: {reason}" for address, reason in result.skipped]
                 report.refused = result.refused
@@ -419,7 +423,7 @@ async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_ma
     return report
 
 
-def _import(app_ctx: AppContext, guests: list[GuestRecord], resources: dict[str, list[Resource]]) -> Any:
+def _import(app_ctx: AppContext, guests: Sequence[ObservedGuest], resources: dict[str, list[Resource]]) -> Any:
     """The `sync --import` hook: write a manifest per guest and per resource through the manifests service."""
     from proxmox_mpc.services import imports
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from proxmox_mpc.errors import ExitCode, FileWriteError
+from proxmox_mpc.errors import ExitCode, FileWriteError, UnsafePathError
 from proxmox_mpc.safeio import files
 from proxmox_mpc.safeio.files import make_dirs, remove_file, write_file, write_files
 
@@ -192,3 +192,23 @@ def test_write_files_that_fail_leave_the_old_files_and_no_temporary(tmp_path, mo
     assert (tmp_path / "a.tf").read_text(encoding="utf-8") == "old a\n"  # nothing renamed before all were written
     assert not (tmp_path / "b.tf").exists()
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["a.yaml", "vms/a.yaml", "vms/../cts/a.yaml", "./vms//a.yaml", "vms/./a.yaml", "", ".", "..", "../root2/a.yaml",
+     "../x.yaml", "vms/../../root/a.yaml"],
+)  # fmt: skip
+def test_the_paths_of_many_files_are_split_as_one_file_is(tmp_path, relative):
+    root = tmp_path / "root"
+    below = files._below(root)
+    for path in (root / relative, Path(os.path.relpath(root, Path.cwd())) / relative):
+        try:
+            expected: object = files._parts(path, root)
+        except UnsafePathError as exc:
+            expected = exc.message
+        try:
+            got: object = below(path)
+        except UnsafePathError as exc:
+            got = exc.message
+        assert got == expected

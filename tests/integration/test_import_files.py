@@ -1,0 +1,43 @@
+"""`sync --import` names its files around the ones in the way, and writes what the store holds of each guest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RETIRED = "kind: VM\nname: retired\nnode: pve1\nvmid: 999\nspec:\n  cores: 1\n  memory: 512\n"
+
+
+def test_a_file_in_the_way_keeps_its_content_and_the_guest_gets_name_vmid(cluster, cli, state_url, isolated_env):
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    vms = isolated_env / "resources" / "vms"
+    vms.mkdir(parents=True)
+    (vms / "web-2.yaml").write_text(RETIRED, encoding="utf-8")
+    preview = cli("sync", "--import", "--dry-run", "-o", "json")
+    assert preview.exit_code == 0, preview.output
+    planned = {p["address"]: Path(p["path"]).name for p in preview.json()["would_import"]}
+    assert planned["vm/web-2"] == "web-2-102.yaml" and planned["vm/web-1"] == "web-1.yaml"
+    result = cli("sync", "--import")
+    assert result.exit_code == 0, result.output
+    assert (vms / "web-2.yaml").read_text(encoding="utf-8") == RETIRED
+    written = yaml.safe_load((vms / "web-2-102.yaml").read_text(encoding="utf-8"))
+    assert written["name"] == "web-2" and written["vmid"] == 102
+    assert not (vms / "web-1-101.yaml").exists()
+
+
+def test_a_guest_of_an_offline_node_is_imported_with_its_stored_config(
+    cluster: Any, cli: Any, state_url: str, isolated_env: Path
+) -> None:
+    assert cli("sync").exit_code == 0
+    cluster.set_node_offline("pve3")
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    result = cli("sync", "--import")
+    assert result.exit_code == 0, result.output
+    batch = yaml.safe_load((isolated_env / "resources" / "vms" / "batch-1.yaml").read_text(encoding="utf-8"))
+    # pve3 answered nothing this time: the config is the one the first sync stored.
+    assert batch["node"] == "pve3" and batch["spec"]["cores"] == 1 and batch["spec"]["memory"] == 1024
+    assert batch["spec"]["disks"][0]["size"] == "16G"
+    web = yaml.safe_load((isolated_env / "resources" / "vms" / "web-1.yaml").read_text(encoding="utf-8"))
+    assert web["spec"]["cores"] == 2 and web["spec"]["tags"] == ["prod", "web"]
