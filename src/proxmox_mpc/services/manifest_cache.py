@@ -13,8 +13,9 @@ one can set. Anything else, a damaged entry included, is parsed as before, so er
 FILE:LINE:COLUMN. Small workspaces skip the cache: opening the store would cost more than parsing them.
 
 An entry's body is lines of JSON: `[ctime_ns, inode, [[kind, line, column, made], ...]]` (made: 1
-when the manifest is made from its values, 0 when validated), then each manifest's data, then each
-manifest's value and key positions (read only when an error needs one).
+when the manifest is made from its values, 0 when validated), then each manifest's data. The position
+of each value (for an error's FILE:LINE:COLUMN) is not stored: the file, unchanged, is parsed again
+when an error needs one.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pydantic import BaseModel
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.secrets import is_secret_key
 from proxmox_mpc.errors import PmpcError
-from proxmox_mpc.services.manifests import Loaded, Source, as_loaded
+from proxmox_mpc.services.manifests import Loaded, Source, as_loaded, positions
 
 if TYPE_CHECKING:
     from proxmox_mpc.state.lite import LiteStore
@@ -52,7 +53,7 @@ CACHE_MIN_FILES = 50
 # keep its size and times.
 SETTLE_NS = 1_000_000_000
 # The layout of an entry's body (part of the format: another layout is parsed again).
-LAYOUT = "2"
+LAYOUT = "3"
 # The defaults a made model may share with every other one (a mutable default would be shared too).
 _IMMUTABLE = (type(None), bool, int, float, str)
 _PLAIN = (str, int, float, bool, Any, type(None))
@@ -169,10 +170,17 @@ def _has_secret_key(value: Any) -> bool:
     return False
 
 
+# Values compared with == alone once their types match (the bulk of a manifest: its leaves).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _same(a: Any, b: Any) -> bool:
     """Return True when two values are equal with the same types throughout (models: the same fields set too)."""
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b):
         return False
+    if kind in _LEAVES:
+        return bool(a == b)
     if isinstance(a, BaseModel):
         return (
             a.model_fields_set == b.model_fields_set
@@ -180,33 +188,34 @@ def _same(a: Any, b: Any) -> bool:
             and a.__pydantic_private__ == b.__pydantic_private__
             and _same(a.__dict__, b.__dict__)
         )
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(value, b[key]) for key, value in a.items())
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if kind is dict:
+        return list(a) == list(b) and _all_same(a.values(), b.values())
+    if kind is list or kind is tuple:
+        return len(a) == len(b) and _all_same(a, b)
     return bool(a == b)
 
 
-def _locations(table: dict[Any, tuple[int, int]]) -> list[list[Any]]:
-    return [[list(loc), line, column] for loc, (line, column) in table.items()]
-
-
-def _table(rows: list[list[Any]]) -> dict[Any, tuple[int, int]]:
-    return {tuple(loc): (line, column) for loc, line, column in rows}
+def _all_same(first: Any, second: Any) -> bool:
+    for x, y in zip(first, second, strict=True):
+        kind = type(x)
+        if kind is not type(y) or not (x == y if kind in _LEAVES else _same(x, y)):
+            return False
+    return True
 
 
 class CachedSource(Source):
-    """A Source whose value and key positions are decoded only when an error needs them."""
+    """A Source whose value and key positions are read again from its file only when an error needs them."""
 
-    def __init__(self, path: str, line: int, column: int, locations: str) -> None:
+    def __init__(self, path: str, line: int, column: int, file: str, index: int) -> None:
         self.path, self.line, self.column = path, line, column
-        self._locations = locations
+        self._file, self._index = file, index
         self._tables: Tables | None = None
 
     def _decoded(self) -> Tables:
         if self._tables is None:
-            marks, keys = json.loads(self._locations)
-            self._tables = (_table(marks), _table(keys))
+            found = positions(self._file, self._index)
+            # A file changed since: its manifest's own position stands for every value's.
+            self._tables = (found.marks, found.keys) if found is not None else ({}, {})
         return self._tables
 
     @property  # type: ignore[override]
@@ -244,7 +253,7 @@ class ManifestCache:
         if entry is None or entry[:3] != (stat.st_size, stat.st_mtime_ns, self.format):
             return None
         try:
-            loaded = _rebuild(entry[3], shown, stat)
+            loaded = _rebuild(entry[3], shown, key, stat)
         except Exception:  # a damaged entry is no reason to fail: the file is parsed instead
             return None
         if loaded is not None:
@@ -258,7 +267,6 @@ class ManifestCache:
         names = _models()[0]
         docs: list[list[Any]] = []
         texts: list[str] = []
-        locations: list[str] = []
         for item in loaded:
             manifest = item.manifest
             name = names.get(type(manifest))
@@ -273,7 +281,6 @@ class ManifestCache:
             source = item.source
             docs.append([name, source.line, source.column, int(made)])
             texts.append(text)
-            locations.append(json.dumps([_locations(source.marks), _locations(source.keys)], separators=(",", ":")))
         header = json.dumps([stat.st_ctime_ns, stat.st_ino, docs], separators=(",", ":"))
         self.fresh.append(
             {
@@ -281,12 +288,12 @@ class ManifestCache:
                 "size": stat.st_size,
                 "mtime_ns": stat.st_mtime_ns,
                 "format": self.format,
-                "body": "\n".join([header, *texts, *locations]),
+                "body": "\n".join([header, *texts]),
             }
         )
 
 
-def _rebuild(body: str, shown: str, stat: os.stat_result) -> list[Loaded] | None:
+def _rebuild(body: str, shown: str, file: str, stat: os.stat_result) -> list[Loaded] | None:
     """Return the manifests of a cached entry's body, made or validated again (None: the file changed).
 
     Raises:
@@ -294,17 +301,16 @@ def _rebuild(body: str, shown: str, stat: os.stat_result) -> list[Loaded] | None
     """
     lines = body.split("\n")
     ctime_ns, inode, docs = json.loads(lines[0])
-    if ctime_ns != stat.st_ctime_ns or inode != stat.st_ino or len(lines) != 1 + 2 * len(docs):
+    if ctime_ns != stat.st_ctime_ns or inode != stat.st_ino or len(lines) != 1 + len(docs):
         return None
     models = _models()[1]
     loaded = []
     for index, (name, line, column, made) in enumerate(docs):
-        source = CachedSource(shown, line, column, lines[1 + len(docs) + index])
         model = models[name]
         build = _builder(model) if made else None
         text = lines[1 + index]
         manifest: Any = build(json.loads(text)) if build is not None else model.model_validate_json(text)
-        loaded.append(as_loaded(manifest, source))
+        loaded.append(as_loaded(manifest, CachedSource(shown, line, column, file, index)))
     return loaded
 
 

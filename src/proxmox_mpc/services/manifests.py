@@ -171,9 +171,10 @@ def _build(node: yaml.Node, loc: Loc, source: Source, problems: list[Problem], l
     Plain strings, mappings and lists are built here (the bulk of a manifest, much faster than
     the generic constructor); any other tag (numbers, booleans, dates, merge keys) goes to it.
     """
+    mark = node.start_mark
     if len(loc) >= MAX_DEPTH:
-        raise too_deep(*_mark(node))
-    source.marks[loc] = _mark(node)
+        raise too_deep(mark.line + 1, mark.column + 1)
+    source.marks[loc] = (mark.line + 1, mark.column + 1)
     if isinstance(node, yaml.ScalarNode):
         return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
     if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
@@ -186,7 +187,8 @@ def _build(node: yaml.Node, loc: Loc, source: Source, problems: list[Problem], l
                 line, column = _mark(key_node)
                 problems.append(Problem(source.path, line, column, field_name((*loc, key)), "duplicate key"))
             sub: Loc = (*loc, key)
-            source.keys[sub] = _mark(key_node)
+            key_mark = key_node.start_mark
+            source.keys[sub] = (key_mark.line + 1, key_mark.column + 1)
             result[key] = _build(value_node, sub, source, problems, loader)
         return result
     if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
@@ -267,6 +269,24 @@ def parse_text(text: str, path: str) -> tuple[list[Loaded], list[Problem]]:
     except yaml.YAMLError as exc:
         problems.append(Problem(path, 1, 1, "", f"YAML error: {str(exc).splitlines()[0]}"))
     return result, problems
+
+
+def positions(path: str, index: int) -> Source | None:
+    """Return the value and key positions of a file's `index`-th manifest, read again from the file
+    (None: it cannot be read, or no longer holds that many manifests)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        seen = 0
+        for node, loader in compose_documents(text):
+            source = Source(path, *_mark(node))
+            if _build(node, (), source, [], loader) is None:
+                continue  # an empty document holds no manifest (as in parse_text)
+            if seen == index:
+                return source
+            seen += 1
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return None
 
 
 def manifest_files(paths: Iterable[Path]) -> list[Path]:

@@ -272,3 +272,20 @@ def test_small_workspaces_and_missing_stores_parse_as_before(workspace, parsed, 
     workspace_manifests(ctx(workspace))
     assert len(parsed) == 2 * COUNT
     assert not (workspace / ".pmpc" / "state.db").exists()
+
+
+def test_positions_are_read_again_from_the_file_only_when_an_error_needs_them(tmp_path):
+    second = MANIFEST.format(i=2, vmid=102).replace("  cores", "  # x\n  cores")
+    text = MANIFEST.format(i=1, vmid=101) + "---\n---\n" + second  # an empty document between the two
+    path = tmp_path / "two.yaml"
+    path.write_text(text, encoding="utf-8")
+    parsed, problems = manifests.parse_text(text, str(path))
+    assert problems == [] and len(parsed) == 2
+    for index, item in enumerate(parsed):
+        again = manifests.positions(str(path), index)
+        assert again is not None
+        assert (again.marks, again.keys) == (item.source.marks, item.source.keys)
+    assert manifests.positions(str(path), 2) is None
+    assert manifests.positions(str(tmp_path / "gone.yaml"), 0) is None
+    source = manifest_cache.CachedSource("shown.yaml", 16, 1, str(tmp_path / "gone.yaml"), 0)
+    assert str(source.problem(("spec", "cores"), "bad")) == "shown.yaml:16:1: spec.cores: bad"
