@@ -41,3 +41,23 @@ def test_a_guest_of_an_offline_node_is_imported_with_its_stored_config(
     assert batch["spec"]["disks"][0]["size"] == "16G"
     web = yaml.safe_load((isolated_env / "resources" / "vms" / "web-1.yaml").read_text(encoding="utf-8"))
     assert web["spec"]["cores"] == 2 and web["spec"]["tags"] == ["prod", "web"]
+
+
+def test_each_manifest_is_built_once_as_its_config_arrives(cluster, cli, state_url, isolated_env, monkeypatch):
+    from proxmox_mpc.services import imports
+
+    built: list[int] = []
+    real = imports._build
+
+    def counting(guest: Any, keep: Any) -> Any:
+        built.append(guest.vmid)
+        return real(guest, keep)
+
+    monkeypatch.setattr(imports, "_build", counting)
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    result = cli("sync", "--import")
+    assert result.exit_code == 0, result.output
+    # Seven guests, each built once (while the sync read the others), none again when the files were written.
+    assert sorted(built) == [101, 102, 103, 104, 201, 202, 9000]
+    assert len(list((isolated_env / "resources").rglob("*.yaml"))) == 10
+

@@ -112,6 +112,8 @@ _ASCII_TEXT = re.compile(r"[ -~]*\Z")
 _RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
 # Text already classified: its YAML spelling, or "" when it is not simple (names and values repeat a lot).
 _SPELLED: dict[str, str] = {}
+# Simple keys already seen, spelled with their colon.
+_KEYS: dict[str, str] = {}
 
 
 def _spelled(text: str) -> str:
@@ -152,20 +154,29 @@ def _block_scalar(value: Any, lead: int) -> str:
 
 
 def _block_key(key: Any) -> str:
+    """Return a mapping key and its colon as the emitters write them."""
     if type(key) is not str or not key or len(key) > 100 or " " in key:
         raise _NotSimple
     spelled = _spelled(key)
     if not spelled:
         raise _NotSimple
-    return spelled
+    if len(_KEYS) > 4096:
+        _KEYS.clear()
+    _KEYS[key] = head = spelled + ":"
+    return head
 
 
 def _block_mapping(mapping: dict[str, Any], indent: str, lead: str, out: list[str]) -> None:
     """Write a non-empty mapping: its first key after `lead` (`indent`, or a list item's `- `), the rest at `indent`."""
     for key, value in mapping.items():
-        head = lead + _block_key(key) + ":"
+        head = lead + (_KEYS.get(key) or _block_key(key))
         lead = indent
-        if type(value) is dict:
+        if type(value) is str and " " not in value:
+            spelled = _SPELLED.get(value) or _spelled(value)
+            if not spelled:
+                raise _NotSimple
+            out.append(head + " " + spelled + "\n")
+        elif type(value) is dict:
             if value:
                 out.append(head + "\n")
                 _block_mapping(value, indent + "  ", indent + "  ", out)

@@ -30,6 +30,8 @@ from proxmox_mpc.services.manifests import (
 
 # What a plan holds of each manifest: the manifest itself (a dry run), or its text (an import).
 _Kept = TypeVar("_Kept")
+# A guest's manifest as a plan holds it, (kind, name, VMID, what is kept of it), or why it cannot be one.
+_Built = tuple[str, str, int | None, _Kept] | str
 
 
 def manifest_for_guest(guest: BaseGuest, config: dict[str, Any]) -> AnyManifest:
@@ -71,12 +73,46 @@ def _manifest_or_reason(guest: ObservedGuest) -> AnyManifest | str:
         return f"its config cannot be written as a manifest ({str(exc).splitlines()[0]})"
 
 
+class ManifestTexts:
+    """Each guest's manifest text (or why it has none), built as its config arrives during a sync's reads.
+
+    Called with a guest whose config was just read (observe's `on_config`). `import_manifests` takes a
+    guest's text from here when it is the same guest with the same config object, and builds it otherwise
+    (a guest of an offline node imported with its stored config, say), so what is written is the same.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[ObservedGuest, dict[str, Any], _Built[str]]] = {}
+
+    def __call__(self, guest: ObservedGuest) -> None:
+        try:
+            built = _build(guest, dump_manifest)
+        except Exception:  # built again at import time, where its error belongs
+            return
+        self._texts[guest.vmid] = (guest, guest.config, built)
+
+    def get(self, guest: ObservedGuest) -> _Built[str] | None:
+        """Return what was built of this very guest and config (None: build it now)."""
+        entry = self._texts.get(guest.vmid)
+        if entry is None or entry[0] is not guest or entry[1] is not guest.config:
+            return None
+        return entry[2]
+
+
+def _build(guest: ObservedGuest, keep: Callable[[AnyManifest], _Kept]) -> _Built[_Kept]:
+    built = _manifest_or_reason(guest)
+    if isinstance(built, str):
+        return built
+    return built.kind, built.name, built.vmid, keep(built)
+
+
 def import_manifests(
     app_ctx: AppContext,
     guests: Iterable[ObservedGuest],
     workspace: Path | None = None,
     *,
     resources: Mapping[str, Sequence[Resource]] | None = None,
+    built: ManifestTexts | None = None,
 ) -> ImportResult:
     """Write a manifest for each guest that has none yet (`pmpc sync --import`).
 
@@ -90,7 +126,7 @@ def import_manifests(
         FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
     """
     root = workspace or require_workspace(app_ctx)
-    planned, skipped = _plan_imports(app_ctx, root, guests, resources, dump_manifest)
+    planned, skipped = _plan_imports(app_ctx, root, guests, resources, dump_manifest, built.get if built else None)
     result = ImportResult(skipped=skipped)
     refused = write_files(planned, root=root)
     result.refused += [exc.message for _, exc in refused]
@@ -135,8 +171,10 @@ def _plan_imports(
     guests: Iterable[ObservedGuest],
     resources: Mapping[str, Sequence[Resource]] | None,
     keep: Callable[[AnyManifest | ResourceManifest], _Kept],
+    built_before: Callable[[ObservedGuest], _Built[_Kept] | None] | None = None,
 ) -> tuple[list[tuple[Path, _Kept]], list[tuple[str, str]]]:
-    """Plan the files of an import; `keep` turns each manifest into what the plan holds of it."""
+    """Plan the files of an import; `keep` turns each manifest into what the plan holds of it, unless
+    `built_before` has it already."""
     described_vmids: set[int] = set()
     # (kind, name) -> the VMID of the manifest holding that name (None: the manifest gives no VMID).
     names_in_use: dict[tuple[str, str], int | None] = {}
@@ -154,30 +192,32 @@ def _plan_imports(
                 described_vmids.add(item.manifest.vmid)
             names_in_use.setdefault((item.manifest.kind, item.manifest.name), item.manifest.vmid)
     skipped: list[tuple[str, str]] = []
-    # (kind, name, VMID, what is kept of the manifest), one per guest to write.
-    manifests: list[tuple[str, str, int, _Kept]] = []
+    manifests: list[tuple[str, str, int | None, _Kept]] = []  # one per guest to write
     for guest in sorted(guests, key=lambda g: g.vmid):
-        built = _manifest_or_reason(guest)
+        built = built_before(guest) if built_before is not None else None
+        if built is None:
+            built = _build(guest, keep)
         if isinstance(built, str):
             skipped.append((_guest_address(guest), built))
             continue
-        if built.vmid in described_vmids:
+        kind, name, vmid, _ = built
+        if vmid in described_vmids:
             continue
-        holder = names_in_use.get((built.kind, built.name), -1)
+        holder = names_in_use.get((kind, name), -1)
         if holder is None:
             continue  # described by name
         if holder != -1:
             skipped.append(
                 (
                     _guest_address(guest),
-                    f"its name {built.name} is also the name of {_kind_of(built).prefix}/{holder}, "
+                    f"its name {name} is also the name of {_kind_named(kind).prefix}/{holder}, "
                     "and a workspace holds one manifest per name: rename one of them in Proxmox VE",
                 )
             )
             continue
-        names_in_use[(built.kind, built.name)] = built.vmid
-        manifests.append((built.kind, built.name, built.vmid or 0, keep(built)))
-    manifests.sort(key=lambda m: m[:3])
+        names_in_use[(kind, name)] = vmid
+        manifests.append(built)
+    manifests.sort(key=lambda m: (m[0], m[1], m[2] or 0))
     counts: dict[tuple[str, str], int] = {}
     for kind, name, _, _ in manifests:
         key = (kind, safe_file_name(name).lower())
@@ -230,10 +270,6 @@ class _Folders:
 
 
 _UNLISTED: set[str] = set()
-
-
-def _kind_of(manifest: AnyManifest | ResourceManifest) -> Kind:
-    return _kind_named(manifest.kind)
 
 
 def _kind_named(name: str) -> Kind:

@@ -90,6 +90,8 @@ class Needs:
     reads: tuple[Read, ...] = ()
     # The addresses the workspace's manifests name: what per-guest choosers may read beyond their own choice.
     described: frozenset[str] = frozenset()
+    # Called with each guest as soon as its config is read (`sync --import` builds its manifest meanwhile).
+    on_config: Callable[[ObservedGuest], None] | None = None
 
     def all_reads(self) -> list[Read]:
         """Return every path to read, each once (a path two kinds declare is read for both: for the
@@ -288,6 +290,8 @@ async def _read_config(api: ProxmoxClient, guest: ObservedGuest, needs: Needs) -
     else:
         guest.config = {k: v for k, v in merged.items() if v != MASK and k != "digest"}
     guest.pending = pending
+    if needs.on_config is not None:
+        needs.on_config(guest)
     return guest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,13 +94,14 @@ class SyncReport(BaseModel):
 # ----------------------------------------------------------------------------- reading
 
 
-async def read_cluster(api: ProxmoxClient) -> ClusterSnapshot:
-    """Read nodes, /cluster/resources, every online node's storages and every guest's config concurrently.
+async def read_cluster(api: ProxmoxClient, on_config: Callable[[ObservedGuest], None] | None = None) -> ClusterSnapshot:
+    """Read nodes, /cluster/resources, every online node's storages and every guest's config concurrently
+    (`on_config` is called with each guest as its config arrives).
 
     Raises:
         PmpcError: a read failed (nothing partial is returned).
     """
-    observation = await observe(api, RECORD)
+    observation = await observe(api, RECORD if on_config is None else dataclasses.replace(RECORD, on_config=on_config))
     return ClusterSnapshot(
         cluster_name=cluster_name(observation.reads.get(CLUSTER_STATUS.path)),
         nodes=observation.nodes,
@@ -119,12 +121,12 @@ def cluster_name(status: list[dict[str, Any]] | None) -> str | None:
     return None
 
 
-async def read_live(app_ctx: AppContext) -> ClusterSnapshot:
+async def read_live(app_ctx: AppContext, on_config: Callable[[ObservedGuest], None] | None = None) -> ClusterSnapshot:
     """Connect and read the cluster."""
     from proxmox_mpc.services.connection import connect
 
     async with connect(app_ctx, bulk=True) as api:
-        return await read_cluster(api)
+        return await read_cluster(api, on_config)
 
 
 # ----------------------------------------------------------------------------- diff (pure)
@@ -357,8 +359,10 @@ async def sync_cluster(
     try:
         with store.workspace_lock(workspace_lock_name(app_ctx), "pmpc sync", lock_timeout, on_lock_wait):
             started = utcnow()
+            # An import builds each guest's manifest while the other configs are still on their way.
+            builder = _import_builder() if import_manifests else None
             try:
-                snapshot = await read_live(app_ctx)
+                snapshot = await read_live(app_ctx, builder)
             except PmpcError as exc:
                 _record_failure(store, cluster, workspace, started, exc)
                 raise
@@ -393,7 +397,7 @@ async def sync_cluster(
                 # Each guest as the store now holds it: as read, unless its node was offline (its stored config).
                 unread = any(guest.unread for guest in snapshot.guests)
                 guests = store.current_guests(cluster) if unread else snapshot.guests
-                result = _import(app_ctx, guests, snapshot.resources)
+                result = _import(app_ctx, guests, snapshot.resources, builder)
                 report.imported = [str(p) for p in result.written]
                 report.not_imported = [f"{address}: {reason}" for address, reason in result.skipped]
                 report.refused = result.refused
@@ -423,11 +427,20 @@ async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_ma
     return report
 
 
-def _import(app_ctx: AppContext, guests: Sequence[ObservedGuest], resources: dict[str, list[Resource]]) -> Any:
+def _import_builder() -> Any:
+    """The `sync --import` hook called with each guest as its config arrives: its manifest is built then."""
+    from proxmox_mpc.services import imports
+
+    return imports.ManifestTexts()
+
+
+def _import(
+    app_ctx: AppContext, guests: Sequence[ObservedGuest], resources: dict[str, list[Resource]], built: Any
+) -> Any:
     """The `sync --import` hook: write a manifest per guest and per resource through the manifests service."""
     from proxmox_mpc.services import imports
 
-    return imports.import_manifests(app_ctx, guests, app_ctx.workspace, resources=resources)
+    return imports.import_manifests(app_ctx, guests, app_ctx.workspace, resources=resources, built=built)
 
 
 def _planned_imports(app_ctx: AppContext, snapshot: ClusterSnapshot) -> list[PlannedManifest]:
