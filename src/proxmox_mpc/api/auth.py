@@ -94,7 +94,8 @@ class TicketAuth(httpx.Auth):
         self.issued_at = 0.0
         self.logins = 0
         self._lock: asyncio.Lock | None = None
-        self._signed: dict[str, dict[str, str]] = {}  # the signing headers of the current ticket, by method
+        self._signed: dict[str, dict[str, str]] = {}  # the signing headers of `_signed_ticket`, by method
+        self._signed_ticket: str | None = None
         if cache is not None:
             cached = cache.load()
             if cached and cached.get("user") == self.user:
@@ -137,10 +138,11 @@ class TicketAuth(httpx.Auth):
             )
 
     def _headers(self, method: str) -> dict[str, str]:
-        ticket = self.ticket
+        if self._signed_ticket != self.ticket:  # a new ticket (or none): sign anew
+            self._signed, self._signed_ticket = {}, self.ticket
         cached = self._signed.get(method)
-        if cached is None or cached.get("Cookie") != f"PVEAuthCookie={ticket}":
-            cached = {"Cookie": f"PVEAuthCookie={ticket}"}
+        if cached is None:
+            cached = {"Cookie": f"PVEAuthCookie={self.ticket}"}
             if method not in ("GET", "HEAD"):
                 cached["CSRFPreventionToken"] = self.csrf or ""
             self._signed[method] = cached

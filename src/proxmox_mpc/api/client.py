@@ -129,6 +129,9 @@ class ProxmoxClient:
         self._auth = auth
         # The auth's own signing (TokenAuth, TicketAuth): GETs on the session then skip httpx's auth flow.
         self._sign: Callable[[str], dict[str, str] | None] | None = getattr(auth, "signed_headers", None)
+        self._refused: Callable[[dict[str, str]], None] | None = getattr(auth, "refused", None)
+        # A GET's headers: the common ones with the auth's, made once per signing (that is, per ticket).
+        self._get_headers: tuple[dict[str, str] | None, dict[str, str]] = (None, HEADERS)
         transport = transport or make_transport(
             verify=verify, fingerprint=fingerprint, max_connections=max(concurrency, 4)
         )
@@ -245,11 +248,14 @@ class ProxmoxClient:
         signed = sign("GET")
         if signed is None:  # a login must come first
             return await self._get_through_flow(url)
-        answer = await self._exchange("GET", url, {**HEADERS, **signed})
-        refused = getattr(self._auth, "refused", None)
-        if answer.status_code != 401 or refused is None:
+        made_for, headers = self._get_headers
+        if made_for is not signed:
+            headers = {**HEADERS, **signed}
+            self._get_headers = (signed, headers)
+        answer = await self._exchange("GET", url, headers)
+        if answer.status_code != 401 or self._refused is None:
             return answer
-        refused(signed)
+        self._refused(signed)
         return await self._get_through_flow(url, relogin=False)
 
     async def _get_through_flow(self, url: str, *, relogin: bool = True) -> httpx.Response:
