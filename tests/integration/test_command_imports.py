@@ -87,3 +87,28 @@ def test_plan_offline_with_the_manifest_cache_leaves_the_database_libraries_alon
     assert cached >= CACHE_MIN_FILES + 1
     warm = imported(("plan", "--offline"), watched)  # reads them from the cache
     assert (cold["code"], cold["heavy"], warm["code"], warm["heavy"]) == (0, [], 0, [])
+
+
+MODULES_PROBE = """
+import contextlib, io, json, sys
+from proxmox_mpc.cli import run_cli
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    code = run_cli(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules if m.startswith("proxmox_mpc."))}))
+"""
+
+
+def test_vm_list_loads_no_manifest_model(cluster, cli):
+    # A listing validates no manifest: the pydantic models of every kind's spec are not built for it.
+    assert cli("init").exit_code == 0
+    done = subprocess.run(
+        [sys.executable, "-c", MODULES_PROBE, "vm", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    assert report["code"] == 0, done.stderr
+    assert "proxmox_mpc.api.client" in report["modules"]  # the probe sees the modules the command used
+    assert [m for m in report["modules"] if m.startswith(("proxmox_mpc.core.manifest", "proxmox_mpc.kinds."))] == []

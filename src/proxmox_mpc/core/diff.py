@@ -77,35 +77,13 @@ def _needs_reboot(kind: str, key: str, old: Any, new: Any, running: bool) -> boo
             return False
         # Disks hotplug (a new disk, a bigger disk); changing an existing disk's options does not.
         if nz.QEMU_DISK_RE.match(key):
-            return old is not None and new is not None and disk_delta(kind, key, new, old) != "grow"
+            return old is not None and new is not None and nz.disk_delta(kind, key, new, old) != "grow"
         return True
     if key in LXC_HOT or nz.NET_RE.match(key):
         return False
     if re.fullmatch(r"mp\d+|rootfs", key):
-        return old is not None and new is not None and disk_delta(kind, key, new, old) != "grow"
+        return old is not None and new is not None and nz.disk_delta(kind, key, new, old) != "grow"
     return True
-
-
-def disk_delta(kind: str, key: str, new: Any, old: Any) -> str:
-    """Classify a disk change: grow, shrink, move (other storage), options, or none."""
-    want = nz.canonical(kind, key, new)
-    have = nz.canonical(kind, key, old)
-    if not isinstance(want, dict) or not isinstance(have, dict):
-        return "options"
-    if want.get("cloudinit") or have.get("cloudinit") or "cdrom" in want or "cdrom" in have:
-        return "options"
-    if want.get("storage") != have.get("storage") or want.get("source") != have.get("source"):
-        return "move"
-    grew = False
-    if "size" in want and "size" in have and want["size"] != have["size"]:
-        if nz.parse_size(want["size"]) < nz.parse_size(have["size"]):
-            return "shrink"
-        grew = True
-    rest_want = {k: v for k, v in want.items() if k != "size"}
-    rest_have = {k: v for k, v in have.items() if k not in ("size",)}
-    if rest_want != rest_have:
-        return "options"
-    return "grow" if grew else "none"
 
 
 def _carry_generated(kind: str, key: str, desired: Any, observed: Any) -> Any:
@@ -182,7 +160,7 @@ def forces_replacement(kind: str, item: FieldChange) -> bool:
         item.old is not None
         and item.new is not None
         and nz.is_disk_key(kind, item.name)
-        and disk_delta(kind, item.name, item.new, item.old) in ("shrink", "move")
+        and nz.disk_delta(kind, item.name, item.new, item.old) in ("shrink", "move")
     )
 
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from proxmox_mpc.core import normalize as nz
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.diff import disk_delta
 from proxmox_mpc.core.identity import api_type
 from proxmox_mpc.core.plan import OSTEMPLATE_FIELD, POOL_FIELD, PSEUDO_FIELDS, SSH_KEYS_FIELD, Change, FieldChange
 from proxmox_mpc.errors import ManifestError, UsageError
@@ -114,7 +113,7 @@ def _disk_update(update: ConfigUpdate, kind: str, item: FieldChange, current: Ma
     if item.old is None or key not in current:
         update.params[key] = new_disk_value(kind, key, item.new)
         return
-    delta = disk_delta(kind, key, item.new, item.old)
+    delta = nz.disk_delta(kind, key, item.new, item.old)
     want = nz.canonical(kind, key, item.new)
     if delta in ("grow",) or (
         delta == "options"

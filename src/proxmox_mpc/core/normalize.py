@@ -374,6 +374,28 @@ def _canonical(kind: str, key: str, value: Any) -> Canon:
     return int_text(text) if re.fullmatch(r"-?\d+(\.0+)?", text.strip()) else text.strip()
 
 
+def disk_delta(kind: str, key: str, new: Any, old: Any) -> str:
+    """Classify a disk change: grow, shrink, move (other storage), options, or none."""
+    want = canonical(kind, key, new)
+    have = canonical(kind, key, old)
+    if not isinstance(want, dict) or not isinstance(have, dict):
+        return "options"
+    if want.get("cloudinit") or have.get("cloudinit") or "cdrom" in want or "cdrom" in have:
+        return "options"
+    if want.get("storage") != have.get("storage") or want.get("source") != have.get("source"):
+        return "move"
+    grew = False
+    if "size" in want and "size" in have and want["size"] != have["size"]:
+        if parse_size(want["size"]) < parse_size(have["size"]):
+            return "shrink"
+        grew = True
+    rest_want = {k: v for k, v in want.items() if k != "size"}
+    rest_have = {k: v for k, v in have.items() if k not in ("size",)}
+    if rest_want != rest_have:
+        return "options"
+    return "grow" if grew else "none"
+
+
 def default_for(kind: str, key: str) -> Any:
     """Return the canonical value PVE assumes for an absent key (None when it has no default)."""
     defaults = QEMU_DEFAULTS if kind == "vm" else LXC_DEFAULTS
