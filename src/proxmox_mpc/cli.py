@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
@@ -441,4 +442,28 @@ def main() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         pass
-    sys.exit(code)
+    leave(code)
+
+
+def leave(code: int) -> None:
+    """End the process with `code`, skipping the teardown of its heap when nothing is left to finish.
+
+    Python frees every object one by one at exit: 80 ms after a sync of 1,100 guests, more at 10,000.
+    When no thread but this one still runs, the exit handlers (logging's flush, finalizers, coverage)
+    run here, the output is flushed, and the process ends; otherwise it exits the ordinary way.
+    """
+    import atexit
+    import threading
+
+    current = threading.current_thread()
+    if current is not threading.main_thread() or any(
+        t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()
+    ):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+    os._exit(code)
