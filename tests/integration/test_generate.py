@@ -390,3 +390,24 @@ def test_guests_that_cannot_be_described_are_left_out_with_a_warning(cluster, cl
     vms = (out / "vms.tf").read_text(encoding="utf-8")
     assert "bad_name" not in vms and "batch_1" not in vms
     assert 'resource "proxmox_virtual_environment_vm" "web_1"' in vms
+
+
+def test_a_workspace_whose_manifest_files_hold_nothing_is_described_from_the_configs(
+    cluster, cli, tmp_path, monkeypatch
+):
+    # The reads start before the manifests are loaded: files that turn out to hold no manifest make the
+    # run describe the guests from their configs, as a workspace without manifest files does.
+    cluster.vm(101).agent = AGENT_41
+    bare = tmp_path / "bare"
+    assert cli("generate", "ansible", "--out", str(bare)).exit_code == 0
+    root = workspace(tmp_path / "ws", {"vms/empty.yaml": "# nothing here yet\n"})
+    monkeypatch.chdir(root)
+    before = len(cluster.requests)
+    result = cli("generate", "ansible")
+    assert result.exit_code == 0, result.output
+    assert files_of(root / "ansible") == files_of(bare)
+    # Described from the configs: only the running guests with their agent on (or containers) are asked.
+    assert address_reads(cluster, before) == [
+        "/nodes/pve1/lxc/201/interfaces",
+        "/nodes/pve1/qemu/101/agent/network-get-interfaces",
+    ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,41 +93,46 @@ def _describe(guest: ObservedGuest) -> Any:
     return spec_from_manifest(manifest)
 
 
-def _address_reads(desired: Sequence[Any] | None, described: dict[int, Any]) -> tuple[Any, ...]:
+def _address_reads(desired_of: Callable[[], Sequence[Any] | None], described: dict[int, Any]) -> tuple[Any, ...]:
     """Return the per-guest reads of the addresses the inventory needs (observe sends each right after
     its guest's config, when configs are read).
 
     Only a running guest (no template) that the run describes is asked, and only when its description
     names no static address (which the inventory uses instead, see generators.model.merge). With
-    manifests (`desired`: their specs) configs are not read: a VM is asked whatever its agent setting
-    (PVE answers an error without an agent, as it does for an agent that is not running). Without, each
-    guest is described from its config as it arrives (kept in `described`) and a VM without its agent
-    enabled is not asked.
+    manifests (`desired_of()`: their specs, asked once they are loaded) configs are not read: a VM is asked
+    whatever its agent setting (PVE answers an error without an agent, as it does for an agent that is
+    not running). Without (`desired_of()` is None), each guest is described from its config as it arrives
+    (kept in `described`) and a VM without its agent enabled is not asked.
     """
     from proxmox_mpc.generators.model import GuestSpec, static_address
     from proxmox_mpc.services.observe import Read
 
     by_vmid: dict[tuple[str, int], Any] = {}
     by_name: dict[tuple[str, str], Any] = {}
-    for spec in desired or ():
-        if spec.vmid is not None:
-            by_vmid[(spec.kind, spec.vmid)] = spec
-        else:
-            by_name[(spec.kind, spec.name)] = spec
+    indexed: list[bool] = []
 
-    def spec_of(guest: ObservedGuest) -> Any:
-        if desired is None:
-            if guest.vmid not in described:
-                described[guest.vmid] = _describe(guest)
-            return described[guest.vmid]
+    def spec_of(guest: ObservedGuest, desired: Sequence[Any]) -> Any:
+        if not indexed:
+            indexed.append(True)
+            for spec in desired:
+                if spec.vmid is not None:
+                    by_vmid[(spec.kind, spec.vmid)] = spec
+                else:
+                    by_name[(spec.kind, spec.name)] = spec
         return by_vmid.get((guest.kind, guest.vmid)) or by_name.get((guest.kind, guest.name))
 
     def wanted(guest: ObservedGuest, kind: str) -> bool:
         if guest.kind != kind or guest.status != "running" or guest.template:
             return False
-        if desired is None and kind == "vm" and not _agent_enabled(guest.config):
-            return False
-        spec = spec_of(guest)
+        desired = desired_of()
+        if desired is None:
+            if kind == "vm" and not _agent_enabled(guest.config):
+                return False
+            if guest.vmid not in described:
+                described[guest.vmid] = _describe(guest)
+            spec = described[guest.vmid]
+        else:
+            spec = spec_of(guest, desired)
         return isinstance(spec, GuestSpec) and static_address(spec) is None
 
     return (
@@ -135,28 +141,82 @@ def _address_reads(desired: Sequence[Any] | None, described: dict[int, Any]) -> 
     )
 
 
+# The workspace's manifests and their guests' specs (the specs None without manifests).
+_Loaded = tuple["ManifestSet | None", "list[Any] | None"]
+
+
+def _load(app_ctx: AppContext) -> _Loaded:
+    """Return the workspace's manifests (None outside a workspace or without any) and their guests' specs."""
+    found = _manifests(app_ctx)
+    if found is None:
+        return None, None
+    return found, desired_specs([item.manifest for item in found.guests])
+
+
+async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet | None, list[Any] | None, _Facts]:
+    """Read what exists while the workspace's manifests load (in a worker thread); return both.
+
+    The guests, the other kinds and the nodes are read at once; only the per-guest reads the manifests
+    choose (the addresses, a described guest's firewall) wait for them. An error of the manifests wins
+    over a read error, as when they were loaded before the cluster was read. Without manifest files the
+    guests' configs are read (they are described from them).
+    """
+    from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
+    from proxmox_mpc.services.observe import aside
+
+    workspace = app_ctx.workspace
+    if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):
+        return None, None, await _live_facts(app_ctx, generator, None)
+    loading = aside(_load, app_ctx)
+
+    async def described() -> frozenset[str]:
+        found = (await loading)[0]
+        return frozenset(i.manifest.address for i in found.resources) if found is not None else frozenset()
+
+    naming = asyncio.ensure_future(described())
+    reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming))
+    try:
+        await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
+        found, desired = await loading
+        facts = await reading
+    finally:
+        for task in (reading, naming):
+            task.cancel()
+        await asyncio.gather(reading, naming, return_exceptions=True)
+    if found is None:
+        # Only empty manifest files: the guests are described from their configs after all.
+        facts = await _live_facts(app_ctx, generator, None)
+    return found, desired, facts
+
+
 async def _live_facts(
-    app_ctx: AppContext, generator: str, found: ManifestSet | None, desired: Sequence[Any] | None
+    app_ctx: AppContext,
+    generator: str,
+    loading: asyncio.Future[_Loaded] | None,
+    described: asyncio.Future[frozenset[str]] | None = None,
 ) -> _Facts:
     """Read what exists: the guests (their configs only without manifests, which are then described from
-    them), the other kinds, and (for Ansible) the addresses of the running guests."""
+    them), the other kinds, and (for Ansible) the addresses of the running guests.
+
+    `loading`: the manifests and their specs, loading meanwhile (None: there are none, configs are read);
+    `described`: the addresses the manifests make exist, once they are loaded.
+    """
     from proxmox_mpc.generators.model import agent_address
     from proxmox_mpc.kinds import registry
     from proxmox_mpc.kinds.base import guest_path
     from proxmox_mpc.services.connection import connect
     from proxmox_mpc.services.observe import RESOURCE_READS, Needs, listed, observe
 
-    described: dict[int, Any] = {}
-    addressed = _address_reads(desired, described) if generator == "ansible" else ()
-    needs = Needs(
-        configs=desired is None,
-        for_store=True,
-        reads=(*RESOURCE_READS, *addressed),
-        # A kind's per-guest paths (a guest's firewall) are read where its config asks or a manifest names them.
-        described=frozenset(i.manifest.address for i in found.resources) if found is not None else frozenset(),
-    )
+    def desired_of() -> list[Any] | None:
+        # Asked by the per-guest reads, which wait for `described`: the manifests are loaded by then.
+        # Only empty manifest files (no guest, no resource): nothing to ask, they are read again from configs.
+        return None if loading is None else loading.result()[1] or []
+
+    specs: dict[int, Any] = {}
+    addressed = _address_reads(desired_of, specs) if generator == "ansible" else ()
+    needs = Needs(configs=loading is None, for_store=True, reads=(*RESOURCE_READS, *addressed))
     async with connect(app_ctx, bulk=True) as api:
-        observation = await observe(api, needs)
+        observation = await observe(api, needs, described=described)
     found_addresses: dict[int, str | None] = {}
     for guest in observation.guests:
         for read in addressed:
@@ -170,7 +230,7 @@ async def _live_facts(
         nodes=nodes,
         source="cluster",
         resources=listed(observation, registry.resource_kinds()),
-        described=described,
+        described=specs,
     )
 
 
@@ -526,10 +586,12 @@ async def generate(
     from proxmox_mpc.generators.model import GenerateInputs
 
     _check_options(generator, provider_version, frameworks)
-    found = _manifests(app_ctx)
+    if offline:
+        found, desired = _load(app_ctx)
+        facts = _stored_facts(app_ctx)
+    else:
+        found, desired, facts = await _live_inputs(app_ctx, generator)
     manifests = [item.manifest for item in found.guests] if found is not None else None
-    desired = desired_specs(manifests) if manifests is not None else None
-    facts = _stored_facts(app_ctx) if offline else await _live_facts(app_ctx, generator, found, desired)
     specs, clone_vmids, warnings = build_inputs(manifests, facts, desired)
     if found is None and facts.source == "none":
         warnings.append("No manifests and no synced state: nothing to describe (run `pmpc sync` first).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -298,9 +298,7 @@ def manifest_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found: list[tuple[tuple[str, ...], str]] = []
-            _scan(str(path), (), found)
-            files += [Path(full) for _, full in sorted(found)]
+            files += [Path(full) for _, full in sorted(_scan(str(path), ()))]
         elif path.is_file():
             files.append(path)
         else:
@@ -308,16 +306,21 @@ def manifest_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _scan(directory: str, rel: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]) -> None:
-    """Collect (relative parts, path) of YAML files below `directory`, skipping hidden names and dir links."""
+def any_manifest_file(directory: Path) -> bool:
+    """Return whether manifest_files would list a file below `directory`, looking no further than the first."""
+    return directory.is_dir() and next(_scan(str(directory), ()), None) is not None
+
+
+def _scan(directory: str, rel: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Yield (relative parts, path) of YAML files below `directory`, skipping hidden names and dir links."""
     with os.scandir(directory) as entries:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                _scan(entry.path, (*rel, entry.name), found)
+                yield from _scan(entry.path, (*rel, entry.name))
             elif os.path.splitext(entry.name)[1] in SUFFIXES and entry.is_file():
-                found.append(((*rel, entry.name), entry.path))
+                yield (*rel, entry.name), entry.path
 
 
 def check_unique(loaded: Sequence[Loaded]) -> list[Problem]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
 
+
+T = TypeVar("T")
 
 # Whether to read a per-guest path for a guest: (the guest with its config, the described addresses).
 GuestChooser = Callable[[ObservedGuest, frozenset[str]], bool]
@@ -208,6 +211,21 @@ async def gather_all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def aside(work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Start `work(*args)` in a worker thread, to be awaited while the cluster is read.
+
+    Under `--profile` it runs here and now: a profile records this thread only, so it shows every phase.
+    """
+    if sys.getprofile() is None:
+        return asyncio.ensure_future(asyncio.to_thread(work, *args))
+    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    try:
+        done.set_result(work(*args))
+    except Exception as exc:  # the future carries it to whoever awaits the work
+        done.set_exception(exc)
+    return done
 
 
 def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:

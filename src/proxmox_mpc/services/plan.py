@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest, ManifestSet
-from proxmox_mpc.services.observe import ClusterFacts, Observation, observe, observe_last_sync
+from proxmox_mpc.services.observe import ClusterFacts, Observation, aside, observe, observe_last_sync
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
 from proxmox_mpc.services.resources import compare_needs, refuse_in_use, with_resources, with_sent_secrets
 from proxmox_mpc.services.validate import require_valid
@@ -160,16 +159,9 @@ async def compute_plan(
 def load_aside(app_ctx: AppContext, targets: Sequence[str]) -> asyncio.Future[ManifestSet]:
     """Start loading the workspace's manifests in a worker thread, to be awaited while the cluster is read.
 
-    Under `--profile` they load here and now: a profile records this thread only, so it shows every phase.
+    Under `--profile` they load here and now (see observe.aside).
     """
-    if sys.getprofile() is None:
-        return asyncio.ensure_future(asyncio.to_thread(workspace_set, app_ctx, targets))
-    loaded: asyncio.Future[ManifestSet] = asyncio.get_running_loop().create_future()
-    try:
-        loaded.set_result(workspace_set(app_ctx, targets))
-    except Exception as exc:  # the future carries it to whoever awaits the manifests
-        loaded.set_exception(exc)
-    return loaded
+    return aside(workspace_set, app_ctx, targets)
 
 
 async def load_observing(api: ProxmoxClient, loading: asyncio.Future[ManifestSet]) -> tuple[ManifestSet, Observation]:
