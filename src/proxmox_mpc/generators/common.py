@@ -212,12 +212,18 @@ def ansible_value(value: Any) -> str:
     only the generator's own `AnsibleExpr` is expanded.
     """
     kind = type(value)
-    if kind is str:  # the common case first: plain text (every marker starts with `{`)
+    if kind is str:  # the common cases first: plain text (every marker starts with `{`), numbers, flags
         if "{" in value and any(m in value for m in _JINJA_MARKERS):
             return "!unsafe " + _quote_json(value)
         return _quote_json(value)
     if kind is int:
         return str(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is list:
+        return "[" + ", ".join(map(ansible_value, value)) + "]"
     if isinstance(value, AnsibleExpr):
         return _quote_json(value)
     if isinstance(value, dict):
