@@ -479,9 +479,12 @@ def manifest_to_document(manifest: AnyManifest) -> dict[str, Any]:
         ordered["vmid"] = data["vmid"]
     if data.get("lifecycle"):
         ordered["lifecycle"] = data["lifecycle"]
-    rank = {name: index for index, name in enumerate(SPEC_ORDER)}
-    ordered["spec"] = dict(sorted(spec.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    ordered["spec"] = dict(sorted(spec.items(), key=_spec_rank))
     return ordered
+
+
+def _spec_rank(item: tuple[str, Any]) -> int:
+    return _SPEC_RANK.get(item[0], len(_SPEC_RANK))
 
 
 SPEC_ORDER = (
@@ -512,6 +515,7 @@ SPEC_ORDER = (
     "state",
     "config",
 )
+_SPEC_RANK = {name: index for index, name in enumerate(SPEC_ORDER)}
 
 
 __all__ = [

@@ -258,6 +258,10 @@ class CtNetwork(_Strict):
         return value.upper() if value else value
 
 
+_TAG = re.compile(r"[a-z0-9_][a-z0-9_\-+.]*")
+_CONFIG_KEY = re.compile(r"[a-z][a-z0-9_\-]*")
+
+
 def _tags(value: Any) -> list[str] | None:
     if value is None:
         return None
@@ -267,7 +271,7 @@ def _tags(value: Any) -> list[str] | None:
         raise ValueError("must be a list of tags")
     tags = nz.split_tag_text([str(v) for v in value])
     for tag in tags:
-        if not re.fullmatch(r"[a-z0-9_][a-z0-9_\-+.]*", tag):
+        if not _TAG.fullmatch(tag):
             raise ValueError(f"invalid tag {tag!r}: letters, digits, _ - + . only")
     return tags
 
@@ -280,7 +284,7 @@ def _config(value: Any) -> dict[str, ConfigValue]:
     result: dict[str, ConfigValue] = {}
     for key, val in sorted(value.items(), key=lambda kv: str(kv[0])):
         key = str(key)
-        if not re.fullmatch(r"[a-z][a-z0-9_\-]*", key):
+        if not _CONFIG_KEY.fullmatch(key):
             raise ValueError(f"{key!r} is not a Proxmox config key")
         if key in nz.VOLATILE_KEYS:
             raise ValueError(f"{key!r} is managed by Proxmox itself and cannot be set")
@@ -486,5 +490,14 @@ AnyManifest = VmManifest | CtManifest
 
 
 def _slot_order(key: str) -> tuple[str, int]:
-    match = re.fullmatch(r"(\D+)(\d+)", key)
-    return (match.group(1), int(match.group(2))) if match else (key, -1)
+    order = _SLOT_ORDERS.get(key)
+    if order is None:
+        match = _SLOT.fullmatch(key)
+        order = (match.group(1), int(match.group(2))) if match else (key, -1)
+        if len(_SLOT_ORDERS) < 4096:  # config keys and slots: a few hundred names at most
+            _SLOT_ORDERS[key] = order
+    return order
+
+
+_SLOT = re.compile(r"(\D+)(\d+)")
+_SLOT_ORDERS: dict[str, tuple[str, int]] = {}

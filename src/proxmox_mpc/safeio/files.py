@@ -192,7 +192,7 @@ def _flush(written: Sequence[tuple[int, str, str, Path]]) -> None:
     """Make the data of the written temporaries durable before any is renamed over its file."""
     syncfs = _syncfs()
     devices: dict[int, int] = {}
-    for dir_fd, _, _, _ in written:
+    for dir_fd in {dir_fd for dir_fd, _, _, _ in written}:
         devices.setdefault(os.fstat(dir_fd).st_dev, dir_fd)
     if syncfs is not None and all(syncfs(fd) == 0 for fd in devices.values()):
         return
@@ -221,7 +221,8 @@ def write_files(
     dirs: set[tuple[str, ...]] = set()
     below = _below(root)
     for path, data in items:
-        path = Path(path)
+        if not isinstance(path, Path):
+            path = Path(path)
         try:
             parts = below(path)
         except UnsafePathError as exc:
@@ -241,9 +242,14 @@ def _write_batch(
 ) -> list[tuple[Path, UnsafePathError]]:
     refused: list[tuple[Path, UnsafePathError]] = []
     dir_fds: dict[tuple[str, ...], int] = {}
+    # Each directory's names (lower-cased) when it was opened: an ASCII name it did not hold, in any case
+    # (some file systems ignore case), cannot be a link in the way; any other name is looked at itself.
+    listed: dict[tuple[str, ...], set[str] | None] = {}
     written: list[tuple[int, str, str, Path]] = []  # (directory, temporary, name, path)
     renamed = 0
     path = Path(root)
+    mode = 0o600 if private else 0o666
+    temporaries = _Temporaries()
     try:
         try:
             for path, parts, payload in batch:
@@ -254,12 +260,14 @@ def _write_batch(
                         dir_fd = _open_dir(Path(root), where, create=True, private=private)
                         assert dir_fd is not None  # created above
                         dir_fds[where] = dir_fd
-                    _refuse_link(name, dir_fd, path)
+                        listed[where] = _names(dir_fd)
+                    names = listed[where]
+                    if names is None or not name.isascii() or name.lower() in names:
+                        _refuse_link(name, dir_fd, path)
                 except UnsafePathError as exc:
                     refused.append((path, exc))
                     continue
-                tmp = f".{name[:180]}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
-                fd = os.open(tmp, _NEW_FILE_FLAGS, 0o600 if private else 0o666, dir_fd=dir_fd)
+                tmp, fd = temporaries.create(name, dir_fd, mode)
                 written.append((dir_fd, tmp, name, path))
                 try:
                     _write_all(fd, payload)
@@ -289,6 +297,32 @@ def _write_batch(
         reason = _reason(exc)
         raise FileWriteError(f"Cannot write {path}: {reason}.", details={"path": str(path), "reason": reason}) from exc
     return refused
+
+
+def _names(dir_fd: int) -> set[str] | None:
+    """Return the names in the directory `dir_fd`, lower-cased (None: it cannot be listed, look at each name)."""
+    try:
+        return {name.lower() for name in os.listdir(dir_fd)}
+    except OSError:
+        return None
+
+
+class _Temporaries:
+    """New temporaries for a batch: one random token, then a counter (O_EXCL still refuses any name taken)."""
+
+    def __init__(self) -> None:
+        self._token = secrets.token_hex(4)
+        self._count = 0
+
+    def create(self, name: str, dir_fd: int, mode: int) -> tuple[str, int]:
+        """Create a temporary for the file `name` in `dir_fd`; return its name and an open descriptor."""
+        while True:
+            self._count += 1
+            tmp = f".{name[:180]}.{self._token}{self._count:x}{_TMP_SUFFIX}"
+            try:
+                return tmp, os.open(tmp, _NEW_FILE_FLAGS, mode, dir_fd=dir_fd)
+            except FileExistsError:
+                self._token = secrets.token_hex(4)  # someone else's name: start a new series
 
 
 def remove_file(path: Path, *, root: Path) -> None:

@@ -174,6 +174,18 @@ def test_write_files_refuses_one_unsafe_file_and_writes_the_others(tmp_path, out
     assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
 
 
+def test_write_files_passes_over_a_temporary_name_someone_else_holds(tmp_path, monkeypatch):
+    tokens = iter(["0000aaaa", "0000bbbb"])
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(tokens))
+    squatter = tmp_path / ".a.tf.0000aaaa1.pmpc-tmp"
+    squatter.write_text("not ours\n", encoding="utf-8")
+    assert write_files([(tmp_path / "a.tf", "a\n"), (tmp_path / "b.tf", "b\n")], root=tmp_path) == []
+    assert (tmp_path / "a.tf").read_text(encoding="utf-8") == "a\n"
+    assert (tmp_path / "b.tf").read_text(encoding="utf-8") == "b\n"
+    assert squatter.read_text(encoding="utf-8") == "not ours\n"
+    assert _leftovers(tmp_path) == [squatter.name]
+
+
 def test_write_files_that_fail_leave_the_old_files_and_no_temporary(tmp_path, monkeypatch):
     write_file(tmp_path / "a.tf", "old a\n", root=tmp_path)
     real = os.write
