@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from proxmox_mpc.core.identity import ApiType, api_type, guest_kind, is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.errors import UsageError
 
@@ -105,7 +104,7 @@ def check_volid(volid: str) -> str:
     return text
 
 
-class BackupVolume(BaseModel):
+class BackupVolume(Model):
     """One backup on a storage, as `pmpc backup list` shows it."""
 
     kind: Literal["backup"] = "backup"

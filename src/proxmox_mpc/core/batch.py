@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.errors import ExitCode, PartialFailure, PmpcError, TargetsFailed, TaskFailedError
 
 # The stable JSON keys of one target's result (SPEC: batch verbs with -o json).
 RESULT_KEYS = ("target", "kind", "vmid", "node", "action", "ok", "changed", "upid", "error")
 
 
-class PlannedRequest(BaseModel):
+class PlannedRequest(Model):
     """One API request a verb sends (or, on --dry-run, would send)."""
 
     method: str
@@ -25,7 +26,7 @@ class PlannedRequest(BaseModel):
         return f"{self.method} {self.path}" + (f" {args}" if args else "")
 
 
-class TargetResult(BaseModel):
+class TargetResult(Model):
     """What happened to one target of a batch verb."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -70,7 +71,7 @@ class TargetResult(BaseModel):
         return self
 
 
-class BatchResult(BaseModel):
+class BatchResult(Model):
     """Every target's result, in the order the targets were given."""
 
     action: str

@@ -15,7 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from proxmox_mpc.core.modeling import Model
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-_]+")
 MAX_NAME = 64
@@ -130,7 +132,7 @@ _IPSET_REF = re.compile(r"\+(dc/|guest/|sdn/)?([A-Za-z][A-Za-z0-9\-_]+)")
 MAX_PORT_NUMBERS = 15
 
 
-class FirewallModel(BaseModel):
+class FirewallModel(Model):
     """Base of the firewall models: strict (unknown keys refused), frozen, PVE's key spellings accepted."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)

@@ -22,10 +22,11 @@ from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.firewall import FirewallRule, parse_rule_text
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.plan import FieldChange
 
 # PVE's digest of a list is the SHA-1 of its entries; an empty list answers no entry to read it from.
@@ -33,7 +34,7 @@ EMPTY_DIGEST = hashlib.sha1(b"").hexdigest()
 RuleOpKind = Literal["create", "update", "delete", "move"]
 
 
-class RuleOp(BaseModel):
+class RuleOp(Model):
     """One operation on a rule list: at `pos` (a move goes to `to`), counted when it runs."""
 
     model_config = ConfigDict(frozen=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.core import normalize as nz
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.identity import api_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.plan import OSTEMPLATE_FIELD, POOL_FIELD, PSEUDO_FIELDS, SSH_KEYS_FIELD, Change, FieldChange
 from proxmox_mpc.errors import ManifestError, UsageError
 
@@ -89,7 +90,7 @@ def _field_value(kind: str, key: str, value: str, storage: str | None) -> str:
     return value
 
 
-class ConfigUpdate(BaseModel):
+class ConfigUpdate(Model):
     """The requests one config change needs: keys to set, keys to delete, disks to grow."""
 
     params: dict[str, Any] = Field(default_factory=dict)

@@ -26,6 +26,7 @@ from pydantic import (
 
 from proxmox_mpc.core import normalize as nz
 from proxmox_mpc.core.identity import prefix
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.pveconfig import QEMU_NIC_MODELS, parse_size
 
 PowerState = Literal["running", "stopped", "absent"]
@@ -116,7 +117,7 @@ Size = Annotated[str, BeforeValidator(lambda v: _size(v))]
 Options = Annotated[dict[str, str], BeforeValidator(lambda v: _options(v))]
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
+from pydantic import ConfigDict, Field, PlainSerializer, computed_field
 
 from proxmox_mpc.core.identity import ApiType, GuestKind, api_type, guest_kind, is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 
 
 def rfc3339(moment: datetime) -> str:
@@ -46,7 +47,7 @@ def to_float(value: Any, default: float = 0.0) -> float:
         return default
 
 
-class Node(BaseModel):
+class Node(Model):
     """A cluster node as `pmpc node list` shows it."""
 
     model_config = ConfigDict(frozen=True)
@@ -80,7 +81,7 @@ class Node(BaseModel):
         )
 
 
-class Storage(BaseModel):
+class Storage(Model):
     """A storage as one node sees it."""
 
     kind: Literal["storage"] = "storage"
@@ -117,7 +118,7 @@ class Storage(BaseModel):
         )
 
 
-class GuestCounts(BaseModel):
+class GuestCounts(Model):
     """How many guests of each kind and power state live somewhere."""
 
     vms: int = 0
@@ -127,7 +128,7 @@ class GuestCounts(BaseModel):
     templates: int = 0
 
 
-class NodeDescription(BaseModel):
+class NodeDescription(Model):
     """Everything `pmpc node describe` shows about one node."""
 
     kind: Literal["node"] = "node"
@@ -181,7 +182,7 @@ def split_tags(raw: Any) -> list[str]:
     return sorted({t.strip().lower() for t in items if t.strip()})
 
 
-class BaseGuest(BaseModel):
+class BaseGuest(Model):
     """What every view of a guest shares: who it is, where it runs, its power state and its sizes.
 
     The listing (`Guest`), the observation (`ObservedGuest`), the stored row (`state.store.GuestRecord`)

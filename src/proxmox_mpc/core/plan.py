@@ -22,9 +22,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import ConfigDict, Field, field_validator, model_serializer
 
 from proxmox_mpc.core.identity import GUEST_KINDS, api_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import ManifestError
 
@@ -44,7 +45,7 @@ PSEUDO_FIELDS = frozenset(
 )
 
 
-class FieldChange(BaseModel):
+class FieldChange(Model):
     """One field of a guest that changes: `memory: 2048 -> 4096`."""
 
     model_config = ConfigDict(frozen=True)
@@ -63,7 +64,7 @@ class FieldChange(BaseModel):
         return data
 
 
-class Change(BaseModel):
+class Change(Model):
     """Everything that changes about one resource (a guest, a pool, ...)."""
 
     address: str
@@ -122,7 +123,7 @@ class Change(BaseModel):
         return f"{self.kind}/{self.vmid}" if self.vmid is not None else self.address
 
 
-class PendingReboot(BaseModel):
+class PendingReboot(Model):
     """A guest whose wanted values are set but wait for its next start (they count as applied)."""
 
     address: str
@@ -130,7 +131,7 @@ class PendingReboot(BaseModel):
     fields: list[str] = Field(default_factory=list)
 
 
-class Summary(BaseModel):
+class Summary(Model):
     """How many guests each kind of action touches."""
 
     add: int = 0
@@ -140,7 +141,7 @@ class Summary(BaseModel):
     power: int = 0
 
 
-class Plan(BaseModel):
+class Plan(Model):
     """A plan: the changes, in address order, and their summary."""
 
     format_version: str = FORMAT_VERSION

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from proxmox_mpc.core.modeling import Model
 
 # PVE's order of the keep-* options (PVE::JSONSchema's prune-backups format).
 KEEP_KEYS = ("keep-all", "keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly")
 MAX_KEEP = 1_000_000
 
 
-class Retention(BaseModel):
+class Retention(Model):
     """How many backups to keep, by age bucket (absent: not kept by that rule)."""
 
     model_config = ConfigDict(extra="forbid")

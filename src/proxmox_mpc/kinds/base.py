@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.manifest import Lifecycle
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.plan import Change, FieldChange
 
@@ -154,7 +155,7 @@ def guest_reference(loc: Loc, vmid: int | str, prefix: str = ANY_GUEST) -> Refer
     return Reference(loc, f"{prefix}/{vmid}", prefix)
 
 
-class Resource(BaseModel):
+class Resource(Model):
     """One resource of a non-guest kind as the cluster (or the last sync) shows it, normalised."""
 
     model_config = ConfigDict(frozen=True)
@@ -169,7 +170,7 @@ class Resource(BaseModel):
         return f"{self.kind}/{self.id}"
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

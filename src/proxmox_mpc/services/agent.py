@@ -7,9 +7,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
-
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import Guest, to_int
 from proxmox_mpc.errors import ApiError, OperationTimeout, PmpcError, UsageError
 from proxmox_mpc.services.connection import connect
@@ -26,7 +25,7 @@ T = TypeVar("T")
 Emit = Callable[[str, str], None]
 
 
-class ExecResult(BaseModel):
+class ExecResult(Model):
     """What a command run through the guest agent did (`vm exec -o json`)."""
 
     exit_code: int

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel
-
 from proxmox_mpc.config import (
     CONTEXT_FIELDS,
     REDACTED,
@@ -22,10 +20,11 @@ from proxmox_mpc.config import (
     settings_from_values,
 )
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.errors import ConfigError, ConnectionFailed, NotFound, UsageError
 
 
-class ContextSummary(BaseModel):
+class ContextSummary(Model):
     """One context of the contexts file, as `config get-contexts` lists it (no secrets)."""
 
     kind: str = "context"
@@ -43,7 +42,7 @@ class ContextSummary(BaseModel):
     read_only: bool = False
 
 
-class SetContextResult(BaseModel):
+class SetContextResult(Model):
     """What `config set-context` did."""
 
     kind: str = "context"

@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.config import SECRET_FIELDS, environ, redact_url
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import PmpcError
 
@@ -36,7 +37,7 @@ DEPENDENCIES = (
 )
 
 
-class StateStoreInfo(BaseModel):
+class StateStoreInfo(Model):
     """Where the state store is (password redacted), whether it opens, and its migration level."""
 
     available: bool = True
@@ -47,7 +48,7 @@ class StateStoreInfo(BaseModel):
     message: str = ""
 
 
-class TlsInfo(BaseModel):
+class TlsInfo(Model):
     """What the server's certificate looked like and whether pmpc's settings accept it."""
 
     fingerprint: str | None = None
@@ -61,7 +62,7 @@ class TlsInfo(BaseModel):
     protocol: str | None = None
 
 
-class Connectivity(BaseModel):
+class Connectivity(Model):
     """TCP and TLS reachability of the API endpoint, and what /version answered."""
 
     endpoint: str | None = None
@@ -73,7 +74,7 @@ class Connectivity(BaseModel):
     api_version: dict[str, Any] = Field(default_factory=dict)
 
 
-class DebugReport(BaseModel):
+class DebugReport(Model):
     """Everything `pmpc debug` prints; no secret ever enters it."""
 
     pmpc_version: str

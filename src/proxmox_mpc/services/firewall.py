@@ -14,6 +14,7 @@ from proxmox_mpc.core.firewall import FirewallAlias, FirewallIPSet, FirewallRule
 from proxmox_mpc.core.firewall_policy import firewall_path, options_from_api, rules_path
 from proxmox_mpc.core.firewall_rules import apply_op, diff_rules, list_digest, rule_request, rule_steps
 from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import to_int
 from proxmox_mpc.core.plan import Change
 from proxmox_mpc.errors import AuthError, Conflict, NotFound, UsageError
@@ -52,7 +53,7 @@ class RuleRow(FirewallRule):
     pos: int = Field(ge=0)
 
 
-class FirewallOptions(BaseModel):
+class FirewallOptions(Model):
     """The options of a level (`pmpc firewall options get`), option values as PVE means them."""
 
     level: str

@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import to_float, to_int
 from proxmox_mpc.errors import PmpcError
 
@@ -31,7 +32,7 @@ HA_DEGRADED = frozenset({"recovery", "freeze", "lost", "unknown"})
 MAX_LISTED = 10
 
 
-class Check(BaseModel):
+class Check(Model):
     """One health check: its name, OK/WARN/FAIL and one sentence, with the items behind it."""
 
     name: str
@@ -40,7 +41,7 @@ class Check(BaseModel):
     items: list[str] = Field(default_factory=list)
 
 
-class HealthReport(BaseModel):
+class HealthReport(Model):
     """Every check of one `pmpc health` run; `status` is the worst of them."""
 
     status: Status

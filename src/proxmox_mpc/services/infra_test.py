@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import api_type, is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import split_tags, to_int
 from proxmox_mpc.errors import FileWriteError, PmpcError, UsageError
 
@@ -28,7 +29,7 @@ DEFAULT_MEMORY = 512
 DEFAULT_CORES = 1
 
 
-class CheckResult(BaseModel):
+class CheckResult(Model):
     """One fact checked about one guest."""
 
     name: str
@@ -36,7 +37,7 @@ class CheckResult(BaseModel):
     message: str = ""
 
 
-class GuestResult(BaseModel):
+class GuestResult(Model):
     """Every check of one guest (or one group of generated tests) and whether they all passed."""
 
     guest: str
@@ -47,7 +48,7 @@ class GuestResult(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
 
 
-class TestRun(BaseModel):
+class TestRun(Model):
     """What `pmpc test` ran and how each guest fared."""
 
     __test__ = False  # not a pytest test class

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.errors import PmpcError, UsageError
 
@@ -24,7 +23,7 @@ FOLLOW_INTERVAL = 2.0
 NODE_TASK_LIMIT = 500
 
 
-class LogEntry(BaseModel):
+class LogEntry(Model):
     """One line of `pmpc logs`: a cluster task or a journalled pmpc action."""
 
     source: Literal["cluster", "pmpc"]

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.core.identity import is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.normalize import NET_RE, split_props
 from proxmox_mpc.core.secrets import MASK, redact_config
@@ -160,7 +161,7 @@ COMPARE = Needs(pending=True, refuse_offline=True, facts=True)
 RECORD = Needs(for_store=True, reads=(STORAGES, CLUSTER_STATUS, *RESOURCE_READS))
 
 
-class ClusterFacts(BaseModel):
+class ClusterFacts(Model):
     """What manifests are checked against: nodes, their storages (with content types) and bridges, resources."""
 
     nodes: set[str] = Field(default_factory=set)

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.errors import UsageError
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 UPID_PREFIX = "UPID:"
 
 
-class PlannedRequest(BaseModel):
+class PlannedRequest(Model):
     """The request `pmpc api` would send (printed on --dry-run)."""
 
     method: Method

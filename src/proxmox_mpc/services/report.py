@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel
-
 from proxmox_mpc.config import REDACTED, user_state_dir, write_private
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.errors import FileWriteError, PmpcError
 
 ISSUES_URL = "https://github.com/proxmox-mpc/proxmox-mpc/issues/new"
@@ -203,7 +202,7 @@ def _outside_fingerprints(text: str, change: Any) -> str:
 # ----------------------------------------------------------------------------- the report
 
 
-class IssueReport(BaseModel):
+class IssueReport(Model):
     """What `pmpc report-issue` wrote and where to take it."""
 
     path: str

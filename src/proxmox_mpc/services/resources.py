@@ -12,9 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.plan import Change, Plan, make_plan
 from proxmox_mpc.errors import ConfigError, Conflict, ManifestError
 from proxmox_mpc.kinds import registry
@@ -356,7 +355,7 @@ def record_outcome(store: Store | None, cluster: str | None, change: Change, run
 # ----------------------------------------------------------------------------- sync
 
 
-class ResourceChange(BaseModel):
+class ResourceChange(Model):
     """One difference between the store and the cluster: a resource added or deleted, or a field changed."""
 
     address: str

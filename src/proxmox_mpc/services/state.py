@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.config import redact_url
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import guest_kind, is_api_guest_type
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import UtcTime
 from proxmox_mpc.errors import NotFound, PmpcError, UsageError
 from proxmox_mpc.services.database import cluster_key, database_url, open_app_store, workspace_lock_name
@@ -94,7 +95,7 @@ def guest_history(
 # ----------------------------------------------------------------------------- the apply journal
 
 
-class InFlight(BaseModel):
+class InFlight(Model):
     """A task PVE accepted for a run that never recorded how it ended (the run was interrupted)."""
 
     address: str
@@ -102,7 +103,7 @@ class InFlight(BaseModel):
     upid: str
 
 
-class JournalRun(BaseModel):
+class JournalRun(Model):
     """One apply or destroy run: who ran it, how it ended, every step, and what a crash left open."""
 
     id: int
@@ -161,7 +162,7 @@ def journal_runs(app_ctx: AppContext, *, limit: int = 10) -> list[JournalRun]:
 # ----------------------------------------------------------------------------- drift
 
 
-class DriftReport(BaseModel):
+class DriftReport(Model):
     """What changed on the cluster since the last sync."""
 
     cluster: str
@@ -188,7 +189,7 @@ async def drift(app_ctx: AppContext) -> DriftReport:
 # ----------------------------------------------------------------------------- status
 
 
-class StatusReport(BaseModel):
+class StatusReport(Model):
     """`pmpc status`: what can be reached, and what the store knows."""
 
     workspace: str | None = None
@@ -313,7 +314,7 @@ def _live_counts(resources: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 # ----------------------------------------------------------------------------- upgrade / unlock
 
 
-class UpgradeResult(BaseModel):
+class UpgradeResult(Model):
     database: str
     before: str | None
     after: str
@@ -333,7 +334,7 @@ def upgrade(app_ctx: AppContext) -> UpgradeResult:
         store.close()
 
 
-class UnlockResult(BaseModel):
+class UnlockResult(Model):
     name: str
     held: bool
     released: bool

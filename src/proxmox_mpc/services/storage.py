@@ -6,9 +6,8 @@ import asyncio
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import Storage, UtcTime, to_int
 from proxmox_mpc.errors import NotFound
 from proxmox_mpc.services.connection import connect
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from proxmox_mpc.core.plan import Change
 
 
-class Volume(BaseModel):
+class Volume(Model):
     """One item of a storage's content: an ISO, a container template, a disk image, a backup."""
 
     kind: Literal["volume"] = "volume"

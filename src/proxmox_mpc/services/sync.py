@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import GuestKind
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest, to_int
 from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.kinds import registry
@@ -46,7 +47,7 @@ class ClusterSnapshot:
     resources: dict[str, list[Resource]] = field(default_factory=dict)
 
 
-class GuestChange(BaseModel):
+class GuestChange(Model):
     """One difference between the store and the cluster: a guest added or deleted, or one field changed."""
 
     address: str
@@ -59,14 +60,14 @@ class GuestChange(BaseModel):
     new: str | None = None
 
 
-class PlannedManifest(BaseModel):
+class PlannedManifest(Model):
     """A manifest file `sync --import --dry-run` would write, and the guest it describes."""
 
     path: str
     address: str
 
 
-class SyncReport(BaseModel):
+class SyncReport(Model):
     """What a sync wrote (or, with --dry-run, would write) to the store."""
 
     cluster: str

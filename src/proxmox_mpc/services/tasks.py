@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import PlannedRequest
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import UtcTime, to_int
 from proxmox_mpc.core.upid import parse_upid
 from proxmox_mpc.errors import (
@@ -36,7 +35,7 @@ LOCK_BACKOFF_MAX = 5.0
 FOLLOW_POLL = 0.5
 
 
-class TaskInfo(BaseModel):
+class TaskInfo(Model):
     """A Proxmox task as `pmpc task list|get` shows it."""
 
     kind: Literal["task"] = "task"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.manifest import CtManifest, VmManifest
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest, LoadedResource, Problem
 from proxmox_mpc.services.observe import ClusterFacts, observe
@@ -16,7 +17,7 @@ from proxmox_mpc.services.resources import compare_needs, node_problems, referen
 from proxmox_mpc.services.workspace_manifests import workspace_set
 
 
-class ValidateReport(BaseModel):
+class ValidateReport(Model):
     """The outcome of `pmpc validate` (it raises ManifestError when a problem was found)."""
 
     manifests: int

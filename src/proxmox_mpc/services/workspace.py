@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.config import WORKSPACE_FILE, read_workspace_file
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.errors import ConfigError, PmpcError, UsageError
 from proxmox_mpc.safeio.files import make_dirs, write_file
 
@@ -19,7 +20,7 @@ GITIGNORE_LINES = (".pmpc/", ".env", "*.tfstate", "*.tfstate.*", ".terraform/", 
 GITIGNORE_HEADER = "# pmpc: local state and secrets stay out of git"
 
 
-class InitResult(BaseModel):
+class InitResult(Model):
     """What `pmpc init` made, and what was already there."""
 
     kind: str = "workspace"

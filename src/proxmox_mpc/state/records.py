@@ -7,6 +7,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from proxmox_mpc.core.identity import GuestKind
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest, Storage, UtcTime, split_tags
 from proxmox_mpc.state.processes import process_gone
 
@@ -23,7 +24,7 @@ class GuestRecord(ObservedGuest):
         return self.deleted_at is not None
 
 
-class NodeRecord(BaseModel):
+class NodeRecord(Model):
     kind: Literal["node"] = "node"
     name: str
     status: str
@@ -44,7 +45,7 @@ class StorageRecord(Storage):
     deleted_at: UtcTime | None = None
 
 
-class ChangeRecord(BaseModel):
+class ChangeRecord(Model):
     """One history row: a field of a guest that a sync saw change (or the guest appearing/vanishing)."""
 
     sync_run_id: int
@@ -58,7 +59,7 @@ class ChangeRecord(BaseModel):
     changed_at: UtcTime
 
 
-class SyncRunRecord(BaseModel):
+class SyncRunRecord(Model):
     id: int
     cluster: str
     workspace: str | None = None
@@ -73,7 +74,7 @@ class SyncRunRecord(BaseModel):
     error: str | None = None
 
 
-class ApplyRunRecord(BaseModel):
+class ApplyRunRecord(Model):
     id: int
     cluster: str
     workspace: str | None = None
@@ -86,7 +87,7 @@ class ApplyRunRecord(BaseModel):
     host: str | None = None
 
 
-class JournalEntry(BaseModel):
+class JournalEntry(Model):
     id: int
     run_id: int
     address: str
@@ -97,7 +98,7 @@ class JournalEntry(BaseModel):
     at: UtcTime
 
 
-class LockInfo(BaseModel):
+class LockInfo(Model):
     """Who holds a workspace lock, and since when."""
 
     name: str
@@ -115,7 +116,7 @@ class LockInfo(BaseModel):
         return process_gone(self.pid, self.host, None)
 
 
-class ResourceRecord(BaseModel):
+class ResourceRecord(Model):
     """A stored resource: its kind, address and normalised data (deleted_at once it is gone)."""
 
     kind: str
@@ -131,7 +132,7 @@ class ResourceRecord(BaseModel):
         return self.address.split("/", 1)[1]
 
 
-class ResourceChangeRecord(BaseModel):
+class ResourceChangeRecord(Model):
     """One history row of a resource: added, deleted, or one field changed, seen by a sync."""
 
     sync_run_id: int

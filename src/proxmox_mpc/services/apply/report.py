@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, TypedDict
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import ExitCode, PmpcError, TargetsFailed
 
@@ -29,7 +30,7 @@ class RunOptions(TypedDict, total=False):
     progress: Progress | None
 
 
-class StepResult(BaseModel):
+class StepResult(Model):
     """One request of an action and how it went."""
 
     step: str
@@ -38,7 +39,7 @@ class StepResult(BaseModel):
     upid: str | None = None
 
 
-class ActionResult(BaseModel):
+class ActionResult(Model):
     """What happened to one change of the plan."""
 
     address: str
@@ -53,7 +54,7 @@ class ActionResult(BaseModel):
     steps: list[StepResult] = Field(default_factory=list)
 
 
-class ApplyReport(BaseModel):
+class ApplyReport(Model):
     """The outcome of `pmpc apply` / `pmpc destroy`."""
 
     kind: str = "apply"

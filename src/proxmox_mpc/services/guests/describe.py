@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import GuestKind
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import BaseGuest, Guest, to_int
 from proxmox_mpc.core.pveconfig import parse_property_string
 from proxmox_mpc.core.secrets import for_output
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 RECENT_TASKS = 10
 
 
-class PendingChange(BaseModel):
+class PendingChange(Model):
     """A config key whose value changes at the next start (or is deleted then)."""
 
     key: str

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.batch import PlannedRequest
 from proxmox_mpc.core.guest_requests import clean_params
 from proxmox_mpc.core.identity import GuestKind
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import Guest, UtcTime, to_int
 from proxmox_mpc.errors import NotFound
 from proxmox_mpc.services.completion import record_snapshots
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
 
 
-class Snapshot(BaseModel):
+class Snapshot(Model):
     """One snapshot of a guest."""
 
     kind: Literal["snapshot"] = "snapshot"
