@@ -214,7 +214,17 @@ def write_snapshot(
     _write_nodes(store, cluster_id, snapshot, now)
     _write_storages(store, cluster_id, snapshot, now)
     prior_guests = {g.vmid: g for g in previous}
-    store.upsert_guests(cluster_id, [guest_row(g, prior_guests.get(g.vmid), now) for g in snapshot.guests])
+    rows, seen = [], []
+    for guest in snapshot.guests:
+        prior = prior_guests.get(guest.vmid)
+        row = guest_row(guest, prior, now)
+        # A guest stored just as it is now only gets its last_seen: its config is not serialised again.
+        if prior is not None and prior.deleted_at is None and guest_row(prior, prior, now) == row:
+            seen.append(guest.vmid)
+        else:
+            rows.append(row)
+    store.upsert_guests(cluster_id, rows)
+    store.mark_guests_seen(cluster_id, seen, now)
     store.mark_guests_deleted(cluster_id, [c.vmid for c in changes if c.change == "delete"], now)
     store.add_changes([change_row(cluster_id, run_id, c, now) for c in changes])
 

@@ -75,6 +75,10 @@ class Inventory(Repository):
         """Set deleted_at on these guests (kept, not removed: history stays readable)."""
         self._mark_deleted(guests_t, cluster_id, ("vmid",), [{"b_vmid": v} for v in vmids], when)
 
+    def mark_guests_seen(self, cluster_id: int, vmids: Iterable[int], when: datetime) -> None:
+        """Set last_seen on these guests (a sync saw them unchanged: nothing else of their rows is rewritten)."""
+        self._stamp(guests_t, "last_seen", cluster_id, ("vmid",), [{"b_vmid": v} for v in vmids], when)
+
     def guest_counts(self, cluster: str) -> dict[str, dict[str, int]]:
         """Return {kind: {status: count}} of the non-deleted guests (templates counted as `template`)."""
         from sqlalchemy import func, select

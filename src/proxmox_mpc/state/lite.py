@@ -267,9 +267,21 @@ class LiteStore:
     def _mark_deleted(
         self, table: str, cluster_id: int, keys: Sequence[str], values: Iterable[Sequence[Any]], when: datetime
     ) -> None:
+        self._stamp(table, "deleted_at", cluster_id, keys, values, when)
+
+    def _stamp(
+        self,
+        table: str,
+        column: str,
+        cluster_id: int,
+        keys: Sequence[str],
+        values: Iterable[Sequence[Any]],
+        when: datetime,
+    ) -> None:
+        """Set the time `column` of a cluster's rows matching each key tuple of `values`."""
         where = " AND ".join(f"{k} = ?" for k in keys)
-        sql = f"UPDATE {table} SET deleted_at = ? WHERE cluster_id = ? AND {where}"
-        stamp = to_db("deleted_at", when)
+        sql = f"UPDATE {table} SET {column} = ? WHERE cluster_id = ? AND {where}"
+        stamp = to_db(column, when)
         self._write_many(sql, ([stamp, cluster_id, *v] for v in values))
 
     # ------------------------------------------------------------------ schema, clusters
@@ -366,6 +378,9 @@ class LiteStore:
 
     def mark_guests_deleted(self, cluster_id: int, vmids: Iterable[int], when: datetime) -> None:
         self._mark_deleted("pmpc_guests", cluster_id, ("vmid",), ((v,) for v in vmids), when)
+
+    def mark_guests_seen(self, cluster_id: int, vmids: Iterable[int], when: datetime) -> None:
+        self._stamp("pmpc_guests", "last_seen", cluster_id, ("vmid",), ((v,) for v in vmids), when)
 
     # ------------------------------------------------------------------ resources
 

@@ -117,6 +117,18 @@ class Repository:
         self, table: Table, cluster_id: int, keys: Sequence[str], params: list[dict[str, Any]], when: datetime
     ) -> None:
         """Set deleted_at on a cluster's rows matching each parameter set (`b_<key>` per key column)."""
+        self._stamp(table, "deleted_at", cluster_id, keys, params, when)
+
+    def _stamp(
+        self,
+        table: Table,
+        column: str,
+        cluster_id: int,
+        keys: Sequence[str],
+        params: list[dict[str, Any]],
+        when: datetime,
+    ) -> None:
+        """Set the time `column` of a cluster's rows matching each parameter set (`b_<key>` per key column)."""
         from sqlalchemy import bindparam, update
 
         if not params:
@@ -124,7 +136,7 @@ class Repository:
         stmt = (
             update(table)
             .where(table.c.cluster_id == cluster_id, *(table.c[k] == bindparam(f"b_{k}") for k in keys))
-            .values(deleted_at=when)
+            .values({column: when})
         )
         with self.transaction() as conn:
             conn.execute(stmt, params)
