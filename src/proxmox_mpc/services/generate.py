@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -148,47 +149,71 @@ _Loaded = tuple["ManifestSet | None", "list[Any] | None"]
 
 
 def _load(app_ctx: AppContext) -> _Loaded:
-    """Return the workspace's manifests (None outside a workspace or without any) and their guests' specs."""
+    """Return the workspace's manifests (None outside a workspace or without any) and their guests' specs.
+
+    They live until the run ends: they are kept out of the garbage collector's walks (see _settled).
+    """
     found = _manifests(app_ctx)
     if found is None:
         return None, None
-    return found, desired_specs([item.manifest for item in found.guests])
+    desired = desired_specs([item.manifest for item in found.guests])
+    gc.freeze()
+    return found, desired
 
 
-async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet | None, list[Any] | None, _Facts]:
-    """Read what exists while the workspace's manifests load (in a worker thread); return both.
+# Work a run does in a worker thread once the manifests are loaded and the guests listed, while the rest
+# is read: (manifests, their guests' specs, the guests) -> what it made.
+_Early = Callable[["ManifestSet", list[Any], list[ObservedGuest]], Any]
+
+
+async def _live_inputs(
+    app_ctx: AppContext, generator: str, early: _Early | None = None
+) -> tuple[ManifestSet | None, list[Any] | None, _Facts, Any]:
+    """Read what exists while the workspace's manifests load (in a worker thread); return both, and what
+    `early` made (None when it did not run: no manifests).
 
     The guests, the other kinds and the nodes are read at once; only the per-guest reads the manifests
     choose (the addresses, a described guest's firewall) wait for them. An error of the manifests wins
-    over a read error, as when they were loaded before the cluster was read. Without manifest files the
-    guests' configs are read (they are described from them).
+    over a read error, as when they were loaded before the cluster was read, and a read error over one of
+    `early`'s. Without manifest files the guests' configs are read (they are described from them).
     """
     from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
     from proxmox_mpc.services.observe import aside
 
     workspace = app_ctx.workspace
     if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):
-        return None, None, await _live_facts(app_ctx, generator, None)
+        return None, None, await _live_facts(app_ctx, generator, None), None
     loading = aside(_load, app_ctx)
+    listing: asyncio.Future[list[ObservedGuest]] = asyncio.get_running_loop().create_future()
 
     async def described() -> frozenset[str]:
         found = (await loading)[0]
         return frozenset(i.manifest.address for i in found.resources) if found is not None else frozenset()
 
+    async def ahead() -> Any:
+        if early is None:
+            return None
+        found, desired = await loading
+        guests = await listing
+        return None if found is None else await aside(early, found, desired or [], guests)
+
     naming = asyncio.ensure_future(described())
-    reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming))
+    making = asyncio.ensure_future(ahead())
+    listed = listing.set_result if early is not None else None
+    reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming, listed))
     try:
         await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
         found, desired = await loading
         facts = await reading
+        made = await making
     finally:
-        for task in (reading, naming):
+        for task in (reading, naming, making):
             task.cancel()
-        await asyncio.gather(reading, naming, return_exceptions=True)
+        await asyncio.gather(reading, naming, making, return_exceptions=True)
     if found is None:
         # Only empty manifest files: the guests are described from their configs after all.
         facts = await _live_facts(app_ctx, generator, None)
-    return found, desired, facts
+    return found, desired, facts, made
 
 
 async def _live_facts(
@@ -196,12 +221,14 @@ async def _live_facts(
     generator: str,
     loading: asyncio.Future[_Loaded] | None,
     described: asyncio.Future[frozenset[str]] | None = None,
+    on_guests: Callable[[list[ObservedGuest]], Any] | None = None,
 ) -> _Facts:
     """Read what exists: the guests (their configs only without manifests, which are then described from
     them), the other kinds, and (for Ansible) the addresses of the running guests.
 
     `loading`: the manifests and their specs, loading meanwhile (None: there are none, configs are read);
-    `described`: the addresses the manifests make exist, once they are loaded.
+    `described`: the addresses the manifests make exist, once they are loaded; `on_guests`: called with
+    the guests once they are listed.
     """
     from proxmox_mpc.generators.model import agent_address
     from proxmox_mpc.kinds import registry
@@ -216,7 +243,7 @@ async def _live_facts(
 
     specs: dict[int, Any] = {}
     addressed = _address_reads(desired_of, specs) if generator == "ansible" else ()
-    needs = Needs(configs=loading is None, for_store=True, reads=(*RESOURCE_READS, *addressed))
+    needs = Needs(configs=loading is None, for_store=True, reads=(*RESOURCE_READS, *addressed), on_guests=on_guests)
     async with connect(app_ctx, bulk=True) as api:
         observation = await observe(api, needs, described=described)
     found_addresses: dict[int, str | None] = {}
@@ -412,39 +439,25 @@ def _target(out_dir: Path, rel: str, resolved_dirs: dict[str, str] | None = None
 
 
 def plan_files(
-    generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool
+    generator: str,
+    out_dir: Path,
+    rendered: dict[str, str],
+    *,
+    force: bool,
+    planned: dict[str, GeneratedFile | str] | None = None,
 ) -> list[GeneratedFile]:
     """Decide, for every rendered file and every stale generated file, what writing would do.
+
+    `planned`: what decide() already made of some of these files (with the same texts).
 
     Raises:
         Conflict: a file was edited by hand (or is not pmpc's) and --force was not given; lists them all.
         ManifestError: a path would leave the output directory.
     """
-    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state
-
-    files: list[GeneratedFile] = []
-    conflicts: list[str] = []
-    dirs: dict[str, str] = {}
-    for rel in sorted(rendered):
-        target = _target(out_dir, rel, dirs)
-        text = rendered[rel]
-        action: Action
-        current = _current(target, text)
-        if current is None:
-            action = "create"
-        else:
-            if current == text:
-                action = "unchanged"
-            elif SCAFFOLD_MARK in text[:500]:
-                action = "keep"  # a scaffold belongs to the user once written
-            elif file_state(current) == "generated":
-                action = "update"
-            elif force:
-                action = "overwrite"
-            else:
-                conflicts.append(str(Path(target)))
-                continue
-        files.append(_file(generator, out_dir, rel, action))
+    decided = {rel: d for rel, d in (planned or {}).items() if rel in rendered}
+    decided.update(decide(generator, out_dir, {r: t for r, t in rendered.items() if r not in decided}, force=force))
+    order = sorted(decided)
+    conflicts = [d for d in (decided[rel] for rel in order) if isinstance(d, str)]
     if conflicts:
         listed = ", ".join(conflicts[:10]) + (
             f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
@@ -454,8 +467,41 @@ def plan_files(
             "Pass --force to overwrite them.",
             details={"files": conflicts},
         )
-    files += _stale(generator, out_dir, rendered)
-    return files
+    files = [d for d in (decided[rel] for rel in order) if isinstance(d, GeneratedFile)]
+    return files + _stale(generator, out_dir, rendered)
+
+
+def decide(generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool) -> dict[str, GeneratedFile | str]:
+    """Decide what writing each rendered file would do: {relative path: the file with its action, or the
+    path of a file changed by hand (or not pmpc's) that only --force overwrites}.
+
+    Raises:
+        ManifestError: a path would leave the output directory, or is a directory.
+    """
+    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state
+
+    decided: dict[str, GeneratedFile | str] = {}
+    dirs: dict[str, str] = {}
+    for rel in sorted(rendered):
+        target = _target(out_dir, rel, dirs)
+        text = rendered[rel]
+        action: Action
+        current = _current(target, text)
+        if current is None:
+            action = "create"
+        elif current == text:
+            action = "unchanged"
+        elif SCAFFOLD_MARK in text[:500]:
+            action = "keep"  # a scaffold belongs to the user once written
+        elif file_state(current) == "generated":
+            action = "update"
+        elif force:
+            action = "overwrite"
+        else:
+            decided[rel] = str(Path(target))
+            continue
+        decided[rel] = _file(generator, out_dir, rel, action)
+    return decided
 
 
 def _current(target: str, text: str) -> str | None:
@@ -585,19 +631,25 @@ async def generate(
         Conflict: a file was changed by hand and --force was not given (nothing is written).
     """
     _check_options(generator, provider_version, frameworks)
-    if offline:
-        found, desired = _load(app_ctx)
-        facts = _stored_facts(app_ctx)
-    else:
-        found, desired, facts = await _live_inputs(app_ctx, generator)
+    out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
+    made: tuple[Any, dict[str, GeneratedFile | str]] | None = None
     with _settled():
+        if offline:
+            found, desired = _load(app_ctx)
+            facts = _stored_facts(app_ctx)
+        else:
+            # Ansible's host_vars files and guest tasks need no address: made while the addresses are read.
+            early = partial(_ansible_ahead, out_dir=out_dir, force=force) if generator == "ansible" else None
+            found, desired, facts, made = await _live_inputs(app_ctx, generator, early)
+        gc.freeze()
         return _make(
             app_ctx,
             generator,
             found,
             desired,
             facts,
-            out=out,
+            made,
+            out_dir=out_dir,
             force=force,
             dry_run=dry_run,
             provider_version=provider_version,
@@ -608,16 +660,29 @@ async def generate(
 
 @contextmanager
 def _settled() -> Iterator[None]:
-    """Keep the garbage collector off every object that exists now (the inputs, alive until the end).
+    """Let a run keep its inputs (alive until it ends) out of the garbage collector's walks: within, each
+    gc.freeze() sets aside every object that exists then; they are handed back to the collector at the end.
 
     Python's collector walks every object made since its last full collection each time a young
-    generation fills up: after reading 10,000 guests, one such walk took 0.2 s and freed nothing.
+    generation fills up: with 10,000 manifests loaded, one such walk took 0.2 to 0.5 s and freed nothing
+    (and, in the thread that renders while the cluster is read, held up the reads meanwhile).
     """
-    gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
+
+
+def _ansible_ahead(
+    found: ManifestSet, desired: list[Any], guests: list[ObservedGuest], *, out_dir: Path, force: bool
+) -> tuple[Any, dict[str, GeneratedFile | str]]:
+    """Make and decide what Ansible's guests alone make (ansible.prepare), their addresses still unknown."""
+    from proxmox_mpc.generators import ansible
+    from proxmox_mpc.generators.model import GenerateInputs
+
+    specs, _, _ = build_inputs([item.manifest for item in found.guests], _Facts(guests=guests), desired)
+    prepared = ansible.prepare(GenerateInputs(guests=specs))
+    return prepared, decide(ansible.GENERATOR, out_dir, prepared.host_vars, force=force)
 
 
 def _make(
@@ -626,8 +691,9 @@ def _make(
     found: ManifestSet | None,
     desired: list[Any] | None,
     facts: _Facts,
+    made: tuple[Any, dict[str, GeneratedFile | str]] | None,
     *,
-    out: Path | None,
+    out_dir: Path,
     force: bool,
     dry_run: bool,
     provider_version: str | None,
@@ -642,7 +708,7 @@ def _make(
     specs, clone_vmids, warnings = build_inputs(manifests, facts, desired)
     if found is None and facts.source == "none":
         warnings.append("No manifests and no synced state: nothing to describe (run `pmpc sync` first).")
-    out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
+    prepared, planned = made if made is not None else (None, None)
     inputs = GenerateInputs(
         cluster=_cluster_info(app_ctx, facts.nodes),
         guests=specs,
@@ -659,12 +725,12 @@ def _make(
         ]
         rendered = terraform.render(inputs, clone_vmids)
     elif generator == "ansible":
-        rendered = ansible.render(inputs)
+        rendered = ansible.render(inputs, prepared)
     else:
         tf_dir = terraform_out if terraform_out is not None else default_out(app_ctx, "terraform")
         relative = os.path.relpath(Path(tf_dir).resolve(), (out_dir / "terratest").resolve())
         rendered = tests.render(inputs.model_copy(update={"terraform_dir": Path(relative).as_posix()}))
-    files = plan_files(generator, out_dir, rendered, force=force)
+    files = plan_files(generator, out_dir, rendered, force=force, planned=planned)
     if not dry_run:
         # Inside the workspace, nothing between it and the files may be a symlink (a repository
         # could commit `terraform -> /etc`); an --out elsewhere is trusted as given.
