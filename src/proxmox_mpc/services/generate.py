@@ -641,7 +641,6 @@ async def generate(
             # Ansible's host_vars files and guest tasks need no address: made while the addresses are read.
             early = partial(_ansible_ahead, out_dir=out_dir, force=force) if generator == "ansible" else None
             found, desired, facts, made = await _live_inputs(app_ctx, generator, early)
-        gc.freeze()
         return _make(
             app_ctx,
             generator,
@@ -660,12 +659,13 @@ async def generate(
 
 @contextmanager
 def _settled() -> Iterator[None]:
-    """Let a run keep its inputs (alive until it ends) out of the garbage collector's walks: within, each
-    gc.freeze() sets aside every object that exists then; they are handed back to the collector at the end.
+    """Let a run keep its manifests (alive until it ends) out of the garbage collector's walks: within,
+    gc.freeze() (see _load) sets aside every object that exists then; they are handed back at the end.
 
     Python's collector walks every object made since its last full collection each time a young
     generation fills up: with 10,000 manifests loaded, one such walk took 0.2 to 0.5 s and freed nothing
-    (and, in the thread that renders while the cluster is read, held up the reads meanwhile).
+    (and, in the thread that renders while the cluster is read, held up the reads meanwhile). Nothing is
+    set aside after the reads: their cyclic garbage (an error answer's exception) is left to collect.
     """
     try:
         yield
