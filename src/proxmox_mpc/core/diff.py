@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -300,6 +300,11 @@ def match_guests(
     return pairs, sorted(rest, key=lambda g: g.vmid)
 
 
+# A diff made before the plan was built (while the other guests were still being read), by id() of its
+# manifest: the manifest, the guest and the config object it compared, and the change (None: none needed).
+EarlyDiffs = Mapping[int, tuple[AnyManifest, ObservedGuest, dict[str, Any], Change | None]]
+
+
 def build_plan(
     manifests: Sequence[AnyManifest],
     observed: Iterable[ObservedGuest],
@@ -307,14 +312,17 @@ def build_plan(
     context: str | None = None,
     workspace: str | None = None,
     created_at: datetime | None = None,
+    early: EarlyDiffs | None = None,
 ) -> Plan:
     """Compare manifests with observed guests and return the plan; guests without a manifest are unmanaged.
+
+    `early`: diffs already made; one is used only for the very manifest, guest and config it compared.
 
     Raises:
         ManifestError: manifests and guests cannot be paired unambiguously.
     """
     pairs, rest = match_guests(manifests, observed)
-    changes = [c for c in (diff_guest(m, g) for m, g in pairs) if c is not None]
+    changes = [c for c in (_diff_pair(m, g, early) for m, g in pairs) if c is not None]
     unmanaged = [f"{g.ref} ({g.name})" for g in rest]
     return make_plan(
         changes,
@@ -324,6 +332,13 @@ def build_plan(
         unmanaged=unmanaged,
         pending_reboot=pending_reboots(pairs, changes),
     )
+
+
+def _diff_pair(manifest: AnyManifest, guest: ObservedGuest | None, early: EarlyDiffs | None) -> Change | None:
+    made = early.get(id(manifest)) if early and guest is not None else None
+    if made is not None and made[0] is manifest and made[1] is guest and guest is not None and made[2] is guest.config:
+        return made[3]
+    return diff_guest(manifest, guest)
 
 
 def pending_reboots(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.diff import diff_guest
 from proxmox_mpc.core.identity import prefix
+from proxmox_mpc.core.manifest import AnyManifest
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
@@ -123,13 +126,14 @@ async def compute_plan(
         check_creatable(kept, plan, create_facts(facts, observed))
     else:
         loading = load_aside(app_ctx, targets)
+        early: dict[int, Any] = {}
         try:
             async with connect(app_ctx, bulk=True) as api:
-                found, observation = await load_observing(api, loading)
+                found, observation = await load_observing(api, loading, early)
                 observed, facts = observation.guests, observation.facts
                 require_valid(found.guests, facts, found.resources)
                 kept, guests = select(found.guests, observed, chosen)
-                plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed)
+                plan = await build_checked_plan(app_ctx, api, kept, guests, facts, everything=observed, early=early)
         except Exception:
             await loading
             raise
@@ -164,11 +168,15 @@ def load_aside(app_ctx: AppContext, targets: Sequence[str]) -> asyncio.Future[Ma
     return aside(workspace_set, app_ctx, targets)
 
 
-async def load_observing(api: ProxmoxClient, loading: asyncio.Future[ManifestSet]) -> tuple[ManifestSet, Observation]:
+async def load_observing(
+    api: ProxmoxClient, loading: asyncio.Future[ManifestSet], early: dict[int, Any] | None = None
+) -> tuple[ManifestSet, Observation]:
     """Read the cluster as plan compares it while the manifests load; return both.
 
     Only the per-guest reads the manifests choose (a described guest's firewall) wait for them. An
     error of the manifests wins over a read error, as when they were loaded before the cluster was read.
+    `early` (core.diff.EarlyDiffs) gets each guest's diff against the manifest naming its VMID as its
+    config arrives, once the manifests have loaded: the client diffs while it waits on the server.
 
     Raises:
         ManifestError: a manifest is invalid.
@@ -178,8 +186,11 @@ async def load_observing(api: ProxmoxClient, loading: asyncio.Future[ManifestSet
     async def described() -> frozenset[str]:
         return compare_needs((await loading).resources).described
 
+    needs = compare_needs(())
+    if early is not None:
+        needs = dataclasses.replace(needs, on_config=_diff_on_arrival(loading, early))
     naming = asyncio.ensure_future(described())
-    observing = asyncio.ensure_future(observe(api, compare_needs(()), described=naming))
+    observing = asyncio.ensure_future(observe(api, needs, described=naming))
     try:
         await asyncio.wait((loading, observing), return_when=asyncio.FIRST_EXCEPTION)
         return await loading, await observing
@@ -187,6 +198,31 @@ async def load_observing(api: ProxmoxClient, loading: asyncio.Future[ManifestSet
         for task in (observing, naming):
             task.cancel()
         await asyncio.gather(observing, naming, return_exceptions=True)
+
+
+def _diff_on_arrival(loading: asyncio.Future[ManifestSet], early: dict[int, Any]) -> Callable[[ObservedGuest], None]:
+    """Return observe's `on_config` hook that diffs a guest against the manifest naming its VMID (kept in
+    `early` for build_plan, which still pairs every manifest itself and diffs again what it pairs otherwise)."""
+    by_vmid: dict[int, AnyManifest] | None = None
+
+    def diff_now(guest: ObservedGuest) -> None:
+        nonlocal by_vmid
+        if not loading.done() or loading.cancelled() or loading.exception() is not None:
+            return
+        if by_vmid is None:
+            by_vmid = {}
+            for item in loading.result().guests:
+                if item.manifest.vmid is not None:
+                    by_vmid.setdefault(item.manifest.vmid, item.manifest)
+        manifest = by_vmid.get(guest.vmid)
+        if manifest is None:
+            return
+        try:
+            early[id(manifest)] = (manifest, guest, guest.config, diff_guest(manifest, guest))
+        except Exception:  # diffed again when the plan is built, where its error belongs
+            return
+
+    return diff_now
 
 
 # ----------------------------------------------------------------------------- protection and the journal

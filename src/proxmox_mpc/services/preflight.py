@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.diff import build_plan
+from proxmox_mpc.core.diff import EarlyDiffs, build_plan
 from proxmox_mpc.core.manifest import AnyManifest
 from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.core.plan import Change, Plan
@@ -21,13 +21,19 @@ if TYPE_CHECKING:
     from proxmox_mpc.core.preflight import CreateFacts
 
 
-def build(app_ctx: AppContext, kept: Sequence[LoadedManifest], guests: Sequence[ObservedGuest]) -> Plan:
+def build(
+    app_ctx: AppContext,
+    kept: Sequence[LoadedManifest],
+    guests: Sequence[ObservedGuest],
+    early: EarlyDiffs | None = None,
+) -> Plan:
     """Compare manifests with guests: the plan, labelled with the context and the workspace (pure)."""
     return build_plan(
         [item.manifest for item in kept],
         guests,
         context=app_ctx.settings.context,
         workspace=workspace_label(app_ctx),
+        early=early,
     )
 
 
@@ -39,13 +45,14 @@ async def build_checked_plan(
     facts: ClusterFacts,
     *,
     everything: Sequence[ObservedGuest] | None = None,
+    early: EarlyDiffs | None = None,
 ) -> Plan:
     """Build the plan and run its pre-flight against the live cluster (templates listed when needed).
 
     Raises:
         ManifestError: a create, or a replace's create, would be refused.
     """
-    plan = build(app_ctx, loaded, guests)
+    plan = build(app_ctx, loaded, guests, early)
     templates = await read_templates(api, plan.changes)
     check_creatable(loaded, plan, create_facts(facts, everything if everything is not None else guests, templates))
     return plan
