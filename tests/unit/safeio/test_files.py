@@ -174,6 +174,23 @@ def test_write_files_refuses_one_unsafe_file_and_writes_the_others(tmp_path, out
     assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
 
 
+def test_write_files_renames_nothing_before_the_last_flush_has_seen_every_temporary(tmp_path, monkeypatch):
+    seen: list[tuple[int, int]] = []  # (temporaries, final files) in the directory at each syncfs
+
+    def syncfs(fd: int) -> int:
+        names = os.listdir(fd)
+        seen.append((sum(n.endswith(".pmpc-tmp") for n in names), sum(n.endswith(".yaml") for n in names)))
+        return 0
+
+    monkeypatch.setattr(files, "_syncfs", lambda: syncfs)
+    monkeypatch.setattr(files._Writeback, "EVERY", 2)  # head starts while the batch is still being written
+    wanted = {tmp_path / f"g{n}.yaml": f"guest {n}\n" for n in range(9)}
+    assert write_files(list(wanted.items()), root=tmp_path) == []
+    assert {p: p.read_text(encoding="utf-8") for p in wanted} == wanted
+    assert len(seen) >= 2 and seen[-1] == (9, 0)  # head starts, then the flush of all nine, none renamed yet
+    assert all(finals == 0 for _, finals in seen) and _leftovers(tmp_path) == []
+
+
 def test_write_files_passes_over_a_temporary_name_someone_else_holds(tmp_path, monkeypatch):
     tokens = iter(["0000aaaa", "0000bbbb"])
     monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(tokens))
