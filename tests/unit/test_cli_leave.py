@@ -1,5 +1,6 @@
 """cli.leave(): the process ends with its exit code, its exit handlers run and its output is flushed, and a
-thread still at work is waited for (then the exit is the ordinary one)."""
+thread still at work is waited for (then the exit is the ordinary one).
+A command collects cyclic garbage rarely; the console, which runs for hours, more often."""
 
 from __future__ import annotations
 
@@ -98,3 +99,30 @@ def test_a_reader_gone_before_the_flush_is_no_error() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert err == ""
+
+
+def test_a_command_collects_garbage_rarely_and_the_console_more_often(monkeypatch) -> None:
+    import gc
+
+    from proxmox_mpc import cli
+
+    done = run_python(
+        """
+        import atexit, gc, sys
+        from proxmox_mpc import cli
+        atexit.register(lambda: print(gc.get_threshold()))
+        sys.argv = ["pmpc", "--version"]
+        cli.main()
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == str(cli.GC_THRESHOLDS)
+
+    seen: list[tuple[int, ...]] = []
+    monkeypatch.setattr("proxmox_mpc.console.repl.run", lambda *a, **k: seen.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    try:
+        cli.open_console(object())
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [cli.CONSOLE_GC_THRESHOLDS]
