@@ -414,8 +414,8 @@ def test_a_workspace_whose_manifest_files_hold_nothing_is_described_from_the_con
 
 
 def test_with_manifests_edited_host_vars_and_playbooks_are_refused_together(cluster, cli, tmp_path, monkeypatch):
-    # The host_vars files are decided while the addresses are read, the other files after: one refusal
-    # names them all, in order, and nothing is written.
+    # One refusal names every file changed by hand (a host_vars file, a playbook), in order, and nothing
+    # is written.
     root = workspace(
         tmp_path / "ws",
         {

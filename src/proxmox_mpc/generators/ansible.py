@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from proxmox_mpc.core.guest_params import QEMU_OSTYPES
@@ -383,19 +382,21 @@ def _secret_lookup(value: Any) -> Any:
     return value
 
 
-def _guest_tasks(inputs: GenerateInputs) -> list[dict[str, Any]]:
-    # Templates first, so clones find their source.
+def _provision(inputs: GenerateInputs) -> list[dict[str, Any]]:
+    # The other kinds first (a guest joins a pool that must exist), then templates, so clones find their
+    # source; what names guests (backup jobs, HA resources, then the HA rules over those) last.
     ordered = sorted(inputs.guests, key=lambda g: (not g.template, g.clone_from is not None))
-    tasks = []
+    later = after_guests(inputs.resources)
+    tasks = [task for r in inputs.resources if r not in later for task in _resource_tasks(r)]
     for guest in ordered:
         tasks += _vm_tasks(guest, inputs) if guest.kind == "vm" else _ct_tasks(guest, inputs)
-    return tasks
+    return tasks + [task for r in later for task in _resource_tasks(r)]
 
 
-def _task_blocks(tasks: list[dict[str, Any]]) -> list[str]:
-    """Return each task of the provision play as the lines of one item of its `tasks:` list.
+def _tasks_yaml(tasks: list[dict[str, Any]]) -> str:
+    """Return the provision play's tasks as the lines of its `tasks:` list, a blank line between two tasks.
 
-    Made as strings rather than by a template loop: the loop's steps were a third of the time of a
+    Made as a string rather than by a template loop: the loop's steps were a third of the time of a
     fleet's provision.yml.
     """
     blocks = []
@@ -406,51 +407,17 @@ def _task_blocks(tasks: list[dict[str, Any]]) -> list[str]:
         if task.get("no_log"):
             block += "\n      no_log: true"
         blocks.append(block)
-    return blocks
+    return "\n\n".join(blocks)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """What the guests alone make (not their addresses, not the other kinds): each guest's host_vars file
-    and its provision tasks. A run makes it while the addresses are still being read."""
-
-    host_vars: dict[str, str]  # path -> text
-    guest_tasks: list[str]  # the provision play's guest tasks, as _task_blocks spells them
-
-
-def prepare(inputs: GenerateInputs) -> Prepared:
-    """Make what the guests alone make (see Prepared); render(inputs, prepared) makes the rest.
-
-    Raises:
-        ManifestError: a guest or node name is unsafe, or a container clone source has no VMID.
-    """
-    return _prepare(inputs.sorted())
-
-
-def _prepare(inputs: GenerateInputs) -> Prepared:
-    check_inputs(inputs)
-    guest_tasks = _task_blocks(_guest_tasks(inputs))
-    names = host_names([g for g in inputs.guests if not g.template])
-    host_vars: dict[str, str] = {}
-    for guest in inputs.guests:
-        if guest.template:
-            continue
-        path = f"inventory/host_vars/{safe_name(names[(guest.name, guest.vmid)])}.yml"
-        host_vars[path] = with_header(GENERATOR, path, _host_vars_text(guest))
-    return Prepared(host_vars=host_vars, guest_tasks=guest_tasks)
-
-
-def render(inputs: GenerateInputs, prepared: Prepared | None = None) -> dict[str, str]:
+def render(inputs: GenerateInputs) -> dict[str, str]:
     """Render the Ansible files: {relative path: text}.
-
-    `prepared`: what prepare() made of the same guests (their addresses aside) and the same cluster, if made.
 
     Raises:
         ManifestError: a guest or node name is unsafe, or a container clone source has no VMID.
     """
     inputs = inputs.sorted()
-    if prepared is None:
-        prepared = _prepare(inputs)
+    check_inputs(inputs)
     cluster = inputs.cluster
     inventory = _inventory(inputs.guests)
     tags = sorted({t for g in inputs.guests if not g.template for t in g.tags})
@@ -458,16 +425,11 @@ def render(inputs: GenerateInputs, prepared: Prepared | None = None) -> dict[str
     for tag in tags:
         by_group.setdefault(f"tag_{identifier(tag)}", []).append(tag)
     roles = [{"tags": by_group[g], "group": g, "role": g} for g in sorted(by_group)]
-    # The other kinds first (a guest joins a pool that must exist), then the guests; what names guests
-    # (backup jobs, HA resources, then the HA rules over those) last.
-    later = after_guests(inputs.resources)
-    first = [task for r in inputs.resources if r not in later for task in _resource_tasks(r)]
-    last = [task for r in later for task in _resource_tasks(r)]
     context: dict[str, Any] = {
         "cluster": cluster,
         "inventory": inventory,
         "roles": roles,
-        "tasks_yaml": "\n\n".join([*_task_blocks(first), *prepared.guest_tasks, *_task_blocks(last)]),
+        "tasks_yaml": _tasks_yaml(_provision(inputs)),
         "kvm": KVM,
         "lxc": LXC,
     }
@@ -483,7 +445,12 @@ def render(inputs: GenerateInputs, prepared: Prepared | None = None) -> dict[str
         ("roles/common/tasks/main.yml", "common_role.yml.j2"),
     ):
         out[path] = with_header(GENERATOR, path, render_template(f"ansible/{template}", **context))
-    out.update(prepared.host_vars)
+    names = host_names([g for g in inputs.guests if not g.template])
+    for guest in inputs.guests:
+        if guest.template:
+            continue
+        path = f"inventory/host_vars/{safe_name(names[(guest.name, guest.vmid)])}.yml"
+        out[path] = with_header(GENERATOR, path, _host_vars_text(guest))
     for role in roles:
         path = f"roles/{role['role']}/tasks/main.yml"
         out[path] = scaffold_header(GENERATOR, path) + render_template("ansible/tag_role.yml.j2", **role)

@@ -10,7 +10,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -162,66 +161,49 @@ def _load(app_ctx: AppContext) -> _Loaded:
     return found, desired
 
 
-# How long a thread may keep the GIL from the event loop while the cluster is read (seconds).
+# How long the thread loading the manifests may keep the GIL from the event loop (seconds).
 _SWITCH_INTERVAL = 0.0005
-# Work a run does in a worker thread once the manifests are loaded and the guests listed, while the rest
-# is read: (manifests, their guests' specs, the guests) -> what it made.
-_Early = Callable[["ManifestSet", list[Any], list[ObservedGuest]], Any]
 
 
-async def _live_inputs(
-    app_ctx: AppContext, generator: str, early: _Early | None = None
-) -> tuple[ManifestSet | None, list[Any] | None, _Facts, Any]:
-    """Read what exists while the workspace's manifests load (in a worker thread); return both, and what
-    `early` made (None when it did not run: no manifests).
+async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet | None, list[Any] | None, _Facts]:
+    """Read what exists while the workspace's manifests load (in a worker thread); return both.
 
     The guests, the other kinds and the nodes are read at once; only the per-guest reads the manifests
     choose (the addresses, a described guest's firewall) wait for them. An error of the manifests wins
-    over a read error, as when they were loaded before the cluster was read, and a read error over one of
-    `early`'s. Without manifest files the guests' configs are read (they are described from them).
+    over a read error, as when they were loaded before the cluster was read. Without manifest files the
+    guests' configs are read (they are described from them).
     """
     from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
     from proxmox_mpc.services.observe import aside
 
     workspace = app_ctx.workspace
     if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):
-        return None, None, await _live_facts(app_ctx, generator, None), None
+        return None, None, await _live_facts(app_ctx, generator, None)
     loading = aside(_load, app_ctx)
-    listing: asyncio.Future[list[ObservedGuest]] = asyncio.get_running_loop().create_future()
 
     async def described() -> frozenset[str]:
         found = (await loading)[0]
         return frozenset(i.manifest.address for i in found.resources) if found is not None else frozenset()
 
-    async def ahead() -> Any:
-        if early is None:
-            return None
-        found, desired = await loading
-        guests = await listing
-        return None if found is None else await aside(early, found, desired or [], guests)
-
     naming = asyncio.ensure_future(described())
-    making = asyncio.ensure_future(ahead())
-    listed = listing.set_result if early is not None else None
-    reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming, listed))
-    # The event loop gives the GIL up at each socket call and must wait for it while a thread beside it
-    # works: within 0.5 ms rather than Python's 5 ms, or the reads all but stop meanwhile.
+    reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming))
+    # The event loop gives the GIL up at each socket call (a TLS read of 32 KiB at most) and must wait for
+    # it while the loading thread works: within 0.5 ms rather than Python's 5 ms.
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
     try:
         await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
         found, desired = await loading
         facts = await reading
-        made = await making
     finally:
         sys.setswitchinterval(interval)
-        for task in (reading, naming, making):
+        for task in (reading, naming):
             task.cancel()
-        await asyncio.gather(reading, naming, making, return_exceptions=True)
+        await asyncio.gather(reading, naming, return_exceptions=True)
     if found is None:
         # Only empty manifest files: the guests are described from their configs after all.
         facts = await _live_facts(app_ctx, generator, None)
-    return found, desired, facts, made
+    return found, desired, facts
 
 
 async def _live_facts(
@@ -229,14 +211,12 @@ async def _live_facts(
     generator: str,
     loading: asyncio.Future[_Loaded] | None,
     described: asyncio.Future[frozenset[str]] | None = None,
-    on_guests: Callable[[list[ObservedGuest]], Any] | None = None,
 ) -> _Facts:
     """Read what exists: the guests (their configs only without manifests, which are then described from
     them), the other kinds, and (for Ansible) the addresses of the running guests.
 
     `loading`: the manifests and their specs, loading meanwhile (None: there are none, configs are read);
-    `described`: the addresses the manifests make exist, once they are loaded; `on_guests`: called with
-    the guests once they are listed.
+    `described`: the addresses the manifests make exist, once they are loaded.
     """
     from proxmox_mpc.generators.model import agent_address
     from proxmox_mpc.kinds import registry
@@ -251,7 +231,7 @@ async def _live_facts(
 
     specs: dict[int, Any] = {}
     addressed = _address_reads(desired_of, specs) if generator == "ansible" else ()
-    needs = Needs(configs=loading is None, for_store=True, reads=(*RESOURCE_READS, *addressed), on_guests=on_guests)
+    needs = Needs(configs=loading is None, for_store=True, reads=(*RESOURCE_READS, *addressed))
     async with connect(app_ctx, bulk=True) as api:
         observation = await observe(api, needs, described=described)
     found_addresses: dict[int, str | None] = {}
@@ -447,25 +427,39 @@ def _target(out_dir: Path, rel: str, resolved_dirs: dict[str, str] | None = None
 
 
 def plan_files(
-    generator: str,
-    out_dir: Path,
-    rendered: dict[str, str],
-    *,
-    force: bool,
-    planned: dict[str, GeneratedFile | str] | None = None,
+    generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool
 ) -> list[GeneratedFile]:
     """Decide, for every rendered file and every stale generated file, what writing would do.
-
-    `planned`: what decide() already made of some of these files (with the same texts).
 
     Raises:
         Conflict: a file was edited by hand (or is not pmpc's) and --force was not given; lists them all.
         ManifestError: a path would leave the output directory.
     """
-    decided = {rel: d for rel, d in (planned or {}).items() if rel in rendered}
-    decided.update(decide(generator, out_dir, {r: t for r, t in rendered.items() if r not in decided}, force=force))
-    order = sorted(decided)
-    conflicts = [d for d in (decided[rel] for rel in order) if isinstance(d, str)]
+    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state
+
+    files: list[GeneratedFile] = []
+    conflicts: list[str] = []
+    dirs: dict[str, str] = {}
+    for rel in sorted(rendered):
+        target = _target(out_dir, rel, dirs)
+        text = rendered[rel]
+        action: Action
+        current = _current(target, text)
+        if current is None:
+            action = "create"
+        else:
+            if current == text:
+                action = "unchanged"
+            elif SCAFFOLD_MARK in text[:500]:
+                action = "keep"  # a scaffold belongs to the user once written
+            elif file_state(current) == "generated":
+                action = "update"
+            elif force:
+                action = "overwrite"
+            else:
+                conflicts.append(str(Path(target)))
+                continue
+        files.append(_file(generator, out_dir, rel, action))
     if conflicts:
         listed = ", ".join(conflicts[:10]) + (
             f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
@@ -475,41 +469,8 @@ def plan_files(
             "Pass --force to overwrite them.",
             details={"files": conflicts},
         )
-    files = [d for d in (decided[rel] for rel in order) if isinstance(d, GeneratedFile)]
-    return files + _stale(generator, out_dir, rendered)
-
-
-def decide(generator: str, out_dir: Path, rendered: dict[str, str], *, force: bool) -> dict[str, GeneratedFile | str]:
-    """Decide what writing each rendered file would do: {relative path: the file with its action, or the
-    path of a file changed by hand (or not pmpc's) that only --force overwrites}.
-
-    Raises:
-        ManifestError: a path would leave the output directory, or is a directory.
-    """
-    from proxmox_mpc.generators.common import SCAFFOLD_MARK, file_state
-
-    decided: dict[str, GeneratedFile | str] = {}
-    dirs: dict[str, str] = {}
-    for rel in sorted(rendered):
-        target = _target(out_dir, rel, dirs)
-        text = rendered[rel]
-        action: Action
-        current = _current(target, text)
-        if current is None:
-            action = "create"
-        elif current == text:
-            action = "unchanged"
-        elif SCAFFOLD_MARK in text[:500]:
-            action = "keep"  # a scaffold belongs to the user once written
-        elif file_state(current) == "generated":
-            action = "update"
-        elif force:
-            action = "overwrite"
-        else:
-            decided[rel] = str(Path(target))
-            continue
-        decided[rel] = _file(generator, out_dir, rel, action)
-    return decided
+    files += _stale(generator, out_dir, rendered)
+    return files
 
 
 def _current(target: str, text: str) -> str | None:
@@ -640,22 +601,18 @@ async def generate(
     """
     _check_options(generator, provider_version, frameworks)
     out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
-    made: tuple[Any, dict[str, GeneratedFile | str]] | None = None
     with _settled():
         if offline:
             found, desired = _load(app_ctx)
             facts = _stored_facts(app_ctx)
         else:
-            # Ansible's host_vars files and guest tasks need no address: made while the addresses are read.
-            early = partial(_ansible_ahead, out_dir=out_dir, force=force) if generator == "ansible" else None
-            found, desired, facts, made = await _live_inputs(app_ctx, generator, early)
+            found, desired, facts = await _live_inputs(app_ctx, generator)
         return _make(
             app_ctx,
             generator,
             found,
             desired,
             facts,
-            made,
             out_dir=out_dir,
             force=force,
             dry_run=dry_run,
@@ -671,26 +628,13 @@ def _settled() -> Iterator[None]:
     gc.freeze() (see _load) sets aside every object that exists then; they are handed back at the end.
 
     Python's collector walks every object made since its last full collection each time a young
-    generation fills up: with 10,000 manifests loaded, one such walk took 0.2 to 0.5 s and freed nothing
-    (and, in the thread that renders while the cluster is read, held up the reads meanwhile). Nothing is
-    set aside after the reads: their cyclic garbage (an error answer's exception) is left to collect.
+    generation fills up: with 10,000 manifests loaded, one such walk took 0.2 to 0.5 s and freed nothing.
+    Nothing is set aside after the reads: their cyclic garbage (an error answer's exception) is collected.
     """
     try:
         yield
     finally:
         gc.unfreeze()
-
-
-def _ansible_ahead(
-    found: ManifestSet, desired: list[Any], guests: list[ObservedGuest], *, out_dir: Path, force: bool
-) -> tuple[Any, dict[str, GeneratedFile | str]]:
-    """Make and decide what Ansible's guests alone make (ansible.prepare), their addresses still unknown."""
-    from proxmox_mpc.generators import ansible
-    from proxmox_mpc.generators.model import GenerateInputs
-
-    specs, _, _ = build_inputs([item.manifest for item in found.guests], _Facts(guests=guests), desired)
-    prepared = ansible.prepare(GenerateInputs(guests=specs))
-    return prepared, decide(ansible.GENERATOR, out_dir, prepared.host_vars, force=force)
 
 
 def _make(
@@ -699,7 +643,6 @@ def _make(
     found: ManifestSet | None,
     desired: list[Any] | None,
     facts: _Facts,
-    made: tuple[Any, dict[str, GeneratedFile | str]] | None,
     *,
     out_dir: Path,
     force: bool,
@@ -716,7 +659,6 @@ def _make(
     specs, clone_vmids, warnings = build_inputs(manifests, facts, desired)
     if found is None and facts.source == "none":
         warnings.append("No manifests and no synced state: nothing to describe (run `pmpc sync` first).")
-    prepared, planned = made if made is not None else (None, None)
     inputs = GenerateInputs(
         cluster=_cluster_info(app_ctx, facts.nodes),
         guests=specs,
@@ -733,12 +675,12 @@ def _make(
         ]
         rendered = terraform.render(inputs, clone_vmids)
     elif generator == "ansible":
-        rendered = ansible.render(inputs, prepared)
+        rendered = ansible.render(inputs)
     else:
         tf_dir = terraform_out if terraform_out is not None else default_out(app_ctx, "terraform")
         relative = os.path.relpath(Path(tf_dir).resolve(), (out_dir / "terratest").resolve())
         rendered = tests.render(inputs.model_copy(update={"terraform_dir": Path(relative).as_posix()}))
-    files = plan_files(generator, out_dir, rendered, force=force, planned=planned)
+    files = plan_files(generator, out_dir, rendered, force=force)
     if not dry_run:
         # Inside the workspace, nothing between it and the files may be a symlink (a repository
         # could commit `terraform -> /etc`); an --out elsewhere is trusted as given.

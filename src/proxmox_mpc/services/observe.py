@@ -96,9 +96,6 @@ class Needs:
     described: frozenset[str] = frozenset()
     # Called with each guest as soon as its config is read (`sync --import` builds its manifest meanwhile).
     on_config: Callable[[ObservedGuest], None] | None = None
-    # Called with the guests (by VMID) as soon as they are listed, before any per-guest read is sent
-    # (`generate ansible` renders what they alone make while their addresses are read).
-    on_guests: Callable[[list[ObservedGuest]], None] | None = None
 
     def all_reads(self) -> list[Read]:
         """Return every path to read, each once (a path two kinds declare is read for both: for the
@@ -422,8 +419,6 @@ async def observe(
             f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
             "bring them back, or plan against the last sync with --offline."
         )
-    if needs.on_guests is not None:
-        needs.on_guests(sorted(guests, key=lambda g: g.vmid))
     per_node = [_read(api, r, r.on(n)) for r in by_shape["node"] for n in observation.online]
     items = _item_reads(api, by_shape["item"], known)
     # Each guest's config, then (chosen with it) the guest's own paths: no round waits for every guest.

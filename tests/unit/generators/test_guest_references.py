@@ -58,15 +58,3 @@ def test_ansible_provisions_the_pool_first_and_what_names_guests_after_them():
     assert later[-1] == "harule/apart exists"
     assert {"ha/vm:150 exists", "ha/ct:201 exists", "backupjob/nightly exists"} <= set(later)
 
-
-def test_what_the_guests_alone_make_is_made_before_their_addresses_and_the_other_kinds_are_known():
-    # generate ansible prepares the host_vars files and the guest tasks while the addresses and the
-    # other kinds are still being read: the files are those of a render from everything at once.
-    whole = _inputs()
-    guests = [g.model_copy(update={"address": "192.0.2.7"}) if g.vmid == 201 else g for g in whole.guests]
-    whole = whole.model_copy(update={"guests": guests})
-    bare = GenerateInputs(guests=[g.model_copy(update={"address": None}) for g in guests])
-    rendered = ansible.render(whole, ansible.prepare(bare))
-    assert rendered == ansible.render(whole)
-    assert "ansible_host: \"192.0.2.7\"" in rendered["inventory/hosts.yml"]
-    assert "pool/prod exists" in rendered["provision.yml"]
