@@ -18,7 +18,14 @@ from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest, ManifestSet
-from proxmox_mpc.services.observe import ClusterFacts, Observation, aside, observe, observe_last_sync
+from proxmox_mpc.services.observe import (
+    ClusterFacts,
+    Observation,
+    aside,
+    observe,
+    observe_last_sync,
+    quick_gil_handoff,
+)
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
 from proxmox_mpc.services.resources import compare_needs, refuse_in_use, with_resources, with_sent_secrets
 from proxmox_mpc.services.validate import require_valid
@@ -192,7 +199,8 @@ async def load_observing(
     naming = asyncio.ensure_future(described())
     observing = asyncio.ensure_future(observe(api, needs, described=naming))
     try:
-        await asyncio.wait((loading, observing), return_when=asyncio.FIRST_EXCEPTION)
+        with quick_gil_handoff():
+            await asyncio.wait((loading, observing), return_when=asyncio.FIRST_EXCEPTION)
         return await loading, await observing
     finally:
         for task in (observing, naming):
