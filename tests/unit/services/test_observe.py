@@ -300,3 +300,16 @@ def test_read_shapes(path, shape):
 def test_a_path_of_no_known_shape_is_refused(path):
     with pytest.raises(ValueError, match=path.replace("{", r"\{").replace("}", r"\}")):
         read_shape(path)
+
+
+def test_a_quick_gil_handoff_lasts_only_its_block() -> None:
+    import sys
+
+    from proxmox_mpc.services.observe import QUICK_SWITCH_INTERVAL, quick_gil_handoff
+
+    before = sys.getswitchinterval()
+    assert before > QUICK_SWITCH_INTERVAL  # Python's 5 ms
+    with pytest.raises(RuntimeError), quick_gil_handoff():
+        assert sys.getswitchinterval() == QUICK_SWITCH_INTERVAL
+        raise RuntimeError("the block failed")
+    assert sys.getswitchinterval() == before
