@@ -7,7 +7,6 @@ import errno
 import gc
 import os
 import re
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -161,10 +160,6 @@ def _load(app_ctx: AppContext) -> _Loaded:
     return found, desired
 
 
-# How long the thread loading the manifests may keep the GIL from the event loop (seconds).
-_SWITCH_INTERVAL = 0.0005
-
-
 async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet | None, list[Any] | None, _Facts]:
     """Read what exists while the workspace's manifests load (in a worker thread); return both.
 
@@ -174,7 +169,7 @@ async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet
     guests' configs are read (they are described from them).
     """
     from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
-    from proxmox_mpc.services.observe import aside
+    from proxmox_mpc.services.observe import aside, quick_gil_handoff
 
     workspace = app_ctx.workspace
     if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):
@@ -187,16 +182,12 @@ async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet
 
     naming = asyncio.ensure_future(described())
     reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming))
-    # The event loop gives the GIL up at each socket call (a TLS read of 32 KiB at most) and must wait for
-    # it while the loading thread works: within 0.5 ms rather than Python's 5 ms.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
     try:
-        await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
+        with quick_gil_handoff():
+            await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
         found, desired = await loading
         facts = await reading
     finally:
-        sys.setswitchinterval(interval)
         for task in (reading, naming):
             task.cancel()
         await asyncio.gather(reading, naming, return_exceptions=True)
