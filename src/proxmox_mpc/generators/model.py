@@ -7,9 +7,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxmox_mpc.core.manifest import AnyManifest, CtManifest, VmManifest
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.pveconfig import parse_size
 from proxmox_mpc.errors import ManifestError
 from proxmox_mpc.generators.common import safe_name
@@ -20,7 +21,7 @@ DEFAULT_PROVIDER_VERSION = "0.111.1"
 FRAMEWORKS = ("pytest", "terratest", "jest")
 
 
-class Disk(BaseModel):
+class Disk(Model):
     """A VM disk, or a container's root disk or mount point."""
 
     slot: str
@@ -37,7 +38,7 @@ class Disk(BaseModel):
         return max(1, math.ceil(parse_size(self.size) / GIB))
 
 
-class Nic(BaseModel):
+class Nic(Model):
     """A network device: QEMU (model) or LXC (name, ip)."""
 
     slot: str
@@ -51,7 +52,7 @@ class Nic(BaseModel):
     gateway: str | None = None
 
 
-class CloudInit(BaseModel):
+class CloudInit(Model):
     """Cloud-init settings of a VM (no password: generated files never hold secrets)."""
 
     user: str | None = None
@@ -64,7 +65,7 @@ class CloudInit(BaseModel):
     drive: str = "ide2"
 
 
-class GuestSpec(BaseModel):
+class GuestSpec(Model):
     """One guest as every generator sees it: desired settings plus the facts known about it."""
 
     kind: Literal["vm", "ct"]
@@ -125,7 +126,7 @@ class GuestSpec(BaseModel):
         return [d for d in self.disks if d.slot != "rootfs"] if self.kind == "ct" else []
 
 
-class Cluster(BaseModel):
+class Cluster(Model):
     """What generators know about the cluster itself (never a credential)."""
 
     endpoint: str | None = None  # https://host:port/
@@ -137,7 +138,7 @@ class Cluster(BaseModel):
     nodes: list[str] = Field(default_factory=list)
 
 
-class ResourceSpec(BaseModel):
+class ResourceSpec(Model):
     """A resource of a non-guest kind (a pool, ...) as the generators spell it, from its kind's mapping."""
 
     kind: str  # the address prefix: pool
@@ -167,7 +168,7 @@ class ResourceSpec(BaseModel):
         return f"{self.kind}/{self.id}"
 
 
-class GenerateInputs(BaseModel):
+class GenerateInputs(Model):
     """Everything one `pmpc generate` run renders from; `sorted()` makes the order deterministic."""
 
     cluster: Cluster = Field(default_factory=Cluster)
@@ -453,7 +454,7 @@ def agent_address(interfaces: Any) -> str | None:
     return None
 
 
-class Observed(BaseModel):
+class Observed(Model):
     """A guest that exists, as the cluster or the state store knows it."""
 
     kind: Literal["vm", "ct"]

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 if TYPE_CHECKING:
     from proxmox_mpc.services.manifests import ManifestSet
 
 from proxmox_mpc.context import AppContext
+from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest
 from proxmox_mpc.errors import Conflict, ManifestError, PmpcError, UsageError
 from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
@@ -34,7 +35,7 @@ _MAX_OWN_FILE = 4 * 1024 * 1024
 _MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
-class GeneratedFile(BaseModel):
+class GeneratedFile(Model):
     """One file of a generator run and what happened (or, on a dry run, would happen) to it."""
 
     generator: str
@@ -44,7 +45,7 @@ class GeneratedFile(BaseModel):
     written: bool
 
 
-class GenerateResult(BaseModel):
+class GenerateResult(Model):
     """The files of one run, and notes worth telling the user."""
 
     generator: str
@@ -57,7 +58,7 @@ class GenerateResult(BaseModel):
 # ----------------------------------------------------------------------------- inputs
 
 
-class _Facts(BaseModel):
+class _Facts(Model):
     """What exists: guests with their configs and addresses, and the node names."""
 
     guests: list[ObservedGuest] = Field(default_factory=list)
