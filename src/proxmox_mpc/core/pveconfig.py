@@ -62,3 +62,11 @@ def parse_property_string(text: str, default_key: str | None = None) -> dict[str
             continue
         result[key.strip()] = value.strip()
     return result
+
+
+def agent_enabled(value: Any) -> bool:
+    """Return whether a VM's `agent` option turns the guest agent on (`1`, `enabled=1,fstrim_cloned_disks=1`)."""
+    if value is None:
+        return False
+    props = parse_property_string(str(value), default_key="enabled")
+    return props.get("enabled", "0").strip().lower() in ("1", "true", "yes", "on")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest
+from proxmox_mpc.core.pveconfig import agent_enabled
 from proxmox_mpc.errors import Conflict, ManifestError, PmpcError, UsageError
 from proxmox_mpc.generators.model import DEFAULT_PROVIDER_VERSION, FRAMEWORKS
 from proxmox_mpc.kinds.base import Resource
@@ -73,11 +74,6 @@ class _Facts(Model):
 # Where a running guest's address is read: a VM's guest agent, a container's interfaces.
 _AGENT_PATH = "/nodes/{node}/{type}/{vmid}/agent/network-get-interfaces"
 _INTERFACES_PATH = "/nodes/{node}/{type}/{vmid}/interfaces"
-_AGENT_ON = ("1", "yes", "on", "true")
-
-
-def _agent_enabled(config: dict[str, Any]) -> bool:
-    return str(config.get("agent", "0")).split(",")[0].split("=")[-1] in _AGENT_ON
 
 
 def _describe(guest: ObservedGuest) -> Any:
@@ -129,7 +125,7 @@ def _address_reads(desired_of: Callable[[], Sequence[Any] | None], described: di
             return False
         desired = desired_of()
         if desired is None:
-            if kind == "vm" and not _agent_enabled(guest.config):
+            if kind == "vm" and not agent_enabled(guest.config.get("agent")):
                 return False
             if guest.vmid not in described:
                 described[guest.vmid] = _describe(guest)

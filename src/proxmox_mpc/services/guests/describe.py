@@ -11,7 +11,7 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import BaseGuest, Guest, to_int
-from proxmox_mpc.core.pveconfig import parse_property_string
+from proxmox_mpc.core.pveconfig import agent_enabled
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ApiError
 from proxmox_mpc.services.connection import connect
@@ -62,7 +62,7 @@ async def describe_guest(app_ctx: AppContext, kind: GuestKind, target: str) -> G
             api.get(f"{path}/snapshot"),
             api.tasks(guest.node, vmid=guest.vmid, limit=RECENT_TASKS),
         )
-        agent = guest.kind == "vm" and _agent_enabled(config.get("agent"))
+        agent = guest.kind == "vm" and agent_enabled(config.get("agent"))
         addresses: list[str] = []
         if status.get("status") == "running" and (agent or guest.kind == "ct"):
             addresses = await guest_addresses(api, guest)
@@ -96,13 +96,6 @@ def _pending(raw: dict[str, Any]) -> PendingChange:
         pending=raw.get("pending"),
         delete=bool(to_int(raw.get("delete"))),
     )
-
-
-def _agent_enabled(value: Any) -> bool:
-    if value is None:
-        return False
-    props = parse_property_string(str(value), default_key="enabled")
-    return props.get("enabled", "0") in ("1", "true", "yes", "on")
 
 
 def _redacted(config: dict[str, Any]) -> dict[str, Any]:
