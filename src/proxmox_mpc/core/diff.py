@@ -302,7 +302,8 @@ def match_guests(
 
 # A diff made before the plan was built (while the other guests were still being read), by id() of its
 # manifest: the manifest, the guest and the config object it compared, and the change (None: none needed).
-EarlyDiffs = Mapping[int, tuple[AnyManifest, ObservedGuest, dict[str, Any], Change | None]]
+EarlyDiff = tuple[AnyManifest, ObservedGuest, dict[str, Any], Change | None]
+EarlyDiffs = Mapping[int, EarlyDiff]
 
 
 def build_plan(

@@ -166,7 +166,7 @@ async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet
     guests' configs are read (they are described from them).
     """
     from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
-    from proxmox_mpc.services.observe import aside, quick_gil_handoff
+    from proxmox_mpc.services.observe import aside, beside
 
     workspace = app_ctx.workspace
     if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):
@@ -178,16 +178,9 @@ async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet
         return frozenset(i.manifest.address for i in found.resources) if found is not None else frozenset()
 
     naming = asyncio.ensure_future(described())
-    reading = asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming))
-    try:
-        with quick_gil_handoff():
-            await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
-        found, desired = await loading
-        facts = await reading
-    finally:
-        for task in (reading, naming):
-            task.cancel()
-        await asyncio.gather(reading, naming, return_exceptions=True)
+    (found, desired), facts = await beside(
+        loading, asyncio.ensure_future(_live_facts(app_ctx, generator, loading, naming)), naming
+    )
     if found is None:
         # Only empty manifest files: the guests are described from their configs after all.
         facts = await _live_facts(app_ctx, generator, None)

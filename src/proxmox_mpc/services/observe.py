@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # Whether to read a per-guest path for a guest: (the guest with its config, the described addresses).
 GuestChooser = Callable[[ObservedGuest, frozenset[str]], bool]
@@ -247,6 +248,24 @@ def quick_gil_handoff() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(interval)
+
+
+async def beside(
+    loading: asyncio.Future[T], reading: asyncio.Future[R], *helpers: asyncio.Future[Any]
+) -> tuple[T, R]:
+    """Wait for work loading in a thread (see `aside`) and for the reads going on beside it; return both.
+
+    The loading's error wins over a read error, as when it was done before the cluster was read. When
+    either fails, the reads and their `helpers` are cancelled rather than left running.
+    """
+    try:
+        with quick_gil_handoff():
+            await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
+        return await loading, await reading
+    finally:
+        for task in (reading, *helpers):
+            task.cancel()
+        await asyncio.gather(reading, *helpers, return_exceptions=True)
 
 
 def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:

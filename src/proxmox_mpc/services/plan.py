@@ -8,10 +8,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from proxmox_mpc.context import AppContext
-from proxmox_mpc.core.diff import diff_guest
+from proxmox_mpc.core.diff import EarlyDiff, diff_guest
 from proxmox_mpc.core.identity import prefix
 from proxmox_mpc.core.manifest import AnyManifest
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
@@ -22,9 +22,9 @@ from proxmox_mpc.services.observe import (
     ClusterFacts,
     Observation,
     aside,
+    beside,
     observe,
     observe_last_sync,
-    quick_gil_handoff,
 )
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
 from proxmox_mpc.services.resources import compare_needs, refuse_in_use, with_resources, with_sent_secrets
@@ -133,7 +133,7 @@ async def compute_plan(
         check_creatable(kept, plan, create_facts(facts, observed))
     else:
         loading = load_aside(app_ctx, targets)
-        early: dict[int, Any] = {}
+        early: dict[int, EarlyDiff] = {}
         try:
             async with connect(app_ctx, bulk=True) as api:
                 found, observation = await load_observing(api, loading, early)
@@ -176,13 +176,13 @@ def load_aside(app_ctx: AppContext, targets: Sequence[str]) -> asyncio.Future[Ma
 
 
 async def load_observing(
-    api: ProxmoxClient, loading: asyncio.Future[ManifestSet], early: dict[int, Any] | None = None
+    api: ProxmoxClient, loading: asyncio.Future[ManifestSet], early: dict[int, EarlyDiff] | None = None
 ) -> tuple[ManifestSet, Observation]:
     """Read the cluster as plan compares it while the manifests load; return both.
 
     Only the per-guest reads the manifests choose (a described guest's firewall) wait for them. An
     error of the manifests wins over a read error, as when they were loaded before the cluster was read.
-    `early` (core.diff.EarlyDiffs) gets each guest's diff against the manifest naming its VMID as its
+    `early` gets each guest's diff against the manifest naming its VMID as its
     config arrives, once the manifests have loaded: the client diffs while it waits on the server.
 
     Raises:
@@ -197,18 +197,12 @@ async def load_observing(
     if early is not None:
         needs = dataclasses.replace(needs, on_config=_diff_on_arrival(loading, early))
     naming = asyncio.ensure_future(described())
-    observing = asyncio.ensure_future(observe(api, needs, described=naming))
-    try:
-        with quick_gil_handoff():
-            await asyncio.wait((loading, observing), return_when=asyncio.FIRST_EXCEPTION)
-        return await loading, await observing
-    finally:
-        for task in (observing, naming):
-            task.cancel()
-        await asyncio.gather(observing, naming, return_exceptions=True)
+    return await beside(loading, asyncio.ensure_future(observe(api, needs, described=naming)), naming)
 
 
-def _diff_on_arrival(loading: asyncio.Future[ManifestSet], early: dict[int, Any]) -> Callable[[ObservedGuest], None]:
+def _diff_on_arrival(
+    loading: asyncio.Future[ManifestSet], early: dict[int, EarlyDiff]
+) -> Callable[[ObservedGuest], None]:
     """Return observe's `on_config` hook that diffs a guest against the manifest naming its VMID (kept in
     `early` for build_plan, which still pairs every manifest itself and diffs again what it pairs otherwise)."""
     by_vmid: dict[int, AnyManifest] | None = None
