@@ -135,3 +135,54 @@ def test_a_database_behind_the_schema_goes_through_the_store(tmp_path):
     with sqlite3.connect(tmp_path / "state.db") as conn:
         conn.execute("UPDATE pmpc_alembic_version SET version_num = '0004'")
     assert lite.open_lite(url) is None
+
+
+def test_a_write_that_lands_while_the_cluster_is_read_is_what_the_sync_diffs_against(
+    cluster, cli, tmp_path, monkeypatch
+):
+    """The stored guests are read beside the cluster's reads; a commit by another connection after that read
+    (another workspace's sync of the same database, say) makes the sync read them again in its transaction."""
+    import asyncio
+
+    from proxmox_mpc.services import sync as sync_service
+
+    path = tmp_path / "state.db"
+    monkeypatch.setenv("PMPC_DATABASE_URL", f"sqlite:///{path}")
+    assert cli("sync").exit_code == 0  # created by Store: the next syncs take the sqlite3 path
+    reads: list[str] = []
+    real_as_of, real_current = lite.LiteStore.guests_as_of, lite.LiteStore.current_guests
+
+    def as_of(self: lite.LiteStore, key: str) -> Any:
+        reads.append("beside")
+        return real_as_of(self, key)
+
+    def current(self: lite.LiteStore, key: str, **kw: Any) -> Any:
+        reads.append("current")
+        return real_current(self, key, **kw)
+
+    monkeypatch.setattr(lite.LiteStore, "guests_as_of", as_of)
+    monkeypatch.setattr(lite.LiteStore, "current_guests", current)
+    assert cli("sync").exit_code == 0
+    assert reads == ["beside", "current"]  # nobody wrote meanwhile: the guests read beside the reads stand
+
+    real_read = sync_service.read_live
+
+    async def read_then_rename(app_ctx: Any, builder: Any = None) -> Any:
+        snapshot = await real_read(app_ctx, builder)
+        while "beside" not in reads:  # the stored guests have been read ...
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        with sqlite3.connect(path) as conn:  # ... then another connection renames 101 in the store
+            conn.execute("UPDATE pmpc_guests SET name = 'renamed-meanwhile' WHERE vmid = 101")
+        return snapshot
+
+    reads.clear()
+    monkeypatch.setattr(sync_service, "read_live", read_then_rename)
+    result = cli("sync", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert reads == ["beside", "current", "current"]  # read again inside the transaction
+    changes = json.loads(result.stdout)["changes"]
+    live_name = cluster.vm(101).config["name"]
+    assert [(c["vmid"], c["field"], c["old"], c["new"]) for c in changes] == [
+        (101, "name", "renamed-meanwhile", live_name)
+    ]

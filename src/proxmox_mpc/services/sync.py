@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
@@ -17,7 +20,15 @@ from proxmox_mpc.core.modeling import Model
 from proxmox_mpc.core.models import ObservedGuest, to_int
 from proxmox_mpc.errors import PmpcError
 from proxmox_mpc.kinds import registry
-from proxmox_mpc.services.observe import CLUSTER_STATUS, RECORD, STORAGES, listed, observe
+from proxmox_mpc.services.observe import (
+    CLUSTER_STATUS,
+    RECORD,
+    STORAGES,
+    aside,
+    listed,
+    observe,
+    quick_gil_handoff,
+)
 from proxmox_mpc.services.resources import ResourceChange
 
 if TYPE_CHECKING:
@@ -372,18 +383,25 @@ async def sync_cluster(
             started = utcnow()
             # An import builds each guest's manifest while the other configs are still on their way.
             builder = _import_builder() if import_manifests else None
+            stored = StoredGuests(store, cluster)
             try:
-                snapshot = await read_live(app_ctx, builder)
+                with quick_gil_handoff():
+                    snapshot = await read_live(app_ctx, builder)
+                earlier = await stored.read()
             except PmpcError as exc:
+                with contextlib.suppress(PmpcError):
+                    await stored.read()  # the read's error is the one to report
                 _record_failure(store, cluster, workspace, started, exc)
                 raise
+            finally:
+                stored.wait()  # also when cancelled: the lock's release below uses the connection
             with store.transaction():
                 cid = store.cluster_id(
                     cluster, create=True, name=snapshot.cluster_name, context=app_ctx.settings.context
                 )
                 assert cid is not None
                 store.lock_cluster(cid)
-                previous = store.current_guests(cluster, include_deleted=True)
+                previous = stored.current(earlier)
                 changes = diff_guests(previous, snapshot.guests)
                 resource_changes = diff_stored(store.current_resources(cluster), snapshot.resources)
                 run_id = store.start_sync_run(cid, workspace, started)
@@ -415,6 +433,45 @@ async def sync_cluster(
         return report
     finally:
         store.close()
+
+
+class StoredGuests:
+    """The guests the store holds, read in a worker thread while the cluster is read (a SQLite store read
+    through sqlite3 alone), and trusted inside the write transaction only if no one has written since.
+
+    Any other store (PostgreSQL's, or SQLite's through SQLAlchemy) reads them inside the transaction, after
+    `lock_cluster`, as before: that is what serialises syncs of one cluster from several workspaces.
+    """
+
+    def __init__(self, store: SyncStore, cluster: str) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._done = threading.Event()
+        self._reading: asyncio.Future[tuple[list[GuestRecord], int]] | None = None
+        if hasattr(store, "guests_as_of"):
+            self._reading = aside(self._read_now)
+        else:
+            self._done.set()
+
+    def _read_now(self) -> tuple[list[GuestRecord], int]:
+        try:
+            return cast("LiteStore", self._store).guests_as_of(self._cluster)
+        finally:
+            self._done.set()
+
+    async def read(self) -> tuple[list[GuestRecord], int] | None:
+        """Wait for the guests read beside the reads (None: this store reads them in the transaction)."""
+        return None if self._reading is None else await self._reading
+
+    def wait(self) -> None:
+        """Block until the worker thread is off the store's connection (before the store is used or closed)."""
+        self._done.wait()
+
+    def current(self, earlier: tuple[list[GuestRecord], int] | None) -> list[GuestRecord]:
+        """Return the stored guests as of now, inside the write transaction (deleted ones too)."""
+        if earlier is not None and cast("LiteStore", self._store).unchanged_since(earlier[1]):
+            return earlier[0]
+        return self._store.current_guests(self._cluster, include_deleted=True)
 
 
 async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_manifests: bool) -> SyncReport:

@@ -177,7 +177,11 @@ class LiteStore:
         # A file we may not write is opened read-only and immutable, as `Store` opens it (no -wal/-shm).
         where = f"file:{quote(str(path))}?mode=ro&immutable=1" if read_only else str(path)
         with self._guard():
-            self._conn = sqlite3.connect(where, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, uri=read_only)
+            # One thread at a time uses it, though not always the one that opened it: a sync reads the stored
+            # guests in a worker thread while the cluster is read (`guests_as_of`), and waits for it.
+            self._conn = sqlite3.connect(
+                where, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, uri=read_only, check_same_thread=False
+            )
             self._conn.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -336,6 +340,24 @@ class LiteStore:
         alive = "" if include_deleted else " AND deleted_at IS NULL"
         rows = self._select(f"SELECT * FROM pmpc_guests WHERE cluster_id = ?{alive} ORDER BY vmid", (cid,))
         return [guest_record(r) for r in rows]
+
+    def guests_as_of(self, cluster: str) -> tuple[list[GuestRecord], int]:
+        """Return the cluster's guests, deleted ones too, and the database's version they were read at
+        (see `unchanged_since`): a sync reads them while the cluster is read, outside its transaction."""
+        version = self._data_version()
+        return self.current_guests(cluster, include_deleted=True), version
+
+    def unchanged_since(self, version: int) -> bool:
+        """Whether no other connection has committed to the database since `version` (`guests_as_of`).
+
+        Inside an immediate transaction the answer holds until it ends: no one else can write meanwhile.
+        """
+        return self._data_version() == version
+
+    def _data_version(self) -> int:
+        # SQLite's counter moves when another connection commits, never for this connection's own writes.
+        with self._guard():
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def nodes(self, cluster: str, *, include_deleted: bool = False) -> list[NodeRecord]:
         """Return the cluster's nodes by name."""

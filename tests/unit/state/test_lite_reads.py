@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.unit.state.rows import CLUSTER, T0, guest_row
 
-from proxmox_mpc.state.lite import LiteStore, open_lite_reader
+from proxmox_mpc.state.lite import LiteStore, open_lite, open_lite_reader
 from proxmox_mpc.state.store import Store, open_store
 
 OTHER = "other.example.org:8006"
@@ -161,3 +161,27 @@ def test_other_databases_are_left_to_the_store(tmp_path):
     assert open_lite_reader(f"sqlite:///{tmp_path / 'junk.db'}") is None  # Store says what is wrong
     assert open_lite_reader("postgresql+psycopg://u@127.0.0.1:1/db") is None
     assert open_lite_reader("sqlite:///:memory:") is None
+
+
+def test_guests_read_as_of_a_version_stay_trusted_until_another_connection_commits(filled):
+    url, _ = filled
+    store = open_lite(url)
+    other = open_lite(url)
+    assert store is not None and other is not None
+    try:
+        guests, version = store.guests_as_of(CLUSTER)
+        assert [g.vmid for g in guests] == [101, 102, 103]  # the deleted one too
+        cid = store.cluster_id(CLUSTER)
+        assert cid is not None
+        with store.transaction():  # its own writes leave the version where it was
+            store.mark_guests_seen(cid, [101], T0)
+            assert store.unchanged_since(version)
+        assert store.unchanged_since(version)
+        other.mark_guests_deleted(cid, [101], T0)  # another connection's commit moves it
+        assert not store.unchanged_since(version)
+        again, moved = store.guests_as_of(CLUSTER)
+        assert store.unchanged_since(moved)
+        assert next(g for g in again if g.vmid == 101).deleted_at is not None
+    finally:
+        store.close()
+        other.close()
