@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -102,6 +102,9 @@ class SharedSession:
 class ProxmoxClient:
     """Typed access to the Proxmox VE API: one method per endpoint, the data envelope unwrapped."""
 
+    # What get_unless_refused returns for an error answer.
+    REFUSED: ClassVar[object] = object()
+
     def __init__(
         self,
         *,
@@ -176,8 +179,12 @@ class ProxmoxClient:
         *,
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
+        refused: object = None,
     ) -> Any:
         """Send one API request and return its `data`; GETs are retried on transient failures.
+
+        `refused`: returned instead of raising when Proxmox answers with an error status (no ApiError is
+        built: a read that tolerates any refusal, sent for thousands of guests, see `get_unless_refused`).
 
         Raises:
             ApiError: Proxmox answered with an error (subclasses by status and message).
@@ -223,11 +230,9 @@ class ProxmoxClient:
                 await self._sleep(attempt)
                 continue
             if response.is_success:
-                try:
-                    body = response.json()
-                except ValueError as exc:
-                    raise error_from_response(response, what) from exc
-                return body.get("data") if isinstance(body, dict) else body
+                return _data(response, what)
+            if refused is not None:
+                return refused
             raise error_from_response(response, what)
         raise PmpcError(f"{what} failed after {attempts} attempts.")  # pragma: no cover
 
@@ -301,6 +306,14 @@ class ProxmoxClient:
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, params=params or None)
 
+    async def get_unless_refused(self, path: str) -> Any:
+        """GET `path` and return its `data`, or REFUSED when Proxmox answers with an error status.
+
+        For reads that tolerate any refusal (a guest agent that is not running answers 500): no error
+        object is built for them. Transport failures still raise as for `get`.
+        """
+        return await self.request("GET", path, refused=self.REFUSED)
+
     async def post(self, path: str, **data: Any) -> Any:
         return await self.request("POST", path, data=data)
 
@@ -371,6 +384,15 @@ class ProxmoxClient:
     async def tasks(self, node: str, **filters: Any) -> list[dict[str, Any]]:
         """GET /nodes/{node}/tasks with PVE's filters (limit, vmid, typefilter, errors, since)."""
         return list(await self.get(f"/nodes/{_seg(node)}/tasks", **filters) or [])
+
+
+def _data(response: Answer | httpx.Response, what: str) -> Any:
+    """Return the `data` of a successful answer (a body that is not JSON is an error)."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise error_from_response(response, what) from exc
+    return body.get("data") if isinstance(body, dict) else body
 
 
 class Answer:

@@ -11,6 +11,7 @@ path; every other kind goes through the generic resource pipeline.
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -90,10 +91,15 @@ def item_path(path: str, value: Any) -> str:
 
 def guest_path(path: str, guest: ObservedGuest) -> str:
     """Return the concrete path of a per-guest path for one guest (`{type}`: PVE's qemu or lxc)."""
-    values = {"{node}": quote(guest.node, safe=""), "{type}": guest.type, "{vmid}": str(guest.vmid)}
-    for name, value in values.items():
-        path = path.replace(name, value)
-    return path
+    return (
+        path.replace("{node}", _segment(guest.node)).replace("{type}", guest.type).replace("{vmid}", str(guest.vmid))
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _segment(name: str) -> str:
+    """Return a name quoted as one path segment (a cluster has few nodes: each is quoted once)."""
+    return quote(name, safe="")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ class Read:
         return read_shape(self.path)
 
     @property
+    def any_refusal(self) -> bool:
+        """Whether every error answer leaves this read unknown."""
+        return any(issubclass(ApiError, e) for e in self.unknown_on)
+
+    @property
     def per_node(self) -> bool:
         return self.shape == "node"
 
@@ -378,12 +383,18 @@ async def _read_guest(
     chosen = [r for r in reads if not r.choosers or any(picks(c) for c in r.choosers)]
     if not chosen:
         return guest, []
+    if len(chosen) == 1:  # the usual case: no task of its own
+        return guest, [await _read(api, chosen[0], guest_path(chosen[0].path, guest), ApiNotFound)]
     found = await gather_all(_read(api, r, guest_path(r.path, guest), ApiNotFound) for r in chosen)
     return guest, found
 
 
 async def _read(api: ProxmoxClient, read: Read, path: str, *gone: type[PmpcError]) -> tuple[str, Any] | None:
     try:
+        if read.any_refusal:
+            # Any error answer leaves it unknown (a guest agent not running): no ApiError built for it.
+            body = await api.get_unless_refused(path)
+            return None if body is api.REFUSED else (path, body)
         return path, await api.get(path)
     except (*read.unknown_on, *gone):
         return None

@@ -452,3 +452,28 @@ def test_a_ticket_past_its_renewal_time_logs_in_again_before_the_get():
         assert result == [] and logins == ["pw", "pw"], path
         cookies = [r.headers.get("Cookie") for r in server.seen if r.path.endswith("/nodes")]
         assert cookies == ["PVEAuthCookie=T1", "PVEAuthCookie=T2"], path
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(500, "QEMU guest agent is not running"), (404, "Not Found"), (403, "Permission check failed"), (595, "No route")],
+    ids=["500", "404", "403", "595-after-retries"],
+)
+def test_a_get_unless_refused_answers_refused_for_an_error_answer_on_both_paths(status, message):
+    result, server = both(lambda s: s.on("/nodes/pve1/qemu/101/agent/x", error(status, message)),
+                          lambda api: _refused_or(api, "/nodes/pve1/qemu/101/agent/x"), retries=2)  # fmt: skip
+    assert result == "refused"
+    assert len(server.seen) == (3 if status == 595 else 1)  # gateway statuses are still retried
+
+
+def test_a_get_unless_refused_returns_the_data_and_raises_on_a_transport_failure():
+    result, _ = both(lambda s: s.on("/nodes", error(502, "Bad Gateway"), data([{"node": "pve1"}])),
+                     lambda api: _refused_or(api, "/nodes"))  # fmt: skip
+    assert result == [{"node": "pve1"}]
+    late, _ = both(lambda s: s.on("/version", slow(2.0)), lambda api: _refused_or(api, "/version"), timeout=0.3)
+    assert isinstance(late, PmpcError) and int(late.exit_code) == 8
+
+
+async def _refused_or(api: ProxmoxClient, path: str) -> Any:
+    body = await api.get_unless_refused(path)
+    return "refused" if body is api.REFUSED else body

@@ -313,3 +313,21 @@ def test_a_quick_gil_handoff_lasts_only_its_block() -> None:
         assert sys.getswitchinterval() == QUICK_SWITCH_INTERVAL
         raise RuntimeError("the block failed")
     assert sys.getswitchinterval() == before
+
+
+def test_a_per_guest_read_that_tolerates_any_refusal_is_left_out_on_an_error_answer():
+    """A per-guest read whose unknown_on covers every API error (a guest agent that is not running answers
+    500) is left out of the reads; one that tolerates less still fails the observation."""
+    from proxmox_mpc.errors import ApiError, AuthError, PmpcError
+
+    pve = _pve()
+    pve.get("/nodes/pve1/qemu/101/agent").mock(return_value=pve_error(500, "QEMU guest agent is not running"))
+    pve.get("/nodes/pve2/lxc/201/agent").mock(return_value=envelope({"result": []}))
+    pve.get("/nodes/pve2/qemu/102/agent").mock(return_value=pve_error(404, "no such VM"))
+    agent = "/nodes/{node}/{type}/{vmid}/agent"
+    for tolerated in ((PmpcError,), (ApiError,)):
+        seen = _observe(pve, Needs(configs=False, reads=(Read(agent, tolerated),)))
+        assert "/nodes/pve1/qemu/101/agent" not in seen.reads
+        assert seen.reads["/nodes/pve2/lxc/201/agent"] == {"result": []}
+    with pytest.raises(ApiError, match="guest agent is not running"):
+        _observe(pve, Needs(configs=False, reads=(Read(agent, (AuthError,)),)))
