@@ -61,3 +61,80 @@ def test_each_manifest_is_built_once_as_its_config_arrives(cluster, cli, state_u
     assert sorted(built) == [101, 102, 103, 104, 201, 202, 9000]
     assert len(list((isolated_env / "resources").rglob("*.yaml"))) == 10
 
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_first_import_writes_its_manifests_ahead_and_they_are_the_same_files(
+    cluster, cli, state_url, isolated_env, monkeypatch
+):
+    from proxmox_mpc.services import imports
+
+    ahead: list[int] = []  # the VMIDs whose manifest was written ahead, while the sync read the others
+    real = imports.ManifestTexts._stage
+
+    def counting(self: Any, built: Any) -> Any:
+        kept = real(self, built)
+        if isinstance(kept[3], imports._Staged):
+            ahead.append(kept[2])
+        return kept
+
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    # The same import written without writing ahead (the workspace looks as if it held manifests).
+    first = isolated_env / "first"
+    first.mkdir()
+    (first / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    with monkeypatch.context() as patched:
+        patched.chdir(first)
+        patched.setattr(imports, "any_manifest_file", lambda directory: True)
+        patched.setattr(imports.ManifestTexts, "_stage", counting)
+        assert cli("sync", "--import").exit_code == 0
+    assert ahead == []
+    monkeypatch.setattr(imports.ManifestTexts, "BATCH", 2)  # most are written ahead during the reads
+    monkeypatch.setattr(imports.ManifestTexts, "_stage", counting)
+    result = cli("sync", "--import")
+    assert result.exit_code == 0, result.output
+    assert sorted(ahead) == [101, 102, 103, 104, 201, 202, 9000]
+    assert _tree(isolated_env / "resources") == _tree(first / "resources")
+    assert not [p for p in isolated_env.rglob("*") if p.name.endswith(".pmpc-tmp")]
+
+
+def test_a_sync_that_fails_after_its_reads_leaves_nothing_written_ahead(
+    cluster, cli, state_url, isolated_env, monkeypatch
+):
+    from proxmox_mpc.errors import PmpcError
+    from proxmox_mpc.services import imports, sync
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise PmpcError("The state store refused the write.")
+
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    monkeypatch.setattr(imports.ManifestTexts, "BATCH", 2)  # most are written ahead during the reads
+    monkeypatch.setattr(sync, "write_snapshot", failing)
+    result = cli("sync", "--import")
+    assert result.exit_code != 0 and "refused the write" in result.output
+    assert not (isolated_env / "resources").exists()
+    assert not [p for p in isolated_env.rglob("*") if p.name.endswith(".pmpc-tmp")]
+
+
+def test_a_workspace_with_manifests_gets_nothing_written_ahead(cluster, cli, state_url, isolated_env, monkeypatch):
+    from proxmox_mpc.services import imports
+
+    made: list[Any] = []
+
+    class Recorded(imports.StagedFiles):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    (isolated_env / "pmpc.yaml").write_text("name: lab\n", encoding="utf-8")
+    vms = isolated_env / "resources" / "vms"
+    vms.mkdir(parents=True)
+    (vms / "retired.yaml").write_text(RETIRED, encoding="utf-8")
+    monkeypatch.setattr(imports, "StagedFiles", Recorded)
+    result = cli("sync", "--import")
+    assert result.exit_code == 0, result.output
+    assert made == [] and (vms / "web-1.yaml").exists()
+    assert (vms / "retired.yaml").read_text(encoding="utf-8") == RETIRED

@@ -190,15 +190,15 @@ def _syncfs() -> Callable[[int], int] | None:
     return function
 
 
-def _flush(written: Sequence[tuple[int, str, str, Path]]) -> None:
-    """Make the data of the written temporaries durable before any is renamed over its file."""
+def _flush(written: Sequence[tuple[int, str]]) -> None:
+    """Make the data of the written temporaries (directory, name) durable before any is renamed over its file."""
     syncfs = _syncfs()
     devices: dict[int, int] = {}
-    for dir_fd in {dir_fd for dir_fd, _, _, _ in written}:
+    for dir_fd in {dir_fd for dir_fd, _ in written}:
         devices.setdefault(os.fstat(dir_fd).st_dev, dir_fd)
     if syncfs is not None and all(syncfs(fd) == 0 for fd in devices.values()):
         return
-    for dir_fd, tmp, _, _ in written:  # no syncfs (or it failed): one fsync per temporary
+    for dir_fd, tmp in written:  # no syncfs (or it failed): one fsync per temporary
         fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             os.fsync(fd)
@@ -219,90 +219,177 @@ def write_files(
             is left behind and the files of the batch that failed keep their old content.
     """
     refused: list[tuple[Path, UnsafePathError]] = []
-    batch: list[tuple[Path, tuple[str, ...], bytes]] = []
-    dirs: set[tuple[str, ...]] = set()
-    below = _below(root)
+    batch: list[tuple[str | bytes, Path]] = []
+    dirs: set[str] = set()
     for path, data in items:
-        if not isinstance(path, Path):
-            path = Path(path)
-        try:
-            parts = below(path)
-        except UnsafePathError as exc:
-            refused.append((path, exc))
-            continue
-        if parts[:-1] not in dirs and len(dirs) >= _MAX_OPEN_DIRS:
-            refused += _write_batch(batch, root, private)
+        path = path if isinstance(path, Path) else Path(path)
+        directory = os.path.dirname(path)
+        if directory not in dirs and len(dirs) >= _MAX_OPEN_DIRS:
+            refused += StagedFiles(root, private=private).finish(batch)
             batch, dirs = [], set()
-        dirs.add(parts[:-1])
-        batch.append((path, parts, data.encode("utf-8") if isinstance(data, str) else bytes(data)))
-    refused += _write_batch(batch, root, private)
-    return refused
+        dirs.add(directory)
+        batch.append((data, path))
+    return refused + StagedFiles(root, private=private).finish(batch)
 
 
-def _write_batch(
-    batch: Sequence[tuple[Path, tuple[str, ...], bytes]], root: Path, private: bool
-) -> list[tuple[Path, UnsafePathError]]:
-    refused: list[tuple[Path, UnsafePathError]] = []
-    dir_fds: dict[tuple[str, ...], int] = {}
-    # Each directory's names (lower-cased) when it was opened: an ASCII name it did not hold, in any case
-    # (some file systems ignore case), cannot be a link in the way; any other name is looked at itself.
-    listed: dict[tuple[str, ...], set[str] | None] = {}
-    written: list[tuple[int, str, str, Path]] = []  # (directory, temporary, name, path)
-    renamed = 0
-    path = Path(root)
-    mode = 0o600 if private else 0o666
-    temporaries = _Temporaries()
-    writeback = _Writeback()
-    try:
+class StagedFiles:
+    """Files written ahead as temporaries below `root`, renamed over their files at once later (or removed).
+
+    `stage(directory, data)` writes `data` to a new temporary in `directory` (created when missing, walked
+    from `root` without following a symlink) and returns its ticket; `commit([(ticket, path), ...])` then
+    gives each ticket's data its file in that directory with write_files' guarantees: every temporary's data
+    is flushed before any is renamed, a file with a symlink (or a directory) in its way is refused and
+    returned, each directory is synced once. Temporaries never committed are removed by `commit` and by
+    `discard` (call it when the files are not wanted after all; it is harmless after a commit), and so are
+    the directories staging created that end up empty. Writing ahead lets a caller write while it waits for
+    something else (`sync --import` stages each manifest while the other configs are being read).
+    """
+
+    def __init__(self, root: Path, *, private: bool = False) -> None:
+        self.root = Path(root)
+        self._private = private
+        self._mode = 0o600 if private else 0o666
+        self._below = _below(self.root)
+        self._dir_fds: dict[tuple[str, ...], int] = {}
+        self._created: list[tuple[str, ...]] = []  # directories staging made, to remove again when left empty
+        # Each temporary: (directory, its descriptor, temporary name); None once renamed or removed.
+        self._written: list[tuple[tuple[str, ...], int, str] | None] = []
+        self._temporaries = _Temporaries()
+        self._writeback = _Writeback()
+
+    def stage(self, directory: Path, data: str | bytes) -> int:
+        """Write `data` to a new temporary in `directory`; return its ticket for `commit`.
+
+        Raises:
+            UnsafePathError: `directory` leaves `root` or a symlink (or a file) is in its way.
+            FileWriteError: the write failed; nothing of this temporary is left.
+        """
+        directory = Path(directory)
+        if os.path.abspath(directory) == os.path.abspath(self.root):
+            return self.stage_at((), data, shown=directory)
+        return self.stage_at(self._below(directory), data, shown=directory)
+
+    def stage_at(self, where: tuple[str, ...], data: str | bytes, *, shown: Path) -> int:
+        """`stage` into the directory root/where... (`shown` names what is written in an error)."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         try:
-            for path, parts, payload in batch:
-                where = parts[:-1]
-                dir_fd, name = dir_fds.get(where), parts[-1]
-                try:
-                    if dir_fd is None:
-                        dir_fd = _open_dir(Path(root), where, create=True, private=private)
-                        assert dir_fd is not None  # created above
-                        dir_fds[where] = dir_fd
-                        listed[where] = _names(dir_fd)
-                    names = listed[where]
-                    if names is None or not name.isascii() or name.lower() in names:
-                        _refuse_link(name, dir_fd, path)
-                except UnsafePathError as exc:
-                    refused.append((path, exc))
-                    continue
-                tmp, fd = temporaries.create(name, dir_fd, mode)
-                written.append((dir_fd, tmp, name, path))
-                try:
-                    _write_all(fd, payload)
-                finally:
-                    os.close(fd)
-                writeback.written(dir_fd)
-            writeback.wait()
-            _flush(written)
-            for dir_fd, tmp, name, target in written:
+            dir_fd = self._dir_fds.get(where)
+            if dir_fd is None:
+                dir_fd = self._open(where)
+            tmp, fd = self._temporaries.create(shown.name, dir_fd, self._mode)
+            try:
+                self._written.append((where, dir_fd, tmp))
+                _write_all(fd, payload)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _write_error(shown, exc) from exc
+        self._writeback.written(dir_fd)
+        return len(self._written) - 1
+
+    def _open(self, where: tuple[str, ...]) -> int:
+        dir_fd = _open_dir(self.root, where, create=False, private=self._private) if where else None
+        if dir_fd is None:
+            missing = [where[:n] for n in range(1, len(where) + 1)]
+            missing = [part for part in missing if not os.path.lexists(os.path.join(self.root, *part))]
+            dir_fd = _open_dir(self.root, where, create=True, private=self._private)
+            assert dir_fd is not None  # created above
+            self._created += [part for part in missing if part not in self._created]
+        self._dir_fds[where] = dir_fd
+        return dir_fd
+
+    def commit(self, targets: Sequence[tuple[int, Path]]) -> list[tuple[Path, UnsafePathError]]:
+        """Rename each ticket's temporary over its file (`path`, in the directory it was staged in); remove
+        the other temporaries. Return the files refused (a symlink or a directory in the way).
+
+        Raises:
+            FileWriteError: the flush or a rename failed: no temporary is left behind, and no file was
+                renamed unless its data had been flushed.
+        """
+        refused: list[tuple[Path, UnsafePathError]] = []
+        # Each directory's names (lower-cased): an ASCII name it does not hold, in any case (some file
+        # systems ignore case), cannot be a link in the way; any other name is looked at itself.
+        listed: dict[int, set[str] | None] = {}
+        renames: list[tuple[int, int, str, str, Path]] = []  # (ticket, directory, temporary, name, path)
+        for ticket, path in targets:
+            entry = self._written[ticket]
+            assert entry is not None  # each ticket is committed once
+            _, dir_fd, tmp = entry
+            name = os.path.basename(path)
+            names = listed.get(dir_fd, set())
+            if dir_fd not in listed:
+                names = listed[dir_fd] = _names(dir_fd)
+            try:
+                if names is None or not name.isascii() or name.lower() in names:
+                    _refuse_link(name, dir_fd, path)
+            except UnsafePathError as exc:
+                refused.append((path, exc))
+                continue
+            renames.append((ticket, dir_fd, tmp, name, path))
+        path = self.root
+        try:
+            self._writeback.wait()
+            _flush([(dir_fd, tmp) for _, dir_fd, tmp, _, _ in renames])
+            for ticket, dir_fd, tmp, name, target in renames:
                 path = target
                 os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-                renamed += 1
-            for dir_fd in dir_fds.values():
+                self._written[ticket] = None
+            for dir_fd in {dir_fd for _, dir_fd, _, _, _ in renames}:
                 try:
                     os.fsync(dir_fd)
                 except OSError:  # pragma: no cover - some file systems cannot sync a directory
                     pass
-        except BaseException:
-            for dir_fd, tmp, _, _ in written[renamed:]:
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
+        finally:
+            self.discard()
+        return refused
+
+    def finish(self, targets: Sequence[tuple[int | str | bytes, Path]]) -> list[tuple[Path, UnsafePathError]]:
+        """`commit` where each target's data is a ticket, or the data itself, written now into its path's directory.
+
+        A file with a symlink in its way (or outside `root`) is refused and returned; the others are written.
+        """
+        refused: list[tuple[Path, UnsafePathError]] = []
+        tickets: list[tuple[int, Path]] = []
+        try:
+            for data, path in targets:
+                if isinstance(data, int):
+                    tickets.append((data, path))
+                    continue
                 try:
-                    os.unlink(tmp, dir_fd=dir_fd)
+                    tickets.append((self.stage_at(self._below(path)[:-1], data, shown=path), path))
+                except UnsafePathError as exc:
+                    refused.append((path, exc))
+            refused += self.commit(tickets)
+        finally:
+            self.discard()
+        return refused
+
+    def discard(self) -> None:
+        """Remove every temporary not renamed yet (and the directories staging made, when left empty)."""
+        self._writeback.wait()
+        for index, entry in enumerate(self._written):
+            if entry is not None:
+                try:
+                    os.unlink(entry[2], dir_fd=entry[1])
                 except OSError:
                     pass
-            raise
-        finally:
-            writeback.wait()
-            for dir_fd in dir_fds.values():
-                os.close(dir_fd)
-    except OSError as exc:
-        reason = _reason(exc)
-        raise FileWriteError(f"Cannot write {path}: {reason}.", details={"path": str(path), "reason": reason}) from exc
-    return refused
+                self._written[index] = None
+        for dir_fd in self._dir_fds.values():
+            os.close(dir_fd)
+        self._dir_fds.clear()
+        for where in sorted(self._created, key=len, reverse=True):
+            try:
+                os.rmdir(os.path.join(self.root, *where))
+            except OSError:
+                pass  # not empty (files were renamed into it), or no longer there
+        self._created.clear()
+
+
+def _write_error(path: Path, exc: OSError) -> FileWriteError:
+    reason = _reason(exc)
+    return FileWriteError(f"Cannot write {path}: {reason}.", details={"path": str(path), "reason": reason})
 
 
 class _Writeback:

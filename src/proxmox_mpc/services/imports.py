@@ -12,12 +12,15 @@ from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import manifest_kind
 from proxmox_mpc.core.manifest import AnyManifest, manifest_from_config
 from proxmox_mpc.core.models import BaseGuest, ObservedGuest
+from proxmox_mpc.errors import FileWriteError, UnsafePathError
 from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import Kind, Resource, ResourceManifest
-from proxmox_mpc.safeio.files import write_files
+from proxmox_mpc.safeio.files import StagedFiles, write_files
 from proxmox_mpc.services.manifests import (
+    RESOURCES_DIR,
     ManifestSet,
     _message,
+    any_manifest_file,
     dump_manifest,
     field_name,
     manifest_files,
@@ -73,6 +76,13 @@ def _manifest_or_reason(guest: ObservedGuest) -> AnyManifest | str:
         return f"its config cannot be written as a manifest ({str(exc).splitlines()[0]})"
 
 
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """A manifest text written ahead to a temporary in its kind's folder (its ticket in the import's StagedFiles)."""
+
+    ticket: int
+
+
 class ManifestTexts:
     """Each guest's manifest text (or why it has none), built as its config arrives during a sync's reads.
 
@@ -83,13 +93,33 @@ class ManifestTexts:
     Guests are built `BATCH` at a time: a run of builds back to back costs about a third less CPU than one
     build between every two responses (the interpreter's caches stay warm), and holds the event loop only
     a few milliseconds.
+
+    Given the `workspace`, and when it holds no manifest yet (a first import: every guest gets a file), each
+    text is also written ahead to a temporary in its kind's folder while the other configs are still on their
+    way; the import then only flushes and renames them (see StagedFiles), and `discard` removes them when the
+    sync fails. A write that fails ahead stops the writing ahead: the import writes the rest itself, and
+    reports the failure with its file. A workspace with manifests gets nothing written ahead (most guests
+    are described already).
     """
 
     BATCH = 64
 
-    def __init__(self) -> None:
-        self._texts: dict[int, tuple[ObservedGuest, dict[str, Any], _Built[str]]] = {}
+    def __init__(self, workspace: Path | None = None) -> None:
+        self._texts: dict[int, tuple[ObservedGuest, dict[str, Any], _Built[str | _Staged]]] = {}
         self._waiting: list[ObservedGuest] = []
+        self.workspace = workspace
+        self.staging: StagedFiles | None = None
+        if workspace is not None and not _any_manifest(resources_dir(workspace)):
+            self.staging = StagedFiles(workspace)
+        self._folders = _Folders(resources_dir(workspace or Path()))
+        self._wheres: dict[str, tuple[str, ...]] = {}
+
+    def _where(self, kind: str) -> tuple[str, ...]:
+        """The parts of `kind`'s folder below the workspace."""
+        where = self._wheres.get(kind)
+        if where is None:
+            where = self._wheres[kind] = Path(RESOURCES_DIR, _kind_named(kind).folder).parts
+        return where
 
     def __call__(self, guest: ObservedGuest) -> None:
         self._waiting.append(guest)
@@ -98,14 +128,27 @@ class ManifestTexts:
 
     def _build_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
+        done: list[tuple[ObservedGuest, _Built[str]]] = []
         for guest in waiting:
             try:
-                built = _build(guest, dump_manifest)
+                done.append((guest, _build(guest, dump_manifest)))
             except Exception:  # built again at import time, where its error belongs
                 continue
-            self._texts[guest.vmid] = (guest, guest.config, built)
+        for guest, built in done:
+            self._texts[guest.vmid] = (guest, guest.config, self._stage(built))
 
-    def get(self, guest: ObservedGuest) -> _Built[str] | None:
+    def _stage(self, built: _Built[str]) -> _Built[str | _Staged]:
+        if self.staging is None or isinstance(built, str):
+            return built
+        kind, name, vmid, text = built
+        try:
+            folder = self._folders.path(kind)
+            return kind, name, vmid, _Staged(self.staging.stage_at(self._where(kind), text, shown=folder))
+        except FileWriteError:  # the import writes it (and says why it cannot)
+            self.discard()
+            return built
+
+    def get(self, guest: ObservedGuest) -> _Built[str | _Staged] | None:
         """Return what was built of this very guest and config (None: build it now)."""
         if self._waiting:
             self._build_waiting()
@@ -113,6 +156,20 @@ class ManifestTexts:
         if entry is None or entry[0] is not guest or entry[1] is not guest.config:
             return None
         return entry[2]
+
+    def discard(self) -> None:
+        """Remove what was written ahead and write no more ahead (a failed sync; harmless after an import)."""
+        if self.staging is not None:
+            self.staging.discard()
+            self.staging = None
+            self._texts.clear()
+
+
+def _any_manifest(directory: Path) -> bool:
+    try:
+        return any_manifest_file(directory)
+    except OSError:
+        return True  # a folder it cannot look into: nothing is written ahead, the import says what is wrong
 
 
 def _build(guest: ObservedGuest, keep: Callable[[AnyManifest], _Kept]) -> _Built[_Kept]:
@@ -142,13 +199,37 @@ def import_manifests(
         FileWriteError: a write failed (disk full, read-only): the first error, no partial file left.
     """
     root = workspace or require_workspace(app_ctx)
-    planned, skipped = _plan_imports(app_ctx, root, guests, resources, dump_manifest, built.get if built else None)
+    staging = built.staging if built is not None and built.workspace == root else None
+    keep: Callable[[AnyManifest | ResourceManifest], str | _Staged] = dump_manifest
+    planned, skipped = _plan_imports(app_ctx, root, guests, resources, keep, _built_before(built, staging))
     result = ImportResult(skipped=skipped)
-    refused = write_files(planned, root=root)
+    refused = _write(planned, root, staging)
     result.refused += [exc.message for _, exc in refused]
     gone = {path for path, _ in refused}
     result.written += [path for path, _ in planned if path not in gone]
     return result
+
+
+def _built_before(
+    built: ManifestTexts | None, staging: StagedFiles | None
+) -> Callable[[ObservedGuest], _Built[str | _Staged] | None] | None:
+    """`built.get`; for an import that writes every file itself, once what was written ahead is removed."""
+    if built is None:
+        return None
+    if staging is None:
+        built.discard()
+    return built.get
+
+
+def _write(
+    planned: Sequence[tuple[Path, str | _Staged]], root: Path, staging: StagedFiles | None
+) -> list[tuple[Path, UnsafePathError]]:
+    """Write the planned files: the texts written ahead are renamed into place, the others written now."""
+    if staging is None:
+        texts = [(path, kept) for path, kept in planned if isinstance(kept, str)]
+        assert len(texts) == len(planned)  # nothing was written ahead for this import
+        return write_files(texts, root=root)
+    return staging.finish([(kept.ticket if isinstance(kept, _Staged) else kept, path) for path, kept in planned])
 
 
 def plan_imports(

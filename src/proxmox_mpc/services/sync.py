@@ -378,11 +378,12 @@ async def sync_cluster(
         return await _dry_run(app_ctx, cluster, clock, import_manifests=import_manifests)
 
     store = open_sync_store(app_ctx)
+    builder = None
     try:
         with store.workspace_lock(workspace_lock_name(app_ctx), "pmpc sync", lock_timeout, on_lock_wait):
             started = utcnow()
             # An import builds each guest's manifest while the other configs are still on their way.
-            builder = _import_builder() if import_manifests else None
+            builder = _import_builder(app_ctx) if import_manifests else None
             stored = StoredGuests(store, cluster)
             try:
                 with quick_gil_handoff():
@@ -432,6 +433,8 @@ async def sync_cluster(
                 report.refused = result.refused
         return report
     finally:
+        if builder is not None:
+            builder.discard()  # what it wrote ahead for an import that did not happen
         store.close()
 
 
@@ -495,11 +498,12 @@ async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_ma
     return report
 
 
-def _import_builder() -> Any:
-    """The `sync --import` hook called with each guest as its config arrives: its manifest is built then."""
+def _import_builder(app_ctx: AppContext) -> Any:
+    """The `sync --import` hook called with each guest as its config arrives: its manifest is built (and
+    written ahead into a workspace without manifests) then."""
     from proxmox_mpc.services import imports
 
-    return imports.ManifestTexts()
+    return imports.ManifestTexts(app_ctx.workspace)
 
 
 def _import(

@@ -17,7 +17,7 @@ import pytest
 
 from proxmox_mpc.errors import ExitCode, FileWriteError, UnsafePathError
 from proxmox_mpc.safeio import files
-from proxmox_mpc.safeio.files import make_dirs, remove_file, write_file, write_files
+from proxmox_mpc.safeio.files import StagedFiles, make_dirs, remove_file, write_file, write_files
 
 SECRET = "untouched outside text\n"
 
@@ -221,6 +221,72 @@ def test_write_files_that_fail_leave_the_old_files_and_no_temporary(tmp_path, mo
     assert (tmp_path / "a.tf").read_text(encoding="utf-8") == "old a\n"  # nothing renamed before all were written
     assert not (tmp_path / "b.tf").exists()
     assert _leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- files written ahead
+
+
+def test_staged_files_are_renamed_only_when_committed_and_the_others_are_removed(tmp_path):
+    write_file(tmp_path / "vms" / "a.yaml", "old a\n", root=tmp_path)
+    staged = StagedFiles(tmp_path)
+    a = staged.stage(tmp_path / "vms", "new a\n")
+    unused = staged.stage(tmp_path / "vms", "never written\n")
+    b = staged.stage(tmp_path / "cts", b"b\n")
+    assert len(_leftovers(tmp_path)) == 3 and (tmp_path / "vms" / "a.yaml").read_text(encoding="utf-8") == "old a\n"
+    assert unused not in (a, b)
+    assert staged.commit([(a, tmp_path / "vms" / "a.yaml"), (b, tmp_path / "cts" / "b.yaml")]) == []
+    assert (tmp_path / "vms" / "a.yaml").read_text(encoding="utf-8") == "new a\n"
+    assert (tmp_path / "cts" / "b.yaml").read_text(encoding="utf-8") == "b\n"
+    assert sorted(p.name for p in (tmp_path / "vms").iterdir()) == ["a.yaml"] and _leftovers(tmp_path) == []
+    staged.discard()  # harmless after a commit
+    assert (tmp_path / "cts" / "b.yaml").exists()
+
+
+def test_staged_files_discarded_leave_nothing_not_even_the_directories_they_made(tmp_path):
+    (tmp_path / "vms").mkdir()
+    staged = StagedFiles(tmp_path)
+    staged.stage(tmp_path / "vms", "a\n")
+    staged.stage(tmp_path / "resources" / "cts", "b\n")
+    assert (tmp_path / "resources" / "cts").is_dir() and len(_leftovers(tmp_path)) == 2
+    staged.discard()
+    assert not (tmp_path / "resources").exists() and _leftovers(tmp_path) == []
+    assert (tmp_path / "vms").is_dir()  # the folder that was there stays
+
+
+@pytest.mark.parametrize(("make", "said"), [(m, s) for _, m, s in REFUSED[:1]], ids=[i for i, _, _ in REFUSED[:1]])
+def test_a_staged_file_with_a_link_in_its_way_is_refused_at_commit(tmp_path, outside, make, said):
+    bad = make(tmp_path, outside)
+    staged = StagedFiles(tmp_path)
+    evil, fine = staged.stage(tmp_path, "evil\n"), staged.stage(tmp_path, "fine\n")
+    refused = staged.commit([(evil, bad), (fine, tmp_path / "fine.tf")])
+    assert [path for path, _ in refused] == [bad] and said in refused[0][1].message
+    assert (tmp_path / "fine.tf").read_text(encoding="utf-8") == "fine\n"
+    assert (outside / "file.txt").read_text(encoding="utf-8") == SECRET and _leftovers(tmp_path) == []
+
+
+def test_staging_below_a_link_or_outside_the_root_is_refused(tmp_path, outside):
+    (tmp_path / "sub").symlink_to(outside, target_is_directory=True)
+    staged = StagedFiles(tmp_path)
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        staged.stage(tmp_path / "sub", "evil\n")
+    with pytest.raises(UnsafePathError, match="outside"):
+        staged.stage(outside, "evil\n")
+    staged.discard()
+    assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
+
+
+def test_a_staged_write_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    staged = StagedFiles(tmp_path)
+    kept = staged.stage(tmp_path / "vms", "a\n")
+    monkeypatch.setattr(files, "_os_write", full)
+    with pytest.raises(FileWriteError, match="No space left on device"):
+        staged.stage(tmp_path / "vms", "b\n")
+    monkeypatch.undo()
+    assert staged.commit([(kept, tmp_path / "vms" / "a.yaml")]) == []
+    assert sorted(p.name for p in (tmp_path / "vms").iterdir()) == ["a.yaml"]
 
 
 @pytest.mark.parametrize(
