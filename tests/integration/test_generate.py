@@ -306,6 +306,30 @@ def test_generate_reads_only_what_its_files_need(cluster, cli, tmp_path, monkeyp
     assert not [path for path in gets if path.endswith(("/config", "interfaces"))]
 
 
+def test_with_manifests_a_guest_whose_manifest_names_a_static_address_is_not_asked(cluster, cli, tmp_path, monkeypatch):
+    """The address reads are chosen from the manifests as soon as they are loaded (before their specs are
+    made): a static cloud-init address in a manifest is the inventory's address, its agent is not asked."""
+    cluster.vm(101).agent = AGENT_41
+    root = workspace(
+        tmp_path / "ws",
+        {
+            "vms/web-1.yaml": "kind: VM\nname: web-1\nnode: pve1\nvmid: 101\n"
+            "spec: {cores: 2, cloud_init: {ip: 192.0.2.70/24}}\n",
+            "vms/web-2.yaml": "kind: VM\nname: web-2\nnode: pve2\nvmid: 102\nspec: {cores: 2}\n",
+        },
+    )
+    monkeypatch.chdir(root)
+    before = len(cluster.requests)
+    result = cli("generate", "ansible")
+    assert result.exit_code == 0, result.output
+    assert address_reads(cluster, before) == ["/nodes/pve2/qemu/102/agent/network-get-interfaces"]
+    import yaml
+
+    inventory = (root / "ansible" / "inventory" / "hosts.yml").read_text(encoding="utf-8")
+    hosts = yaml.safe_load(inventory)["all"]["children"]["pmpc_guests"]["hosts"]
+    assert hosts == {"web-1": {"ansible_host": "192.0.2.70"}, "web-2": {}}
+
+
 def test_a_guest_that_went_away_loses_its_generated_files_but_not_the_users(cluster, cli, tmp_path):
     out = tmp_path / "ansible"
     assert cli("generate", "ansible", "--out", str(out)).exit_code == 0

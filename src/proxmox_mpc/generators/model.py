@@ -217,8 +217,9 @@ def _sorted_lists(guest: GuestSpec) -> GuestSpec:
     for field, devices in (("disks", guest.disks), ("networks", guest.networks)):
         if len(devices) > 1:
             update[field] = sorted(devices, key=lambda d: slot_key(d.slot))
-    # Lists already in order are shared with the original (nothing changes them in place).
-    return guest.model_copy(update=update)
+    # Lists already in order are shared with the original (nothing changes them in place); a guest whose
+    # lists are all in order is itself shared.
+    return guest.model_copy(update=update) if update else guest
 
 
 def resource_spec(
@@ -426,6 +427,20 @@ def static_address(spec: GuestSpec) -> str | None:
     if spec.cloud_init:
         candidates.append(spec.cloud_init.ip)
     candidates.extend(n.ip for n in spec.networks)
+    return _first_static(candidates)
+
+
+def manifest_static_address(manifest: AnyManifest) -> str | None:
+    """Return static_address of a manifest's guest, read from the manifest (no GuestSpec built): a VM's
+    cloud-init address, a container's NIC addresses."""
+    if isinstance(manifest, VmManifest):
+        ci = manifest.spec.cloud_init
+        return _first_static([ci.ip] if ci is not None else [])
+    assert isinstance(manifest, CtManifest)
+    return _first_static([n.ip for n in manifest.spec.networks or []])
+
+
+def _first_static(candidates: Iterable[str | None]) -> str | None:
     for cidr in candidates:
         if cidr and cidr not in ("dhcp", "manual", "auto"):
             try:

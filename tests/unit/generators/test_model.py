@@ -13,6 +13,7 @@ from proxmox_mpc.generators.model import (
     Observed,
     agent_address,
     check_inputs,
+    manifest_static_address,
     merge,
     spec_from_manifest,
     static_address,
@@ -155,3 +156,26 @@ def test_two_existing_guests_may_share_a_name():
             ]
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "address"),
+    [
+        ("VM", {"cloud_init": {"ip": "10.0.0.5/24"}, "networks": [{"slot": "net0", "bridge": "vmbr0"}]}, "10.0.0.5"),
+        ("VM", {"cloud_init": {"ip": "dhcp"}}, None),
+        ("VM", {"cores": 1}, None),
+        (
+            "CT",
+            {"networks": [{"slot": "net0", "name": "eth0", "ip": "dhcp"}, {"slot": "net1", "ip": "192.0.2.7/24"}]},
+            "192.0.2.7",
+        ),
+        ("CT", {"networks": [{"slot": "net0", "name": "eth0", "ip": "manual"}]}, None),
+    ],
+    ids=["vm-cloud-init", "vm-dhcp", "vm-none", "ct-second-nic", "ct-manual"],
+)
+def test_a_manifest_s_static_address_is_its_spec_s(kind, spec, address):
+    """The address reads are chosen from the manifests before their specs are made: the same answer."""
+    found = manifest({"kind": kind, "name": "g", "node": "pve1", "vmid": 101, "spec": spec})
+    made = spec_from_manifest(found)
+    assert made is not None
+    assert manifest_static_address(found) == static_address(made) == address
