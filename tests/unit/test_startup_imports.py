@@ -62,3 +62,15 @@ def test_the_probe_would_notice_a_heavy_import():
         [sys.executable, "-c", probe, "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert "httpx" in json.loads(completed.stdout)["heavy"]
+
+
+def test_sync_loads_the_reader_and_the_kinds_only_once_its_first_requests_are_out():
+    # services.sync.read_live sends the first round, then loads these in a worker thread meanwhile.
+    probe = (
+        "import json, sys\nimport proxmox_mpc.commands.sync, proxmox_mpc.services.sync\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('proxmox_mpc.kinds', "
+        "'proxmox_mpc.services.observe', 'proxmox_mpc.services.resources')))))"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == []

@@ -126,8 +126,12 @@ class ProxmoxClient:
         self.retries = retries
         self.backoff = backoff
         self._tracer = tracer
-        self._limit = asyncio.Semaphore(max(1, concurrency))
+        # How many requests may be in flight at once.
+        self.concurrency = max(1, concurrency)
+        self._limit = asyncio.Semaphore(self.concurrency)
         self.requests_sent = 0
+        # GETs sent ahead of their caller (see `prefetch`), by path and query, each taken by one `get`.
+        self._ahead: dict[str, asyncio.Future[Any]] = {}
         self._root = self.base_url + API_ROOT
         self._auth = auth
         # The auth's own signing (TokenAuth, TicketAuth): GETs on the session then skip httpx's auth flow.
@@ -161,7 +165,11 @@ class ProxmoxClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (a GET sent ahead that nobody took is cancelled)."""
+        ahead, self._ahead = list(self._ahead.values()), {}
+        for task in ahead:
+            task.cancel()
+        await asyncio.gather(*ahead, return_exceptions=True)
         await self._http.aclose()
         if self._session is not None:
             await self._session.close()
@@ -180,11 +188,13 @@ class ProxmoxClient:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
         refused: object = None,
+        counted: bool = True,
     ) -> Any:
         """Send one API request and return its `data`; GETs are retried on transient failures.
 
         `refused`: returned instead of raising when Proxmox answers with an error status (no ApiError is
         built: a read that tolerates any refusal, sent for thousands of guests, see `get_unless_refused`).
+        `counted`: whether it counts in `requests_sent` now (a GET sent ahead counts when it is taken).
 
         Raises:
             ApiError: Proxmox answered with an error (subclasses by status and message).
@@ -207,7 +217,7 @@ class ProxmoxClient:
         for attempt in range(1, attempts + 1):
             try:
                 async with self._limit:
-                    self.requests_sent += 1
+                    self.requests_sent += counted
                     if tracing:
                         self._trace(f"> {method} {url} {_trace_params(query, form)}")
                     if method == "GET" and self._session is not None:
@@ -304,6 +314,11 @@ class ProxmoxClient:
         await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
     async def get(self, path: str, **params: Any) -> Any:
+        if self._ahead:
+            sent = self._ahead.pop(_ahead_key(path, params), None)
+            if sent is not None:
+                self.requests_sent += 1  # counted by the GET that takes it, as if it were sent now
+                return await sent
         return await self.request("GET", path, params=params or None)
 
     async def get_unless_refused(self, path: str) -> Any:
@@ -313,6 +328,18 @@ class ProxmoxClient:
         object is built for them. Transport failures still raise as for `get`.
         """
         return await self.request("GET", path, refused=self.REFUSED)
+
+    def prefetch(self, path: str, **params: Any) -> None:
+        """Send a GET now whose answer (or error) the next `get` of the same path and query takes.
+
+        A command sends the reads it knows it will make first while it loads what it needs for the rest
+        (sync's first round goes out while the kinds load): one request, as if it were sent by that `get`.
+        """
+        key = _ahead_key(path, params)
+        if key not in self._ahead:
+            self._ahead[key] = asyncio.ensure_future(
+                self.request("GET", path, params=params or None, counted=False)
+            )
 
     async def post(self, path: str, **data: Any) -> Any:
         return await self.request("POST", path, data=data)
@@ -446,6 +473,10 @@ def _being_cancelled() -> bool:
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)
     return bool(cancelling and cancelling())
+
+
+def _ahead_key(path: str, params: Mapping[str, Any]) -> str:
+    return f"{path}?{sorted(params.items())}" if params else path
 
 
 def _seg(value: str) -> str:

@@ -272,3 +272,14 @@ class ObservedGuest(BaseGuest):
     pending: list[str] = Field(default_factory=list, exclude=True)
     # Its node is offline: `config` and `digest` could not be read (sync keeps the stored ones).
     unread: bool = Field(default=False, exclude=True)
+
+
+class ResourceChange(Model):
+    """One difference between the store and the cluster: a resource added or deleted, or a field changed."""
+
+    address: str
+    kind: str
+    change: str  # add | change | delete
+    field: str = ""
+    old: str | None = None
+    new: str | None = None

@@ -188,7 +188,7 @@ async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet
     guests' configs are read (they are described from them).
     """
     from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
-    from proxmox_mpc.services.observe import aside, beside
+    from proxmox_mpc.services.overlap import aside, beside
 
     workspace = app_ctx.workspace
     if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):

@@ -13,12 +13,10 @@ the kind's `reads_guest` picks, right after that guest's config); kinds/base.py 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from pydantic import Field
@@ -38,9 +36,6 @@ if TYPE_CHECKING:
     from proxmox_mpc.state.lite import LiteStore
     from proxmox_mpc.state.store import Store
 
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 # Whether to read a per-guest path for a guest: (the guest with its config, the described addresses).
 GuestChooser = Callable[[ObservedGuest, frozenset[str]], bool]
@@ -221,58 +216,6 @@ async def gather_all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
         raise
 
 
-def aside(work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Start `work(*args)` in a worker thread, to be awaited while the cluster is read.
-
-    Under `--profile` it runs here and now: a profile records this thread only, so it shows every phase.
-    """
-    if sys.getprofile() is None:
-        return asyncio.ensure_future(asyncio.to_thread(work, *args))
-    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    try:
-        done.set_result(work(*args))
-    except Exception as exc:  # the future carries it to whoever awaits the work
-        done.set_exception(exc)
-    return done
-
-
-# How long a worker thread beside the reads (see `aside`) may keep the GIL from the event loop, in seconds.
-QUICK_SWITCH_INTERVAL = 0.0005
-
-
-@contextlib.contextmanager
-def quick_gil_handoff() -> Iterator[None]:
-    """While a thread works beside the reads: the event loop gets the GIL back within 0.5 ms, not Python's 5 ms.
-
-    The loop gives the GIL up at each socket call and must wait for it while the thread runs; at 5 ms a
-    turn, the reads all but stop while the manifests load.
-    """
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, QUICK_SWITCH_INTERVAL))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-
-
-async def beside(
-    loading: asyncio.Future[T], reading: asyncio.Future[R], *helpers: asyncio.Future[Any]
-) -> tuple[T, R]:
-    """Wait for work loading in a thread (see `aside`) and for the reads going on beside it; return both.
-
-    The loading's error wins over a read error, as when it was done before the cluster was read. When
-    either fails, the reads and their `helpers` are cancelled rather than left running.
-    """
-    try:
-        with quick_gil_handoff():
-            await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
-        return await loading, await reading
-    finally:
-        for task in (reading, *helpers):
-            task.cancel()
-        await asyncio.gather(reading, *helpers, return_exceptions=True)
-
-
 def compose_pending(config: dict[str, Any], pending: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:
     """Return a config with its pending changes applied (what the guest will be after its next start),
     and the keys that are pending.
@@ -358,18 +301,16 @@ async def _read_config(api: ProxmoxClient, guest: ObservedGuest, needs: Needs) -
     return guest
 
 
-async def _read_guest(
+async def _guest_paths(
     api: ProxmoxClient,
     guest: ObservedGuest,
     needs: Needs,
     reads: Sequence[Read],
     described: asyncio.Future[frozenset[str]] | None = None,
-) -> tuple[ObservedGuest | None, list[tuple[str, Any] | None]]:
-    """Read a guest's config (when `needs` says), then the per-guest paths chosen for it, concurrently."""
-    if needs.configs and await _read_config(api, guest, needs) is None:
-        return None, []
+) -> list[tuple[str, Any] | None]:
+    """Read the per-guest paths chosen for a guest (its config read), concurrently."""
     if not reads:
-        return guest, []
+        return []
     known = needs.described
     if described is not None and any(r.choosers for r in reads):
         known = await described
@@ -382,11 +323,55 @@ async def _read_guest(
 
     chosen = [r for r in reads if not r.choosers or any(picks(c) for c in r.choosers)]
     if not chosen:
-        return guest, []
+        return []
     if len(chosen) == 1:  # the usual case: no task of its own
-        return guest, [await _read(api, chosen[0], guest_path(chosen[0].path, guest), ApiNotFound)]
-    found = await gather_all(_read(api, r, guest_path(r.path, guest), ApiNotFound) for r in chosen)
-    return guest, found
+        return [await _read(api, chosen[0], guest_path(chosen[0].path, guest), ApiNotFound)]
+    return await gather_all(_read(api, r, guest_path(r.path, guest), ApiNotFound) for r in chosen)
+
+
+GuestRead = tuple[ObservedGuest | None, list[tuple[str, Any] | None]]
+
+
+async def _read_guests(
+    api: ProxmoxClient,
+    guests: Sequence[ObservedGuest],
+    needs: Needs,
+    reads: Sequence[Read],
+    described: asyncio.Future[frozenset[str]] | None = None,
+) -> list[GuestRead]:
+    """Read every guest's config (when `needs` says), then the per-guest paths chosen for it; in order.
+
+    As many workers as the client has requests in flight do it, not a task per guest: at 10,000 guests
+    creating and starting those tasks took about 0.15 s before the first config went out. A guest whose paths
+    wait for the manifests (`described`, still loading) waits in a task of its own, so that the workers go
+    on reading configs meanwhile.
+    """
+    found: list[GuestRead] = [(None, [])] * len(guests)
+    waiting: list[asyncio.Future[None]] = []
+    queue = iter(enumerate(guests))
+    chooses = any(r.choosers for r in reads)
+
+    async def paths_later(i: int, guest: ObservedGuest) -> None:
+        found[i] = (guest, await _guest_paths(api, guest, needs, reads, described))
+
+    async def worker() -> None:
+        for i, guest in queue:
+            if needs.configs and await _read_config(api, guest, needs) is None:
+                continue  # gone
+            if chooses and described is not None and not described.done():
+                waiting.append(asyncio.ensure_future(paths_later(i, guest)))
+            else:
+                found[i] = (guest, await _guest_paths(api, guest, needs, reads, described))
+
+    try:
+        await gather_all(worker() for _ in range(min(api.concurrency, len(guests))))
+        await gather_all(waiting)
+    except BaseException:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        raise
+    return found
 
 
 async def _read(api: ProxmoxClient, read: Read, path: str, *gone: type[PmpcError]) -> tuple[str, Any] | None:
@@ -455,28 +440,44 @@ async def observe(
         list_path = item_list(read.path)[0]
         if all(r.path != list_path for r in by_shape["once"]):
             by_shape["once"].append(Read(list_path, read.unknown_on))
-    nodes, resources, *first = await gather_all(
-        [api.nodes(), api.cluster_resources("vm"), *(_read(api, r, r.path) for r in by_shape["once"])]
-    )
-    known = dict(pair for pair in first if pair is not None)
-    observation = Observation(guests=[], nodes=list(nodes))
-    online = set(observation.online)
-    entries = [r for r in resources if is_api_guest_type(r.get("type"))]
-    guests = [_guest(r, online) for r in entries]
-    unreachable = sorted({g.node for g in guests if g.unread})
-    if needs.refuse_offline and unreachable:
-        raise ConnectionFailed(
-            f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
-            "bring them back, or plan against the last sync with --offline."
-        )
+    # The paths read once go out with the nodes and guests, but only their items wait for them: the
+    # configs and the per-node paths go out as soon as the nodes and guests are known.
+    head = asyncio.ensure_future(gather_all([api.nodes(), api.cluster_resources("vm")]))
+    lists = asyncio.ensure_future(gather_all(_read(api, r, r.path) for r in by_shape["once"]))
+    try:
+        nodes, resources = await head
+        observation = Observation(guests=[], nodes=list(nodes))
+        online = set(observation.online)
+        entries = [r for r in resources if is_api_guest_type(r.get("type"))]
+        guests = [_guest(r, online) for r in entries]
+        unreachable = sorted({g.node for g in guests if g.unread})
+        if needs.refuse_offline and unreachable:
+            raise ConnectionFailed(
+                f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
+                "bring them back, or plan against the last sync with --offline."
+            )
+    except BaseException:
+        for task in (head, lists):
+            task.cancel()
+        await asyncio.gather(head, lists, return_exceptions=True)
+        raise
+
+    async def items() -> list[tuple[str, Any] | None]:
+        known = dict(pair for pair in await lists if pair is not None)
+        return await gather_all(_item_reads(api, by_shape["item"], known))
+
     per_node = [_read(api, r, r.on(n)) for r in by_shape["node"] for n in observation.online]
-    items = _item_reads(api, by_shape["item"], known)
     # Each guest's config, then (chosen with it) the guest's own paths: no round waits for every guest.
     per_guest = by_shape["guest"]
     reading = [g for g in guests if not g.unread] if needs.configs or per_guest else []
-    second, read_guests = await gather_all(
-        [gather_all([*per_node, *items]), gather_all(_read_guest(api, g, needs, per_guest, described) for g in reading)]
-    )
+    try:
+        guests_read = _read_guests(api, reading, needs, per_guest, described)
+        nodes_read, items_read, read_guests = await gather_all([gather_all(per_node), items(), guests_read])
+    finally:
+        if not lists.done():  # a read failed before the lists' items were asked for
+            lists.cancel()
+            await asyncio.gather(lists, return_exceptions=True)
+    first, second = lists.result(), [*nodes_read, *items_read]
     unknown = {path for path, body in (p for p in second if p is not None) if body is _UNKNOWN}
     found = [p for p in (*first, *second, *(p for _, ps in read_guests for p in ps)) if p is not None]
     observation.reads = {path: body for path, body in found if path not in unknown}

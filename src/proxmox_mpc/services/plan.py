@@ -18,14 +18,8 @@ from proxmox_mpc.core.models import BaseGuest, ObservedGuest, split_tags
 from proxmox_mpc.core.plan import Plan
 from proxmox_mpc.errors import StateError, UsageError
 from proxmox_mpc.services.manifests import Loaded, LoadedManifest, ManifestSet
-from proxmox_mpc.services.observe import (
-    ClusterFacts,
-    Observation,
-    aside,
-    beside,
-    observe,
-    observe_last_sync,
-)
+from proxmox_mpc.services.observe import ClusterFacts, Observation, observe, observe_last_sync
+from proxmox_mpc.services.overlap import aside, beside
 from proxmox_mpc.services.preflight import build, build_checked_plan, check_creatable, create_facts
 from proxmox_mpc.services.resources import compare_needs, refuse_in_use, with_resources, with_sent_secrets
 from proxmox_mpc.services.validate import require_valid
@@ -170,7 +164,7 @@ async def compute_plan(
 def load_aside(app_ctx: AppContext, targets: Sequence[str]) -> asyncio.Future[ManifestSet]:
     """Start loading the workspace's manifests in a worker thread, to be awaited while the cluster is read.
 
-    Under `--profile` they load here and now (see observe.aside).
+    Under `--profile` they load here and now (see overlap.aside).
     """
     return aside(workspace_set, app_ctx, targets)
 

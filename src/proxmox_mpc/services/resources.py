@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proxmox_mpc.core.batch import PlannedRequest
-from proxmox_mpc.core.modeling import Model
+from proxmox_mpc.core.models import ResourceChange
 from proxmox_mpc.core.plan import Change, Plan, make_plan
 from proxmox_mpc.errors import ConfigError, Conflict, ManifestError
 from proxmox_mpc.kinds import registry
@@ -353,17 +353,6 @@ def record_outcome(store: Store | None, cluster: str | None, change: Change, run
 
 
 # ----------------------------------------------------------------------------- sync
-
-
-class ResourceChange(Model):
-    """One difference between the store and the cluster: a resource added or deleted, or a field changed."""
-
-    address: str
-    kind: str
-    change: str  # add | change | delete
-    field: str = ""
-    old: str | None = None
-    new: str | None = None
 
 
 def diff_stored(previous: Sequence[ResourceRecord], live: Observed) -> list[ResourceChange]:

@@ -17,19 +17,12 @@ from pydantic import Field
 from proxmox_mpc.context import AppContext
 from proxmox_mpc.core.identity import GuestKind
 from proxmox_mpc.core.modeling import Model
-from proxmox_mpc.core.models import ObservedGuest, to_int
+from proxmox_mpc.core.models import ObservedGuest, ResourceChange, to_int
 from proxmox_mpc.errors import PmpcError
-from proxmox_mpc.kinds import registry
-from proxmox_mpc.services.observe import (
-    CLUSTER_STATUS,
-    RECORD,
-    STORAGES,
-    aside,
-    listed,
-    observe,
-    quick_gil_handoff,
-)
-from proxmox_mpc.services.resources import ResourceChange
+from proxmox_mpc.services.overlap import aside, quick_gil_handoff
+
+# The reader (services.observe) and the kinds it reads for load while sync's first requests are on their way
+# (see read_live): nothing imported here loads them.
 
 if TYPE_CHECKING:
     from proxmox_mpc.api.client import ProxmoxClient
@@ -113,6 +106,9 @@ async def read_cluster(api: ProxmoxClient, on_config: Callable[[ObservedGuest], 
     Raises:
         PmpcError: a read failed (nothing partial is returned).
     """
+    from proxmox_mpc.kinds import registry
+    from proxmox_mpc.services.observe import CLUSTER_STATUS, RECORD, STORAGES, listed, observe
+
     observation = await observe(api, RECORD if on_config is None else dataclasses.replace(RECORD, on_config=on_config))
     return ClusterSnapshot(
         cluster_name=cluster_name(observation.reads.get(CLUSTER_STATUS.path)),
@@ -134,11 +130,27 @@ def cluster_name(status: list[dict[str, Any]] | None) -> str | None:
 
 
 async def read_live(app_ctx: AppContext, on_config: Callable[[ObservedGuest], None] | None = None) -> ClusterSnapshot:
-    """Connect and read the cluster."""
+    """Connect and read the cluster.
+
+    The first round's nodes and guests are asked for at once: the reader and the kinds load in a worker
+    thread while the connection is made and those answers come, rather than before.
+    """
     from proxmox_mpc.services.connection import connect
 
     async with connect(app_ctx, bulk=True) as api:
+        api.prefetch("/nodes")
+        api.prefetch("/cluster/resources", type="vm")
+        with quick_gil_handoff():
+            await aside(_load_reader)
         return await read_cluster(api, on_config)
+
+
+def _load_reader() -> None:
+    """Import the reader and every kind it reads for (a worker thread's work: see read_live)."""
+    from proxmox_mpc.kinds import registry
+    from proxmox_mpc.services import observe  # noqa: F401 - its module constants name the kinds' reads
+
+    registry.kinds()
 
 
 # ----------------------------------------------------------------------------- diff (pure)

@@ -279,3 +279,56 @@ def test_a_transport_error_during_cancellation_is_a_cancellation_not_a_retry():
 
     asyncio.run(scenario())
     assert calls == 1
+
+
+def test_a_get_sent_ahead_goes_out_once_and_counts_when_a_get_takes_it():
+    import asyncio
+
+    pve = router()
+    nodes = pve.get("/nodes").mock(return_value=envelope([{"node": "pve1"}]))
+    guests = pve.get("/cluster/resources", params={"type": "vm"}).mock(return_value=envelope([{"vmid": 101}]))
+
+    async def run() -> None:
+        async with make_client(pve) as api:
+            api.prefetch("/nodes")
+            api.prefetch("/nodes")  # already on its way: not sent twice
+            api.prefetch("/cluster/resources", type="vm")
+            await asyncio.sleep(0.01)
+            assert (nodes.call_count, guests.call_count, api.requests_sent) == (1, 1, 0)
+            assert await api.nodes() == [{"node": "pve1"}]
+            assert await api.cluster_resources("vm") == [{"vmid": 101}]
+            assert (nodes.call_count, guests.call_count, api.requests_sent) == (1, 1, 2)
+            assert await api.nodes() == [{"node": "pve1"}]  # taken once: the next GET is sent anew
+            assert (nodes.call_count, api.requests_sent) == (2, 3)
+
+    arun(run())
+
+
+def test_a_get_sent_ahead_hands_its_error_to_its_taker_and_one_nobody_takes_is_cancelled_at_close():
+    import asyncio
+
+    pve = router()
+    pve.get("/cluster/status").mock(return_value=pve_error(500, "cluster not ready - no quorum?"))
+    started, cancelled = asyncio.Event(), []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(request.url.path)
+            raise
+        return envelope({})  # pragma: no cover
+
+    pve.get("/version").mock(side_effect=slow)
+
+    async def run() -> None:
+        async with make_client(pve, retries=0) as api:
+            api.prefetch("/cluster/status")
+            api.prefetch("/version")
+            with pytest.raises(ApiError, match="no quorum"):
+                await api.cluster_status()
+            await started.wait()
+        assert cancelled == ["/api2/json/version"]
+
+    arun(run())

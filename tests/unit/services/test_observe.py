@@ -305,7 +305,7 @@ def test_a_path_of_no_known_shape_is_refused(path):
 def test_a_quick_gil_handoff_lasts_only_its_block() -> None:
     import sys
 
-    from proxmox_mpc.services.observe import QUICK_SWITCH_INTERVAL, quick_gil_handoff
+    from proxmox_mpc.services.overlap import QUICK_SWITCH_INTERVAL, quick_gil_handoff
 
     before = sys.getswitchinterval()
     assert before > QUICK_SWITCH_INTERVAL  # Python's 5 ms
@@ -331,3 +331,34 @@ def test_a_per_guest_read_that_tolerates_any_refusal_is_left_out_on_an_error_ans
         assert seen.reads["/nodes/pve2/lxc/201/agent"] == {"result": []}
     with pytest.raises(ApiError, match="guest agent is not running"):
         _observe(pve, Needs(configs=False, reads=(Read(agent, (AuthError,)),)))
+
+
+def test_the_configs_go_out_without_waiting_for_the_lists_read_once():
+    import asyncio
+
+    import httpx
+
+    pve = _pve()
+
+    async def run():
+        config_asked = asyncio.Event()
+
+        async def slow_pools(request: httpx.Request) -> httpx.Response:
+            # Answers only once a config has been asked for: a reader that held the configs back for the
+            # lists would wait here until the timeout.
+            await asyncio.wait_for(config_asked.wait(), 10)
+            return envelope([{"poolid": "prod"}])
+
+        async def web_config(request: httpx.Request) -> httpx.Response:
+            config_asked.set()
+            return envelope(WEB_CONFIG)
+
+        pve.get("/pools").mock(side_effect=slow_pools)
+        pve.get("/nodes/pve1/qemu/101/config").mock(side_effect=web_config)
+        async with make_client(pve) as api:
+            return await observe(api, RECORD)
+
+    seen = arun(run())
+    assert seen.reads["/pools"] == [{"poolid": "prod"}]
+    assert [g.ref for g in seen.guests] == ["vm/101", "ct/201"]
+    assert seen.requests == sum(_paths(pve).values())
