@@ -66,9 +66,8 @@ def _groups(guest: GuestSpec) -> list[str]:
     return groups
 
 
-def _inventory(guests: list[GuestSpec]) -> dict[str, Any]:
-    hosts = [g for g in guests if not g.template]
-    names = host_names(hosts)
+def _inventory(hosts: list[GuestSpec], names: dict[tuple[str, int | None], str]) -> dict[str, Any]:
+    """Return the static inventory of the hosts (the guests but templates), named by host_names."""
     members: dict[str, list[str]] = {}
     for guest in hosts:
         for group in _groups(guest):
@@ -195,12 +194,14 @@ def _vm_tasks(guest: GuestSpec, inputs: GenerateInputs) -> list[dict[str, Any]]:
     else:
         args = [*_vm_ident(guest), ("node", guest.node), *settings]
         _put(args, "pool", guest.pool)
+        # Each disk's size once (a slot starts with at most one bus's name).
+        sized = [
+            (d.slot, f"{d.storage}:{size}")
+            for d in guest.disks
+            if d.slot.startswith(DISK_BUSES) and d.storage and (size := d.size_gb)
+        ]
         for bus in DISK_BUSES:
-            disks = {
-                d.slot: f"{d.storage}:{d.size_gb}"
-                for d in guest.disks
-                if d.slot.startswith(bus) and d.storage and d.size_gb
-            }
+            disks = {slot: volume for slot, volume in sized if slot.startswith(bus)}
             if guest.cloud_init is not None and guest.cloud_init.drive.startswith(bus):
                 disks[guest.cloud_init.drive] = f"{guest.cloud_init.storage or 'local-lvm'}:cloudinit"
             _put(args, bus, disks)
@@ -419,8 +420,10 @@ def render(inputs: GenerateInputs) -> dict[str, str]:
     inputs = inputs.sorted()
     check_inputs(inputs)
     cluster = inputs.cluster
-    inventory = _inventory(inputs.guests)
-    tags = sorted({t for g in inputs.guests if not g.template for t in g.tags})
+    hosts = [g for g in inputs.guests if not g.template]
+    names = host_names(hosts)
+    inventory = _inventory(hosts, names)
+    tags = sorted({t for g in hosts for t in g.tags})
     by_group: dict[str, list[str]] = {}
     for tag in tags:
         by_group.setdefault(f"tag_{identifier(tag)}", []).append(tag)
@@ -445,10 +448,7 @@ def render(inputs: GenerateInputs) -> dict[str, str]:
         ("roles/common/tasks/main.yml", "common_role.yml.j2"),
     ):
         out[path] = with_header(GENERATOR, path, render_template(f"ansible/{template}", **context))
-    names = host_names([g for g in inputs.guests if not g.template])
-    for guest in inputs.guests:
-        if guest.template:
-            continue
+    for guest in hosts:
         path = f"inventory/host_vars/{safe_name(names[(guest.name, guest.vmid)])}.yml"
         out[path] = with_header(GENERATOR, path, _host_vars_text(guest))
     for role in roles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -62,8 +63,13 @@ def with_header(generator: str, path: str, body: str) -> str:
     prefix = comment_prefix(path)
     if prefix is None:
         raise ValueError(f"{path}: this file type takes no comment header; embed PLACEHOLDER instead")
-    lines = header_lines(generator, prefix)
-    return seal("\n".join(lines) + "\n\n" + body)
+    return seal(_header(generator, prefix) + body)
+
+
+@functools.lru_cache(maxsize=32)
+def _header(generator: str, prefix: str) -> str:
+    """Return the header of with_header, its blank line included (made once per generator and file type)."""
+    return "\n".join(header_lines(generator, prefix)) + "\n\n"
 
 
 def scaffold_header(generator: str, path: str) -> str:

@@ -451,6 +451,11 @@ class _Dirs:
         return self.listed[directory]
 
 
+def _join(directory: str, rel: str) -> str:
+    """os.path.join of a directory and a relative path (one of check_relative's), for a fraction of its cost."""
+    return directory + rel if not directory or directory.endswith("/") else f"{directory}/{rel}"
+
+
 def _target(out_dir: Path, rel: str, dirs: _Dirs | None = None) -> tuple[str, bool]:
     """Return where a generated file goes, and whether something may be there (False: its directory,
     listed, does not hold the name).
@@ -460,11 +465,11 @@ def _target(out_dir: Path, rel: str, dirs: _Dirs | None = None) -> tuple[str, bo
     only when it is a link.
     """
     root = str(out_dir)
-    path = os.path.join(root, rel) if _PLAIN_RELATIVE.fullmatch(rel) else os.path.join(root, *_parts(rel))
+    path = _join(root, rel) if _PLAIN_RELATIVE.fullmatch(rel) else os.path.join(root, *_parts(rel))
     parent, name = os.path.split(path)
     dirs = dirs if dirs is not None else _Dirs()
     resolved_root = dirs.resolve(root)
-    resolved = os.path.join(dirs.resolve(parent), name)
+    resolved = _join(dirs.resolve(parent), name)
     listing = dirs.listing(parent)
     present = listing is None or name in listing[0]
     if os.path.islink(path) if listing is None else name in listing[1]:
@@ -489,6 +494,7 @@ def plan_files(
     files: list[GeneratedFile] = []
     conflicts: list[str] = []
     dirs = _Dirs()
+    root = str(out_dir)
     for rel in sorted(rendered):
         target, present = _target(out_dir, rel, dirs)
         text = rendered[rel]
@@ -508,7 +514,7 @@ def plan_files(
             else:
                 conflicts.append(str(Path(target)))
                 continue
-        files.append(_file(generator, out_dir, rel, action))
+        files.append(_file(generator, root, rel, action))
     if conflicts:
         listed = ", ".join(conflicts[:10]) + (
             f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
@@ -562,7 +568,7 @@ def _read(path: str) -> bytes:
 _READ_CHUNK = 64 * 1024
 
 
-def _file(generator: str, out_dir: Path, rel: str, action: Action) -> GeneratedFile:
+def _file(generator: str, out_dir: Path | str, rel: str, action: Action) -> GeneratedFile:
     return GeneratedFile(
         generator=generator, path=os.path.join(out_dir, rel), file=rel, action=action, written=action in WRITES
     )
