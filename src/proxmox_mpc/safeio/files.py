@@ -232,6 +232,10 @@ def write_files(
     return refused + StagedFiles(root, private=private).finish(batch)
 
 
+# A staged file to commit: (ticket, its directory's descriptor, its name there now, its file's name, its path).
+_Move = tuple[int, int, str, str, Path]
+
+
 class StagedFiles:
     """Files written ahead as temporaries below `root`, renamed over their files at once later (or removed).
 
@@ -256,6 +260,8 @@ class StagedFiles:
         self._written: list[tuple[tuple[str, ...], int, str] | None] = []
         self._temporaries = _Temporaries()
         self._writeback = _Writeback()
+        # A directory that did not exist, staged into as a hidden twin: (its parent's descriptor, the twin's name).
+        self._twins: dict[tuple[str, ...], tuple[int, str]] = {}
 
     def stage(self, directory: Path, data: str | bytes) -> int:
         """Write `data` to a new temporary in `directory`; return its ticket for `commit`.
@@ -269,14 +275,28 @@ class StagedFiles:
             return self.stage_at((), data, shown=directory)
         return self.stage_at(self._below(directory), data, shown=directory)
 
-    def stage_at(self, where: tuple[str, ...], data: str | bytes, *, shown: Path) -> int:
-        """`stage` into the directory root/where... (`shown` names what is written in an error)."""
+    def stage_at(self, where: tuple[str, ...], data: str | bytes, *, shown: Path, name: str | None = None) -> int:
+        """`stage` into the directory root/where... (`shown` names what is written in an error).
+
+        `name` is the file's likely name. Given one, a directory that does not exist yet (or is empty) is not
+        written into: its files are written under their names into a hidden twin of it
+        (`.NAME.TOKEN.pmpc-tmp`, with the empty directory's permissions), which `commit` renames into place
+        whole (over the empty directory), one rename rather than one per file; the files appear all at
+        once. Should the directory have gained files by then, each file is moved into it instead.
+        """
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         try:
             dir_fd = self._dir_fds.get(where)
             if dir_fd is None:
-                dir_fd = self._open(where)
-            tmp, fd = self._temporaries.create(shown.name, dir_fd, self._mode)
+                dir_fd = self._open(where, twin=name is not None)
+            fd = -1
+            if name is not None and where in self._twins and _plain_name(name):
+                try:
+                    tmp, fd = name, os.open(name, _NEW_FILE_FLAGS, self._mode, dir_fd=dir_fd)
+                except FileExistsError:
+                    pass  # two files of one likely name: this one gets a temporary
+            if fd < 0:
+                tmp, fd = self._temporaries.create(shown.name, dir_fd, self._mode)
             try:
                 self._written.append((where, dir_fd, tmp))
                 _write_all(fd, payload)
@@ -287,8 +307,22 @@ class StagedFiles:
         self._writeback.written(dir_fd)
         return len(self._written) - 1
 
-    def _open(self, where: tuple[str, ...]) -> int:
+    def _open(self, where: tuple[str, ...], *, twin: bool = False) -> int:
         dir_fd = _open_dir(self.root, where, create=False, private=self._private) if where else None
+        if twin and where and (dir_fd is None or _replaceable(dir_fd)):
+            mode = 0o700 if self._private else 0o777
+            if dir_fd is not None:  # an empty directory: its twin takes its place, and its permissions
+                mode = stat.S_IMODE(os.fstat(dir_fd).st_mode)
+                os.close(dir_fd)
+            parent = self._dir_fds.get(where[:-1])
+            if parent is None:
+                parent = self._open(where[:-1])
+            hidden = f".{where[-1][:180]}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+            os.mkdir(hidden, mode, dir_fd=parent)
+            self._twins[where] = (parent, hidden)
+            dir_fd = self._dir_fds[where] = os.open(hidden, _DIR_FLAGS, dir_fd=parent)
+            os.fchmod(dir_fd, mode)  # as it was, whatever the umask
+            return dir_fd
         if dir_fd is None:
             missing = [where[:n] for n in range(1, len(where) + 1)]
             missing = [part for part in missing if not os.path.lexists(os.path.join(self.root, *part))]
@@ -310,12 +344,16 @@ class StagedFiles:
         # Each directory's names (lower-cased): an ASCII name it does not hold, in any case (some file
         # systems ignore case), cannot be a link in the way; any other name is looked at itself.
         listed: dict[int, set[str] | None] = {}
-        renames: list[tuple[int, int, str, str, Path]] = []  # (ticket, directory, temporary, name, path)
+        renames: list[_Move] = []
+        moves: dict[tuple[str, ...], list[_Move]] = {}  # the same, by twin
         for ticket, path in targets:
             entry = self._written[ticket]
             assert entry is not None  # each ticket is committed once
-            _, dir_fd, tmp = entry
+            where, dir_fd, tmp = entry
             name = os.path.basename(path)
+            if where in self._twins:
+                moves.setdefault(where, []).append((ticket, dir_fd, tmp, name, path))
+                continue
             names = listed.get(dir_fd, set())
             if dir_fd not in listed:
                 names = listed[dir_fd] = _names(dir_fd)
@@ -329,12 +367,17 @@ class StagedFiles:
         path = self.root
         try:
             self._writeback.wait()
-            _flush([(dir_fd, tmp) for _, dir_fd, tmp, _, _ in renames])
+            twinned = self._name_in_twins(moves)
+            _flush([(dir_fd, tmp) for _, dir_fd, tmp, _, _ in renames] + twinned)
             for ticket, dir_fd, tmp, name, target in renames:
                 path = target
                 os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 self._written[ticket] = None
-            for dir_fd in {dir_fd for _, dir_fd, _, _, _ in renames}:
+            synced = {dir_fd for _, dir_fd, _, _, _ in renames}
+            for where, moved in moves.items():
+                path = moved[0][4].parent
+                refused += self._place_twin(where, moved, synced)
+            for dir_fd in synced:
                 try:
                     os.fsync(dir_fd)
                 except OSError:  # pragma: no cover - some file systems cannot sync a directory
@@ -343,6 +386,63 @@ class StagedFiles:
             raise _write_error(path, exc) from exc
         finally:
             self.discard()
+        return refused
+
+    def _name_in_twins(self, moves: dict[tuple[str, ...], list[_Move]]) -> list[tuple[int, str]]:
+        """In each twin, remove the files not committed and give the others their names; return them all."""
+        kept = {ticket for moved in moves.values() for ticket, _, _, _, _ in moved}
+        for index, entry in enumerate(self._written):
+            if entry is not None and entry[0] in self._twins and index not in kept:
+                os.unlink(entry[2], dir_fd=entry[1])
+                self._written[index] = None
+        named: list[tuple[int, str]] = []
+        for where, moved in moves.items():
+            for position, (ticket, dir_fd, tmp, name, path) in enumerate(moved):
+                if tmp != name:
+                    os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                    self._written[ticket] = (where, dir_fd, name)
+                    moved[position] = (ticket, dir_fd, name, name, path)
+                named.append((dir_fd, name))
+        return named
+
+    def _place_twin(
+        self, where: tuple[str, ...], moved: list[_Move], synced: set[int]
+    ) -> list[tuple[Path, UnsafePathError]]:
+        """Rename a twin into place as its directory; when that directory appeared meanwhile, move each file
+        into it instead (a file with a link in its way, or the directory itself a link, is refused)."""
+        parent, hidden = self._twins[where]
+        twin_fd = self._dir_fds[where]
+        os.fsync(twin_fd)
+        try:
+            os.rename(hidden, where[-1], src_dir_fd=parent, dst_dir_fd=parent)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+        else:
+            del self._twins[where]
+            for ticket, _, _, _, _ in moved:
+                self._written[ticket] = None
+            synced.add(parent)
+            return []
+        refused: list[tuple[Path, UnsafePathError]] = []
+        try:
+            target_fd = _open_dir(self.root, where, create=False, private=self._private)
+        except UnsafePathError as exc:
+            return [(path, exc) for _, _, _, _, path in moved]
+        if target_fd is None:  # pragma: no cover - it was there a moment ago
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+        try:
+            for ticket, _, name, _, path in moved:
+                try:
+                    _refuse_link(name, target_fd, path)
+                except UnsafePathError as exc:
+                    refused.append((path, exc))
+                    continue
+                os.rename(name, name, src_dir_fd=twin_fd, dst_dir_fd=target_fd)
+                self._written[ticket] = None
+            os.fsync(target_fd)
+        finally:
+            os.close(target_fd)
         return refused
 
     def finish(self, targets: Sequence[tuple[int | str | bytes, Path]]) -> list[tuple[Path, UnsafePathError]]:
@@ -376,6 +476,12 @@ class StagedFiles:
                 except OSError:
                     pass
                 self._written[index] = None
+        for parent, hidden in self._twins.values():
+            try:
+                os.rmdir(hidden, dir_fd=parent)
+            except OSError:
+                pass
+        self._twins.clear()
         for dir_fd in self._dir_fds.values():
             os.close(dir_fd)
         self._dir_fds.clear()
@@ -385,6 +491,24 @@ class StagedFiles:
             except OSError:
                 pass  # not empty (files were renamed into it), or no longer there
         self._created.clear()
+
+
+def _replaceable(dir_fd: int) -> bool:
+    """Return True for an empty directory that is not this process's working directory (a twin may replace it)."""
+    try:
+        if os.listdir(dir_fd):
+            return False
+        here, there = os.stat("."), os.fstat(dir_fd)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino)
+
+
+def _plain_name(name: str) -> bool:
+    """Return True for a file name that is one path component, not hidden and not a temporary's."""
+    return bool(name) and "/" not in name and os.sep not in name and not name.startswith(".") and not name.endswith(
+        _TMP_SUFFIX
+    )
 
 
 def _write_error(path: Path, exc: OSError) -> FileWriteError:

@@ -95,11 +95,11 @@ class ManifestTexts:
     a few milliseconds.
 
     Given the `workspace`, and when it holds no manifest yet (a first import: every guest gets a file), each
-    text is also written ahead to a temporary in its kind's folder while the other configs are still on their
-    way; the import then only flushes and renames them (see StagedFiles), and `discard` removes them when the
-    sync fails. A write that fails ahead stops the writing ahead: the import writes the rest itself, and
-    reports the failure with its file. A workspace with manifests gets nothing written ahead (most guests
-    are described already).
+    text is also written ahead under its likely file name, into a hidden twin of its kind's (empty) folder,
+    while the other configs are still on their way; the import then only flushes them and renames each
+    twin over its folder (see StagedFiles), and `discard` removes them when the sync fails. A write that
+    fails ahead stops the writing ahead: the import writes the rest itself, and reports the failure with
+    its file. A workspace with manifests gets nothing written ahead (most guests are described already).
     """
 
     BATCH = 64
@@ -142,8 +142,9 @@ class ManifestTexts:
             return built
         kind, name, vmid, text = built
         try:
-            folder = self._folders.path(kind)
-            return kind, name, vmid, _Staged(self.staging.stage_at(self._where(kind), text, shown=folder))
+            folder, likely = self._folders.path(kind), f"{safe_file_name(name)}.yaml"  # as _plan_imports names it
+            ticket = self.staging.stage_at(self._where(kind), text, shown=folder, name=likely)
+            return kind, name, vmid, _Staged(ticket)
         except FileWriteError:  # the import writes it (and says why it cannot)
             self.discard()
             return built

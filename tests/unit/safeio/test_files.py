@@ -289,6 +289,81 @@ def test_a_staged_write_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "vms").iterdir()) == ["a.yaml"]
 
 
+def _stage_named(staged: StagedFiles, where: tuple[str, ...], names: list[str]) -> list[int]:
+    return [staged.stage_at(where, f"{name} {n}\n", shown=Path(*where), name=name) for n, name in enumerate(names)]
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+def test_a_new_directory_is_staged_as_a_hidden_twin_and_appears_whole_at_commit(tmp_path, monkeypatch, syncfs):
+    if not syncfs:
+        files._syncfs.cache_clear()
+        monkeypatch.setattr(files, "_syncfs", lambda: None)
+    staged = StagedFiles(tmp_path)
+    a, b, same, unused = _stage_named(staged, ("resources", "vms"), ["a.yaml", "b.yaml", "a.yaml", "c.yaml"])
+    assert not (tmp_path / "resources" / "vms").exists()  # nothing shows before the commit
+    assert [p.name.startswith(".vms.") for p in (tmp_path / "resources").iterdir()] == [True]
+    vms = tmp_path / "resources" / "vms"
+    assert staged.commit([(a, vms / "a.yaml"), (b, vms / "b-102.yaml"), (same, vms / "a-103.yaml")]) == []
+    assert {p.name: p.read_text(encoding="utf-8") for p in vms.iterdir()} == {
+        "a.yaml": "a.yaml 0\n",
+        "b-102.yaml": "b.yaml 1\n",
+        "a-103.yaml": "a.yaml 2\n",
+    }
+    assert [p.name for p in (tmp_path / "resources").iterdir()] == ["vms"] and unused not in (a, b, same)
+
+
+def test_a_directory_that_appears_while_staged_gets_the_files_one_by_one(tmp_path):
+    staged = StagedFiles(tmp_path)
+    a, b = _stage_named(staged, ("vms",), ["a.yaml", "b.yaml"])
+    write_file(tmp_path / "vms" / "mine.yaml", "mine\n", root=tmp_path)
+    assert staged.commit([(a, tmp_path / "vms" / "a.yaml"), (b, tmp_path / "vms" / "b.yaml")]) == []
+    assert sorted(p.name for p in (tmp_path / "vms").iterdir()) == ["a.yaml", "b.yaml", "mine.yaml"]
+    assert (tmp_path / "vms" / "mine.yaml").read_text(encoding="utf-8") == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_directory_that_appears_as_a_link_while_staged_refuses_its_files(tmp_path, outside):
+    staged = StagedFiles(tmp_path)
+    (a,) = _stage_named(staged, ("vms",), ["file.txt"])
+    (tmp_path / "vms").symlink_to(outside, target_is_directory=True)
+    refused = staged.commit([(a, tmp_path / "vms" / "file.txt")])
+    assert [path for path, _ in refused] == [tmp_path / "vms" / "file.txt"] and "symbolic link" in refused[0][1].message
+    assert sorted(p.name for p in outside.iterdir()) == ["file.txt"]
+    assert (outside / "file.txt").read_text(encoding="utf-8") == SECRET
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_empty_directory_is_replaced_by_its_twin_with_its_permissions(tmp_path):
+    vms = tmp_path / "vms"
+    vms.mkdir()
+    vms.chmod(0o750)
+    staged = StagedFiles(tmp_path)
+    (a,) = _stage_named(staged, ("vms",), ["a.yaml"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".vms.")] != []
+    assert staged.commit([(a, vms / "a.yaml")]) == []
+    assert [p.name for p in vms.iterdir()] == ["a.yaml"] and stat.S_IMODE(vms.stat().st_mode) == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_working_directory_is_written_into_not_replaced(tmp_path, monkeypatch):
+    vms = tmp_path / "vms"
+    vms.mkdir()
+    inode = vms.stat().st_ino
+    monkeypatch.chdir(vms)
+    staged = StagedFiles(tmp_path)
+    (a,) = _stage_named(staged, ("vms",), ["a.yaml"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no twin
+    assert staged.commit([(a, vms / "a.yaml")]) == []
+    assert [p.name for p in vms.iterdir()] == ["a.yaml"] and vms.stat().st_ino == inode
+
+
+def test_a_discarded_twin_leaves_nothing(tmp_path):
+    staged = StagedFiles(tmp_path)
+    _stage_named(staged, ("resources", "vms"), ["a.yaml", "b.yaml"])
+    staged.discard()
+    assert not (tmp_path / "resources").exists()
+
+
 @pytest.mark.parametrize(
     "relative",
     ["a.yaml", "vms/a.yaml", "vms/../cts/a.yaml", "./vms//a.yaml", "vms/./a.yaml", "", ".", "..", "../root2/a.yaml",
