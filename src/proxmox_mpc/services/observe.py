@@ -334,28 +334,31 @@ GuestRead = tuple[ObservedGuest | None, list[tuple[str, Any] | None]]
 
 async def _read_guests(
     api: ProxmoxClient,
-    guests: Sequence[ObservedGuest],
+    entries: Sequence[dict[str, Any]],
+    online: set[str],
     needs: Needs,
     reads: Sequence[Read],
     described: asyncio.Future[frozenset[str]] | None = None,
 ) -> list[GuestRead]:
-    """Read every guest's config (when `needs` says), then the per-guest paths chosen for it; in order.
+    """Read the guest of each `/cluster/resources` entry: its config (when `needs` says), then the per-guest
+    paths chosen for it; in the entries' order (None: gone since the listing).
 
-    As many workers as the client has requests in flight do it, not a task per guest: at 10,000 guests
-    creating and starting those tasks took about 0.15 s before the first config went out. A guest whose paths
-    wait for the manifests (`described`, still loading) waits in a task of its own, so that the workers go
-    on reading configs meanwhile.
+    As many workers as the client has requests in flight do it, each building the guests it reads, not a
+    task per guest built beforehand: at 10,000 guests, creating and starting those tasks took about 0.15 s,
+    and building the guests 0.1 s, before the first config went out. A guest whose paths wait for the
+    manifests (`described`, still loading) waits in a task of its own, so the workers go on meanwhile.
     """
-    found: list[GuestRead] = [(None, [])] * len(guests)
+    found: list[GuestRead] = [(None, [])] * len(entries)
     waiting: list[asyncio.Future[None]] = []
-    queue = iter(enumerate(guests))
+    queue = iter(enumerate(entries))
     chooses = any(r.choosers for r in reads)
 
     async def paths_later(i: int, guest: ObservedGuest) -> None:
         found[i] = (guest, await _guest_paths(api, guest, needs, reads, described))
 
     async def worker() -> None:
-        for i, guest in queue:
+        for i, raw in queue:
+            guest = _guest(raw, online)
             if needs.configs and await _read_config(api, guest, needs) is None:
                 continue  # gone
             if chooses and described is not None and not described.done():
@@ -364,7 +367,7 @@ async def _read_guests(
                 found[i] = (guest, await _guest_paths(api, guest, needs, reads, described))
 
     try:
-        await gather_all(worker() for _ in range(min(api.concurrency, len(guests))))
+        await gather_all(worker() for _ in range(min(api.concurrency, len(entries))))
         await gather_all(waiting)
     except BaseException:
         for task in waiting:
@@ -411,6 +414,10 @@ def _item_reads(api: ProxmoxClient, reads: Sequence[Read], first: dict[str, Any]
     return list(found.values())
 
 
+def _node_of(raw: dict[str, Any]) -> str:
+    return str(raw.get("node") or "")  # as ObservedGuest.resource_fields reads it
+
+
 def _guest(raw: dict[str, Any], online: set[str]) -> ObservedGuest:
     # Validating the typed fields costs about 4 us a guest; model_construct would cost 30 times that, as
     # pydantic inspects the signature of each default factory (tags, config, pending) it calls.
@@ -449,8 +456,7 @@ async def observe(
         observation = Observation(guests=[], nodes=list(nodes))
         online = set(observation.online)
         entries = [r for r in resources if is_api_guest_type(r.get("type"))]
-        guests = [_guest(r, online) for r in entries]
-        unreachable = sorted({g.node for g in guests if g.unread})
+        unreachable = sorted({node for node in map(_node_of, entries) if node not in online})
         if needs.refuse_offline and unreachable:
             raise ConnectionFailed(
                 f"Node(s) {', '.join(unreachable)} are offline, so their guests cannot be compared: "
@@ -469,9 +475,10 @@ async def observe(
     per_node = [_read(api, r, r.on(n)) for r in by_shape["node"] for n in observation.online]
     # Each guest's config, then (chosen with it) the guest's own paths: no round waits for every guest.
     per_guest = by_shape["guest"]
-    reading = [g for g in guests if not g.unread] if needs.configs or per_guest else []
+    # Each guest read is built by the worker that reads it, once the first configs are on their way.
+    reading = [r for r in entries if _node_of(r) in online] if needs.configs or per_guest else []
     try:
-        guests_read = _read_guests(api, reading, needs, per_guest, described)
+        guests_read = _read_guests(api, reading, online, needs, per_guest, described)
         nodes_read, items_read, read_guests = await gather_all([gather_all(per_node), items(), guests_read])
     finally:
         if not lists.done():  # a read failed before the lists' items were asked for
@@ -481,9 +488,9 @@ async def observe(
     unknown = {path for path, body in (p for p in second if p is not None) if body is _UNKNOWN}
     found = [p for p in (*first, *second, *(p for _, ps in read_guests for p in ps)) if p is not None]
     observation.reads = {path: body for path, body in found if path not in unknown}
-    if needs.configs:
-        kept = {g.vmid for g, _ in read_guests if g is not None}
-        guests = [g for g in guests if g.vmid in kept or g.unread]
+    read_ids = {id(raw) for raw in reading}
+    guests = [g for g, _ in read_guests if g is not None]  # a guest gone since the listing is left out
+    guests += [_guest(r, online) for r in entries if id(r) not in read_ids]  # an offline node's, or none read
     observation.guests = sorted(guests, key=lambda g: g.vmid)
     if needs.facts:
         observation.facts = facts_of(observation, entries)
