@@ -112,3 +112,30 @@ def test_vm_list_loads_no_manifest_model(cluster, cli):
     assert report["code"] == 0, done.stderr
     assert "proxmox_mpc.api.client" in report["modules"]  # the probe sees the modules the command used
     assert [m for m in report["modules"] if m.startswith(("proxmox_mpc.core.manifest", "proxmox_mpc.kinds."))] == []
+
+
+SENT_AHEAD = """
+import contextlib, io, json, sys
+from proxmox_mpc.api.client import ProxmoxClient
+from proxmox_mpc.cli import run_cli
+loaded = []
+real = ProxmoxClient.prefetch
+def prefetch(self, path, **params):
+    names = ("proxmox_mpc.kinds", "proxmox_mpc.services.observe", "proxmox_mpc.services.resources")
+    loaded.append(sorted(m for m in sys.modules if m.startswith(names)))
+    return real(self, path, **params)
+ProxmoxClient.prefetch = prefetch
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    code = run_cli(sys.argv[1:])
+print(json.dumps({"code": code, "loaded": loaded}))
+"""
+
+
+@pytest.mark.parametrize("argv", [("sync",), ("sync", "--dry-run")], ids=" ".join)
+def test_sync_sends_its_first_requests_before_it_loads_the_reader_and_the_kinds(cluster, cli, argv):
+    assert cli("init").exit_code == 0
+    assert cli("sync").exit_code == 0  # the store is current: a sync takes the sqlite3 path
+    done = subprocess.run([sys.executable, "-c", SENT_AHEAD, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report == {"code": 0, "loaded": [[], []]}  # /nodes and /cluster/resources, with nothing of those loaded

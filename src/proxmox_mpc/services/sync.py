@@ -380,7 +380,6 @@ async def sync_cluster(
         PmpcError: reading the cluster or writing the store failed; the store is left as it was.
     """
     from proxmox_mpc.services.database import cluster_key, open_sync_store, workspace_lock_name
-    from proxmox_mpc.services.resources import diff_stored, write_resources
     from proxmox_mpc.state.basics import utcnow
 
     cluster = cluster_key(app_ctx)
@@ -408,6 +407,8 @@ async def sync_cluster(
                 raise
             finally:
                 stored.wait()  # also when cancelled: the lock's release below uses the connection
+            from proxmox_mpc.services.resources import diff_stored, write_resources  # loads the kinds: after the reads
+
             with store.transaction():
                 cid = store.cluster_id(
                     cluster, create=True, name=snapshot.cluster_name, context=app_ctx.settings.context
@@ -493,7 +494,6 @@ async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_ma
     """Read the cluster and report what a sync would record (and import): nothing is written, not even
     a migration or the lock row."""
     from proxmox_mpc.services.database import open_store_readonly
-    from proxmox_mpc.services.resources import diff_stored
 
     ro_store = open_store_readonly(app_ctx)
     try:
@@ -503,6 +503,8 @@ async def _dry_run(app_ctx: AppContext, cluster: str, clock: float, *, import_ma
     finally:
         if ro_store is not None:
             ro_store.close()
+    from proxmox_mpc.services.resources import diff_stored  # loads the kinds: after the reads
+
     report = _report(cluster, snapshot, diff_guests(previous, snapshot.guests), clock, dry_run=True)
     report.resource_changes = diff_stored(stored, snapshot.resources)
     if import_manifests:
