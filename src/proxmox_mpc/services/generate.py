@@ -674,34 +674,39 @@ async def generate(
     """
     _check_options(generator, provider_version, frameworks)
     out_dir = Path(out) if out is not None else default_out(app_ctx, generator)
-    # A command run keeps what it read and made until the process ends, which frees nothing (cli.leave):
-    # freeing 10,000 guests' manifests, specs and files object by object took 0.1 s. The console frees them.
-    kept: list[Any] = [] if app_ctx.in_console else _KEPT_UNTIL_EXIT
-    with _settled():
-        if offline:
-            found, desired = _load(app_ctx)
-            facts = _stored_facts(app_ctx)
-        else:
-            found, desired, facts = await _live_inputs(app_ctx, generator)
-        kept += (found, desired, facts)
-        return _make(
-            app_ctx,
-            generator,
-            found,
-            desired,
-            facts,
-            out_dir=out_dir,
-            force=force,
-            dry_run=dry_run,
-            provider_version=provider_version,
-            frameworks=frameworks,
-            terraform_out=terraform_out,
-            kept=kept,
-        )
+    kept: list[Any] = []
+    try:
+        with _settled():
+            if offline:
+                found, desired = _load(app_ctx)
+                facts = _stored_facts(app_ctx)
+            else:
+                found, desired, facts = await _live_inputs(app_ctx, generator)
+            kept += (found, desired, facts)
+            return _make(
+                app_ctx,
+                generator,
+                found,
+                desired,
+                facts,
+                out_dir=out_dir,
+                force=force,
+                dry_run=dry_run,
+                provider_version=provider_version,
+                frameworks=frameworks,
+                terraform_out=terraform_out,
+                kept=kept,
+            )
+    finally:
+        # A command keeps what it read and made until the process ends, which frees nothing (cli.leave):
+        # freeing 10,000 guests' manifests, specs and files object by object took 0.1 s. In the console
+        # they are freed at once; a later run in the same process frees the last one's.
+        if not app_ctx.in_console:
+            _LAST_RUN[:] = kept
 
 
-# What a command run keeps until the process ends (see generate).
-_KEPT_UNTIL_EXIT: list[Any] = []
+# What the last command run read and made (see generate).
+_LAST_RUN: list[Any] = []
 
 
 @contextmanager
