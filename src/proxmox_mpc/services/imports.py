@@ -316,14 +316,14 @@ def _plan_imports(
         names_in_use[(kind, name)] = vmid
         manifests.append(built)
     manifests.sort(key=lambda m: (m[0], m[1], m[2] or 0))
+    bases = [safe_file_name(name) for _, name, _, _ in manifests]
     counts: dict[tuple[str, str], int] = {}
-    for kind, name, _, _ in manifests:
-        key = (kind, safe_file_name(name).lower())
+    for (kind, _, _, _), base in zip(manifests, bases, strict=True):
+        key = (kind, base.lower())
         counts[key] = counts.get(key, 0) + 1
     folders = _Folders(resources_dir(root))
     planned: list[tuple[Path, _Kept]] = []
-    for kind, name, vmid, kept in manifests:
-        base = safe_file_name(name)
+    for (kind, _, vmid, kept), base in zip(manifests, bases, strict=True):
         file_name = f"{base}.yaml"
         if counts[(kind, base.lower())] > 1 or folders.exists(kind, file_name):
             file_name = f"{base}-{vmid}.yaml"

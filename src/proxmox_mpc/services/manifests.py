@@ -461,8 +461,11 @@ def require_workspace(app_ctx: AppContext) -> Path:
 
 def safe_file_name(name: str) -> str:
     """Return a file name for a guest name that cannot leave its directory."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "guest"
+    cleaned = _UNSAFE_IN_FILE_NAME.sub("_", name).strip(".") or "guest"
     return cleaned[:100]
+
+
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def manifest_dumper(base: type[yaml.SafeDumper] = SafeDumper) -> type[yaml.SafeDumper]:
