@@ -415,22 +415,26 @@ class StagedFiles:
         os.fsync(twin_fd)
         try:
             os.rename(hidden, where[-1], src_dir_fd=parent, dst_dir_fd=parent)
-        except OSError as exc:
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
-                raise
-        else:
-            del self._twins[where]
-            for ticket, _, _, _, _ in moved:
-                self._written[ticket] = None
-            synced.add(parent)
-            return []
+        except OSError as exc:  # not empty any more, a link, a mount point...: the files go one by one
+            return self._spread(where, moved, exc)
+        del self._twins[where]
+        for ticket, _, _, _, _ in moved:
+            self._written[ticket] = None
+        synced.add(parent)
+        return []
+
+    def _spread(
+        self, where: tuple[str, ...], moved: list[_Move], failed: OSError
+    ) -> list[tuple[Path, UnsafePathError]]:
+        """Move each file of a twin into its directory, which the twin could not replace (`failed`)."""
+        twin_fd = self._dir_fds[where]
         refused: list[tuple[Path, UnsafePathError]] = []
         try:
             target_fd = _open_dir(self.root, where, create=False, private=self._private)
         except UnsafePathError as exc:
             return [(path, exc) for _, _, _, _, path in moved]
-        if target_fd is None:  # pragma: no cover - it was there a moment ago
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+        if target_fd is None:  # no directory to move them into: the rename's own error
+            raise failed
         try:
             for ticket, _, name, _, path in moved:
                 try:

@@ -357,6 +357,25 @@ def test_the_working_directory_is_written_into_not_replaced(tmp_path, monkeypatc
     assert [p.name for p in vms.iterdir()] == ["a.yaml"] and vms.stat().st_ino == inode
 
 
+def test_a_directory_its_twin_cannot_replace_gets_the_files_one_by_one(tmp_path, monkeypatch):
+    vms = tmp_path / "vms"
+    vms.mkdir()
+    inode = vms.stat().st_ino
+    real = os.rename
+
+    def busy(src: str, dst: str, **kwargs: int) -> None:
+        if dst == "vms":  # a mount point, say
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+        real(src, dst, **kwargs)
+
+    staged = StagedFiles(tmp_path)
+    a, b = _stage_named(staged, ("vms",), ["a.yaml", "b.yaml"])
+    monkeypatch.setattr(files.os, "rename", busy)
+    assert staged.commit([(a, vms / "a.yaml"), (b, vms / "b.yaml")]) == []
+    assert sorted(p.name for p in vms.iterdir()) == ["a.yaml", "b.yaml"] and vms.stat().st_ino == inode
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_discarded_twin_leaves_nothing(tmp_path):
     staged = StagedFiles(tmp_path)
     _stage_named(staged, ("resources", "vms"), ["a.yaml", "b.yaml"])
