@@ -181,6 +181,11 @@ def _attrs(obj: Any) -> dict[str, str | None]:
     }
 
 
+def _tracked(obj: Any) -> tuple[Any, ...]:
+    """The TRACKED attributes as they are (see _attrs for their texts)."""
+    return (obj.name, obj.node, obj.status, obj.template, obj.pool, obj.tags, obj.type)
+
+
 def diff_guests(previous: Sequence[GuestRecord], live: Sequence[ObservedGuest]) -> list[GuestChange]:
     """Return what changed from the stored guests (deleted ones included) to the live ones, by VMID."""
     alive = {g.vmid: g for g in previous if g.deleted_at is None}
@@ -193,12 +198,13 @@ def diff_guests(previous: Sequence[GuestRecord], live: Sequence[ObservedGuest]) 
         if old is None:
             changes.append(GuestChange(**base, change="add"))
             continue
-        before, after = _attrs(old), _attrs(guest)
-        for key in TRACKED:
-            if before[key] != after[key]:
-                changes.append(
-                    GuestChange(**base, change="change", field=key, old=before[key], new=after[key])
-                )
+        if _tracked(old) != _tracked(guest):  # equal values have equal texts: most guests stop here
+            before, after = _attrs(old), _attrs(guest)
+            for key in TRACKED:
+                if before[key] != after[key]:
+                    changes.append(
+                        GuestChange(**base, change="change", field=key, old=before[key], new=after[key])
+                    )
         if guest.unread or old.config == guest.config:
             continue  # its node is offline (the stored config stands), or nothing in it changed
         for key in sorted(set(old.config) | set(guest.config)):
@@ -240,12 +246,11 @@ def write_snapshot(
     rows, seen = [], []
     for guest in snapshot.guests:
         prior = prior_guests.get(guest.vmid)
-        row = guest_row(guest, prior, now)
         # A guest stored just as it is now only gets its last_seen: its config is not serialised again.
-        if prior is not None and prior.deleted_at is None and guest_row(prior, prior, now) == row:
+        if stored_as_is(guest, prior):
             seen.append(guest.vmid)
         else:
-            rows.append(row)
+            rows.append(guest_row(guest, prior, now))
     store.upsert_guests(cluster_id, rows)
     store.mark_guests_seen(cluster_id, seen, now)
     store.mark_guests_deleted(cluster_id, [c.vmid for c in changes if c.change == "delete"], now)
@@ -317,6 +322,31 @@ def storage_row(cluster_id: int, node: str, raw: dict[str, Any], prior: Any, now
         "last_seen": now,
         "deleted_at": None,
     }
+
+
+def stored_as_is(guest: ObservedGuest, prior: GuestRecord | None) -> bool:
+    """Whether the store holds a guest's row just as `guest_row` would write it now (but for last_seen).
+
+    Field by field what comparing `guest_row(prior, prior, now)` with `guest_row(guest, prior, now)` says,
+    without building either row (a guest of an offline node keeps its stored config and digest).
+    """
+    if prior is None or prior.deleted_at is not None:
+        return False
+    return (
+        guest.vmid == prior.vmid
+        and guest.kind == prior.kind
+        and guest.node == prior.node
+        and guest.name == prior.name
+        and guest.status == prior.status
+        and guest.tags == prior.tags
+        and guest.pool == prior.pool
+        and guest.template == prior.template
+        and guest.lock == prior.lock
+        and guest.cpus == prior.cpus
+        and guest.memory == prior.memory
+        and guest.disk_size == prior.disk_size
+        and (guest.unread or (guest.digest == prior.digest and guest.config == prior.config))
+    )
 
 
 def guest_row(guest: ObservedGuest, prior: GuestRecord | None, now: datetime) -> dict[str, Any]:

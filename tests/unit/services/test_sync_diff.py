@@ -120,3 +120,50 @@ def test_count_changes_counts_guests_not_fields():
 )
 def test_value_text(value, text):
     assert value_text(value) == text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"name": "web-2"},
+        {"node": "pve2"},
+        {"status": "stopped"},
+        {"tags": ["prod"]},
+        {"tags": ["prod;web"]},  # the same text once joined, another list
+        {"pool": "prod"},
+        {"template": True},
+        {"lock": "backup"},
+        {"cpus": 4.0},
+        {"memory": 1 << 30},
+        {"disk_size": 1 << 34},
+        {"config": {"cores": 2, "memory": "2048"}, "digest": "abc"},  # as stored
+        {"config": {"cores": 4, "memory": "2048"}},
+        {"digest": "def", "config": {"cores": 2, "memory": "2048"}},
+        {"unread": True, "config": {}, "digest": None},  # offline node: the stored config stands
+        {"unread": True, "config": {}, "digest": None, "name": "renamed"},
+    ],
+)
+@pytest.mark.parametrize(
+    "prior", [stored(cpus=2.0), stored(cpus=2.0, deleted=True), None], ids=["alive", "deleted", "new"]
+)
+def test_stored_as_is_says_what_comparing_the_rows_says(change, prior):
+    from proxmox_mpc.services.sync import guest_row, stored_as_is
+
+    guest = live(**change)
+    now = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    if prior is None or prior.deleted_at is not None:
+        assert not stored_as_is(guest, prior)
+        return
+    rows_equal = guest_row(prior, prior, now) == guest_row(guest, prior, now)
+    # One difference allowed: two tag lists joined into the same text count as different (the row is written).
+    assert stored_as_is(guest, prior) == (rows_equal and guest.tags == prior.tags)
+
+
+def test_a_guest_as_stored_is_stored_as_is_and_one_changed_field_is_not():
+    from proxmox_mpc.services.sync import stored_as_is
+
+    prior, same = stored(cpus=2.0), {"config": {"cores": 2, "memory": "2048"}}
+    assert stored_as_is(live(**same), prior)
+    assert stored_as_is(live(**same, unread=True, digest=None), prior)
+    assert not stored_as_is(live(**same, lock="backup"), prior)
