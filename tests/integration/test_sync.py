@@ -302,3 +302,16 @@ def _cluster_key(store: Any) -> str:
 
     with store.transaction() as conn:
         return str(conn.execute(text("SELECT key FROM pmpc_clusters")).scalar_one())
+
+
+@pytest.mark.parametrize("argv", [("sync",), ("sync", "--import")], ids=" ".join)
+def test_a_sync_keeps_what_it_read_until_the_process_ends(cluster, cli, isolated_env, argv):
+    """Freed by the process's end rather than guest by guest (see AppContext.keep_until_exit)."""
+    from proxmox_mpc import context
+    from proxmox_mpc.services.sync import ClusterSnapshot
+
+    assert cli("init").exit_code == 0
+    context._LAST_RUN.clear()
+    assert cli(*argv).exit_code == 0
+    snapshot = context._LAST_RUN[0]
+    assert isinstance(snapshot, ClusterSnapshot) and sorted(g.vmid for g in snapshot.guests) == FIXTURE_VMIDS

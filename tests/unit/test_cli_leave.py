@@ -126,3 +126,29 @@ def test_a_command_collects_garbage_rarely_and_the_console_more_often(monkeypatc
     finally:
         gc.set_threshold(*before)
     assert seen == [cli.CONSOLE_GC_THRESHOLDS]
+
+
+def test_a_command_keeps_only_its_last_run_s_objects_until_the_end_and_the_console_none() -> None:
+    """What a command read is freed by the process's end, not object by object; a later run in the same
+    process replaces it, so nothing accumulates; the console keeps nothing."""
+    import gc
+    import weakref
+
+    from proxmox_mpc import context
+    from proxmox_mpc.config import Settings
+
+    class Read:
+        pass
+
+    first, second = Read(), Read()
+    gone = weakref.ref(first)
+    app_ctx = context.AppContext(loader=Settings)
+    app_ctx.keep_until_exit(first, [1, 2])
+    assert context._LAST_RUN[0] is first
+    del first
+    app_ctx.keep_until_exit(second)
+    gc.collect()
+    assert gone() is None
+    assert len(context._LAST_RUN) == 1 and context._LAST_RUN[0] is second
+    context.AppContext(loader=Settings, in_console=True).keep_until_exit(Read())
+    assert context._LAST_RUN == []

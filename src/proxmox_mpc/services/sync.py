@@ -465,8 +465,10 @@ async def sync_cluster(
             report = _report(cluster, snapshot, changes, clock, dry_run=False)
             report.sync_run_id = run_id
             report.resource_changes = resource_changes
-            if import_manifests:
-                del previous  # an import of thousands of guests needs the memory more
+            if not import_manifests:
+                app_ctx.keep_until_exit(snapshot, previous, changes)
+            else:
+                del previous, earlier  # an import of thousands of guests needs the memory more
                 # Each guest as the store now holds it: as read, unless its node was offline (its stored config).
                 unread = any(guest.unread for guest in snapshot.guests)
                 guests = store.current_guests(cluster) if unread else snapshot.guests
@@ -474,6 +476,7 @@ async def sync_cluster(
                 report.imported = [str(p) for p in result.written]
                 report.not_imported = [f"{address}: {reason}" for address, reason in result.skipped]
                 report.refused = result.refused
+                app_ctx.keep_until_exit(snapshot, guests, result)
         return report
     finally:
         if builder is not None:
@@ -506,8 +509,10 @@ class StoredGuests:
             self._done.set()
 
     async def read(self) -> tuple[list[GuestRecord], int] | None:
-        """Wait for the guests read beside the reads (None: this store reads them in the transaction)."""
-        return None if self._reading is None else await self._reading
+        """Wait for the guests read beside the reads and hand them over (None: this store reads them in the
+        transaction, or they were handed over already)."""
+        reading, self._reading = self._reading, None
+        return None if reading is None else await reading
 
     def wait(self) -> None:
         """Block until the worker thread is off the store's connection (before the store is used or closed)."""
