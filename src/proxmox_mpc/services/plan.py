@@ -158,7 +158,9 @@ async def compute_plan(
         annotate_replaced(app_ctx, plan)
     if targets and app_ctx.workspace is not None:
         plan.unmanaged = _unmanaged_in_workspace(app_ctx, plan.unmanaged, observed)
-    return PlanResult(plan=plan, manifests=kept, observed=observed)
+    result = PlanResult(plan=plan, manifests=kept, observed=observed)
+    app_ctx.keep_until_exit(result, found)  # 10,000 manifests and guests: freed by the process's end
+    return result
 
 
 def load_aside(app_ctx: AppContext, targets: Sequence[str]) -> asyncio.Future[ManifestSet]:
