@@ -333,13 +333,13 @@ def test_with_manifests_a_guest_whose_manifest_names_a_static_address_is_not_ask
 def test_a_command_keeps_only_its_last_run_s_inputs_until_the_process_ends(cluster, cli, tmp_path):
     """What a run read and made is kept (freed by the process's end, not object by object); a later run in
     the same process replaces it, so nothing accumulates."""
-    from proxmox_mpc.services import generate as service
+    from proxmox_mpc import context
 
     assert cli("generate", "ansible", "--out", str(tmp_path / "a")).exit_code == 0
-    first = list(service._LAST_RUN)
+    first = list(context._LAST_RUN)
     assert len(first) == 5 and isinstance(first[-1], dict) and "inventory/hosts.yml" in first[-1]
     assert cli("generate", "terraform", "--out", str(tmp_path / "t")).exit_code == 0
-    second = list(service._LAST_RUN)
+    second = list(context._LAST_RUN)
     assert len(second) == 5 and not any(a is b for a, b in zip(first, second, strict=True) if a is not None)
     assert any(path.endswith(".tf") for path in second[-1])
 
