@@ -336,9 +336,10 @@ def build_plan(
 
 
 def _diff_pair(manifest: AnyManifest, guest: ObservedGuest | None, early: EarlyDiffs | None) -> Change | None:
-    made = early.get(id(manifest)) if early and guest is not None else None
-    if made is not None and made[0] is manifest and made[1] is guest and guest is not None and made[2] is guest.config:
-        return made[3]
+    if early and guest is not None:
+        made = early.get(id(manifest))
+        if made is not None and made[0] is manifest and made[1] is guest and made[2] is guest.config:
+            return made[3]
     return diff_guest(manifest, guest)
 
 

@@ -475,8 +475,12 @@ async def observe(
     per_node = [_read(api, r, r.on(n)) for r in by_shape["node"] for n in observation.online]
     # Each guest's config, then (chosen with it) the guest's own paths: no round waits for every guest.
     per_guest = by_shape["guest"]
-    # Each guest read is built by the worker that reads it, once the first configs are on their way.
-    reading = [r for r in entries if _node_of(r) in online] if needs.configs or per_guest else []
+    # Each guest read is built by the worker that reads it, once the first configs are on their way; the
+    # others (an offline node's, or every guest when nothing per guest is read) are built here.
+    reading: list[dict[str, Any]] = []
+    left: list[dict[str, Any]] = []
+    for raw in entries:
+        (reading if (needs.configs or per_guest) and _node_of(raw) in online else left).append(raw)
     try:
         guests_read = _read_guests(api, reading, online, needs, per_guest, described)
         nodes_read, items_read, read_guests = await gather_all([gather_all(per_node), items(), guests_read])
@@ -488,9 +492,8 @@ async def observe(
     unknown = {path for path, body in (p for p in second if p is not None) if body is _UNKNOWN}
     found = [p for p in (*first, *second, *(p for _, ps in read_guests for p in ps)) if p is not None]
     observation.reads = {path: body for path, body in found if path not in unknown}
-    read_ids = {id(raw) for raw in reading}
     guests = [g for g, _ in read_guests if g is not None]  # a guest gone since the listing is left out
-    guests += [_guest(r, online) for r in entries if id(r) not in read_ids]  # an offline node's, or none read
+    guests += [_guest(r, online) for r in left]
     observation.guests = sorted(guests, key=lambda g: g.vmid)
     if needs.facts:
         observation.facts = facts_of(observation, entries)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -493,18 +493,21 @@ class StoredGuests:
     """
 
     def __init__(self, store: SyncStore, cluster: str) -> None:
+        from proxmox_mpc.state.lite import LiteStore
+
         self._store = store
         self._cluster = cluster
+        self._lite = store if isinstance(store, LiteStore) else None
         self._done = threading.Event()
         self._reading: asyncio.Future[tuple[list[GuestRecord], int]] | None = None
-        if hasattr(store, "guests_as_of"):
-            self._reading = aside(self._read_now)
+        if self._lite is not None:
+            self._reading = aside(self._read_now, self._lite)
         else:
             self._done.set()
 
-    def _read_now(self) -> tuple[list[GuestRecord], int]:
+    def _read_now(self, lite: LiteStore) -> tuple[list[GuestRecord], int]:
         try:
-            return cast("LiteStore", self._store).guests_as_of(self._cluster)
+            return lite.guests_as_of(self._cluster)
         finally:
             self._done.set()
 
@@ -520,7 +523,7 @@ class StoredGuests:
 
     def current(self, earlier: tuple[list[GuestRecord], int] | None) -> list[GuestRecord]:
         """Return the stored guests as of now, inside the write transaction (deleted ones too)."""
-        if earlier is not None and cast("LiteStore", self._store).unchanged_since(earlier[1]):
+        if earlier is not None and self._lite is not None and self._lite.unchanged_since(earlier[1]):
             return earlier[0]
         return self._store.current_guests(self._cluster, include_deleted=True)
 
