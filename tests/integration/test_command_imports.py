@@ -139,3 +139,48 @@ def test_sync_sends_its_first_requests_before_it_loads_the_reader_and_the_kinds(
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report == {"code": 0, "loaded": [[], []]}  # /nodes and /cluster/resources, with nothing of those loaded
+
+
+STARTUP_WORK = """
+import contextlib, io, json, ssl, sys
+from proxmox_mpc.cli import run_cli
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    code = run_cli(sys.argv[1:])
+plugin_registry = "importlib.metadata" in sys.modules
+import aiohttp.connector
+print(json.dumps({
+    "code": code,
+    "plugin registry": plugin_registry,
+    "aiohttp's default CAs": aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"],
+    "ssl patched": "set_default_verify_paths" in ssl.SSLContext.__dict__,
+    "system CAs": ssl.create_default_context().cert_store_stats()["x509_ca"],
+}))
+"""
+
+
+def startup_work(argv: tuple[str, ...]) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", STARTUP_WORK, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = dict(json.loads(done.stdout))
+    if not report["system CAs"]:
+        pytest.skip("this machine has no system CA bundle, so skipping its load cannot be told apart")
+    return report
+
+
+@pytest.mark.parametrize("argv", [("vm", "list", "-o", "json"), ("sync",)], ids=" ".join)
+def test_api_commands_skip_aiohttp_s_default_ca_loads(cluster, cli, argv):
+    # aiohttp's default TLS contexts are of no use to pmpc (each session gets its own TLS setting), and
+    # loading the system's CA bundle into them costs about 40 ms of CPU on every run.
+    assert cli("init").exit_code == 0
+    report = startup_work(argv)
+    assert (report["code"], report["aiohttp's default CAs"], report["ssl patched"]) == (0, 0, False)
+
+
+def test_an_offline_plan_skips_pydantic_s_plugin_lookup(cluster, cli):
+    # pydantic would import importlib.metadata and scan every distribution's entry points for plugins.
+    assert cli("init").exit_code == 0
+    assert cli("sync", "--import").exit_code == 0
+    report = startup_work(("plan", "--offline"))
+    assert (report["code"], report["plugin registry"]) == (0, False)
+    # aiohttp imported outside pmpc's client (here, by the probe) makes its default contexts as ever.
+    assert report["aiohttp's default CAs"] == report["system CAs"]

@@ -74,3 +74,33 @@ def test_sync_loads_the_reader_and_the_kinds_only_once_its_first_requests_are_ou
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout) == []
+
+
+def test_aiohttp_is_imported_without_its_ca_loads_on_that_thread_only():
+    # Another thread making a default TLS context while aiohttp is imported still gets the system's CAs.
+    probe = """
+import json, ssl, threading
+from proxmox_mpc.api.client import _import_aiohttp
+full = ssl.create_default_context().cert_store_stats()["x509_ca"]
+seen, done = [], threading.Event()
+def contexts():
+    while not done.is_set():
+        seen.append(ssl.create_default_context().cert_store_stats()["x509_ca"])
+worker = threading.Thread(target=contexts)
+worker.start()
+try:
+    _import_aiohttp()
+finally:
+    done.set()
+    worker.join()
+import aiohttp.connector
+print(json.dumps({"full": full, "seen": sorted(set(seen)), "contexts": len(seen),
+                  "aiohttp": aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"]}))
+"""
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    if not report["full"]:
+        pytest.skip("this machine has no system CA bundle, so skipping its load cannot be told apart")
+    assert report["contexts"] > 0
+    assert (report["seen"], report["aiohttp"]) == ([report["full"]], 0)

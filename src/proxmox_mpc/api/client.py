@@ -33,6 +33,7 @@ def make_transport(
 
     Its aiohttp session (`transport.session`) is the one ProxmoxClient's GETs use directly.
     """
+    _import_aiohttp()
     from httpx_aiohttp import AiohttpTransport
 
     class SessionTransport(AiohttpTransport):  # type: ignore[misc]
@@ -44,6 +45,41 @@ def make_transport(
     transport = SessionTransport(verify=False, limits=limits, client=shared, trust_env=False)
     transport.session = shared
     return transport
+
+
+def _import_aiohttp() -> None:
+    """Import aiohttp without the two loads of the system CA bundle its connector module makes on import.
+
+    aiohttp builds its default TLS contexts when it is imported, each loading the system's CA bundle: about
+    20 ms of CPU apiece, on every command that talks to Proxmox. pmpc never uses them: each session is given
+    pmpc's own setting (`_tls`: a CA file's context, httpx's context, or a pinned fingerprint, which aiohttp
+    checks on its non-verifying context, where no CA is consulted). The load is skipped for that import only
+    and on this thread only; should aiohttp's verifying default ever be used, it knows no CA and refuses every
+    certificate rather than accepting one.
+    """
+    import sys
+
+    if "aiohttp.connector" in sys.modules:
+        return
+    import ssl
+    import threading
+
+    importing = threading.get_ident()
+    own = ssl.SSLContext.__dict__.get("set_default_verify_paths")
+    load = ssl.SSLContext.set_default_verify_paths
+
+    def set_default_verify_paths(context: ssl.SSLContext) -> None:
+        if threading.get_ident() != importing:
+            load(context)
+
+    ssl.SSLContext.set_default_verify_paths = set_default_verify_paths  # type: ignore[method-assign,assignment]
+    try:
+        import aiohttp.connector  # noqa: F401
+    finally:
+        if own is None:
+            del ssl.SSLContext.set_default_verify_paths
+        else:
+            ssl.SSLContext.set_default_verify_paths = own  # type: ignore[method-assign]
 
 
 def _tls(verify: bool | str, fingerprint: str | None) -> Any:
