@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
@@ -13,6 +14,7 @@ import httpx
 
 from proxmox_mpc.api.auth import NO_RELOGIN
 from proxmox_mpc.api.errors import error_from_exception, error_from_response
+from proxmox_mpc.api.pipeline import Pipeline
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ConfigError, PmpcError, ReadOnlyContext
 
@@ -150,6 +152,7 @@ class ProxmoxClient:
         fingerprint: str | None = None,
         timeout: float = 30.0,
         concurrency: int = 8,
+        deepen_to: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retries: int = 3,
         backoff: float = 0.25,
@@ -162,9 +165,10 @@ class ProxmoxClient:
         self.retries = retries
         self.backoff = backoff
         self._tracer = tracer
-        # How many requests may be in flight at once.
-        self.concurrency = max(1, concurrency)
-        self._limit = asyncio.Semaphore(self.concurrency)
+        # How many requests are in flight at once: `concurrency`, or for a bulk read up to `deepen_to` while the
+        # answers wait on the link rather than the server (see api/pipeline.py); `self.concurrency`: the most.
+        self._limit = Pipeline(concurrency, deepen_to)
+        self.concurrency = self._limit.ceiling
         self.requests_sent = 0
         # GETs sent ahead of their caller (see `prefetch`), by path and query, each taken by one `get`.
         self._ahead: dict[str, asyncio.Future[Any]] = {}
@@ -176,7 +180,7 @@ class ProxmoxClient:
         # A GET's headers: the common ones with the auth's, made once per signing (that is, per ticket).
         self._get_headers: tuple[dict[str, str] | None, dict[str, str]] = (None, HEADERS)
         transport = transport or make_transport(
-            verify=verify, fingerprint=fingerprint, max_connections=max(concurrency, 4)
+            verify=verify, fingerprint=fingerprint, max_connections=max(self.concurrency, 4)
         )
         # GETs (sync, plan and list send hundreds) go straight to the transport's aiohttp session, without
         # httpx's per-request machinery; writes, and every request through a test transport, take httpx.
@@ -249,19 +253,9 @@ class ProxmoxClient:
         query = _encode(params) if params is not None else None
         # An absolute URL: httpx parses it once (a path relative to base_url is parsed and joined thrice).
         url = self._root + path
-        tracing = self._tracer is not None
         for attempt in range(1, attempts + 1):
             try:
-                async with self._limit:
-                    self.requests_sent += counted
-                    if tracing:
-                        self._trace(f"> {method} {url} {_trace_params(query, form)}")
-                    if method == "GET" and self._session is not None:
-                        response = await self._get(url, query)
-                    else:
-                        response = await self._http.request(method, url, params=query, data=form)
-                    if tracing:
-                        self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
+                response = await self._send(method, url, query, form, counted=counted, what=what)
             except httpx.HTTPError as exc:
                 self._trace(f"< {type(exc).__name__}: {exc} ({what})")
                 if _being_cancelled():
@@ -281,6 +275,39 @@ class ProxmoxClient:
                 return refused
             raise error_from_response(response, what)
         raise PmpcError(f"{what} failed after {attempts} attempts.")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        query: Mapping[str, Any] | None,
+        form: Mapping[str, Any] | None,
+        *,
+        counted: bool,
+        what: str,
+    ) -> Answer | httpx.Response:
+        """Send one request once the pipeline has a slot; the slot goes back with how long the answer took."""
+        await self._limit.acquire()
+        answered: float | None = None
+        tracing = self._tracer is not None
+        try:
+            self.requests_sent += counted
+            if tracing:
+                self._trace(f"> {method} {url} {_trace_params(query, form)}")
+            sent = time.perf_counter()
+            if method == "GET" and self._session is not None:
+                response = await self._get(url, query)
+            else:
+                response = await self._http.request(method, url, params=query, data=form)
+            answered = time.perf_counter() - sent
+            if tracing:
+                self._trace(f"< {response.status_code} {response.reason_phrase} ({what})")
+            return response
+        finally:
+            depth = self._limit.release(answered)
+            if depth is not None and tracing:
+                quickest = self._limit.quickest * 1000
+                self._trace(f"pipeline: {depth} requests in flight now (the quickest answer took {quickest:.1f} ms)")
 
     async def _get(self, url: str, query: Mapping[str, Any] | None) -> Answer | httpx.Response:
         """Send a GET through the aiohttp session, signed with the auth's headers.

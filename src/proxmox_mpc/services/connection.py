@@ -45,6 +45,10 @@ def request_limit(concurrency: int, *, bulk: bool = False) -> int:
     return max(32, concurrency * 4) if bulk else max(16, concurrency * 2)
 
 
+# How much deeper than `request_limit` a bulk read's pipeline may grow while its answers wait on the link.
+BULK_DEEPENING = 2
+
+
 def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
     """Return a client for the configured cluster (use it as `async with connect(app_ctx) as api`)."""
     from proxmox_mpc.api.client import ProxmoxClient
@@ -56,6 +60,7 @@ def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
     elif s.ca_file:
         verify = s.ca_file
     fingerprint = None if app_ctx.insecure else s.fingerprint
+    depth = request_limit(s.concurrency, bulk=bulk)
     tracer = None
     if app_ctx.debug:
         err = app_ctx.err
@@ -69,7 +74,8 @@ def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
         verify=verify,
         fingerprint=fingerprint,
         timeout=s.timeout,
-        concurrency=request_limit(s.concurrency, bulk=bulk),
+        concurrency=depth,
+        deepen_to=depth * BULK_DEEPENING if bulk else None,
         tracer=tracer,
         read_only=(s.context or "(settings)") if s.read_only else None,
     )

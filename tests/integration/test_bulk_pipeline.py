@@ -1,0 +1,44 @@
+"""A bulk read over a slow link keeps more requests in flight; one that would queue at the server does not.
+
+fakepve's `slow_network` holds every answer for the given time without working on it, as a long link does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+LINK = 0.1  # seconds an answer spends "on the link" (time_scale 1)
+
+
+def add_guests(pve, count: int) -> None:
+    for i in range(count):
+        pve.add_vm(
+            3000 + i, f"bulk-{i}", node="pve1", config={"cores": 1, "memory": 512, "net0": "virtio,bridge=vmbr0"}
+        )
+
+
+@pytest.mark.fakepve(time_scale=1)
+def test_a_sync_over_a_slow_link_deepens_its_pipeline_up_to_twice_its_depth(cluster, cli):
+    add_guests(cluster, 400)
+    cluster.slow_network(LINK)
+    assert cli("init").exit_code == 0
+    result = cli("--debug", "sync")
+    assert result.exit_code == 0, result.output
+    depths = [int(d) for d in re.findall(r"pipeline: (\d+) requests in flight now", result.stderr)]
+    assert depths[:2] == [40, 48]  # 32 deep at first (PMPC_CONCURRENCY 8), a step of 8 a round
+    assert max(depths) <= 64
+    assert "407 guests" in result.stdout
+
+
+@pytest.mark.parametrize(("bulk", "depths"), [(True, (32, 64, 64)), (False, (16, 16, 16))])
+def test_only_a_bulk_read_s_client_may_deepen(cluster, bulk, depths):
+    # Guest verbs mostly wait on tasks: their 16 in flight (PMPC_CONCURRENCY 8) stay 16.
+    from proxmox_mpc.config import load_settings
+    from proxmox_mpc.context import AppContext
+    from proxmox_mpc.services.connection import connect
+
+    api = connect(AppContext(loader=lambda: load_settings({}, None)), bulk=bulk)
+    pipeline = api._limit
+    assert (pipeline.depth, pipeline.ceiling, api.concurrency) == depths
