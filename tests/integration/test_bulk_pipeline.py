@@ -20,7 +20,7 @@ def add_guests(pve, count: int) -> None:
 
 
 @pytest.mark.fakepve(time_scale=1)
-def test_a_sync_over_a_slow_link_deepens_its_pipeline_up_to_twice_its_depth(cluster, cli):
+def test_a_sync_over_a_slow_link_deepens_its_pipeline(cluster, cli):
     add_guests(cluster, 400)
     cluster.slow_network(LINK)
     assert cli("init").exit_code == 0
@@ -32,13 +32,21 @@ def test_a_sync_over_a_slow_link_deepens_its_pipeline_up_to_twice_its_depth(clus
     assert "407 guests" in result.stdout
 
 
-@pytest.mark.parametrize(("bulk", "depths"), [(True, (32, 64, 64)), (False, (16, 16, 16))])
-def test_only_a_bulk_read_s_client_may_deepen(cluster, bulk, depths):
-    # Guest verbs mostly wait on tasks: their 16 in flight (PMPC_CONCURRENCY 8) stay 16.
+@pytest.mark.parametrize(
+    ("concurrency", "bulk", "depths"),
+    [
+        ("8", True, (32, 64, 64)),
+        ("12", True, (48, 64, 64)),
+        ("20", True, (80, 80, 80)),  # a deeper start than 64 is the user's choice: it stays as it is
+        ("8", False, (16, 16, 16)),  # guest verbs mostly wait on tasks: their depth stays
+    ],
+)
+def test_only_a_bulk_read_s_client_may_deepen_and_only_up_to_64(cluster, monkeypatch, concurrency, bulk, depths):
     from proxmox_mpc.config import load_settings
     from proxmox_mpc.context import AppContext
     from proxmox_mpc.services.connection import connect
 
+    monkeypatch.setenv("PMPC_CONCURRENCY", concurrency)
     api = connect(AppContext(loader=lambda: load_settings({}, None)), bulk=bulk)
     pipeline = api._limit
     assert (pipeline.depth, pipeline.ceiling, api.concurrency) == depths

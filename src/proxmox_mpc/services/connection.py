@@ -45,8 +45,9 @@ def request_limit(concurrency: int, *, bulk: bool = False) -> int:
     return max(32, concurrency * 4) if bulk else max(16, concurrency * 2)
 
 
-# How much deeper than `request_limit` a bulk read's pipeline may grow while its answers wait on the link.
-BULK_DEEPENING = 2
+# How deep a bulk read's pipeline may grow while its answers wait on the link (api/pipeline.py); a deeper
+# start (PMPC_CONCURRENCY above 16) is the user's own choice and stays as it is.
+BULK_CEILING = 64
 
 
 def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
@@ -75,7 +76,7 @@ def connect(app_ctx: AppContext, *, bulk: bool = False) -> ProxmoxClient:
         fingerprint=fingerprint,
         timeout=s.timeout,
         concurrency=depth,
-        deepen_to=depth * BULK_DEEPENING if bulk else None,
+        deepen_to=max(depth, BULK_CEILING) if bulk else None,
         tracer=tracer,
         read_only=(s.context or "(settings)") if s.read_only else None,
     )
