@@ -51,6 +51,9 @@ class Run:
     wall: float
     rss_mb: float
     cpu: float  # the child's user + system seconds: steadier than wall time on a busy machine
+    # CPU seconds the fake cluster's server and its delay line spent during the run (None: not watched)
+    server_cpu: float | None = None
+    line_cpu: float | None = None
 
 
 @dataclasses.dataclass
@@ -68,8 +71,26 @@ def pmpc_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "proxmox_mpc"]
 
 
-def timed(argv: Sequence[str], *, env: dict[str, str], cwd: Path, ok_codes: Sequence[int] = (0,)) -> Run:
-    """Run one whole process; return its wall time and peak RSS (its stdout is discarded)."""
+def process_cpu(pid: int) -> float | None:
+    """Return the user + system CPU seconds process `pid` has used so far (None without Linux's /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    ok_codes: Sequence[int] = (0,),
+    watch: tuple[int, int] | None = None,
+) -> Run:
+    """Run one whole process; return its wall time and peak RSS (its stdout is discarded), and with `watch`
+    (the server's and the delay line's process ids) the CPU time each of them spent meanwhile."""
+    before = [process_cpu(pid) for pid in watch] if watch else []
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
@@ -79,7 +100,12 @@ def timed(argv: Sequence[str], *, env: dict[str, str], cwd: Path, ok_codes: Sequ
         if process.returncode not in ok_codes:
             err.seek(0)
             raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {err.read().decode()[-2000:]}")
-    return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+    run = Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+    if watch:
+        after = [process_cpu(pid) for pid in watch]
+        spent = [None if b is None or a is None else a - b for b, a in zip(before, after, strict=True)]
+        run.server_cpu, run.line_cpu = spent
+    return run
 
 
 def wait_for_line(process: subprocess.Popen[bytes], log: Path, needle: str, timeout: float = 120) -> str:
@@ -119,6 +145,7 @@ class Bench:
         self.home = scratch / "home"
         self.counter = 0
         self.servers: dict[tuple[int, Objects | None], int] = {}
+        self.pids: dict[int, int] = {}  # each server's and delay line's process id, by its port
 
     def fakepve(self, count: int, objects: Objects | None = None) -> int:
         """Start fakepve with `count` guests (once per size); return its port.
@@ -143,6 +170,7 @@ class Bench:
         argv += ["--cert", self.ca, "--key", self.key, "--time-scale", "0"]
         child = self.stack.enter_context(process(argv, log, env))
         wait_for_line(child, log, "listening on")
+        self.pids[port] = child.pid
         if objects is not None and objects.seeded:
             seed(f"https://127.0.0.1:{port}", USER, PASSWORD, self.ca, objects, guests)
         self.servers[key] = port
@@ -153,7 +181,9 @@ class Bench:
         log = self.scratch / f"delay-{target}-{rtt_ms:g}.log"
         argv = [sys.executable, str(HERE / "delay_line.py"), "--target-port", str(target), "--rtt-ms", str(rtt_ms)]
         child = self.stack.enter_context(process(argv, log))
-        return int(wait_for_line(child, log, "listening on").split()[-1])
+        port = int(wait_for_line(child, log, "listening on").split()[-1])
+        self.pids[port] = child.pid
+        return port
 
     def env(self, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PMPC_", "PVE_"))}
@@ -183,10 +213,11 @@ class Bench:
         timed([*pmpc_command(), "init"], env=env, cwd=path)
         return path, env
 
-    def baseline(self, script: str, env: dict[str, str]) -> Run:
+    def baseline(self, script: str, env: dict[str, str], watch: tuple[int, int] | None = None) -> Run:
         self.counter += 1
         out = self.scratch / f"baseline-{self.counter}.json"
-        run = timed([sys.executable, str(HERE / "baselines.py"), script, str(out)], env=env, cwd=self.scratch)
+        argv = [sys.executable, str(HERE / "baselines.py"), script, str(out)]
+        run = timed(argv, env=env, cwd=self.scratch, watch=watch)
         out.unlink()
         return run
 
@@ -229,6 +260,14 @@ def median_rss(runs: Sequence[Run]) -> float:
 
 def median_cpu(runs: Sequence[Run]) -> float:
     return statistics.median(r.cpu for r in runs)
+
+
+def beside(runs: Sequence[Run]) -> str:
+    """Return `, server cpu S, delay line cpu D` of the median run (empty when they were not watched)."""
+    run = sorted(runs, key=lambda r: r.wall)[len(runs) // 2]
+    if run.server_cpu is None or run.line_cpu is None:
+        return ""
+    return f" [server cpu {seconds(run.server_cpu)}, delay line cpu {seconds(run.line_cpu)}]"
 
 
 def timing(runs: Sequence[Run]) -> str:
@@ -303,7 +342,9 @@ def list_row(bench: Bench, count: int, rounds: int) -> Row:
 def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
     """sync --import, plan --offline, plan (live, 5 ms), generate ansible and sync's RSS at `count` guests."""
     scale = count / 10_000
-    server = bench.delay_line(bench.fakepve(count), 5)
+    backend = bench.fakepve(count)
+    server = bench.delay_line(backend, 5)
+    watch = (bench.pids[backend], bench.pids[server])
     seed, env = bench.workspace(server, f"fleet-{count}")
     pmpc = pmpc_command()
     timed([*pmpc, "sync"], env=env, cwd=seed)
@@ -319,20 +360,22 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
         rounds,
         {
             "offline": lambda: timed([*pmpc, "plan", "--offline"], env=env, cwd=ws),
-            "live": lambda: timed([*pmpc, "plan"], env=env, cwd=ws),
-            "generate": lambda: timed([*pmpc, "generate", "ansible", "--force"], env=env, cwd=ws),
-            "sync": lambda: timed([*pmpc, "sync"], env=env, cwd=ws),
-            "floor": lambda: bench.baseline("aiohttp", env),
+            "live": lambda: timed([*pmpc, "plan"], env=env, cwd=ws, watch=watch),
+            "generate": lambda: timed([*pmpc, "generate", "ansible", "--force"], env=env, cwd=ws, watch=watch),
+            "sync": lambda: timed([*pmpc, "sync"], env=env, cwd=ws, watch=watch),
+            "floor": lambda: bench.baseline("aiohttp", env, watch=watch),
         },
     )
     floor = median(runs["floor"])
 
     def against_floor(key_runs: list[Run], requests: str) -> str:
         """The raw aiohttp script's reads of the same fleet (one config per guest, 32 in flight): what the
-        server and the round trips alone cost, whatever the client."""
+        server and the round trips alone cost, whatever the client. Beside each, the CPU the server (one
+        process, so one core at most) and the delay line spent meanwhile: what is left of the machine's
+        cores for the client."""
         return (
-            f"{requests}; raw aiohttp reading every config {timing(runs['floor'])} "
-            f"({median(key_runs) / floor:.2f}x)"
+            f"{requests}{beside(key_runs)}; raw aiohttp reading every config {timing(runs['floor'])}"
+            f"{beside(runs['floor'])} ({median(key_runs) / floor:.2f}x)"
         )
 
     def row(name: str, key_runs: list[Run], aim_s: float, note: str = "") -> Row:
