@@ -19,27 +19,6 @@ from proxmox_mpc.errors import EXIT_CODE_MEANINGS, ExitCode, InternalError, Pmpc
 if TYPE_CHECKING:
     from proxmox_mpc.context import AppContext
 
-
-def _without_pydantic_plugins() -> None:
-    """Tell pydantic there are no plugins before it looks for them.
-
-    The first validator pydantic builds (Typer builds some for every command's options) makes it look for
-    plugins among the entry points of every installed distribution: a scan of their metadata (about 5 ms of
-    CPU) and, where nothing else has imported it (an offline plan, say), importlib.metadata's import (20-30
-    ms). pmpc uses no pydantic plugin, so its loader module is answered with the one function pydantic takes
-    from it, giving what PYDANTIC_DISABLE_PLUGINS=__all__ gives.
-    """
-    if "pydantic.plugin._loader" in sys.modules:
-        return
-    import types
-
-    loader = types.ModuleType("pydantic.plugin._loader", "pmpc: no pydantic plugins.")
-    vars(loader)["get_plugins"] = tuple
-    sys.modules["pydantic.plugin._loader"] = loader
-
-
-_without_pydantic_plugins()
-
 EXIT_CODES_HELP = (
     "Exit codes: "
     + " · ".join(f"{int(c)} {text}" for c, text in EXIT_CODE_MEANINGS.items())
