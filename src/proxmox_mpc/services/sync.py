@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -181,9 +182,8 @@ def _attrs(obj: Any) -> dict[str, str | None]:
     }
 
 
-def _tracked(obj: Any) -> tuple[Any, ...]:
-    """The TRACKED attributes as they are (see _attrs for their texts)."""
-    return (obj.name, obj.node, obj.status, obj.template, obj.pool, obj.tags, obj.type)
+# The TRACKED attributes as they are (see _attrs for their texts).
+_tracked = operator.attrgetter(*TRACKED)
 
 
 def diff_guests(previous: Sequence[GuestRecord], live: Sequence[ObservedGuest]) -> list[GuestChange]:
