@@ -279,16 +279,20 @@ def seconds(value: float) -> str:
     return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.0f} ms"
 
 
-def sync_rows(bench: Bench, count: int, rtts: Sequence[int], rounds: int) -> tuple[list[Row], list[Run]]:
-    """`pmpc sync` vs the proxmoxer and aiohttp scripts at each RTT; return the rows and the 5 ms runs."""
+def sync_rows(
+    bench: Bench, count: int, rtts: Sequence[int], rounds: int
+) -> tuple[list[Row], list[Run], list[Run]]:
+    """`pmpc sync` vs the proxmoxer and aiohttp scripts at each RTT; return the rows, the 5 ms runs and
+    the first sync of each workspace (which creates its store)."""
     aims = {5: 8.0, 20: 20.0}
     server = bench.fakepve(count)
     rows: list[Row] = []
     first: list[Run] = []
+    creating: list[Run] = []
     for rtt in rtts:
         port = bench.delay_line(server, rtt)
         ws, env = bench.workspace(port, f"sync-{count}-{rtt}")
-        timed([*pmpc_command(), "sync"], env=env, cwd=ws)  # the first sync creates the store, logs in
+        creating.append(timed([*pmpc_command(), "sync"], env=env, cwd=ws))  # creates the store, logs in
         runs = interleave(
             rounds,
             {
@@ -315,7 +319,7 @@ def sync_rows(bench: Bench, count: int, rtts: Sequence[int], rounds: int) -> tup
         )
         if not first:
             first = runs["pmpc"]
-    return rows, first
+    return rows, first, creating
 
 
 def list_row(bench: Bench, count: int, rounds: int) -> Row:
@@ -482,10 +486,17 @@ def main() -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="pmpc-fleet-") as tmp:
         bench = Bench(stack, Path(tmp))
         if "sync" in groups:
-            sync, first = sync_rows(bench, small, (5, 20), rounds)
+            sync, first, creating = sync_rows(bench, small, (5, 20), rounds)
             rows += sync
             rss = median_rss(first)
-            rss_row = Row(f"peak RSS, sync {small:,} guests", f"{rss:.0f} MB", "seed: 45-65 MB", "<= 80 MB", rss <= 80)
+            new = max(r.rss_mb for r in creating)
+            rss_row = Row(
+                f"peak RSS, sync {small:,} guests",
+                f"{rss:.0f} MB; a workspace's first sync, which creates its store, {new:.0f} MB",
+                "seed: 45-65 MB",
+                "<= 80 MB",
+                rss <= 80 and new <= 80,
+            )
             rows.append(rss_row)
         if "list" in groups:
             rows.append(list_row(bench, small, rounds))

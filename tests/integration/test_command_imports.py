@@ -53,6 +53,17 @@ def test_command_leaves_unused_libraries_alone(cluster, cli, argv):
     assert report["heavy"] == []
 
 
+def test_a_first_sync_creates_the_store_without_the_database_libraries(cluster, cli):
+    # A new SQLite state database is made through sqlite3 (state/head_schema.py), not by the migrations.
+    assert cli("init").exit_code == 0
+    assert not Path(".pmpc", "state.db").exists()
+    report = imported(("sync",), ("sqlalchemy", "sqlmodel", "alembic"))
+    assert report["code"] == 0
+    assert report["heavy"] == []
+    with sqlite3.connect(Path(".pmpc", "state.db")) as conn:
+        assert conn.execute("SELECT count(*) FROM pmpc_guests").fetchone()[0] > 0
+
+
 def test_the_probe_sees_a_command_that_imports_one(cluster, cli):
     # `generate` renders templates with jinja2: the probe sees it, so an empty list above means something.
     assert cli("init").exit_code == 0

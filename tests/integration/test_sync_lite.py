@@ -1,7 +1,8 @@
 """Sync's sqlite3 write path (state/lite.py) writes what the SQLAlchemy store writes, row for row.
 
 The same syncs of the fixture cluster, as it changes, go into three databases: SQLite through sqlite3
-alone, SQLite through `Store` (the sqlite3 path turned off), and PostgreSQL through `Store`. The two
+alone (created through it too), SQLite through `Store` (the sqlite3 path turned off: created by the
+migrations), and PostgreSQL through `Store`. The two
 SQLite files must hold the same rows, value for value and type for type (timestamps only differ in
 time); the PostgreSQL store must read back the same records.
 """
@@ -56,7 +57,7 @@ def test_the_sqlite3_path_writes_what_the_store_writes(cluster, cli, tmp_path, m
     from tests.helpers.postgres import require_server, schema_url
 
     opened: list[str] = []
-    real_open = lite.open_lite
+    real_open, real_create = lite.open_lite, lite.create_lite
 
     def spy(url: str) -> lite.LiteStore | None:
         store = real_open(url)
@@ -68,15 +69,20 @@ def test_the_sqlite3_path_writes_what_the_store_writes(cluster, cli, tmp_path, m
     with schema_url(require_server()) as pg_url:
         targets = {"lite": f"sqlite:///{lite_file}", "orm": f"sqlite:///{orm_file}", "postgresql": pg_url}
 
+        def through(name: str) -> None:
+            # The sqlite3 path for the one, `Store` alone for the others (a new file too: migrated).
+            monkeypatch.setenv("PMPC_DATABASE_URL", targets[name])
+            monkeypatch.setattr(lite, "open_lite", spy if name == "lite" else lambda url: None)
+            monkeypatch.setattr(lite, "create_lite", real_create if name == "lite" else lambda url: None)
+
         def sync_all() -> None:
-            for name, url in targets.items():
-                monkeypatch.setenv("PMPC_DATABASE_URL", url)
-                monkeypatch.setattr(lite, "open_lite", spy if name == "lite" else lambda url: None)
+            for name in targets:
+                through(name)
                 result = cli("sync")
                 assert result.exit_code == 0, (name, result.output)
 
-        sync_all()  # each database is created (and migrated) by Store
-        assert opened == []
+        sync_all()  # the SQLite file of the sqlite3 path is created through it (state/head_schema.py)
+        assert opened == [targets["lite"]]
         cluster.vm(101).config["memory"] = 4096
         cluster.vm(102).config["tags"] = "prod;web;blue"
         cluster.vms.remove(cluster.vm(104))
@@ -84,11 +90,10 @@ def test_the_sqlite3_path_writes_what_the_store_writes(cluster, cli, tmp_path, m
         cluster.set_node_offline("pve3")
         sync_all()
         cluster.fail("GET", "/nodes/pve1/qemu/101/config", 500, "boom")
-        for name, url in targets.items():  # a failed sync is recorded as failed, nothing else written
-            monkeypatch.setenv("PMPC_DATABASE_URL", url)
-            monkeypatch.setattr(lite, "open_lite", spy if name == "lite" else lambda url: None)
+        for name in targets:  # a failed sync is recorded as failed, nothing else written
+            through(name)
             assert cli("sync").exit_code == 1
-        assert opened == [targets["lite"]] * 3
+        assert opened == [targets["lite"]] * 4
 
         assert dump(lite_file) == dump(orm_file)
         read_back = {}

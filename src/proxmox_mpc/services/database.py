@@ -49,14 +49,15 @@ def open_app_store(app_ctx: AppContext) -> Store:
 
 def open_sync_store(app_ctx: AppContext) -> Store | LiteStore:
     """Open the state database for a sync's writes: through sqlite3 alone when it is a SQLite file at the
-    current schema (no SQLAlchemy, no SQLModel tables loaded), else as `open_app_store` does.
+    current schema or a new one (no SQLAlchemy, no SQLModel tables loaded), else as `open_app_store` does.
 
     Raises:
         StateError: the database cannot be reached, created or migrated.
     """
-    from proxmox_mpc.state.lite import open_lite
+    from proxmox_mpc.state.lite import create_lite, open_lite
 
-    return open_lite(database_url(app_ctx)) or open_app_store(app_ctx)
+    url = database_url(app_ctx)
+    return open_lite(url) or create_lite(url) or open_app_store(app_ctx)
 
 
 def open_store_readonly(app_ctx: AppContext) -> Store | None:

@@ -8,11 +8,13 @@ manifest cache of state/manifest_cache.py), in SQL written out here, and stores 
 SQLAlchemy does on SQLite (timestamps as naive UTC text with microseconds, JSON as `json.dumps` text,
 booleans as 0/1). state/tables.py stays the one schema: a test checks the columns and types named here
 against it, that a sync through either store leaves the same rows, and that both read the same records.
-A database to create or migrate, or PostgreSQL, goes through `Store`.
+A new SQLite database is created here too, with the schema's statements (state/head_schema.py); one to
+migrate, or PostgreSQL, goes through `Store`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -94,6 +96,48 @@ def open_lite(url: str) -> LiteStore | None:
         store.close()
         raise
     return store
+
+
+def create_lite(url: str) -> LiteStore | None:
+    """Create a new SQLite state database at the current schema through sqlite3 alone (state/head_schema.py)
+    and open it for sync's writes. None: not a file to create (another database, or one that exists), or
+    one this file system cannot make so: `Store` creates it through the migrations then.
+
+    The database is made whole in a file of its own beside it, then linked into place, which fails if the
+    name is taken: a process opening it at the same moment finds no file, or a whole one at the current
+    schema. One created meanwhile by another process is opened instead.
+    """
+    from proxmox_mpc.state.head_schema import STATEMENTS
+
+    path = sqlite_path(url)
+    if path is None or os.path.lexists(path):
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    made = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
+    try:
+        conn = sqlite3.connect(made, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # as `Store` leaves a database it opens
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in STATEMENTS:
+                conn.execute(statement)
+            conn.execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (?)", (HEAD,))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        os.link(made, path)
+    except FileExistsError:
+        pass  # created by another process meanwhile: open theirs
+    except (OSError, sqlite3.Error):
+        return None
+    finally:
+        for leftover in (made, made.with_name(made.name + "-wal"), made.with_name(made.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    return open_lite(url)
 
 
 def open_lite_reader(url: str) -> LiteStore | None:

@@ -1,0 +1,99 @@
+"""A new SQLite state database made through sqlite3 (state/lite.py `create_lite`) is the one the
+migrations make: the same schema, statement for statement, at the same revision."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from proxmox_mpc.state import lite, migrations
+from proxmox_mpc.state.basics import HEAD
+from proxmox_mpc.state.head_schema import STATEMENTS, schema_of
+from proxmox_mpc.state.store import open_store
+
+
+def schema(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return schema_of(conn)
+
+
+def made_beside(directory: Path) -> list[str]:
+    """The files besides the database and SQLite's own (-wal, -shm) in its directory."""
+    return [p.name for p in directory.iterdir() if p.name.partition("-")[0] != "state.db"]
+
+
+def test_the_statements_are_the_schema_the_migrations_make(tmp_path):
+    open_store(f"sqlite:///{tmp_path / 'migrated.db'}").close()
+    with sqlite3.connect(tmp_path / "migrated.db") as conn:
+        made = [sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")]
+    listed = "\n\n".join(made)
+    assert [" ".join(s.split()) for s in STATEMENTS] == schema(tmp_path / "migrated.db"), (
+        "state/head_schema.py is not the schema the migrations make: lay out these statements there, in "
+        f"this order:\n\n{listed}"
+    )
+
+
+def test_a_created_database_is_the_migrated_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new' / 'state.db'}"
+    store = lite.create_lite(url)
+    assert store is not None
+    try:
+        assert store.revision() == HEAD
+    finally:
+        store.close()
+    open_store(f"sqlite:///{tmp_path / 'migrated.db'}").close()
+    assert schema(tmp_path / "new" / "state.db") == schema(tmp_path / "migrated.db")
+    assert made_beside(tmp_path / "new") == []  # nothing of the making left beside it
+    with sqlite3.connect(tmp_path / "new" / "state.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # The store opens it at its revision, and finds the tables of the models there.
+    reopened = open_store(url)
+    try:
+        assert reopened.revision() == HEAD
+        with reopened.transaction() as conn:
+            assert migrations.compare(conn) == []
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://u@h/db", "sqlite:///:memory:", "sqlite:///file:x?mode=ro"])
+def test_only_a_new_sqlite_file_is_created_so(url):
+    assert lite.create_lite(url) is None
+
+
+def test_an_existing_file_is_left_to_open_or_migrate(tmp_path):
+    (tmp_path / "state.db").write_bytes(b"")
+    assert lite.create_lite(f"sqlite:///{tmp_path / 'state.db'}") is None
+    assert (tmp_path / "state.db").read_bytes() == b""
+
+
+def test_a_database_another_process_created_meanwhile_is_opened(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'db' / 'state.db'}"
+    link = os.link
+
+    def first_another(source: str | Path, target: str | Path) -> None:
+        other = open_store(url)  # another process's first sync, created through the migrations
+        other.cluster_id("theirs:8006", create=True)
+        other.close()
+        link(source, target)
+
+    monkeypatch.setattr(lite.os, "link", first_another)
+    store = lite.create_lite(url)
+    assert store is not None
+    try:
+        assert store.cluster_id("theirs:8006") is not None
+    finally:
+        store.close()
+    assert made_beside(tmp_path / "db") == []
+
+
+def test_a_file_system_without_hard_links_leaves_it_to_the_store(tmp_path, monkeypatch):
+    def refused(source: str | Path, target: str | Path) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(lite.os, "link", refused)
+    assert lite.create_lite(f"sqlite:///{tmp_path / 'db' / 'state.db'}") is None
+    assert list((tmp_path / "db").iterdir()) == []
