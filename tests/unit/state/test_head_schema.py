@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,26 @@ def test_a_file_system_without_hard_links_leaves_it_to_the_store(tmp_path, monke
     monkeypatch.setattr(lite.os, "link", refused)
     assert lite.create_lite(f"sqlite:///{tmp_path / 'db' / 'state.db'}") is None
     assert list((tmp_path / "db").iterdir()) == []
+
+
+def test_first_syncs_started_together_each_open_one_whole_store(tmp_path):
+    # Four processes create the same new store at once: each opens it at HEAD, one file is left.
+    url = f"sqlite:///{tmp_path / 'db' / 'state.db'}"
+    code = (
+        "import sys, time\nfrom proxmox_mpc.state import lite\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"  # all four start at the same moment
+        "store = lite.create_lite(sys.argv[1])\n"
+        "if store is None:\n    store = lite.open_lite(sys.argv[1])\nprint(store.revision())\nstore.close()\n"
+    )
+    start = str(time.time() + 3)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url, start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        for _ in range(4)
+    ]
+    results = [(p.communicate(timeout=60), p.returncode) for p in procs]
+    assert [(out.decode().strip(), rc) for (out, _), rc in results] == [(HEAD, 0)] * 4, results
+    assert made_beside(tmp_path / "db") == []
+    assert schema(tmp_path / "db" / "state.db") == [" ".join(s.split()) for s in STATEMENTS]
