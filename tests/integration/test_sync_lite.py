@@ -2,9 +2,9 @@
 
 The same syncs of the fixture cluster, as it changes, go into three databases: SQLite through sqlite3
 alone (created through it too), SQLite through `Store` (the sqlite3 path turned off: created by the
-migrations), and PostgreSQL through `Store`. The two
-SQLite files must hold the same rows, value for value and type for type (timestamps only differ in
-time); the PostgreSQL store must read back the same records.
+migrations), and PostgreSQL through `Store`. The two SQLite files must hold the same rows, value for
+value and type for type (timestamps only differ in time); the PostgreSQL store must read back the same
+records.
 """
 
 from __future__ import annotations
