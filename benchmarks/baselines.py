@@ -1,11 +1,13 @@
 """What users run today instead of pmpc, as whole scripts the fleet benchmark times in full.
 
-    python benchmarks/baselines.py proxmoxer|aiohttp|list OUT.json
+    python benchmarks/baselines.py proxmoxer|aiohttp|aiohttp-pending|list OUT.json
     (PVE_URL, PVE_USER, PVE_PASS, PVE_CA in the environment)
 
 - `proxmoxer`: the serial script an admin writes with proxmoxer and requests (one keep-alive session):
   nodes, guests, cluster status, every node's storages, then every guest's config, one after another.
 - `aiohttp`: the same reads with raw aiohttp, 32 requests in flight.
+- `aiohttp-pending`: the same, reading each guest's pending config (`/pending`: the config, its digest
+  and which keys wait for a restart) where `aiohttp` reads `/config`: what `pmpc plan` reads.
 - `list`: one GET /cluster/resources?type=vm printed as JSON, importing the libraries `pmpc vm list`
   runs on (Typer, pydantic-settings, httpx on aiohttp): the floor for a one-request command.
 
@@ -51,7 +53,7 @@ def with_proxmoxer(out: str) -> None:
     write(out, {"nodes": nodes, "status": status, "storages": storages, "guests": resources, "configs": configs})
 
 
-async def _aiohttp(out: str) -> None:
+async def _aiohttp(out: str, config: str = "config") -> None:
     import asyncio
     import ssl
 
@@ -78,7 +80,7 @@ async def _aiohttp(out: str) -> None:
         guests = [r for r in resources if r.get("type") in ("qemu", "lxc")]
         storage_lists, configs = await asyncio.gather(
             asyncio.gather(*(get(f"/nodes/{n}/storage") for n in online)),
-            asyncio.gather(*(get(f"/nodes/{r['node']}/{r['type']}/{r['vmid']}/config") for r in guests)),
+            asyncio.gather(*(get(f"/nodes/{r['node']}/{r['type']}/{r['vmid']}/{config}") for r in guests)),
         )
     write(
         out,
@@ -96,6 +98,12 @@ def with_aiohttp(out: str) -> None:
     import asyncio
 
     asyncio.run(_aiohttp(out))
+
+
+def pending_with_aiohttp(out: str) -> None:
+    import asyncio
+
+    asyncio.run(_aiohttp(out, "pending"))
 
 
 def one_listing(out: str) -> None:
@@ -116,7 +124,12 @@ def one_listing(out: str) -> None:
     write(out, asyncio.run(listing()))
 
 
-SCRIPTS = {"proxmoxer": with_proxmoxer, "aiohttp": with_aiohttp, "list": one_listing}
+SCRIPTS = {
+    "proxmoxer": with_proxmoxer,
+    "aiohttp": with_aiohttp,
+    "aiohttp-pending": pending_with_aiohttp,
+    "list": one_listing,
+}
 
 if __name__ == "__main__":
     SCRIPTS[sys.argv[1]](sys.argv[2])

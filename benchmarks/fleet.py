@@ -279,9 +279,7 @@ def seconds(value: float) -> str:
     return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.0f} ms"
 
 
-def sync_rows(
-    bench: Bench, count: int, rtts: Sequence[int], rounds: int
-) -> tuple[list[Row], list[Run], list[Run]]:
+def sync_rows(bench: Bench, count: int, rtts: Sequence[int], rounds: int) -> tuple[list[Row], list[Run], list[Run]]:
     """`pmpc sync` vs the proxmoxer and aiohttp scripts at each RTT; return the rows, the 5 ms runs and
     the first sync of each workspace (which creates its store)."""
     aims = {5: 8.0, 20: 20.0}
@@ -368,9 +366,15 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
             "generate": lambda: timed([*pmpc, "generate", "ansible", "--force"], env=env, cwd=ws, watch=watch),
             "sync": lambda: timed([*pmpc, "sync"], env=env, cwd=ws, watch=watch),
             "floor": lambda: bench.baseline("aiohttp", env, watch=watch),
+            "pending": lambda: bench.baseline("aiohttp-pending", env, watch=watch),
         },
     )
     floor = median(runs["floor"])
+    # What plan itself must read: each guest's /pending (its pending keys), a larger answer than /config.
+    pending = (
+        f"; raw aiohttp reading every guest's /pending, as plan does, {timing(runs['pending'])}"
+        f"{beside(runs['pending'])} ({median(runs['live']) / median(runs['pending']):.2f}x)"
+    )
 
     def against_floor(key_runs: list[Run], requests: str) -> str:
         """The raw aiohttp script's reads of the same fleet (one config per guest, 32 in flight): what the
@@ -402,7 +406,12 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
             2.0,
             f"first plan after the import (manifest cache cold) {timing(cold)}",
         ),
-        row("plan, {n} guests, live, 5 ms RTT", runs["live"], 4.0, against_floor(runs["live"], "reads every config")),
+        row(
+            "plan, {n} guests, live, 5 ms RTT",
+            runs["live"],
+            4.0,
+            against_floor(runs["live"], "reads every guest's pending config") + pending,
+        ),
         row(
             "sync --import, {n} guests, 5 ms RTT",
             imports,
@@ -471,9 +480,7 @@ def main() -> int:
     parser.add_argument("--sync-guests", type=int, help="guests for the sync rows (default 1100, quick 300)")
     parser.add_argument("--fleet-guests", type=int, help="guests for the fleet rows (default 10000, quick 1000)")
     parser.add_argument("--objects-guests", type=int, help="guests for the objects row (default 1000, quick 300)")
-    parser.add_argument(
-        "--only", default="sync,list,fleet,objects", help="row groups to run: sync,list,fleet,objects"
-    )
+    parser.add_argument("--only", default="sync,list,fleet,objects", help="row groups to run: sync,list,fleet,objects")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 5)
     small = args.sync_guests or (300 if args.quick else 1100)
