@@ -184,3 +184,12 @@ def test_api_commands_skip_aiohttp_s_default_ca_loads(cluster, cli, argv):
     report = startup_work(argv)
     assert (report["code"], report["aiohttp's default CAs"], report["ssl patched"]) == (0, 0, False)
 
+
+def test_aiohttp_imported_outside_the_client_loads_its_default_cas_as_ever(cluster, cli):
+    # The skip is pmpc's client's own: aiohttp imported by anything else (here, by the probe, after an
+    # offline plan that never imports it) makes its default contexts with the system's CAs.
+    assert cli("init").exit_code == 0
+    assert cli("sync", "--import").exit_code == 0
+    report = startup_work(("plan", "--offline"))
+    assert report["code"] == 0
+    assert report["aiohttp's default CAs"] == report["system CAs"]
