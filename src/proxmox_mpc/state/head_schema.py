@@ -11,8 +11,6 @@ go through alembic.
 
 from __future__ import annotations
 
-from typing import Any
-
 STATEMENTS = (
     """
     CREATE TABLE pmpc_alembic_version (
@@ -247,10 +245,3 @@ STATEMENTS = (
     )
     """,
 )
-
-
-def schema_of(conn: Any) -> list[str]:
-    """Return the statements SQLite keeps of a database's schema, in the order they were made, each on one
-    line with single spaces (as laid out above or as SQLAlchemy wrote them: the same)."""
-    rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
-    return [" ".join(sql.split()) for (sql,) in rows]

@@ -14,13 +14,16 @@ import pytest
 
 from proxmox_mpc.state import lite, migrations
 from proxmox_mpc.state.basics import HEAD
-from proxmox_mpc.state.head_schema import STATEMENTS, schema_of
+from proxmox_mpc.state.head_schema import STATEMENTS
 from proxmox_mpc.state.store import open_store
 
 
 def schema(path: Path) -> list[str]:
+    """The statements SQLite keeps of a database's schema, in the order they were made, each on one line
+    with single spaces (as state/head_schema.py lays them out or as SQLAlchemy wrote them: the same)."""
     with sqlite3.connect(path) as conn:
-        return schema_of(conn)
+        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+        return [" ".join(sql.split()) for (sql,) in rows]
 
 
 def made_beside(directory: Path) -> list[str]:
