@@ -369,22 +369,18 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
             "pending": lambda: bench.baseline("aiohttp-pending", env, watch=watch),
         },
     )
-    floor = median(runs["floor"])
-    # What plan itself must read: each guest's /pending (its pending keys), a larger answer than /config.
-    pending = (
-        f"; raw aiohttp reading every guest's /pending, as plan does, {timing(runs['pending'])}"
-        f"{beside(runs['pending'])} ({median(runs['live']) / median(runs['pending']):.2f}x)"
-    )
+
+    def versus(key_runs: list[Run], script: str, reads: str) -> str:
+        """`; raw aiohttp reading READS, its timing (ratio)`: one of the raw scripts' runs beside a row's."""
+        found = runs[script]
+        return f"; raw aiohttp reading {reads} {timing(found)}{beside(found)} ({median(key_runs) / median(found):.2f}x)"
 
     def against_floor(key_runs: list[Run], requests: str) -> str:
         """The raw aiohttp script's reads of the same fleet (one config per guest, 32 in flight): what the
         server and the round trips alone cost, whatever the client. Beside each, the CPU the server (one
         process, so one core at most) and the delay line spent meanwhile: what is left of the machine's
         cores for the client."""
-        return (
-            f"{requests}{beside(key_runs)}; raw aiohttp reading every config {timing(runs['floor'])}"
-            f"{beside(runs['floor'])} ({median(key_runs) / floor:.2f}x)"
-        )
+        return f"{requests}{beside(key_runs)}" + versus(key_runs, "floor", "every config")
 
     def row(name: str, key_runs: list[Run], aim_s: float, note: str = "") -> Row:
         value = median(key_runs)
@@ -410,7 +406,9 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
             "plan, {n} guests, live, 5 ms RTT",
             runs["live"],
             4.0,
-            against_floor(runs["live"], "reads every guest's pending config") + pending,
+            # What plan itself must read: each guest's /pending (its pending keys), larger than its /config.
+            against_floor(runs["live"], "reads every guest's pending config")
+            + versus(runs["live"], "pending", "every guest's /pending, as plan does,"),
         ),
         row(
             "sync --import, {n} guests, 5 ms RTT",
