@@ -210,7 +210,9 @@ def test_new_objects_are_created_in_reference_order_and_destroyed_in_reverse(pve
     assert result.exit_code == 0, result.output
     assert "Destroy complete: 4 of 4 resource(s) destroyed." in result.stdout
     writes = _writes_since(pve, before)
-    assert writes[0] == ("PUT", "/access/acl") and len(writes) == 4
+    assert len(writes) == 4
+    assert writes.index(("PUT", "/access/acl")) < writes.index(("DELETE", "/access/roles/Reader"))
+    assert writes.index(("PUT", "/access/acl")) < writes.index(("DELETE", "/access/users/bob@pve"))
     assert "bob@pve" not in pve.objects("users") and "Reader" not in pve.objects("roles")
     assert not [e for e in pve.acl_entries() if e["ugid"] == "bob@pve"]
 

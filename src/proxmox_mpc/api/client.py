@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -17,6 +17,9 @@ from proxmox_mpc.api.errors import error_from_exception, error_from_response
 from proxmox_mpc.api.pipeline import Pipeline
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ConfigError, PmpcError, ReadOnlyContext
+
+if TYPE_CHECKING:
+    from proxmox_mpc.api.lane import Lane
 
 API_ROOT = "/api2/json"
 # Proxmox's proxy answers 595 when it cannot reach the node behind it; 502/503 are gateways restarting.
@@ -122,6 +125,7 @@ class SharedSession:
     def __init__(self, tls: Any, limit: int, keepalive: float | None) -> None:
         self._tls, self._limit, self._keepalive = tls, limit, keepalive
         self._session: Any = None
+        self._lane: Lane | None = None
 
     def __call__(self) -> Any:
         if self._session is None or self._session.closed:
@@ -132,7 +136,25 @@ class SharedSession:
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
+    def lane(self, base_url: str, timeout: httpx.Timeout) -> Lane:
+        """Return the GET lane to `base_url` (see api/lane.py), with this session's TLS, made on first use."""
+        if self._lane is None:
+            import ssl
+
+            from proxmox_mpc.api.lane import Lane
+
+            tls, pin = self._tls, None
+            if not isinstance(tls, ssl.SSLContext):  # a pinned fingerprint: aiohttp checks it on no CA
+                pin = tls.fingerprint
+                tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+            self._lane = Lane(base_url, tls, pin=pin, keepalive=self._keepalive, timeout=timeout)
+        return self._lane
+
     async def close(self) -> None:
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._session is not None:
             await self._session.close()
 
@@ -187,6 +209,8 @@ class ProxmoxClient:
         self._session: SharedSession | None = getattr(transport, "session", None)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._aio_timeout: Any = None
+        # GETs take the lane (api/lane.py) until it meets an answer it cannot read; then aiohttp.
+        self._lane_usable = self._session is not None
         self._http = httpx.AsyncClient(
             base_url=self.base_url + API_ROOT,
             auth=auth,
@@ -354,10 +378,22 @@ class ProxmoxClient:
                 return response
 
     async def _exchange(self, method: str, url: str, headers: Any, content: bytes | None = None) -> Answer:
-        """Send one request on the aiohttp session; aiohttp's failures become httpx's (one error mapping)."""
+        """Send one request, a GET on the lane, else on the aiohttp session; aiohttp's failures become httpx's
+        (one error mapping), as the lane's are."""
+        assert self._session is not None
+        if method == "GET" and content is None and self._lane_usable:
+            from proxmox_mpc.api.lane import Unsupported
+
+            try:
+                got = await self._session.lane(self.base_url, self._timeout).get(url, headers)
+            except Unsupported as exc:
+                if exc.answered:
+                    self._lane_usable = False
+                    self._trace(f"GET lane: {exc}; this GET and the later ones go through aiohttp")
+            else:
+                return Answer(got.status, got.reason, got.body, got.headers)
         from httpx_aiohttp.transport import map_aiohttp_exceptions
 
-        assert self._session is not None
         if self._aio_timeout is None:
             import aiohttp
 

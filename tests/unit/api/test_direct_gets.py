@@ -1,9 +1,9 @@
-"""GETs go straight to the aiohttp session, and answer exactly as the httpx path does.
+"""GETs go straight to the GET lane (api/lane.py), and answer exactly as the httpx path does.
 
 Every scenario runs twice against the same small HTTP server (aiohttp.web on loopback, real sockets):
-through the client pmpc builds (GETs on its transport's aiohttp session) and through httpx over the same
-kind of aiohttp transport (the path writes take, and every GET took before). Data, retries, auth flows
-and the typed errors must be the same.
+through the client pmpc builds (GETs on its lane, writes on its transport's aiohttp session) and through
+httpx over the same kind of aiohttp transport (the path writes take, and every GET took before). Data,
+retries, auth flows and the typed errors must be the same.
 """
 
 from __future__ import annotations
@@ -224,7 +224,8 @@ def test_a_ticket_login_and_its_renewal_run_through_the_same_auth_flow():
         assert all("CSRFPreventionToken" not in r.headers for r in server.seen if r.method == "GET"), path
 
 
-def test_writes_and_gets_share_one_session_and_its_connections():
+def test_gets_keep_their_connection_alive_around_a_write():
+    """GETs take the lane's keep-alive connection (api/lane.py), a write aiohttp's session."""
     async def post(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         return web.json_response({"data": dict(form)})
@@ -239,7 +240,7 @@ def test_writes_and_gets_share_one_session_and_its_connections():
     result, server = run("direct", setup, call)
     assert result == [[], {"poolid": "lab"}, []]
     assert [r.method for r in server.seen] == ["GET", "POST", "GET"]
-    assert len(set(server.peers)) == 1 and None not in server.peers
+    assert server.peers[0] == server.peers[2] and None not in server.peers
 
 
 def test_a_large_answer_over_tls_arrives_whole_through_the_small_tls_read_buffer(tmp_path):
@@ -305,9 +306,12 @@ def test_the_query_reaches_the_server_as_httpx_sends_it():
     sent = {}
     for path in PATHS:
         _, server = run(path, lambda s: s.on("/nodes/pve1/tasks", data([])), lambda api: api.tasks("pve1", **params))
-        sent[path] = server.seen[-1].raw_path
-    assert sent["direct"] == sent["httpx"]
-    assert dict(server.seen[-1].query) == {"typefilter": "a b/c:+&é=,;@", "since": "5", "errors": "1"}
+        sent[path] = server.seen[-1]
+    # httpx leaves some reserved characters of a query value unescaped (/ : , @); the lane sends the query as
+    # urlencode made it. The server reads the same values from both.
+    assert sent["direct"].raw_path.endswith("?typefilter=a+b%2Fc%3A%2B%26%C3%A9%3D%2C%3B%40&since=5&errors=1")
+    for request in sent.values():
+        assert dict(request.query) == {"typefilter": "a b/c:+&é=,;@", "since": "5", "errors": "1"}
 
 
 def _logins(logins: list[str]) -> Answer:
