@@ -143,6 +143,7 @@ class SharedSession:
 
             from proxmox_mpc.api.lane import Lane
 
+            _small_tls_read_buffers()
             tls, pin = self._tls, None
             if not isinstance(tls, ssl.SSLContext):  # a pinned fingerprint: aiohttp checks it on no CA
                 pin = tls.fingerprint

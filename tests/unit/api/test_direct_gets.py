@@ -243,13 +243,16 @@ def test_gets_keep_their_connection_alive_around_a_write():
     assert server.peers[0] == server.peers[2] and None not in server.peers
 
 
-def test_a_large_answer_over_tls_arrives_whole_through_the_small_tls_read_buffer(tmp_path):
+def test_a_large_answer_over_tls_arrives_whole_through_the_small_tls_read_buffer(tmp_path, monkeypatch):
+    """A command that only reads (its GETs on the lane, no aiohttp session made) gets the small buffer too."""
     import ssl
     from asyncio import sslproto
 
     from fakepve.certs import make_cert
 
     from proxmox_mpc.api.client import TLS_READ_BUFFER
+
+    monkeypatch.setattr(sslproto.SSLProtocol, "max_size", 256 * 1024)  # asyncio's, whatever ran before
 
     ca, key, _ = make_cert(str(tmp_path), hosts=("127.0.0.1",))
     big = [{"vmid": n, "name": f"guest-{n}", "tags": "web;prod"} for n in range(20_000)]  # about 1 MB
