@@ -363,7 +363,8 @@ class Lane:
         while self._idle:
             connection = self._idle.pop()
             stale = self._keepalive is not None and now - connection.idle_since > self._keepalive
-            if connection.closed or not connection.reusable or stale:
+            closing = connection.transport is None or connection.transport.is_closing()
+            if connection.closed or closing or not connection.reusable or stale:
                 self._drop(connection)
             else:
                 return connection
