@@ -27,6 +27,7 @@ import hashlib
 import re
 import ssl
 import time
+import typing
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -79,8 +80,8 @@ class _Connection(asyncio.Protocol):
     # ----------------------------------------------------------- asyncio
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Another event loop's transports (uvloop's) are not asyncio.Transport subclasses: no isinstance check.
+        self.transport = typing.cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():

@@ -280,3 +280,32 @@ def test_the_client_sends_a_get_the_lane_cannot_read_through_aiohttp_and_keeps_t
     assert [n for n, _ in server.requests] == [1, 2, 2]  # the lane's one try, then aiohttp's kept connection
     assert any("GET lane: Content-Encoding 'br'" in line for line in trace)
     assert b"s3cret" not in b"".join(line.encode() for line in trace)
+
+
+def test_a_connection_takes_a_transport_of_another_event_loop():
+    """uvloop's transports (an embedding program may run pmpc on uvloop) are not asyncio.Transport subclasses."""
+    from proxmox_mpc.api.lane import _Connection
+
+    class Transport:  # what the lane uses of a transport, and nothing of asyncio's classes
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+            self.closing = False
+
+        def write(self, data: bytes) -> None:
+            self.sent.append(data)
+
+        def is_closing(self) -> bool:
+            return self.closing
+
+        def close(self) -> None:
+            self.closing = True
+
+    async def main() -> Any:
+        connection = _Connection()
+        transport = Transport()
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        waiter = connection.send(b"GET / HTTP/1.1\r\n\r\n")
+        connection.data_received(ok("uv"))
+        return json.loads((await waiter).body), transport.sent, connection.reusable
+
+    assert asyncio.run(main()) == ({"data": "uv"}, [b"GET / HTTP/1.1\r\n\r\n"], True)
