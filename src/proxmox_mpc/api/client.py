@@ -1,4 +1,4 @@
-"""ProxmoxClient: the async Proxmox VE API client on httpx with the aiohttp transport."""
+"""ProxmoxClient: the async Proxmox VE API client on httpx with the aiohttp transport (its GETs on the GET lane)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def make_transport(
 ) -> httpx.AsyncBaseTransport:
     """Build the aiohttp-backed transport, pinning a certificate fingerprint when one is given.
 
-    Its aiohttp session (`transport.session`) is the one ProxmoxClient's GETs use directly.
+    Its shared session (`transport.session`) carries ProxmoxClient's GETs: on its GET lane (api/lane.py), else
+    on its aiohttp session directly.
     """
     _import_aiohttp()
     from httpx_aiohttp import AiohttpTransport
@@ -120,7 +121,7 @@ def _small_tls_read_buffers() -> None:
 
 class SharedSession:
     """One aiohttp session, made on first use inside the event loop: the same TLS settings and connection
-    limit for httpx's transport (writes) and ProxmoxClient's direct GETs."""
+    limit for httpx's transport (writes) and ProxmoxClient's direct GETs; and the GET lane, with the same TLS."""
 
     def __init__(self, tls: Any, limit: int, keepalive: float | None) -> None:
         self._tls, self._limit, self._keepalive = tls, limit, keepalive
@@ -205,8 +206,9 @@ class ProxmoxClient:
         transport = transport or make_transport(
             verify=verify, fingerprint=fingerprint, max_connections=max(self.concurrency, 4)
         )
-        # GETs (sync, plan and list send hundreds) go straight to the transport's aiohttp session, without
-        # httpx's per-request machinery; writes, and every request through a test transport, take httpx.
+        # GETs (sync, plan and list send thousands) go straight to the transport's GET lane (or its aiohttp
+        # session), without httpx's per-request machinery; writes, and every request through a test transport,
+        # take httpx.
         self._session: SharedSession | None = getattr(transport, "session", None)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._aio_timeout: Any = None
@@ -335,7 +337,7 @@ class ProxmoxClient:
                 self._trace(f"pipeline: {depth} requests in flight now (the quickest answer took {quickest:.1f} ms)")
 
     async def _get(self, url: str, query: Mapping[str, Any] | None) -> Answer | httpx.Response:
-        """Send a GET through the aiohttp session, signed with the auth's headers.
+        """Send a GET on the lane (or the aiohttp session), signed with the auth's headers.
 
         No httpx Request or Response is built while the auth can sign a request by itself (a token, a fresh
         ticket): the URL is a string, the headers a dict, the answer an `Answer`. A login (no fresh ticket)
@@ -523,7 +525,7 @@ def _data(response: Answer | httpx.Response, what: str) -> Any:
 
 
 class Answer:
-    """An answer to a GET sent on the aiohttp session: what the client, its tracing and error_from_response
+    """An answer to a GET sent on the lane or the aiohttp session: what the client, its tracing and error_from_response
     read of httpx.Response (the same values), without building one."""
 
     __slots__ = ("_headers", "_reason", "content", "status_code")
