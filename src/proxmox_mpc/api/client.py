@@ -7,19 +7,17 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import httpx
 
 from proxmox_mpc.api.auth import NO_RELOGIN
 from proxmox_mpc.api.errors import error_from_exception, error_from_response
+from proxmox_mpc.api.lane import Lane, Unsupported
 from proxmox_mpc.api.pipeline import Pipeline
 from proxmox_mpc.core.secrets import for_output
 from proxmox_mpc.errors import ConfigError, PmpcError, ReadOnlyContext
-
-if TYPE_CHECKING:
-    from proxmox_mpc.api.lane import Lane
 
 API_ROOT = "/api2/json"
 # Proxmox's proxy answers 595 when it cannot reach the node behind it; 502/503 are gateways restarting.
@@ -141,8 +139,6 @@ class SharedSession:
         """Return the GET lane to `base_url` (see api/lane.py), with this session's TLS, made on first use."""
         if self._lane is None:
             import ssl
-
-            from proxmox_mpc.api.lane import Lane
 
             _small_tls_read_buffers()
             tls, pin = self._tls, None
@@ -385,8 +381,6 @@ class ProxmoxClient:
         (one error mapping), as the lane's are."""
         assert self._session is not None
         if method == "GET" and content is None and self._lane_usable:
-            from proxmox_mpc.api.lane import Unsupported
-
             try:
                 got = await self._session.lane(self.base_url, self._timeout).get(url, headers)
             except Unsupported as exc:

@@ -94,12 +94,11 @@ class _Connection(asyncio.Protocol):
         try:
             answer = self._parse()
         except (ValueError, IndexError, Unsupported, zlib.error) as exc:
-            self.reusable = False
             self._close()
-            self._fail(exc if isinstance(exc, Unsupported) else Unsupported(f"unreadable answer ({exc})"))
+            self._fail(_unreadable(exc))
             return
         if answer is not None:
-            if self._to_close or not self.reusable:
+            if not self.reusable:
                 self._close()
             self.idle_since = time.monotonic()
             self.waiter.set_result(answer)
@@ -111,7 +110,7 @@ class _Connection(asyncio.Protocol):
             try:
                 body = _decoded(headers, bytes(self.buffer))
             except (zlib.error, Unsupported) as exc:
-                self._fail(exc if isinstance(exc, Unsupported) else Unsupported(f"unreadable answer ({exc})"))
+                self._fail(_unreadable(exc))
                 return False
             self.buffer.clear()
             self.reusable = False
@@ -236,6 +235,10 @@ class _Connection(asyncio.Protocol):
         if self.buffer:
             self.reusable = False  # more than the answer came: the stream is out of step
         return _Answer(status, reason, headers, _decoded(headers, body))
+
+
+def _unreadable(exc: Exception) -> Unsupported:
+    return exc if isinstance(exc, Unsupported) else Unsupported(f"unreadable answer ({exc})")
 
 
 def _head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
