@@ -50,8 +50,7 @@ class Locks(Repository):
                 yield info
             return
         waiting = Waiter(self, name, timeout, on_wait)
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._advisory_session(name, timeout, deadline, waiting):
+        with self._advisory_session(name, timeout, waiting):
             info.since = utcnow()
             self._upsert(locks_t, [{**info.model_dump(), "token": token}], ("name",))
             try:
@@ -146,7 +145,7 @@ class Locks(Repository):
                 raise
 
     @contextmanager
-    def _advisory_session(self, name: str, timeout: float, deadline: float, waiting: Waiter) -> Iterator[None]:
+    def _advisory_session(self, name: str, timeout: float, waiting: Waiter) -> Iterator[None]:
         from sqlalchemy import func, select
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -154,6 +153,9 @@ class Locks(Repository):
         with self._guard():
             conn = self.engine.connect()
         try:
+            # The wait starts once connected: on a busy machine the connection alone can outlast a short
+            # --lock-timeout, which would then give up without having waited (or said so).
+            deadline = time.monotonic() + max(0.0, timeout)
             with self._guard():
                 while True:
                     got = conn.execute(select(func.pg_try_advisory_lock(key))).scalar()
