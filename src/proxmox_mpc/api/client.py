@@ -35,20 +35,33 @@ def make_transport(
     """Build the aiohttp-backed transport, pinning a certificate fingerprint when one is given.
 
     Its shared session (`transport.session`) carries ProxmoxClient's GETs: on its GET lane (api/lane.py), else
-    on its aiohttp session directly.
+    on its aiohttp session directly. aiohttp is imported on the first request that needs it (a write, a login,
+    a GET the lane cannot carry): a command that only reads, with a token or a cached ticket, never loads it.
     """
-    _import_aiohttp()
-    from httpx_aiohttp import AiohttpTransport
-
-    class SessionTransport(AiohttpTransport):  # type: ignore[misc]
-        session: SharedSession
-
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    shared = SharedSession(_tls(verify, fingerprint), max_connections, limits.keepalive_expiry)
-    # The transport builds no TLS context of its own (it takes the session's): one CA bundle load, not two.
-    transport = SessionTransport(verify=False, limits=limits, client=shared, trust_env=False)
-    transport.session = shared
-    return transport
+    return LazyTransport(SharedSession(_tls(verify, fingerprint), max_connections, limits.keepalive_expiry), limits)
+
+
+class LazyTransport(httpx.AsyncBaseTransport):
+    """httpx's transport on the shared aiohttp session, built (aiohttp imported) on its first request."""
+
+    def __init__(self, session: SharedSession, limits: httpx.Limits) -> None:
+        self.session = session
+        self._limits = limits
+        self._inner: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._inner is None:
+            _import_aiohttp()
+            from httpx_aiohttp import AiohttpTransport
+
+            # It builds no TLS context of its own (it takes the session's): one CA bundle load, not two.
+            self._inner = AiohttpTransport(verify=False, limits=self._limits, client=self.session, trust_env=False)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
 
 
 def _import_aiohttp() -> None:
@@ -86,13 +99,15 @@ def _import_aiohttp() -> None:
             ssl.SSLContext.set_default_verify_paths = own  # type: ignore[method-assign]
 
 
-def _tls(verify: bool | str, fingerprint: str | None) -> Any:
-    """Return aiohttp's `ssl=` setting: a pinned fingerprint, a CA file's context, or httpx's default one."""
-    if fingerprint:
-        import aiohttp
+class Pin(bytes):
+    """A pinned certificate's SHA-256 digest: aiohttp's `Fingerprint` once a session is made, the lane's `pin`."""
 
+
+def _tls(verify: bool | str, fingerprint: str | None) -> Any:
+    """Return the TLS setting: a pinned fingerprint, a CA file's context, or httpx's default one."""
+    if fingerprint:
         # Pinning replaces CA verification, as Proxmox's own cluster join does.
-        return aiohttp.Fingerprint(bytes.fromhex(fingerprint.replace(":", "")))
+        return Pin(bytes.fromhex(fingerprint.replace(":", "")))
     if isinstance(verify, str):
         import ssl
 
@@ -128,10 +143,12 @@ class SharedSession:
 
     def __call__(self) -> Any:
         if self._session is None or self._session.closed:
+            _import_aiohttp()
             import aiohttp
 
             _small_tls_read_buffers()
-            connector = aiohttp.TCPConnector(ssl=self._tls, limit=self._limit, keepalive_timeout=self._keepalive)
+            tls = aiohttp.Fingerprint(self._tls) if isinstance(self._tls, Pin) else self._tls
+            connector = aiohttp.TCPConnector(ssl=tls, limit=self._limit, keepalive_timeout=self._keepalive)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
@@ -142,8 +159,8 @@ class SharedSession:
 
             _small_tls_read_buffers()
             tls, pin = self._tls, None
-            if not isinstance(tls, ssl.SSLContext):  # a pinned fingerprint: aiohttp checks it on no CA
-                pin = tls.fingerprint
+            if isinstance(tls, Pin):  # a pinned fingerprint, checked on no CA (as aiohttp does)
+                pin = bytes(tls)
                 tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 tls.check_hostname = False
                 tls.verify_mode = ssl.CERT_NONE
@@ -389,6 +406,7 @@ class ProxmoxClient:
                     self._trace(f"GET lane: {exc}; this GET and the later ones go through aiohttp")
             else:
                 return Answer(got.status, got.reason, got.body, got.headers)
+        _import_aiohttp()
         from httpx_aiohttp.transport import map_aiohttp_exceptions
 
         if self._aio_timeout is None:
