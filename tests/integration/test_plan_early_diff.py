@@ -22,12 +22,15 @@ from tests.helpers.workspace import edit_spec, imported_workspace
 def loaded_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """The manifests load before the reads start, so that every config arrives after them."""
 
-    def load_now(app_ctx: Any, targets: Any) -> asyncio.Future[Any]:
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(workspace_set(app_ctx, targets))
-        return done
+    class LoadedNow:
+        def __init__(self, app_ctx: Any, targets: Any) -> None:
+            self.result = asyncio.get_running_loop().create_future()
+            self.result.set_result(workspace_set(app_ctx, targets))
 
-    monkeypatch.setattr(plan_service, "load_aside", load_now)
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(plan_service, "load_later", LoadedNow)
 
 
 def counted_build_diffs(monkeypatch: pytest.MonkeyPatch) -> list[str]:

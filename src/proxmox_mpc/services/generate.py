@@ -7,7 +7,7 @@ import errno
 import gc
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -154,50 +154,71 @@ _Loaded = tuple["ManifestSet | None", "list[Any] | None"]
 
 def _load(app_ctx: AppContext) -> _Loaded:
     """Return the workspace's manifests (None outside a workspace or without any) and their guests' specs."""
-    found = _load_manifests(app_ctx)
-    return found, _load_specs(found)
+    from proxmox_mpc.services.manifests import drain
+
+    found = drain(_manifest_steps(app_ctx))
+    return found, drain(_spec_steps(found))
 
 
-def _load_manifests(app_ctx: AppContext) -> ManifestSet | None:
-    """Return the workspace's manifests (None outside a workspace or without any).
+def _manifest_steps(app_ctx: AppContext) -> Generator[None, None, ManifestSet | None]:
+    """Load the workspace's manifests a file at a time (see manifests.parse_steps); return them (None outside
+    a workspace or without any).
 
     They live until the run ends: they are kept out of the garbage collector's walks (see _settled).
     """
-    found = _manifests(app_ctx)
-    if found is not None:
-        gc.freeze()
+    from proxmox_mpc.services.workspace_manifests import workspace_steps
+
+    if app_ctx.workspace is None:
+        return None
+    found = yield from workspace_steps(app_ctx)
+    if not (found.guests or found.resources):
+        return None
+    gc.freeze()
     return found
 
 
-def _load_specs(found: ManifestSet | None) -> list[Any] | None:
-    """Return the specs of the manifests' guests (None without manifests), kept out of the collector's walks."""
+def _spec_steps(found: ManifestSet | None) -> Generator[None, None, list[Any] | None]:
+    """Make the specs of the manifests' guests a guest at a time (None without manifests), kept out of the
+    collector's walks."""
+    from proxmox_mpc.generators.model import spec_from_manifest
+
     if found is None:
         return None
-    desired = desired_specs([item.manifest for item in found.guests])
+    desired = []
+    for item in found.guests:
+        yield
+        spec = spec_from_manifest(item.manifest)
+        if spec is not None:
+            desired.append(spec)
     gc.freeze()
     return desired
 
 
 async def _live_inputs(app_ctx: AppContext, generator: str) -> tuple[ManifestSet | None, list[Any] | None, _Facts]:
-    """Read what exists while the workspace's manifests load (in a worker thread); return both.
+    """Read what exists while the workspace's manifests load (between the reads, see overlap.Stepwise);
+    return both.
 
     The guests, the other kinds and the nodes are read at once; only the per-guest reads the manifests
     choose (the addresses, a described guest's firewall) wait for them, and not for the guests' specs,
-    which are made from the manifests meanwhile (in a worker thread too). An error of the manifests wins
+    which are made from the manifests meanwhile (between the reads too). An error of the manifests wins
     over a read error, as when they were loaded before the cluster was read. Without manifest files the
     guests' configs are read (they are described from them).
     """
     from proxmox_mpc.services.manifests import any_manifest_file, resources_dir
-    from proxmox_mpc.services.overlap import aside, beside
+    from proxmox_mpc.services.overlap import Stepwise, beside
 
     workspace = app_ctx.workspace
     if workspace is None or not any_manifest_file(resources_dir(Path(workspace))):
         return None, None, await _live_facts(app_ctx, generator, None)
-    manifests = aside(_load_manifests, app_ctx)
+    loader = Stepwise(lambda: _manifest_steps(app_ctx))
+    loader.start()
+    manifests = loader.result
 
     async def load() -> _Loaded:
         found = await manifests
-        return found, await aside(_load_specs, found)
+        specs = Stepwise(lambda: _spec_steps(found))
+        specs.start()
+        return found, await specs.result
 
     async def described() -> frozenset[str]:
         found = await manifests
@@ -304,16 +325,6 @@ def _cluster_info(app_ctx: AppContext, nodes: list[str]) -> Any:
         verify_tls=settings.verify_tls and not app_ctx.insecure,
         nodes=nodes,
     )
-
-
-def _manifests(app_ctx: AppContext) -> ManifestSet | None:
-    """Return the workspace's manifests, or None outside a workspace or without any."""
-    from proxmox_mpc.services.workspace_manifests import workspace_set
-
-    if app_ctx.workspace is None:
-        return None
-    found = workspace_set(app_ctx)
-    return found if found.guests or found.resources else None
 
 
 def resource_specs(found: ManifestSet | None, facts: _Facts) -> list[Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import yaml
 
@@ -21,6 +21,8 @@ from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import ResourceManifest, resource_document
 from proxmox_mpc.output.yaml_text import SafeDumper, block_dump, safe_dump
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
+
+T = TypeVar("T")
 
 RESOURCES_DIR = "resources"
 SUFFIXES = (".yaml", ".yml")
@@ -414,10 +416,19 @@ def parse_files(
     files: Sequence[Path], cache: ManifestCache | None = None, *, shown: bool = True
 ) -> tuple[list[Loaded], list[Problem]]:
     """Parse and validate manifest files (those unchanged since they were cached come from `cache`)."""
+    return drain(parse_steps(files, cache, shown=shown))
+
+
+def parse_steps(
+    files: Sequence[Path], cache: ManifestCache | None = None, *, shown: bool = True
+) -> Generator[None, None, tuple[list[Loaded], list[Problem]]]:
+    """parse_files a file at a time: yields after each file, returns what parse_files returns (so that
+    the event loop's thread can load manifests between its reads, see services/overlap.Stepwise)."""
     loaded: list[Loaded] = []
     problems: list[Problem] = []
     cwd = os.getcwd() if shown else None
     for path in files:
+        yield
         name = display_path(path, cwd) if shown else str(path)
         try:
             stat = path.stat() if cache is not None else None
@@ -436,6 +447,15 @@ def parse_files(
         if cache is not None and stat is not None and not bad:
             cache.add(path, stat, found)
     return loaded, problems
+
+
+def drain(steps: Generator[None, None, T]) -> T:
+    """Run a stepwise loader (parse_steps, workspace_steps) to its end and return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 def resources_dir(workspace: Path) -> Path:

@@ -98,6 +98,8 @@ class Needs:
     described: frozenset[str] = frozenset()
     # Called with each guest as soon as its config is read (`sync --import` builds its manifest meanwhile).
     on_config: Callable[[ObservedGuest], None] | None = None
+    # Called once the nodes and guests are listed, as the per-guest reads start (plan loads its manifests then).
+    on_listed: Callable[[], None] | None = None
 
     def all_reads(self) -> list[Read]:
         """Return every path to read, each once (a path two kinds declare is read for both: for the
@@ -481,6 +483,8 @@ async def observe(
     left: list[dict[str, Any]] = []
     for raw in entries:
         (reading if (needs.configs or per_guest) and _node_of(raw) in online else left).append(raw)
+    if needs.on_listed is not None:
+        needs.on_listed()
     try:
         guests_read = _read_guests(api, reading, online, needs, per_guest, described)
         nodes_read, items_read, read_guests = await gather_all([gather_all(per_node), items(), guests_read])

@@ -1,8 +1,10 @@
-"""Work done in a worker thread while the cluster is read, and the waiting for both.
+"""Work done while the cluster is read, and the waiting for both.
 
-The client mostly waits on the server while it reads a cluster; work a command needs anyway (its
-manifests, the stored guests, the kinds' modules) goes in a worker thread meanwhile, and the event loop
-gets the GIL back quickly whenever an answer arrives.
+The client mostly waits on the server while it reads a cluster; work a command needs anyway goes on
+meanwhile. Work done in one piece (importing the kinds' modules, one query of the state store) goes in
+a worker thread (`aside`), and the event loop gets the GIL back quickly whenever an answer arrives.
+Work made of many small pieces (parsing 10,000 manifests, making their specs) takes turns with the
+answers on the event loop's own thread (`Stepwise`): in a thread it kept the loop from its sockets.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,6 +33,55 @@ def aside(work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     except Exception as exc:  # the future carries it to whoever awaits the work
         done.set_exception(exc)
     return done
+
+
+# How long the event loop's thread works at a stepwise load (see Stepwise) before it serves the reads again.
+STEP_SECONDS = 0.002
+
+
+class Stepwise(Generic[T]):
+    """Work done on the event loop's own thread between the reads, from the first `start()` on; `result` is
+    its future from the outset, to be awaited like aside's.
+
+    `steps()` makes a generator that yields after each small piece of the work (a manifest file) and returns
+    the result. It takes turns with the loop's other work: each turn runs pieces for as long as the loop
+    took since the last one (at least STEP_SECONDS), then the loop serves the answers that came in.
+    Not a worker thread: the loop gives the interpreter up at each socket call and waits for it again behind
+    the thread, so while 10,000 manifests loaded in one the reads all but stopped (at any switch interval).
+    """
+
+    def __init__(self, steps: Callable[[], Generator[None, None, T]]) -> None:
+        self.result: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._steps = steps
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        steps = self._steps()
+        clock = time.perf_counter
+        try:
+            await asyncio.sleep(0)  # what was started with it (the per-guest reads) goes out first
+            paused = clock()
+            while True:
+                # As long as the loop took for the answers since the last turn (at least STEP_SECONDS): an
+                # even share, as answers come in all the time during a bulk read.
+                now = clock()
+                until = now + max(STEP_SECONDS, now - paused)
+                while clock() < until:
+                    next(steps)
+                paused = clock()
+                await asyncio.sleep(0)
+        except StopIteration as done:
+            self.result.set_result(done.value)
+        except asyncio.CancelledError:
+            steps.close()  # its cleanup runs (the manifest cache's store is closed)
+            self.result.cancel()
+            raise
+        except Exception as exc:  # the future carries it to whoever awaits the work
+            self.result.set_exception(exc)
 
 
 # How long a worker thread beside the reads (see `aside`) may keep the GIL from the event loop, in seconds.

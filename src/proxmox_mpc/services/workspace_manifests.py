@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 
 from proxmox_mpc.context import AppContext
@@ -11,9 +11,10 @@ from proxmox_mpc.services.manifests import (
     LoadedManifest,
     ManifestSet,
     check_unique,
+    drain,
     load_all,
     manifest_files,
-    parse_files,
+    parse_steps,
     raise_problems,
     require_workspace,
     resources_dir,
@@ -38,6 +39,11 @@ def workspace_set(app_ctx: AppContext, targets: Sequence[str] = ()) -> ManifestS
         ManifestError: a manifest is invalid.
         UsageError: outside a workspace, or a path does not exist.
     """
+    return drain(workspace_steps(app_ctx, targets))
+
+
+def workspace_steps(app_ctx: AppContext, targets: Sequence[str] = ()) -> Generator[None, None, ManifestSet]:
+    """workspace_set a file at a time (see manifests.parse_steps): yields after each workspace file."""
     if targets:
         return load_all([Path(t) for t in targets])
     workspace = require_workspace(app_ctx)
@@ -46,7 +52,7 @@ def workspace_set(app_ctx: AppContext, targets: Sequence[str] = ()) -> ManifestS
         return ManifestSet()
     files = manifest_files([directory])
     with manifest_cache(app_ctx, directory, files) as cache:
-        found, problems = parse_files(files, cache)
+        found, problems = yield from parse_steps(files, cache)
     problems += check_unique(found)
     raise_problems(problems)
     return split(found)

@@ -362,3 +362,15 @@ def test_the_configs_go_out_without_waiting_for_the_lists_read_once():
     assert seen.reads["/pools"] == [{"poolid": "prod"}]
     assert [g.ref for g in seen.guests] == ["vm/101", "ct/201"]
     assert seen.requests == sum(_paths(pve).values())
+
+
+def test_on_listed_is_called_once_the_guests_are_listed_before_any_guest_is_read():
+    # Plan starts loading its manifests there (services/plan.load_observing): the listing, which every
+    # per-guest read waits for, is received without them in the way.
+    pve = _pve()
+    seen_then: list[Counter[str]] = []
+    _observe(pve, dataclasses.replace(COMPARE, on_listed=lambda: seen_then.append(_paths(pve))))
+    assert len(seen_then) == 1
+    assert {"/nodes", "/cluster/resources"} <= set(seen_then[0])
+    assert not any(path.endswith(("/pending", "/config")) for path in seen_then[0])
+    assert "/nodes/pve1/qemu/101/pending" in _paths(pve)
