@@ -63,6 +63,8 @@ class Row:
     baseline: str
     aim: str
     ok: bool | None  # None: not checked (quick mode)
+    # An absolute aim the raw aiohttp script's own reads missed in the same run: no client could meet it then.
+    floor_missed: str = ""
 
 
 def pmpc_command() -> list[str]:
@@ -382,15 +384,18 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
         cores for the client."""
         return f"{requests}{beside(key_runs)}" + versus(key_runs, "floor", "every config")
 
-    def row(name: str, key_runs: list[Run], aim_s: float, note: str = "") -> Row:
+    def row(name: str, key_runs: list[Run], aim_s: float, note: str = "", floor: str = "floor") -> Row:
+        """One row with an absolute aim; `floor`: the raw script that reads what the command must read."""
         value = median(key_runs)
         aim = aim_s * scale if quick else aim_s
+        raw = median(runs[floor])
         return Row(
             name.format(n=f"{count:,}"),
             timing(key_runs),
             note,
             f"< {aim_s:g} s at 10,000" + (f" (scaled: {seconds(aim)}, not checked)" if quick else ""),
             None if quick else value < aim,
+            "" if quick or raw < aim else f"the raw aiohttp script's reads alone took {seconds(raw)}",
         )
 
     rss = median_rss(runs["sync"])
@@ -409,6 +414,7 @@ def fleet_rows(bench: Bench, count: int, rounds: int, quick: bool) -> list[Row]:
             # What plan itself must read: each guest's /pending (its pending keys), larger than its /config.
             against_floor(runs["live"], "reads every guest's pending config")
             + versus(runs["live"], "pending", "every guest's /pending, as plan does,"),
+            floor="pending",
         ),
         row(
             "sync --import, {n} guests, 5 ms RTT",
@@ -468,6 +474,8 @@ def print_rows(rows: Sequence[Row]) -> None:
     print("|---|---|---|---|---|")
     for row in rows:
         verdict = "not checked" if row.ok is None else ("met" if row.ok else "MISSED")
+        if row.floor_missed:
+            verdict += f" ({row.floor_missed})"
         print(f"| `{row.name}` | {row.pmpc} | {row.baseline} | {row.aim} | {verdict} |", flush=True)
 
 
@@ -518,6 +526,11 @@ def main() -> int:
     missed = [row.name for row in rows if row.ok is False]
     if missed:
         print(f"\nmissed: {', '.join(missed)}")
+    if any(row.floor_missed for row in rows):
+        print(
+            "an aim that the raw aiohttp script's own reads missed in the same run is below what this machine "
+            "allows now: the fake cluster and its delay line share its cores with the client"
+        )
     return 1 if missed else 0
 
 
