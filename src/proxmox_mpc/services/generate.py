@@ -154,7 +154,7 @@ _Loaded = tuple["ManifestSet | None", "list[Any] | None"]
 
 def _load(app_ctx: AppContext) -> _Loaded:
     """Return the workspace's manifests (None outside a workspace or without any) and their guests' specs."""
-    from proxmox_mpc.services.manifests import drain
+    from proxmox_mpc.services.overlap import drain
 
     found = drain(_manifest_steps(app_ctx))
     return found, drain(_spec_steps(found))
@@ -180,16 +180,9 @@ def _manifest_steps(app_ctx: AppContext) -> Generator[None, None, ManifestSet | 
 def _spec_steps(found: ManifestSet | None) -> Generator[None, None, list[Any] | None]:
     """Make the specs of the manifests' guests a guest at a time (None without manifests), kept out of the
     collector's walks."""
-    from proxmox_mpc.generators.model import spec_from_manifest
-
     if found is None:
         return None
-    desired = []
-    for item in found.guests:
-        yield
-        spec = spec_from_manifest(item.manifest)
-        if spec is not None:
-            desired.append(spec)
+    desired = yield from desired_spec_steps([item.manifest for item in found.guests])
     gc.freeze()
     return desired
 
@@ -389,9 +382,22 @@ def build_inputs(
 
 def desired_specs(manifests: Sequence[Any]) -> list[Any]:
     """Return the generators' spec of each manifest's guest (none for one whose state is `absent`)."""
+    from proxmox_mpc.services.overlap import drain
+
+    return drain(desired_spec_steps(manifests))
+
+
+def desired_spec_steps(manifests: Sequence[Any]) -> Generator[None, None, list[Any]]:
+    """desired_specs a manifest at a time: yields before each (see overlap.Stepwise)."""
     from proxmox_mpc.generators.model import spec_from_manifest
 
-    return [s for s in (spec_from_manifest(m) for m in manifests) if s is not None]
+    desired = []
+    for manifest in manifests:
+        yield
+        spec = spec_from_manifest(manifest)
+        if spec is not None:
+            desired.append(spec)
+    return desired
 
 
 # ----------------------------------------------------------------------------- writing

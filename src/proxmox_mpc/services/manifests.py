@@ -7,7 +7,7 @@ import re
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol
 
 import yaml
 
@@ -21,8 +21,6 @@ from proxmox_mpc.kinds import registry
 from proxmox_mpc.kinds.base import ResourceManifest, resource_document
 from proxmox_mpc.output.yaml_text import SafeDumper, block_dump, safe_dump
 from proxmox_mpc.safeio.untrusted import MAX_DEPTH, InputLimitError, compose_documents, too_deep
-
-T = TypeVar("T")
 
 RESOURCES_DIR = "resources"
 SUFFIXES = (".yaml", ".yml")
@@ -416,6 +414,8 @@ def parse_files(
     files: Sequence[Path], cache: ManifestCache | None = None, *, shown: bool = True
 ) -> tuple[list[Loaded], list[Problem]]:
     """Parse and validate manifest files (those unchanged since they were cached come from `cache`)."""
+    from proxmox_mpc.services.overlap import drain
+
     return drain(parse_steps(files, cache, shown=shown))
 
 
@@ -447,15 +447,6 @@ def parse_steps(
         if cache is not None and stat is not None and not bad:
             cache.add(path, stat, found)
     return loaded, problems
-
-
-def drain(steps: Generator[None, None, T]) -> T:
-    """Run a stepwise loader (parse_steps, workspace_steps) to its end and return its result."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return cast(T, done.value)
 
 
 def resources_dir(workspace: Path) -> Path:

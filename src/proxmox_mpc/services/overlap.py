@@ -14,7 +14,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,6 +33,15 @@ def aside(work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     except Exception as exc:  # the future carries it to whoever awaits the work
         done.set_exception(exc)
     return done
+
+
+def drain(steps: Generator[None, None, T]) -> T:
+    """Run stepwise work (see `Stepwise`) to its end at once and return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 # How long the event loop's thread works at a stepwise load (see Stepwise) before it serves the reads again.
@@ -106,14 +115,13 @@ def quick_gil_handoff() -> Iterator[None]:
 async def beside(
     loading: asyncio.Future[T], reading: asyncio.Future[R], *helpers: asyncio.Future[Any]
 ) -> tuple[T, R]:
-    """Wait for work loading in a thread (see `aside`) and for the reads going on beside it; return both.
+    """Wait for work loading beside the reads (see `Stepwise`) and for the reads; return both.
 
     The loading's error wins over a read error, as when it was done before the cluster was read. When
     either fails, the reads and their `helpers` are cancelled rather than left running.
     """
     try:
-        with quick_gil_handoff():
-            await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
+        await asyncio.wait((loading, reading), return_when=asyncio.FIRST_EXCEPTION)
         return await loading, await reading
     finally:
         for task in (reading, *helpers):

@@ -11,7 +11,6 @@ from proxmox_mpc.services.manifests import (
     LoadedManifest,
     ManifestSet,
     check_unique,
-    drain,
     load_all,
     manifest_files,
     parse_steps,
@@ -20,6 +19,7 @@ from proxmox_mpc.services.manifests import (
     resources_dir,
     split,
 )
+from proxmox_mpc.services.overlap import drain
 
 
 def workspace_manifests(app_ctx: AppContext, targets: Sequence[str] = ()) -> list[LoadedManifest]:
